@@ -1,0 +1,12 @@
+#include "cli/commands.h"
+#include "common/flags.h"
+
+namespace hubcensus::cli {
+
+int RunCoordinator(const Args& args) {
+  FlagSet flags("hubcensus coordinator [flags]", "Not available yet: see issue 5.");
+  if (auto code = ParseFlagsOrExit(flags, args)) return *code;
+  return NotYetAvailable("coordinator", "its issue, #5, is open");
+}
+
+}  // namespace hubcensus::cli

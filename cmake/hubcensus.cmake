@@ -1,0 +1,56 @@
+# Shared build helpers: one small call per library and per test (as Abseil does).
+
+macro(hubcensus_find_dependencies)
+  find_package(Threads REQUIRED)
+  find_package(Protobuf REQUIRED)              # module mode: FindProtobuf, protobuf_generate
+  find_package(gRPC CONFIG REQUIRED)
+  find_package(RocksDB CONFIG REQUIRED)
+  find_package(absl CONFIG REQUIRED)
+  find_package(CURL REQUIRED)
+  find_package(simdjson CONFIG REQUIRED)
+  find_package(prometheus-cpp CONFIG REQUIRED)
+  find_package(ZLIB REQUIRED)
+  find_package(PkgConfig REQUIRED)
+  pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
+  if(HUBCENSUS_BUILD_TESTS)
+    find_package(GTest CONFIG REQUIRED)
+    include(GoogleTest)
+  endif()
+
+  add_compile_options(-Wall -Wextra -Wno-unused-parameter)
+  if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    add_compile_options(-Wthread-safety)
+  endif()
+  if(HUBCENSUS_SANITIZE)
+    add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+    add_link_options(-fsanitize=address,undefined)
+  endif()
+endmacro()
+
+# hubcensus_library(NAME SRCS a.cc b.cc DEPS x y)
+function(hubcensus_library NAME)
+  cmake_parse_arguments(ARG "" "" "SRCS;DEPS" ${ARGN})
+  add_library(${NAME} STATIC ${ARG_SRCS})
+  target_include_directories(${NAME} PUBLIC ${PROJECT_SOURCE_DIR})
+  target_link_libraries(${NAME} PUBLIC ${ARG_DEPS})
+endfunction()
+
+# hubcensus_test(NAME SRCS a_test.cc DEPS x y [LABELS l] [TIMEOUT s])
+# Tests get the source and shared/ folders as compile definitions, so fixtures no one here wrote
+# (../shared/data) are found from any build folder.
+function(hubcensus_test NAME)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 300)
+  endif()
+  add_executable(${NAME} ${ARG_SRCS})
+  target_link_libraries(${NAME} PRIVATE ${ARG_DEPS} GTest::gmock GTest::gtest GTest::gtest_main)
+  target_compile_definitions(${NAME} PRIVATE
+    HUBCENSUS_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    HUBCENSUS_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared"
+    HUBCENSUS_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  gtest_discover_tests(${NAME}
+    DISCOVERY_MODE PRE_TEST
+    DISCOVERY_TIMEOUT 60
+    PROPERTIES TIMEOUT ${ARG_TIMEOUT} LABELS "${ARG_LABELS}")
+endfunction()

@@ -1,0 +1,67 @@
+#include "common/grpc_server.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "common/shutdown.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+
+namespace hubcensus {
+namespace {
+
+using grpc::health::v1::Health;
+using grpc::health::v1::HealthCheckRequest;
+using grpc::health::v1::HealthCheckResponse;
+
+HealthCheckResponse::ServingStatus Check(const std::string& target) {
+  auto stub = Health::NewStub(MakeChannel(target));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  HealthCheckRequest req;
+  HealthCheckResponse resp;
+  grpc::Status s = stub->Check(&ctx, req, &resp);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return resp.status();
+}
+
+TEST(GrpcServer, ListensOnPortZeroAndAnswersHealth) {
+  auto server = GrpcServer::Start(GrpcServerOptions{}, {});
+  ASSERT_TRUE(server.ok()) << server.status();
+  EXPECT_GT((*server)->port(), 0);
+  std::string target = (*server)->dial_address();
+  EXPECT_EQ(target, "127.0.0.1:" + std::to_string((*server)->port()));
+  EXPECT_EQ(Check(target), HealthCheckResponse::SERVING);
+  (*server)->SetServing(false);
+  EXPECT_EQ(Check(target), HealthCheckResponse::NOT_SERVING);
+  (*server)->Shutdown(absl::Seconds(1));
+}
+
+TEST(GrpcServer, TwoServersGetDifferentPorts) {
+  auto a = GrpcServer::Start(GrpcServerOptions{}, {});
+  auto b = GrpcServer::Start(GrpcServerOptions{}, {});
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_NE((*a)->port(), (*b)->port());
+}
+
+TEST(GrpcServer, BadAddressIsAClearError) {
+  GrpcServerOptions options;
+  options.listen_address = "256.1.1.1:0";
+  auto server = GrpcServer::Start(options, {});
+  ASSERT_FALSE(server.ok());
+  EXPECT_NE(server.status().message().find("256.1.1.1:0"), std::string::npos);
+}
+
+TEST(GrpcServer, ShutdownRequestStopsServe) {
+  ResetShutdownForTesting();
+  auto server = GrpcServer::Start(GrpcServerOptions{}, {});
+  ASSERT_TRUE(server.ok());
+  std::thread stopper([] { RequestShutdown(); });
+  (*server)->ServeUntilShutdownRequested(absl::Seconds(1));
+  stopper.join();
+  EXPECT_TRUE(ShutdownRequested());
+  ResetShutdownForTesting();
+}
+
+}  // namespace
+}  // namespace hubcensus

@@ -1,0 +1,141 @@
+#include "tests/testing/subprocess.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace hubcensus::testing {
+
+std::string HubcensusBinary() {
+  if (const char* env = std::getenv("HUBCENSUS_BIN")) return env;
+  return HUBCENSUS_BINARY_DIR "/bin/hubcensus";
+}
+
+std::string MakeTempDir(const std::string& name) {
+  static std::atomic<int> counter{0};
+  const char* base = std::getenv("TEST_TMPDIR");
+  std::string root = base != nullptr ? base : "/tmp";
+  std::string dir = absl::StrCat(root, "/hubcensus-", name, "-", getpid(), "-", counter++);
+  std::string cmd = absl::StrCat("rm -rf '", dir, "' && mkdir -p '", dir, "'");
+  if (std::system(cmd.c_str()) != 0) std::abort();
+  return dir;
+}
+
+std::optional<Subprocess> Subprocess::Start(const std::vector<std::string>& argv,
+                                            const std::vector<std::string>& env) {
+  static std::atomic<int> counter{0};
+  Subprocess p;
+  p.log_path_ = absl::StrCat(MakeTempDir("proc"), "/output-", counter++, ".log");
+  int fd = open(p.log_path_.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+  if (fd < 0) return std::nullopt;
+  pid_t pid = fork();
+  if (pid < 0) return std::nullopt;
+  if (pid == 0) {
+    dup2(fd, 1);
+    dup2(fd, 2);
+    int devnull = open("/dev/null", O_RDONLY);
+    dup2(devnull, 0);
+    // Unblock the signals a test process may have blocked, so SIGTERM reaches the child.
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, nullptr);
+    setpgid(0, 0);
+    for (const auto& e : env) putenv(strdup(e.c_str()));
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(fd);
+  p.pid_ = pid;
+  return p;
+}
+
+Subprocess::Subprocess(Subprocess&& other) noexcept { *this = std::move(other); }
+
+Subprocess& Subprocess::operator=(Subprocess&& other) noexcept {
+  pid_ = other.pid_;
+  log_path_ = std::move(other.log_path_);
+  exit_code_ = other.exit_code_;
+  other.pid_ = -1;
+  return *this;
+}
+
+Subprocess::~Subprocess() {
+  if (pid_ > 0 && !exit_code_) {
+    kill(pid_, SIGKILL);
+    int status;
+    waitpid(pid_, &status, 0);
+  }
+}
+
+std::string Subprocess::Output() const {
+  std::ifstream in(log_path_);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+bool Subprocess::Running() {
+  if (exit_code_) return false;
+  int status;
+  pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return false;
+  }
+  return true;
+}
+
+std::optional<std::string> Subprocess::WaitForOutput(const std::string& needle,
+                                                     absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    std::string out = Output();
+    auto pos = out.find(needle);
+    if (pos != std::string::npos) {
+      auto start = out.rfind('\n', pos);
+      start = start == std::string::npos ? 0 : start + 1;
+      auto end = out.find('\n', pos);
+      return out.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    }
+    if (!Running()) return std::nullopt;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return std::nullopt;
+}
+
+void Subprocess::Signal(int sig) {
+  if (pid_ > 0 && !exit_code_) kill(pid_, sig);
+}
+
+std::optional<int> Subprocess::Wait(absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (Running()) {
+    if (absl::Now() >= deadline) return std::nullopt;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return exit_code_;
+}
+
+int RunToCompletion(const std::vector<std::string>& argv, std::string* output,
+                    absl::Duration timeout, const std::vector<std::string>& env) {
+  auto p = Subprocess::Start(argv, env);
+  if (!p) return -1;
+  auto code = p->Wait(timeout);
+  if (output != nullptr) *output = p->Output();
+  return code ? *code : -1;
+}
+
+}  // namespace hubcensus::testing
