@@ -1,12 +1,67 @@
+#include <cstdio>
+
 #include "cli/commands.h"
 #include "common/flags.h"
+#include "coordinator/coordinator_server.h"
+#include "coordinator/request_budget.h"
 
 namespace hubcensus::cli {
 
 int RunCoordinator(const Args& args) {
-  FlagSet flags("hubcensus coordinator [flags]", "Not available yet: see issue 5.");
+  using coordinator::CoordinatorServerOptions;
+  std::string state_dir, store, hub_url, hub_quota = "500/300", admin_token_file, schedule;
+  std::string listen = "0.0.0.0:7001";
+  int64_t lease_seconds = 30, max_item_failures = 5, metrics_port = 0;
+  FlagSet flags("hubcensus coordinator --state_dir=DIR --store=ADDR [flags]",
+                "Serves the Coordinator: plans crawls, leases work items to crawler workers with "
+                "fences, spends one request budget per Hub endpoint, keeps its state in RocksDB "
+                "and commits finished crawls to the store.");
+  flags.String("state_dir", &state_dir, "the coordinator's RocksDB folder (required)");
+  flags.String("store", &store, "the aggregator's SnapshotStore gRPC address host:port (required)");
+  flags.String("listen", &listen, "gRPC listen address host:port (port 0: a free port, printed)");
+  flags.String("hub_url", &hub_url, "Hub endpoint for crawls that name none");
+  flags.Int("lease_seconds", &lease_seconds, "lease duration; workers renew at a third");
+  flags.Int("max_item_failures", &max_item_failures,
+            "non-retryable failures of one item that fail the crawl");
+  flags.String("hub_quota", &hub_quota,
+               "requests/window_seconds before the Hub reports its policy (500/300: anonymous), "
+               "or off (unlimited)");
+  flags.String("admin_token_file", &admin_token_file,
+               "file holding the token operator RPCs must send (authorization: Bearer)");
+  flags.String("schedule", &schedule, "HH:MM (UTC): start each day's crawl at this time itself");
+  flags.Int("metrics_port", &metrics_port, "Prometheus /metrics port (0: off)");
   if (auto code = ParseFlagsOrExit(flags, args)) return *code;
-  return NotYetAvailable("coordinator", "its issue, #5, is open");
+
+  auto usage = [](const std::string& message) {
+    std::fprintf(stderr, "hubcensus coordinator: %s\n", message.c_str());
+    return 2;
+  };
+  if (state_dir.empty()) return usage("--state_dir: required");
+  if (store.empty()) return usage("--store: required (the aggregator's address)");
+  if (lease_seconds < 1) return usage("--lease_seconds: must be at least 1");
+  CoordinatorServerOptions options;
+  options.listen_address = listen;
+  options.metrics_port = metrics_port;
+  auto& c = options.coordinator;
+  c.state_dir = state_dir;
+  c.store_target = store;
+  c.hub_url = hub_url;
+  c.lease_duration = absl::Seconds(lease_seconds);
+  c.max_item_failures = static_cast<int32_t>(max_item_failures);
+  auto quota = coordinator::ParseHubQuota(hub_quota);
+  if (!quota.ok()) return usage(absl::StrCat("--hub_quota: ", quota.status().message()));
+  c.hub_quota = *quota;
+  if (!admin_token_file.empty()) {
+    auto token = coordinator::ReadSecretFile(admin_token_file, "admin_token_file");
+    if (!token.ok()) return usage(std::string(token.status().message()));
+    c.admin_token = *token;
+  }
+  if (!schedule.empty()) {
+    auto minute = coordinator::ParseScheduleTime(schedule, "schedule");
+    if (!minute.ok()) return usage(std::string(minute.status().message()));
+    c.schedule_minute_utc = *minute;
+  }
+  return coordinator::RunCoordinatorServer(std::move(options));
 }
 
 }  // namespace hubcensus::cli

@@ -1,12 +1,57 @@
+#include <unistd.h>
+
+#include <cstdio>
+
 #include "cli/commands.h"
 #include "common/flags.h"
+#include "coordinator/coordinator_server.h"
+#include "coordinator/crawl_cli.h"
 
 namespace hubcensus::cli {
 
 int RunCrawl(const Args& args) {
-  FlagSet flags("hubcensus crawl [flags]", "Not available yet: see issue 5.");
-  if (auto code = ParseFlagsOrExit(flags, args)) return *code;
-  return NotYetAvailable("crawl", "its issue, #5, is open");
+  coordinator::CrawlCliOptions options;
+  std::string admin_token_file;
+  double poll_seconds = 2;
+  FlagSet flags("hubcensus crawl start|status|list|cancel --coordinator=ADDR [flags]",
+                "Operates crawls on a coordinator. `start` is idempotent per date; with --wait it "
+                "follows the crawl (a progress bar on a terminal, one line per change otherwise) "
+                "and exits 0 when it is committed, 1 when it failed or was cancelled.");
+  flags.String("coordinator", &options.coordinator, "the coordinator's address host:port");
+  flags.String("date", &options.date, "the crawl's UTC date: today or YYYY-MM-DD");
+  flags.String("crawl_id", &options.crawl_id, "status/cancel: the crawl id instead of --date");
+  flags.String("hub_url", &options.hub_url, "start: the Hub endpoint (default: the coordinator's)");
+  flags.Bool("fetch_details", &options.fetch_details,
+             "start: also fetch per-repo detail for new or changed repos");
+  flags.Bool("wait", &options.wait, "start/status: follow the crawl until it ends");
+  flags.Double("poll_seconds", &poll_seconds, "--wait: seconds between updates");
+  flags.String("admin_token_file", &admin_token_file, "file holding the coordinator's admin token");
+  flags.String("reason", &options.reason, "cancel: why (recorded on the crawl)");
+  flags.Int("limit", &options.limit, "list: at most this many crawls, newest first (0: all)");
+  std::vector<std::string> positional;
+  if (auto code = ParseFlagsOrExit(flags, args, &positional)) return *code;
+  if (positional.size() != 1) {
+    std::fprintf(stderr,
+                 "hubcensus crawl: expected one action: start, status, list or cancel "
+                 "(see hubcensus crawl --help)\n");
+    return 2;
+  }
+  options.action = positional[0];
+  if (poll_seconds <= 0) {
+    std::fprintf(stderr, "hubcensus crawl: --poll_seconds: must be positive\n");
+    return 2;
+  }
+  options.poll_interval = absl::Milliseconds(static_cast<int64_t>(poll_seconds * 1000));
+  if (!admin_token_file.empty()) {
+    auto token = coordinator::ReadSecretFile(admin_token_file, "admin_token_file");
+    if (!token.ok()) {
+      std::fprintf(stderr, "hubcensus crawl: %s\n", std::string(token.status().message()).c_str());
+      return 2;
+    }
+    options.admin_token = *token;
+  }
+  options.progress_bar = isatty(fileno(stdout)) != 0;
+  return coordinator::RunCrawlCli(options, stdout, stderr);
 }
 
 }  // namespace hubcensus::cli
