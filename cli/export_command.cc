@@ -1,12 +1,31 @@
+#include <cstdio>
+
+#include "aggregator/census_query.h"
 #include "cli/commands.h"
 #include "common/flags.h"
 
 namespace hubcensus::cli {
 
 int RunExport(const Args& args) {
-  FlagSet flags("hubcensus export [flags]", "Not available yet: see issue 6.");
+  aggregator::ExportOptions o;
+  FlagSet flags("hubcensus export --data_dir=DIR [--date=YYYY-MM-DD] [--format=jsonl|csv] "
+                "[--out=FILE]",
+                "Writes every repo snapshot of a committed crawl, sorted by id.");
+  flags.String("data_dir", &o.data_dir, "the aggregator's data folder");
+  flags.String("date", &o.date, "YYYY-MM-DD of a committed crawl; default: the latest");
+  flags.String("crawl_id", &o.crawl_id, "a committed crawl id instead of --date");
+  flags.String("format", &o.format, "jsonl (one JSON object per repo) or csv");
+  flags.String("out", &o.out, "output file (written atomically); default: stdout");
   if (auto code = ParseFlagsOrExit(flags, args)) return *code;
-  return NotYetAvailable("export", "its issue, #6, is open");
+  auto n = aggregator::RunExport(o);
+  if (!n.ok()) {
+    std::fprintf(stderr, "hubcensus export: %s\n", n.status().ToString().c_str());
+    return n.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  if (!o.out.empty() && o.out != "-") {
+    std::fprintf(stderr, "exported %lld repos to %s\n", static_cast<long long>(*n), o.out.c_str());
+  }
+  return 0;
 }
 
 }  // namespace hubcensus::cli

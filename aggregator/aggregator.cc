@@ -1,0 +1,672 @@
+#include "aggregator/aggregator.h"
+
+#include <algorithm>
+#include <deque>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "aggregator/census_format.h"
+#include "aggregator/census_metrics.h"
+#include "aggregator/lineage.h"
+#include "common/dates.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/status.h"
+#include "hubcensus/v1/census.grpc.pb.h"
+#include "hubcensus/v1/store.grpc.pb.h"
+#include "store/store_encoding.h"
+
+namespace hubcensus::aggregator {
+namespace {
+
+constexpr absl::string_view kSummaryRollup = "summary";
+constexpr int kMaxTopK = 1000;
+// The Lineage RPC reads a repo's ancestors one by one; a bound keeps a huge tangle cheap.
+constexpr size_t kMaxLineageAncestors = 200000;
+
+std::string FamilyRollupName(int family) {
+  std::string name = "family/";
+  store::PutBigEndian32(&name, static_cast<uint32_t>(family));
+  return name;
+}
+
+const std::vector<std::string>& MetricNames() {
+  static const auto* names = new std::vector<std::string>{
+      "first_party_repos",     "first_party_downloads_all_time", "first_party_downloads_30d",
+      "ecosystem_downloads_all_time", "derivatives",             "derivatives_finetune",
+      "derivatives_adapter",   "derivatives_quantized",          "derivatives_merge",
+      "derivatives_unknown",   "downloads_in_period"};
+  return *names;
+}
+
+absl::Status CheckMetric(const std::string& metric, absl::string_view field) {
+  for (const auto& m : MetricNames()) {
+    if (m == metric) return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(field, ": unknown metric \"", metric,
+                                                 "\" (one of ", absl::StrJoin(MetricNames(), ", "),
+                                                 ")"));
+}
+
+double MetricValue(const v1::Figures& f, const std::string& metric) {
+  const auto& d = f.derivatives();
+  if (metric == "first_party_repos") return static_cast<double>(f.first_party_repos());
+  if (metric == "first_party_downloads_all_time" || metric == "downloads_in_period") {
+    return static_cast<double>(f.first_party_downloads_all_time());
+  }
+  if (metric == "first_party_downloads_30d") return static_cast<double>(f.first_party_downloads_30d());
+  if (metric == "ecosystem_downloads_all_time") return f.ecosystem_downloads_all_time();
+  if (metric == "derivatives") {
+    return d.finetune() + d.adapter() + d.quantized() + d.merge() + d.unknown();
+  }
+  if (metric == "derivatives_finetune") return d.finetune();
+  if (metric == "derivatives_adapter") return d.adapter();
+  if (metric == "derivatives_quantized") return d.quantized();
+  if (metric == "derivatives_merge") return d.merge();
+  if (metric == "derivatives_unknown") return d.unknown();
+  return 0;
+}
+
+absl::Status CheckOptionalDate(const std::string& text, absl::string_view field) {
+  if (text.empty()) return absl::OkStatus();
+  auto parsed = ParseDate(text);
+  if (!parsed.ok()) return Annotate(parsed.status(), field);
+  return absl::OkStatus();
+}
+
+absl::Status CheckOptionalMonth(const std::string& text, absl::string_view field) {
+  if (text.empty()) return absl::OkStatus();
+  auto parsed = ParseMonth(text);
+  if (!parsed.ok()) return Annotate(parsed.status(), field);
+  return absl::OkStatus();
+}
+
+// Crawl records sorted by date, then commit order.
+std::vector<v1::StoredCrawl> ByDate(std::vector<v1::StoredCrawl> crawls) {
+  std::stable_sort(crawls.begin(), crawls.end(),
+                   [](const v1::StoredCrawl& a, const v1::StoredCrawl& b) {
+                     if (a.date() != b.date()) return a.date() < b.date();
+                     return a.crawl_number() < b.crawl_number();
+                   });
+  return crawls;
+}
+
+struct IngestMetrics {
+  prometheus::Family<prometheus::Counter>& batches_family = prometheus::BuildCounter()
+      .Name("hubcensus_store_batches_total")
+      .Help("Snapshot batches by outcome")
+      .Register(*MetricsRegistry());
+  prometheus::Counter& batches_ok = batches_family.Add({{"outcome", "ok"}});
+  prometheus::Counter& batches_refused = batches_family.Add({{"outcome", "refused"}});
+  prometheus::Counter& repos = prometheus::BuildCounter()
+      .Name("hubcensus_store_repos_total")
+      .Help("Repo snapshots written")
+      .Register(*MetricsRegistry())
+      .Add({});
+  prometheus::Counter& commits = prometheus::BuildCounter()
+      .Name("hubcensus_store_commits_total")
+      .Help("Crawls committed")
+      .Register(*MetricsRegistry())
+      .Add({});
+  prometheus::Family<prometheus::Counter>& queries = prometheus::BuildCounter()
+      .Name("hubcensus_census_queries_total")
+      .Help("Census RPCs by method")
+      .Register(*MetricsRegistry());
+};
+
+IngestMetrics& Metrics() {
+  static IngestMetrics* m = new IngestMetrics();
+  return *m;
+}
+
+void CountQuery(const char* method) { Metrics().queries.Add({{"method", method}}).Increment(); }
+
+}  // namespace
+
+// The gRPC faces and the query machinery behind the public methods.
+class Aggregator::Impl {
+ public:
+  explicit Impl(Aggregator* agg, AggregatorOptions options)
+      : agg_(agg),
+        options_(std::move(options)),
+        served_fingerprint_(FamilyConfigFingerprint(agg->families_)),
+        matcher_(agg->families_),
+        store_service_(agg),
+        census_service_(agg) {}
+
+  // A config for a request: the served one, or a validated ad-hoc one.
+  absl::StatusOr<v1::FamilyConfig> ConfigFor(const v1::FamilyConfig& requested,
+                                             bool* ad_hoc) const {
+    *ad_hoc = false;
+    if (requested.family_size() == 0) return agg_->families_;
+    RETURN_IF_ERROR(ValidateFamilyConfig(requested, "families"));
+    v1::FamilyConfig config = WithDefaults(requested);
+    *ad_hoc = FamilyConfigFingerprint(config) != served_fingerprint_;
+    return config;
+  }
+
+  absl::StatusOr<v1::StoredCrawl> Select(const store::StoreView& view,
+                                         const v1::CrawlSelector& selector) const {
+    if (!selector.date().empty()) RETURN_IF_ERROR(CheckOptionalDate(selector.date(), "crawl.date"));
+    if (!selector.crawl_id().empty()) {
+      auto crawl = view.FindCrawl(selector.crawl_id());
+      if (!crawl.ok() || crawl->state() != v1::STORED_CRAWL_COMMITTED) {
+        return absl::NotFoundError(
+            absl::StrCat("crawl.crawl_id: no committed crawl \"", selector.crawl_id(), "\""));
+      }
+      if (!selector.date().empty() && crawl->date() != selector.date()) {
+        return absl::InvalidArgumentError(absl::StrCat("crawl.date: crawl ", selector.crawl_id(),
+                                                       " is of ", crawl->date(), ", not ",
+                                                       selector.date()));
+      }
+      return *crawl;
+    }
+    auto committed = ByDate(view.CommittedCrawls());
+    if (committed.empty()) return absl::NotFoundError("no committed crawl yet");
+    if (selector.date().empty()) return committed.back();
+    for (auto it = committed.rbegin(); it != committed.rend(); ++it) {
+      if (it->date() == selector.date()) return *it;
+    }
+    return absl::NotFoundError(
+        absl::StrCat("crawl.date: no committed crawl of ", selector.date()));
+  }
+
+  absl::StatusOr<CensusFigures> Compute(const store::StoreView& view, const v1::StoredCrawl& crawl,
+                                        const v1::FamilyConfig& config, int top_k) const {
+    ASSIGN_OR_RETURN(store::CrawlSnapshot snapshot, view.LoadCrawl(crawl));
+    return ComputeCensus(snapshot, config, crawl.crawl_id(), crawl.date(), top_k);
+  }
+
+  static absl::StatusOr<store::Rollups> RollupsOf(const CensusFigures& figures,
+                                                  uint64_t fingerprint, int top_k) {
+    store::Rollups rollups;
+    v1::CrawlRollup summary;
+    summary.set_config_fingerprint(fingerprint);
+    *summary.mutable_families() = figures.families;
+    *summary.mutable_shares() = figures.shares;
+    summary.set_top_k(top_k);
+    rollups.emplace_back(std::string(kSummaryRollup), summary.SerializeAsString());
+    for (size_t f = 0; f < figures.top.size(); ++f) {
+      rollups.emplace_back(FamilyRollupName(static_cast<int>(f)),
+                           figures.top[f].SerializeAsString());
+    }
+    return rollups;
+  }
+
+  // The served config's rollup of a crawl; recomputed (and re-materialised when writable) when
+  // it was computed under another families config.
+  absl::StatusOr<v1::CrawlRollup> ServedRollup(const store::StoreView& view,
+                                               const v1::StoredCrawl& crawl) {
+    ASSIGN_OR_RETURN(auto value, view.GetRollup(crawl.crawl_number(), kSummaryRollup));
+    if (value.has_value()) {
+      v1::CrawlRollup rollup;
+      if (!rollup.ParseFromString(*value)) {
+        return absl::DataLossError(absl::StrCat("rollup of crawl ", crawl.crawl_id(), " is corrupt"));
+      }
+      if (rollup.config_fingerprint() == served_fingerprint_) return rollup;
+    }
+    ASSIGN_OR_RETURN(CensusFigures figures, Compute(view, crawl, agg_->families_, options_.top_k));
+    if (!agg_->store_->secondary()) {
+      ASSIGN_OR_RETURN(auto rollups, RollupsOf(figures, served_fingerprint_, options_.top_k));
+      RETURN_IF_ERROR(agg_->store_->PutRollups(crawl.crawl_number(), rollups));
+      HC_LOG(kInfo, "rollups_rematerialised").Field("crawl", crawl.crawl_id());
+    }
+    v1::CrawlRollup rollup;
+    rollup.set_config_fingerprint(served_fingerprint_);
+    *rollup.mutable_families() = figures.families;
+    *rollup.mutable_shares() = figures.shares;
+    rollup.set_top_k(options_.top_k);
+    return rollup;
+  }
+
+  // Series values of one family or region over the committed crawls of a range.
+  struct Line {
+    std::string name;
+    bool region;
+  };
+  absl::StatusOr<v1::SeriesResponse> SeriesOf(const std::string& metric,
+                                              const std::vector<Line>& lines,
+                                              const std::string& from, const std::string& to) {
+    ASSIGN_OR_RETURN(auto view, agg_->store_->View());
+    auto crawls = ByDate(view->CommittedCrawls());
+    v1::SeriesResponse out;
+    out.set_metric(metric);
+    for (const Line& l : lines) out.add_lines()->set_name(l.name);
+    bool have_previous = false;
+    std::vector<double> previous(lines.size(), 0);
+    for (const auto& crawl : crawls) {
+      if (!to.empty() && crawl.date() > to) break;
+      const bool in_range = from.empty() || crawl.date() >= from;
+      // The first crawl of the range still needs its predecessor for downloads_in_period.
+      if (!in_range && metric != "downloads_in_period") continue;
+      ASSIGN_OR_RETURN(v1::CrawlRollup rollup, ServedRollup(*view, crawl));
+      for (size_t i = 0; i < lines.size(); ++i) {
+        const v1::Figures* figures = nullptr;
+        if (lines[i].region) {
+          for (const auto& r : rollup.families().regions()) {
+            if (r.region() == lines[i].name) figures = &r.figures();
+          }
+        } else {
+          for (const auto& f : rollup.families().families()) {
+            if (f.family() == lines[i].name) figures = &f.figures();
+          }
+        }
+        double value = figures == nullptr ? 0 : MetricValue(*figures, metric);
+        double point = value;
+        bool emit = in_range;
+        if (metric == "downloads_in_period") {
+          point = value - previous[i];
+          emit = in_range && have_previous;
+          previous[i] = value;
+        }
+        if (emit) {
+          auto* p = out.mutable_lines(static_cast<int>(i))->add_points();
+          p->set_date(crawl.date());
+          p->set_crawl_id(crawl.crawl_id());
+          p->set_value(point);
+        }
+      }
+      have_previous = true;
+    }
+    return out;
+  }
+
+  // The ancestors of one repo (up to max_steps edges away, over the edges the policy follows),
+  // read by point lookups: the Lineage RPC without loading a whole crawl.
+  absl::StatusOr<store::CrawlSnapshot> AncestorSnapshot(const store::StoreView& view,
+                                                        const v1::StoredCrawl& crawl,
+                                                        const v1::RepoSnapshot& start,
+                                                        const v1::LineageOptions& lineage) {
+    store::CrawlSnapshot out;
+    const int max_steps = lineage.max_steps() <= 0 ? kDefaultMaxLineageSteps : lineage.max_steps();
+    const bool split = lineage.parent_policy() == v1::SPLIT;
+    absl::flat_hash_set<std::string> seen = {start.id()};
+    std::deque<std::pair<v1::RepoSnapshot, int>> queue;
+    queue.emplace_back(start, 0);
+    while (!queue.empty() && seen.size() < kMaxLineageAncestors) {
+      auto [repo, depth] = std::move(queue.front());
+      queue.pop_front();
+      out.Add(repo);
+      if (depth >= max_steps) continue;
+      int follow = split ? repo.parents_size() : std::min(repo.parents_size(), 1);
+      for (int k = 0; k < follow; ++k) {
+        const std::string& pid = repo.parents(k).id();
+        if (!seen.insert(pid).second) continue;
+        ASSIGN_OR_RETURN(auto parent, view.GetRepo(crawl, pid));
+        if (parent.has_value()) queue.emplace_back(std::move(*parent), depth + 1);
+      }
+    }
+    return out;
+  }
+
+  Aggregator* agg_;
+  AggregatorOptions options_;
+  uint64_t served_fingerprint_;
+  FamilyMatcher matcher_;
+
+  class StoreService final : public v1::SnapshotStore::Service {
+   public:
+    explicit StoreService(Aggregator* agg) : agg_(agg) {}
+    grpc::Status Write(grpc::ServerContext* context, grpc::ServerReader<v1::WriteBatch>* reader,
+                       v1::WriteResponse* response) override {
+      v1::WriteBatch batch;
+      while (reader->Read(&batch)) {
+        auto result = agg_->Write(batch);
+        if (!result.ok()) return ToGrpcStatus(result.status());
+        response->set_batches(response->batches() + 1);
+        response->set_repos(response->repos() + result->repos);
+        response->add_id_checksums(result->id_checksum);
+      }
+      return grpc::Status::OK;
+    }
+    grpc::Status Commit(grpc::ServerContext*, const v1::CommitRequest* request,
+                        v1::CommitResponse* response) override {
+      auto result = agg_->Commit(*request);
+      if (!result.ok()) return ToGrpcStatus(result.status());
+      *response = *result;
+      return grpc::Status::OK;
+    }
+    grpc::Status Abort(grpc::ServerContext*, const v1::AbortRequest* request,
+                       v1::AbortResponse*) override {
+      return ToGrpcStatus(agg_->Abort(*request));
+    }
+
+   private:
+    Aggregator* agg_;
+  };
+
+  class CensusService final : public v1::Census::Service {
+   public:
+    explicit CensusService(Aggregator* agg) : agg_(agg) {}
+    template <typename Resp>
+    static grpc::Status Reply(absl::StatusOr<Resp> result, Resp* response) {
+      if (!result.ok()) return ToGrpcStatus(result.status());
+      *response = std::move(*result);
+      return grpc::Status::OK;
+    }
+    grpc::Status ListCrawls(grpc::ServerContext*, const v1::ListCommittedCrawlsRequest* request,
+                            v1::ListCommittedCrawlsResponse* response) override {
+      return Reply(agg_->ListCrawls(*request), response);
+    }
+    grpc::Status Families(grpc::ServerContext*, const v1::FamiliesRequest* request,
+                          v1::FamiliesResponse* response) override {
+      return Reply(agg_->Families(*request), response);
+    }
+    grpc::Status Series(grpc::ServerContext*, const v1::SeriesRequest* request,
+                        v1::SeriesResponse* response) override {
+      return Reply(agg_->Series(*request), response);
+    }
+    grpc::Status Shares(grpc::ServerContext*, const v1::SharesRequest* request,
+                        v1::SharesResponse* response) override {
+      return Reply(agg_->Shares(*request), response);
+    }
+    grpc::Status Crossover(grpc::ServerContext*, const v1::CrossoverRequest* request,
+                           v1::CrossoverResponse* response) override {
+      return Reply(agg_->Crossover(*request), response);
+    }
+    grpc::Status TopRepos(grpc::ServerContext*, const v1::TopReposRequest* request,
+                          v1::TopReposResponse* response) override {
+      return Reply(agg_->TopRepos(*request), response);
+    }
+    grpc::Status Lineage(grpc::ServerContext*, const v1::LineageRequest* request,
+                         v1::LineageResponse* response) override {
+      return Reply(agg_->Lineage(*request), response);
+    }
+
+   private:
+    Aggregator* agg_;
+  };
+
+  StoreService store_service_;
+  CensusService census_service_;
+};
+
+absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Open(AggregatorOptions options) {
+  if (options.data_dir.empty()) return absl::InvalidArgumentError("--data_dir: empty");
+  RETURN_IF_ERROR(ValidateFamilyConfig(options.families, "families"));
+  if (options.top_k <= 0 || options.top_k > kMaxTopK) options.top_k = 100;
+  std::unique_ptr<Aggregator> agg(new Aggregator());
+  agg->families_ = WithDefaults(options.families);
+  store::SnapshotStoreOptions so;
+  so.path = options.data_dir;
+  so.secondary = options.read_only;
+  so.clock = options.clock;
+  so.sync_writes = options.sync_writes;
+  ASSIGN_OR_RETURN(agg->store_, store::SnapshotStore::Open(so));
+  agg->impl_ = std::make_unique<Impl>(agg.get(), std::move(options));
+  return agg;
+}
+
+Aggregator::~Aggregator() = default;
+
+grpc::Service* Aggregator::snapshot_store_service() { return &impl_->store_service_; }
+grpc::Service* Aggregator::census_service() { return &impl_->census_service_; }
+
+absl::StatusOr<store::BatchResult> Aggregator::Write(const v1::WriteBatch& batch) {
+  auto result = store_->Write(batch);
+  if (!result.ok()) {
+    Metrics().batches_refused.Increment();
+    HC_LOG(kWarning, "batch_refused")
+        .Field("crawl", batch.crawl_id())
+        .Field("item", batch.item_id())
+        .Field("fence", batch.fence())
+        .Field("status", result.status());
+    return result;
+  }
+  Metrics().batches_ok.Increment();
+  Metrics().repos.Increment(static_cast<double>(result->repos));
+  return result;
+}
+
+absl::StatusOr<v1::CommitResponse> Aggregator::Commit(const v1::CommitRequest& request) {
+  const int top_k = impl_->options_.top_k;
+  const uint64_t fingerprint = impl_->served_fingerprint_;
+  int64_t families = 0;
+  auto build = [&](const v1::StoredCrawl& crawl,
+                   const store::CrawlSnapshot& snapshot) -> absl::StatusOr<store::Rollups> {
+    ASSIGN_OR_RETURN(CensusFigures figures,
+                     ComputeCensus(snapshot, families_, crawl.crawl_id(), crawl.date(), top_k));
+    families = figures.families.families_size();
+    if (figures.lineage_over_budget > 0) {
+      HC_LOG(kWarning, "lineage_over_budget")
+          .Field("crawl", crawl.crawl_id())
+          .Field("repos", figures.lineage_over_budget);
+    }
+    return Impl::RollupsOf(figures, fingerprint, top_k);
+  };
+  ASSIGN_OR_RETURN(store::CommitOutcome outcome, store_->Commit(request, build));
+  if (!outcome.already_committed) Metrics().commits.Increment();
+  v1::CommitResponse response;
+  response.set_repos(outcome.crawl.repos());
+  response.set_families(outcome.already_committed ? families_.family_size() : families);
+  return response;
+}
+
+absl::Status Aggregator::Abort(const v1::AbortRequest& request) {
+  return store_->Abort(request.crawl_id(), request.reason());
+}
+
+absl::StatusOr<v1::ListCommittedCrawlsResponse> Aggregator::ListCrawls(
+    const v1::ListCommittedCrawlsRequest&) {
+  CountQuery("ListCrawls");
+  ASSIGN_OR_RETURN(auto view, store_->View());
+  v1::ListCommittedCrawlsResponse out;
+  for (const auto& c : ByDate(view->CommittedCrawls())) {
+    auto* cc = out.add_crawls();
+    cc->set_crawl_id(c.crawl_id());
+    cc->set_date(c.date());
+    cc->set_repos(c.repos());
+    cc->set_committed_at_unix_ms(c.committed_at_unix_ms());
+  }
+  return out;
+}
+
+absl::StatusOr<v1::FamiliesResponse> Aggregator::Families(const v1::FamiliesRequest& request) {
+  CountQuery("Families");
+  bool ad_hoc = false;
+  ASSIGN_OR_RETURN(v1::FamilyConfig config, impl_->ConfigFor(request.families(), &ad_hoc));
+  ASSIGN_OR_RETURN(auto view, store_->View());
+  ASSIGN_OR_RETURN(v1::StoredCrawl crawl, impl_->Select(*view, request.crawl()));
+  if (ad_hoc) {
+    ASSIGN_OR_RETURN(CensusFigures figures, impl_->Compute(*view, crawl, config, 0));
+    return figures.families;
+  }
+  ASSIGN_OR_RETURN(v1::CrawlRollup rollup, impl_->ServedRollup(*view, crawl));
+  return rollup.families();
+}
+
+absl::StatusOr<v1::SeriesResponse> Aggregator::Series(const v1::SeriesRequest& request) {
+  CountQuery("Series");
+  RETURN_IF_ERROR(CheckMetric(request.metric(), "metric"));
+  RETURN_IF_ERROR(CheckOptionalDate(request.from_date(), "from_date"));
+  RETURN_IF_ERROR(CheckOptionalDate(request.to_date(), "to_date"));
+  if (!request.from_date().empty() && !request.to_date().empty() &&
+      request.from_date() > request.to_date()) {
+    return absl::InvalidArgumentError(absl::StrCat("from_date: ", request.from_date(),
+                                                   " is after to_date ", request.to_date()));
+  }
+  std::vector<Impl::Line> lines;
+  if (request.regions_size() > 0) {
+    for (int i = 0; i < request.regions_size(); ++i) {
+      const std::string& r = request.regions(i);
+      if (std::find(std::begin(kRegions), std::end(kRegions), r) == std::end(kRegions)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "regions[", i, "]: unknown region \"", r, "\" (china, us, eu, other, unknown)"));
+      }
+      lines.push_back({r, true});
+    }
+  } else if (request.families_size() > 0) {
+    for (int i = 0; i < request.families_size(); ++i) {
+      if (impl_->matcher_.IndexOf(request.families(i)) < 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("families[", i, "]: unknown family \"", request.families(i), "\""));
+      }
+      lines.push_back({request.families(i), false});
+    }
+  } else {
+    for (const auto& f : families_.family()) lines.push_back({f.name(), false});
+  }
+  return impl_->SeriesOf(request.metric(), lines, request.from_date(), request.to_date());
+}
+
+absl::StatusOr<v1::SharesResponse> Aggregator::Shares(const v1::SharesRequest& request) {
+  CountQuery("Shares");
+  RETURN_IF_ERROR(CheckOptionalMonth(request.from_month(), "from_month"));
+  RETURN_IF_ERROR(CheckOptionalMonth(request.to_month(), "to_month"));
+  if (!request.from_month().empty() && !request.to_month().empty() &&
+      request.from_month() > request.to_month()) {
+    return absl::InvalidArgumentError(absl::StrCat("from_month: ", request.from_month(),
+                                                   " is after to_month ", request.to_month()));
+  }
+  bool ad_hoc = false;
+  ASSIGN_OR_RETURN(v1::FamilyConfig config, impl_->ConfigFor(request.families(), &ad_hoc));
+  ASSIGN_OR_RETURN(auto view, store_->View());
+  ASSIGN_OR_RETURN(v1::StoredCrawl crawl, impl_->Select(*view, request.crawl()));
+  v1::SharesResponse all;
+  if (ad_hoc) {
+    ASSIGN_OR_RETURN(CensusFigures figures, impl_->Compute(*view, crawl, config, 0));
+    all = std::move(figures.shares);
+  } else {
+    ASSIGN_OR_RETURN(v1::CrawlRollup rollup, impl_->ServedRollup(*view, crawl));
+    all = rollup.shares();
+  }
+  v1::SharesResponse out;
+  out.set_crawl_id(all.crawl_id());
+  out.set_date(all.date());
+  for (const auto& m : all.months()) {
+    if (!request.from_month().empty() && m.month() < request.from_month()) continue;
+    if (!request.to_month().empty() && m.month() > request.to_month()) continue;
+    *out.add_months() = m;
+  }
+  return out;
+}
+
+absl::StatusOr<v1::CrossoverResponse> Aggregator::Crossover(const v1::CrossoverRequest& request) {
+  CountQuery("Crossover");
+  if (request.a().empty()) return absl::InvalidArgumentError("a: empty (a family name)");
+  if (request.b().empty()) return absl::InvalidArgumentError("b: empty (a family name)");
+  if (impl_->matcher_.IndexOf(request.a()) < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("a: unknown family \"", request.a(), "\""));
+  }
+  if (impl_->matcher_.IndexOf(request.b()) < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("b: unknown family \"", request.b(), "\""));
+  }
+  if (request.a() == request.b()) {
+    return absl::InvalidArgumentError("b: the same family as a");
+  }
+  std::string metric = request.metric().empty() ? "first_party_downloads_all_time" : request.metric();
+  RETURN_IF_ERROR(CheckMetric(metric, "metric"));
+  RETURN_IF_ERROR(CheckOptionalDate(request.from_date(), "from_date"));
+  RETURN_IF_ERROR(CheckOptionalDate(request.to_date(), "to_date"));
+  ASSIGN_OR_RETURN(v1::SeriesResponse series,
+                   impl_->SeriesOf(metric, {{request.a(), false}, {request.b(), false}},
+                                   request.from_date(), request.to_date()));
+  v1::CrossoverResponse out;
+  const auto& a = series.lines(0);
+  const auto& b = series.lines(1);
+  for (int i = 1; i < a.points_size() && i < b.points_size(); ++i) {
+    if (a.points(i - 1).value() <= b.points(i - 1).value() &&
+        a.points(i).value() > b.points(i).value()) {
+      out.set_found(true);
+      out.set_crawl_id(a.points(i).crawl_id());
+      out.set_date(a.points(i).date());
+      out.set_a_value(a.points(i).value());
+      out.set_b_value(b.points(i).value());
+      out.set_previous_date(a.points(i - 1).date());
+      out.set_previous_a_value(a.points(i - 1).value());
+      out.set_previous_b_value(b.points(i - 1).value());
+      break;
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<v1::TopReposResponse> Aggregator::TopRepos(const v1::TopReposRequest& request) {
+  CountQuery("TopRepos");
+  if (request.family().empty()) return absl::InvalidArgumentError("family: empty");
+  const int family = impl_->matcher_.IndexOf(request.family());
+  if (family < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("family: unknown family \"", request.family(), "\""));
+  }
+  if (request.k() < 0 || request.k() > kMaxTopK) {
+    return absl::InvalidArgumentError(absl::StrCat("k: ", request.k(), " is not in 1..1000"));
+  }
+  const int k = request.k() == 0 ? 10 : request.k();
+  std::string order = request.order_by().empty() ? "downloads_all_time" : request.order_by();
+  if (order != "downloads_all_time" && order != "downloads_30d") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "order_by: \"", request.order_by(), "\" is not downloads_all_time or downloads_30d"));
+  }
+  ASSIGN_OR_RETURN(auto view, store_->View());
+  ASSIGN_OR_RETURN(v1::StoredCrawl crawl, impl_->Select(*view, request.crawl()));
+  v1::FamilyRollup rollup;
+  bool have = false;
+  if (k <= impl_->options_.top_k) {
+    ASSIGN_OR_RETURN(v1::CrawlRollup summary, impl_->ServedRollup(*view, crawl));
+    ASSIGN_OR_RETURN(auto value, view->GetRollup(crawl.crawl_number(), FamilyRollupName(family)));
+    if (summary.top_k() >= k && value.has_value() && rollup.ParseFromString(*value) &&
+        rollup.family() == request.family()) {
+      have = true;
+    }
+  }
+  if (!have) {
+    ASSIGN_OR_RETURN(CensusFigures figures, impl_->Compute(*view, crawl, families_, k));
+    rollup = figures.top[family];
+  }
+  v1::TopReposResponse out;
+  out.set_crawl_id(crawl.crawl_id());
+  out.set_date(crawl.date());
+  for (const auto& list : rollup.top()) {
+    if (list.first_party_only() != request.first_party_only() || list.order_by() != order) continue;
+    for (int i = 0; i < list.repos_size() && i < k; ++i) *out.add_repos() = list.repos(i);
+  }
+  return out;
+}
+
+absl::StatusOr<v1::LineageResponse> Aggregator::Lineage(const v1::LineageRequest& request) {
+  CountQuery("Lineage");
+  if (request.repo_id().empty()) return absl::InvalidArgumentError("repo_id: empty");
+  bool ad_hoc = false;
+  ASSIGN_OR_RETURN(v1::FamilyConfig config, impl_->ConfigFor(request.families(), &ad_hoc));
+  ASSIGN_OR_RETURN(auto view, store_->View());
+  ASSIGN_OR_RETURN(v1::StoredCrawl crawl, impl_->Select(*view, request.crawl()));
+  ASSIGN_OR_RETURN(auto start, view->GetRepo(crawl, request.repo_id()));
+  if (!start.has_value()) {
+    return absl::NotFoundError(absl::StrCat("repo_id: ", request.repo_id(), " is not in crawl ",
+                                            crawl.crawl_id()));
+  }
+  ASSIGN_OR_RETURN(store::CrawlSnapshot ancestors,
+                   impl_->AncestorSnapshot(*view, crawl, *start, config.lineage()));
+  FamilyMatcher matcher(config);
+  LineageGraph graph = BuildLineageGraph(ancestors, matcher);
+  LineageResolver resolver(graph, config.lineage());
+  resolver.ResolveAll();
+  const int64_t index = ancestors.Find(request.repo_id());
+  v1::LineageResponse out =
+      ExplainLineage(ancestors, graph, resolver, matcher, config.lineage(),
+                     static_cast<int32_t>(index));
+  out.set_crawl_id(crawl.crawl_id());
+  out.set_date(crawl.date());
+  return out;
+}
+
+absl::StatusOr<int64_t> Aggregator::Export(const v1::CrawlSelector& selector, ExportFormat format,
+                                           std::ostream& out) {
+  ASSIGN_OR_RETURN(auto view, store_->View());
+  ASSIGN_OR_RETURN(v1::StoredCrawl crawl, impl_->Select(*view, selector));
+  int64_t n = 0;
+  if (format == ExportFormat::kCsv) out << RepoSnapshotCsvHeader();
+  RETURN_IF_ERROR(view->ForEachRepo(crawl, [&](const v1::RepoSnapshot& repo) {
+    out << (format == ExportFormat::kCsv ? RepoSnapshotToCsvRow(repo)
+                                         : RepoSnapshotToJsonLine(repo) + "\n");
+    ++n;
+    if (!out) return absl::DataLossError("export: the output stream failed");
+    return absl::OkStatus();
+  }));
+  return n;
+}
+
+}  // namespace hubcensus::aggregator

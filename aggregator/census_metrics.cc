@@ -1,0 +1,233 @@
+#include "aggregator/census_metrics.h"
+
+#include <algorithm>
+#include <map>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "aggregator/lineage.h"
+#include "aggregator/relation_names.h"
+#include "common/checksum.h"
+#include "common/dates.h"
+#include "common/status.h"
+#include "config/family_config.h"
+
+namespace hubcensus::aggregator {
+namespace {
+
+int MonthIndex(int64_t unix_seconds) {
+  absl::CivilMonth m = absl::ToCivilMonth(absl::FromUnixSeconds(unix_seconds), absl::UTCTimeZone());
+  return static_cast<int>(m.year() * 12 + (m.month() - 1));
+}
+
+std::string MonthName(int index) {
+  return absl::StrFormat("%04d-%02d", index / 12, index % 12 + 1);
+}
+
+// A bounded best-first list: the k largest (value, then smallest id) of one family and order.
+class TopList {
+ public:
+  explicit TopList(int k) : k_(k) {}
+  void Offer(int64_t value, int32_t repo, const store::CrawlSnapshot& snap) {
+    if (k_ <= 0) return;
+    Entry e{value, repo};
+    auto better = [&snap](const Entry& a, const Entry& b) {
+      if (a.value != b.value) return a.value > b.value;
+      return snap.id(a.repo) < snap.id(b.repo);
+    };
+    if (static_cast<int>(heap_.size()) < k_) {
+      heap_.push_back(e);
+      std::push_heap(heap_.begin(), heap_.end(), better);
+    } else if (better(e, heap_.front())) {
+      std::pop_heap(heap_.begin(), heap_.end(), better);
+      heap_.back() = e;
+      std::push_heap(heap_.begin(), heap_.end(), better);
+    }
+  }
+  std::vector<int32_t> Sorted(const store::CrawlSnapshot& snap) const {
+    std::vector<Entry> v = heap_;
+    std::sort(v.begin(), v.end(), [&snap](const Entry& a, const Entry& b) {
+      if (a.value != b.value) return a.value > b.value;
+      return snap.id(a.repo) < snap.id(b.repo);
+    });
+    std::vector<int32_t> out;
+    for (const Entry& e : v) out.push_back(e.repo);
+    return out;
+  }
+
+ private:
+  struct Entry {
+    int64_t value;
+    int32_t repo;
+  };
+  int k_;
+  std::vector<Entry> heap_;  // a min-heap under `better`: front is the worst kept
+};
+
+struct FamilyTotals {
+  int64_t first_party_repos = 0;
+  int64_t first_party_downloads_all_time = 0;
+  int64_t first_party_downloads_30d = 0;
+  double ecosystem_downloads_all_time = 0;
+  double derivatives[5] = {0, 0, 0, 0, 0};  // by v1::Relation
+};
+
+void FillFigures(const FamilyTotals& t, v1::Figures* f) {
+  f->set_first_party_repos(t.first_party_repos);
+  f->set_first_party_downloads_all_time(t.first_party_downloads_all_time);
+  f->set_first_party_downloads_30d(t.first_party_downloads_30d);
+  f->set_ecosystem_downloads_all_time(t.ecosystem_downloads_all_time);
+  auto* d = f->mutable_derivatives();
+  d->set_unknown(t.derivatives[v1::RELATION_UNKNOWN]);
+  d->set_finetune(t.derivatives[v1::RELATION_FINETUNE]);
+  d->set_adapter(t.derivatives[v1::RELATION_ADAPTER]);
+  d->set_quantized(t.derivatives[v1::RELATION_QUANTIZED]);
+  d->set_merge(t.derivatives[v1::RELATION_MERGE]);
+}
+
+void AddTotals(const FamilyTotals& from, FamilyTotals* to) {
+  to->first_party_repos += from.first_party_repos;
+  to->first_party_downloads_all_time += from.first_party_downloads_all_time;
+  to->first_party_downloads_30d += from.first_party_downloads_30d;
+  to->ecosystem_downloads_all_time += from.ecosystem_downloads_all_time;
+  for (int r = 0; r < 5; ++r) to->derivatives[r] += from.derivatives[r];
+}
+
+}  // namespace
+
+uint64_t FamilyConfigFingerprint(const v1::FamilyConfig& config) {
+  std::string bytes;
+  v1::FamilyConfig normal = WithDefaults(config);
+  normal.SerializeToString(&bytes);
+  return RepoIdHash(bytes);
+}
+
+absl::StatusOr<CensusFigures> ComputeCensus(const store::CrawlSnapshot& snap,
+                                            const v1::FamilyConfig& raw_config,
+                                            const std::string& crawl_id, const std::string& date,
+                                            int top_k) {
+  const v1::FamilyConfig config = WithDefaults(raw_config);
+  ASSIGN_OR_RETURN(absl::Time crawl_day, ParseDate(date));
+  const int crawl_month = MonthIndex(absl::ToUnixSeconds(crawl_day));
+  FamilyMatcher matcher(config);
+  const int families = matcher.size();
+  LineageGraph graph = BuildLineageGraph(snap, matcher);
+  LineageResolver resolver(graph, config.lineage());
+  resolver.ResolveAll();
+
+  const auto& filter = config.new_model_filter();
+  absl::flat_hash_set<std::string> tags(filter.pipeline_tag().begin(), filter.pipeline_tag().end());
+  const int64_t min_downloads = filter.min_downloads_all_time();
+
+  std::vector<FamilyTotals> totals(families);
+  // month index -> per-family new-derivative counts
+  std::map<int, std::vector<double>> months;
+  std::vector<TopList> top_all_dat(families, TopList(top_k)), top_all_30d(families, TopList(top_k));
+  std::vector<TopList> top_fp_dat(families, TopList(top_k)), top_fp_30d(families, TopList(top_k));
+
+  for (int32_t i = 0; i < graph.repos; ++i) {
+    const int32_t fp = graph.first_party[i];
+    const int64_t dat = snap.downloads_all_time(i);  // 0 when absent
+    const int64_t d30 = snap.downloads_30d(i);
+    if (fp >= 0) {
+      FamilyTotals& t = totals[fp];
+      ++t.first_party_repos;
+      t.first_party_downloads_all_time += dat;
+      t.first_party_downloads_30d += d30;
+      top_fp_dat[fp].Offer(dat, i, snap);
+      top_fp_30d[fp].Offer(d30, i, snap);
+    }
+    auto attribution = resolver.Attribution(i);
+    if (attribution.empty()) continue;
+    for (const FamilyShare& s : attribution) {
+      totals[s.family].ecosystem_downloads_all_time += s.weight * static_cast<double>(dat);
+      top_all_dat[s.family].Offer(dat, i, snap);
+      top_all_30d[s.family].Offer(d30, i, snap);
+    }
+    if (fp >= 0) continue;  // derivatives and shares count only repos no family claims
+    const v1::Relation relation =
+        snap.parent_count(i) > 0 ? snap.parent_relation(i, 0) : v1::RELATION_UNKNOWN;
+    const int r = (relation >= 0 && relation < 5) ? relation : v1::RELATION_UNKNOWN;
+    for (const FamilyShare& s : attribution) totals[s.family].derivatives[r] += s.weight;
+    if (!tags.empty() && !tags.contains(snap.pipeline_tag(i))) continue;
+    if (snap.has_downloads_all_time(i) && dat < min_downloads) continue;
+    const int month = MonthIndex(snap.created_at(i));
+    if (month > crawl_month) continue;
+    auto& counts = months[month];
+    if (counts.empty()) counts.assign(families, 0.0);
+    for (const FamilyShare& s : attribution) counts[s.family] += s.weight;
+  }
+
+  CensusFigures out;
+  out.lineage_over_budget = resolver.over_budget();
+  out.families.set_crawl_id(crawl_id);
+  out.families.set_date(date);
+  std::vector<FamilyTotals> region_totals(std::size(kRegions));
+  for (int f = 0; f < families; ++f) {
+    auto* ff = out.families.add_families();
+    ff->set_family(matcher.name(f));
+    ff->set_region(matcher.region(f));
+    FillFigures(totals[f], ff->mutable_figures());
+    for (size_t r = 0; r < std::size(kRegions); ++r) {
+      if (matcher.region(f) == kRegions[r]) AddTotals(totals[f], &region_totals[r]);
+    }
+  }
+  for (size_t r = 0; r < std::size(kRegions); ++r) {
+    auto* rf = out.families.add_regions();
+    rf->set_region(kRegions[r]);
+    FillFigures(region_totals[r], rf->mutable_figures());
+  }
+
+  out.shares.set_crawl_id(crawl_id);
+  out.shares.set_date(date);
+  if (!months.empty()) {
+    for (int m = months.begin()->first; m <= crawl_month; ++m) {
+      auto* ms = out.shares.add_months();
+      ms->set_month(MonthName(m));
+      auto it = months.find(m);
+      if (it == months.end()) continue;
+      double total = 0;
+      for (double c : it->second) total += c;
+      ms->set_total(total);
+      for (int f = 0; f < families; ++f) {
+        double c = it->second[f];
+        if (c <= 0) continue;
+        v1::ShareCount sc;
+        sc.set_count(c);
+        sc.set_share(c / total);
+        (*ms->mutable_families())[matcher.name(f)] = sc;
+      }
+    }
+  }
+
+  auto fill_list = [&](const TopList& list, bool first_party_only, const char* order,
+                       v1::FamilyRollup* rollup) {
+    auto* l = rollup->add_top();
+    l->set_first_party_only(first_party_only);
+    l->set_order_by(order);
+    for (int32_t i : list.Sorted(snap)) {
+      auto* t = l->add_repos();
+      t->set_id(std::string(snap.id(i)));
+      t->set_downloads_all_time(snap.downloads_all_time(i));
+      t->set_downloads_30d(snap.downloads_30d(i));
+      t->set_first_party(graph.first_party[i] >= 0);
+      if (graph.first_party[i] < 0 && snap.parent_count(i) > 0) {
+        t->set_relation(RelationName(snap.parent_relation(i, 0)));
+      }
+      t->set_created_at(snap.created_at(i));
+    }
+  };
+  out.top.resize(families);
+  for (int f = 0; f < families; ++f) {
+    out.top[f].set_family(matcher.name(f));
+    fill_list(top_all_dat[f], false, "downloads_all_time", &out.top[f]);
+    fill_list(top_all_30d[f], false, "downloads_30d", &out.top[f]);
+    fill_list(top_fp_dat[f], true, "downloads_all_time", &out.top[f]);
+    fill_list(top_fp_30d[f], true, "downloads_30d", &out.top[f]);
+  }
+  return out;
+}
+
+}  // namespace hubcensus::aggregator

@@ -1,0 +1,64 @@
+// What the `hubcensus aggregator`, `query` and `export` subcommands do, behind their flags:
+// serve the aggregator, or ask it (over gRPC, or straight on its data folder) and format.
+#ifndef HUBCENSUS_AGGREGATOR_CENSUS_QUERY_H_
+#define HUBCENSUS_AGGREGATOR_CENSUS_QUERY_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace hubcensus::aggregator {
+
+struct QueryOptions {
+  std::string kind;        // families | series | shares | crossover | top | lineage | crawls
+  std::string aggregator;  // host:port of a running aggregator, or
+  std::string data_dir;    // its data folder (read through a RocksDB secondary instance)
+  std::string date;        // YYYY-MM-DD of a committed crawl; empty: the latest
+  std::string crawl_id;
+  std::string families_file;  // ad hoc families config (textproto), computed from the snapshot
+  std::string format = "table";  // table | csv | json
+  // series / crossover
+  std::string metric;
+  std::vector<std::string> families;
+  std::vector<std::string> regions;
+  std::string from;  // series, crossover: YYYY-MM-DD; shares: YYYY-MM
+  std::string to;
+  std::string a;
+  std::string b;
+  // top
+  std::string family;
+  int64_t k = 10;
+  bool first_party_only = false;
+  std::string order_by;
+  // lineage
+  std::string repo;
+};
+
+// Runs one query; returns what to print. Errors keep the server's code and message.
+absl::StatusOr<std::string> RunCensusQuery(const QueryOptions& options);
+
+struct ExportOptions {
+  std::string data_dir;
+  std::string date;
+  std::string crawl_id;
+  std::string format = "jsonl";  // jsonl | csv
+  std::string out;               // empty or "-": stdout
+};
+absl::StatusOr<int64_t> RunExport(const ExportOptions& options);
+
+struct AggregatorServerOptions {
+  std::string data_dir;
+  std::string listen = "0.0.0.0:7003";
+  std::string families_file;
+  int64_t metrics_port = 0;
+};
+// Serves SnapshotStore and Census until SIGTERM/SIGINT. Prints
+// "aggregator listening on HOST:PORT" (the real port when 0 was asked) once it accepts calls.
+absl::Status ServeAggregator(const AggregatorServerOptions& options);
+
+}  // namespace hubcensus::aggregator
+
+#endif  // HUBCENSUS_AGGREGATOR_CENSUS_QUERY_H_

@@ -1,0 +1,70 @@
+// One committed crawl held in memory column by column: what lineage resolution and the family
+// metrics read, without a RepoSnapshot object per repo (2.2M repos must aggregate in a second).
+#ifndef HUBCENSUS_STORE_CRAWL_SNAPSHOT_H_
+#define HUBCENSUS_STORE_CRAWL_SNAPSHOT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "hubcensus/v1/repo.pb.h"
+
+namespace hubcensus::store {
+
+class CrawlSnapshot {
+ public:
+  CrawlSnapshot() = default;
+  CrawlSnapshot(const CrawlSnapshot&) = delete;
+  CrawlSnapshot& operator=(const CrawlSnapshot&) = delete;
+  CrawlSnapshot(CrawlSnapshot&&) = default;
+  CrawlSnapshot& operator=(CrawlSnapshot&&) = default;
+
+  // Appends a repo; the strings are copied into the snapshot's arena.
+  void Add(const v1::RepoSnapshot& repo);
+  void Reserve(size_t repos);
+
+  size_t size() const { return ids_.size(); }
+  absl::string_view id(size_t i) const { return ids_[i]; }
+  int64_t created_at(size_t i) const { return created_at_[i]; }
+  int64_t downloads_30d(size_t i) const { return downloads_30d_[i]; }
+  bool has_downloads_all_time(size_t i) const { return has_downloads_all_time_[i] != 0; }
+  // 0 when absent.
+  int64_t downloads_all_time(size_t i) const { return downloads_all_time_[i]; }
+  int64_t likes(size_t i) const { return likes_[i]; }
+  absl::string_view pipeline_tag(size_t i) const { return pipeline_tags_[pipeline_tag_[i]]; }
+  int parent_count(size_t i) const { return parent_begin_[i + 1] - parent_begin_[i]; }
+  absl::string_view parent_id(size_t i, int k) const { return parent_ids_[parent_begin_[i] + k]; }
+  v1::Relation parent_relation(size_t i, int k) const {
+    return static_cast<v1::Relation>(parent_relations_[parent_begin_[i] + k]);
+  }
+  // Index of a repo id, or -1. Builds the index on first use.
+  int64_t Find(absl::string_view repo_id) const;
+
+ private:
+  absl::string_view Intern(absl::string_view s);
+
+  std::vector<std::unique_ptr<char[]>> arena_blocks_;
+  size_t arena_used_ = 0;
+  size_t arena_capacity_ = 0;
+
+  std::vector<absl::string_view> ids_;
+  std::vector<int64_t> created_at_;
+  std::vector<int64_t> downloads_30d_;
+  std::vector<int64_t> downloads_all_time_;
+  std::vector<uint8_t> has_downloads_all_time_;
+  std::vector<int64_t> likes_;
+  std::vector<uint16_t> pipeline_tag_;
+  std::vector<std::string> pipeline_tags_ = {""};
+  absl::flat_hash_map<std::string, uint16_t> pipeline_tag_index_;
+  std::vector<uint32_t> parent_begin_ = {0};
+  std::vector<absl::string_view> parent_ids_;
+  std::vector<uint8_t> parent_relations_;
+  mutable std::unique_ptr<absl::flat_hash_map<absl::string_view, int64_t>> index_;
+};
+
+}  // namespace hubcensus::store
+
+#endif  // HUBCENSUS_STORE_CRAWL_SNAPSHOT_H_

@@ -1,0 +1,828 @@
+#include "store/snapshot_store.h"
+
+#include <stdlib.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "common/checksum.h"
+#include "common/dates.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "rocksdb/db.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/options.h"
+#include "rocksdb/slice.h"
+#include "rocksdb/table.h"
+#include "rocksdb/write_batch.h"
+#include "store/store_encoding.h"
+
+namespace hubcensus::store {
+namespace {
+
+constexpr absl::string_view kSchemaVersionKey = "schema_version";
+constexpr const char* kCrawlsCf = "crawls";
+constexpr const char* kSnapshotsCf = "snapshots";
+constexpr const char* kRepoMetaCf = "repo_meta";
+constexpr const char* kMarkersCf = "markers";
+constexpr const char* kRollupsCf = "rollups";
+
+absl::Status FromRocks(const rocksdb::Status& s, absl::string_view context) {
+  if (s.ok()) return absl::OkStatus();
+  std::string msg = absl::StrCat(context, ": ", s.ToString());
+  if (s.IsNotFound()) return absl::NotFoundError(msg);
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+    return absl::UnavailableError(msg);
+  }
+  if (s.IsCorruption()) return absl::DataLossError(msg);
+  if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);
+  return absl::InternalError(msg);
+}
+
+rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+absl::string_view ToView(const rocksdb::Slice& s) { return absl::string_view(s.data(), s.size()); }
+
+bool StartsWith(absl::string_view s, absl::string_view prefix) {
+  return s.size() >= prefix.size() && s.substr(0, prefix.size()) == prefix;
+}
+
+rocksdb::ColumnFamilyOptions CfOptions(bool bulk) {
+  rocksdb::ColumnFamilyOptions cf;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_size = bulk ? 32 * 1024 : 4 * 1024;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.whole_key_filtering = true;
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  if (bulk) {
+    // The daily counters of 2.2M repos a night: zstd on every level keeps them under 40 bytes.
+    cf.compression = rocksdb::kZSTD;
+    cf.bottommost_compression = rocksdb::kZSTD;
+    cf.compression_opts.level = 3;
+    cf.write_buffer_size = 64 << 20;
+  } else {
+    cf.compression = rocksdb::kLZ4Compression;
+  }
+  return cf;
+}
+
+std::vector<rocksdb::ColumnFamilyDescriptor> Descriptors() {
+  return {
+      {rocksdb::kDefaultColumnFamilyName, CfOptions(false)},
+      {kCrawlsCf, CfOptions(false)},
+      {kSnapshotsCf, CfOptions(true)},
+      {kRepoMetaCf, CfOptions(true)},
+      {kMarkersCf, CfOptions(false)},
+      {kRollupsCf, CfOptions(false)},
+  };
+}
+
+absl::Status CheckId(absl::string_view field, absl::string_view value) {
+  if (value.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": empty"));
+  if (value.find('\0') != absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": contains a NUL byte"));
+  }
+  return absl::OkStatus();
+}
+
+// The slowly changing part of a snapshot: everything but the id (in the key) and the counters.
+std::string MetaBytes(const v1::RepoSnapshot& repo) {
+  v1::RepoSnapshot meta = repo;
+  meta.clear_id();
+  meta.clear_downloads_30d();
+  meta.clear_downloads_all_time();
+  meta.clear_likes();
+  meta.clear_trending_score();
+  std::string out;
+  meta.SerializeToString(&out);
+  return out;
+}
+
+void ApplyCounters(const SnapshotCounters& c, v1::RepoSnapshot* repo) {
+  repo->set_downloads_30d(c.downloads_30d);
+  if (c.has_downloads_all_time) {
+    repo->set_downloads_all_time(c.downloads_all_time);
+  } else {
+    repo->clear_downloads_all_time();
+  }
+  repo->set_likes(c.likes);
+  repo->set_trending_score(c.trending_score);
+}
+
+std::string TempSecondaryPath() {
+  std::string tmpl =
+      (std::filesystem::temp_directory_path() / "hubcensus-secondary-XXXXXX").string();
+  if (mkdtemp(tmpl.data()) == nullptr) return "";
+  return tmpl;
+}
+
+// Walks one crawl's snapshot rows in repo-id order, joined with their repo_meta versions.
+// Rows that `keep` refuses go to `dropped` (their keys) without a meta lookup.
+absl::Status ScanCrawlRows(
+    rocksdb::DB* db, rocksdb::ColumnFamilyHandle* snapshots_cf,
+    rocksdb::ColumnFamilyHandle* meta_cf, const rocksdb::Snapshot* snapshot, uint32_t crawl_number,
+    const std::function<bool(const SnapshotCounters&)>& keep,
+    const std::function<void(absl::string_view key)>& dropped,
+    const std::function<absl::Status(absl::string_view repo_id, const SnapshotCounters&,
+                                     absl::string_view meta)>& row) {
+  std::string lower = CrawlPrefix(crawl_number);
+  std::string upper = CrawlPrefix(crawl_number + 1);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  ro.iterate_upper_bound = &upper_slice;
+  ro.fill_cache = false;
+  rocksdb::ReadOptions meta_ro;
+  meta_ro.snapshot = snapshot;
+  meta_ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, snapshots_cf));
+  std::unique_ptr<rocksdb::Iterator> meta_it(db->NewIterator(meta_ro, meta_cf));
+  bool meta_positioned = false;
+  std::string target;
+  for (it->Seek(lower); it->Valid(); it->Next()) {
+    absl::string_view key = ToView(it->key());
+    absl::string_view repo_id = key.substr(4);
+    auto counters = DecodeSnapshotCounters(ToView(it->value()), crawl_number);
+    if (!counters.ok()) return Annotate(counters.status(), absl::StrCat("snapshot of ", repo_id));
+    if (keep && !keep(*counters)) {
+      if (dropped) dropped(key);
+      continue;
+    }
+    target = RepoMetaKey(repo_id, counters->meta_crawl_number);
+    rocksdb::Slice target_slice(target);
+    // Rows and meta versions share the repo-id order: step forward, seek only when far behind.
+    int steps = 0;
+    while (meta_positioned && meta_it->Valid() && meta_it->key().compare(target_slice) < 0 &&
+           steps < 4) {
+      meta_it->Next();
+      ++steps;
+    }
+    if (!meta_positioned || !meta_it->Valid() || meta_it->key().compare(target_slice) != 0) {
+      meta_it->Seek(target_slice);
+      meta_positioned = true;
+    }
+    if (!meta_it->Valid() || meta_it->key().compare(target_slice) != 0) {
+      RETURN_IF_ERROR(FromRocks(meta_it->status(), "repo_meta"));
+      return absl::DataLossError(absl::StrCat("snapshot of ", repo_id, " in crawl number ",
+                                              crawl_number, " names meta version ",
+                                              counters->meta_crawl_number, ", which is missing"));
+    }
+    RETURN_IF_ERROR(row(repo_id, *counters, ToView(meta_it->value())));
+  }
+  return FromRocks(it->status(), "snapshots scan");
+}
+
+}  // namespace
+
+uint64_t BatchIdChecksum(const v1::WriteBatch& batch) {
+  RepoIdChecksum checksum;
+  for (const auto& r : batch.repos()) checksum.Add(r.id());
+  return checksum.value();
+}
+
+uint64_t ManifestDigest(const v1::CommitRequest& request) {
+  uint64_t digest = 0;
+  for (const auto& e : request.manifest()) {
+    std::string line = absl::StrCat(e.item_id(), "\n", e.fence(), "\n", e.repos(), "\n",
+                                    e.id_checksum());
+    // A sum of hashes: the entry order does not matter.
+    digest += RepoIdHash(line) * 0x9E3779B97F4A7C15ull + 1;
+  }
+  return digest;
+}
+
+absl::StatusOr<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(
+    const SnapshotStoreOptions& options) {
+  if (options.path.empty()) return absl::InvalidArgumentError("data_dir: empty");
+  std::unique_ptr<SnapshotStore> store(new SnapshotStore(options));
+  if (store->options_.clock == nullptr) store->options_.clock = Clock::Real();
+  RETURN_IF_ERROR(store->OpenDb());
+  RETURN_IF_ERROR(store->CheckSchema());
+  {
+    absl::MutexLock lock(&store->mu_);
+    RETURN_IF_ERROR(store->LoadCrawlRecords());
+  }
+  return store;
+}
+
+SnapshotStore::SnapshotStore(SnapshotStoreOptions options) : options_(std::move(options)) {}
+
+SnapshotStore::~SnapshotStore() {
+  if (db_ != nullptr) {
+    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+    db_->Close();
+    db_.reset();
+  }
+  if (!owned_secondary_path_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(owned_secondary_path_, ec);
+  }
+}
+
+absl::Status SnapshotStore::OpenDb() {
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = !options_.secondary;
+  db_options.create_missing_column_families = !options_.secondary;
+  db_options.max_background_jobs = 2;
+  db_options.keep_log_file_num = 5;
+  rocksdb::DB* raw = nullptr;
+  auto descriptors = Descriptors();
+  rocksdb::Status s;
+  if (options_.secondary) {
+    if (!std::filesystem::exists(std::filesystem::path(options_.path) / "CURRENT")) {
+      return absl::NotFoundError(
+          absl::StrCat(options_.path, ": no hubcensus store here (no RocksDB CURRENT file)"));
+    }
+    std::string secondary_path = options_.secondary_path;
+    if (secondary_path.empty()) {
+      owned_secondary_path_ = TempSecondaryPath();
+      secondary_path = owned_secondary_path_;
+    }
+    db_options.max_open_files = -1;  // required of secondary instances
+    s = rocksdb::DB::OpenAsSecondary(db_options, options_.path, secondary_path, descriptors,
+                                     &handles_, &raw);
+  } else {
+    std::error_code ec;
+    std::filesystem::create_directories(options_.path, ec);
+    s = rocksdb::DB::Open(db_options, options_.path, descriptors, &handles_, &raw);
+  }
+  RETURN_IF_ERROR(FromRocks(s, absl::StrCat("opening store ", options_.path)));
+  db_.reset(raw);
+  default_cf_ = handles_[0];
+  crawls_cf_ = handles_[1];
+  snapshots_cf_ = handles_[2];
+  repo_meta_cf_ = handles_[3];
+  markers_cf_ = handles_[4];
+  rollups_cf_ = handles_[5];
+  return absl::OkStatus();
+}
+
+absl::Status SnapshotStore::CheckSchema() {
+  std::string value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), default_cf_, ToSlice(kSchemaVersionKey), &value);
+  if (s.IsNotFound()) {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), crawls_cf_));
+    it->SeekToFirst();
+    if (it->Valid() || options_.secondary) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          options_.path, ": the store has no schema version; it was not written by hubcensus"));
+    }
+    return FromRocks(db_->Put(rocksdb::WriteOptions(), default_cf_, ToSlice(kSchemaVersionKey),
+                              absl::StrCat(kSchemaVersion)),
+                     "writing the schema version");
+  }
+  RETURN_IF_ERROR(FromRocks(s, "reading the schema version"));
+  int version = 0;
+  if (!absl::SimpleAtoi(value, &version) || version != kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        options_.path, ": store schema version \"", value, "\" is not supported (this hubcensus ",
+        "reads version ", kSchemaVersion, version > kSchemaVersion ? "; upgrade hubcensus" : "",
+        ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SnapshotStore::LoadCrawlRecords() {
+  crawls_.clear();
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), crawls_cf_));
+  for (it->Seek(ToSlice(kCrawlRecordPrefix));
+       it->Valid() && StartsWith(ToView(it->key()), kCrawlRecordPrefix); it->Next()) {
+    v1::StoredCrawl crawl;
+    if (!crawl.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError(absl::StrCat("crawl record ", ToView(it->key()), " is corrupt"));
+    }
+    crawls_[crawl.crawl_id()] = crawl;
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "reading crawl records"));
+  std::string value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), crawls_cf_, ToSlice(kNextCrawlNumberKey), &value);
+  if (s.ok() && value.size() == 4) {
+    next_crawl_number_ = GetBigEndian32(value);
+  } else if (!s.IsNotFound()) {
+    RETURN_IF_ERROR(FromRocks(s, "reading the next crawl number"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::StoredCrawl> SnapshotStore::CrawlForWrite(const v1::WriteBatch& batch,
+                                                             bool* created) {
+  *created = false;
+  auto it = crawls_.find(batch.crawl_id());
+  if (it != crawls_.end()) {
+    const v1::StoredCrawl& crawl = it->second;
+    if (crawl.state() == v1::STORED_CRAWL_COMMITTED) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("crawl ", crawl.crawl_id(), " is committed: it takes no more writes"));
+    }
+    if (crawl.state() == v1::STORED_CRAWL_ABORTED) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "crawl ", crawl.crawl_id(), " was aborted (", crawl.abort_reason(), "): no writes"));
+    }
+    if (!batch.crawl_date().empty() && batch.crawl_date() != crawl.date()) {
+      return absl::InvalidArgumentError(absl::StrCat("crawl_date: \"", batch.crawl_date(),
+                                                     "\" differs from crawl ", crawl.crawl_id(),
+                                                     "'s date ", crawl.date()));
+    }
+    return crawl;
+  }
+  if (batch.crawl_date().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("crawl_date: empty on the first batch of crawl ", batch.crawl_id()));
+  }
+  v1::StoredCrawl crawl;
+  crawl.set_crawl_id(batch.crawl_id());
+  crawl.set_date(batch.crawl_date());
+  crawl.set_state(v1::STORED_CRAWL_RECEIVING);
+  crawl.set_crawl_number(next_crawl_number_);
+  crawl.set_created_at_unix_ms(absl::ToUnixMillis(options_.clock->Now()));
+  *created = true;
+  return crawl;
+}
+
+absl::StatusOr<BatchResult> SnapshotStore::Write(const v1::WriteBatch& batch) {
+  if (options_.secondary) return absl::FailedPreconditionError("the store is open read-only");
+  RETURN_IF_ERROR(CheckId("crawl_id", batch.crawl_id()));
+  RETURN_IF_ERROR(CheckId("item_id", batch.item_id()));
+  if (!batch.crawl_date().empty()) {
+    auto date = ParseDate(batch.crawl_date());
+    if (!date.ok()) return Annotate(date.status(), "crawl_date");
+  }
+  // The last occurrence of a repo id within the page is the one kept.
+  absl::flat_hash_map<absl::string_view, int> last_index;
+  last_index.reserve(batch.repos_size());
+  for (int i = 0; i < batch.repos_size(); ++i) {
+    RETURN_IF_ERROR(CheckId(absl::StrCat("repos[", i, "].id"), batch.repos(i).id()));
+    last_index[batch.repos(i).id()] = i;
+  }
+  BatchResult result;
+  result.repos = batch.repos_size();
+  result.id_checksum = BatchIdChecksum(batch);
+
+  absl::MutexLock lock(&mu_);
+  bool created = false;
+  ASSIGN_OR_RETURN(v1::StoredCrawl crawl, CrawlForWrite(batch, &created));
+  const uint32_t n = crawl.crawl_number();
+  rocksdb::WriteBatch wb;
+
+  // Fence check: the highest fence recorded for this item decides.
+  std::string item_prefix = MarkerItemPrefix(n, batch.item_id());
+  std::string item_last = item_prefix + std::string(8, '\xff');
+  uint32_t item_number = 0;
+  bool known_item = false;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), markers_cf_));
+    it->SeekForPrev(item_last);
+    if (it->Valid() && StartsWith(ToView(it->key()), item_prefix) &&
+        it->key().size() == item_prefix.size() + 8) {
+      uint64_t max_fence = GetBigEndian64(ToView(it->key()).substr(item_prefix.size()));
+      if (max_fence > batch.fence()) {
+        return absl::AbortedError(absl::StrCat("item ", batch.item_id(), " of crawl ",
+                                               batch.crawl_id(), ": fence ", batch.fence(),
+                                               " is stale; fence ", max_fence, " already wrote"));
+      }
+      v1::StoredMarker marker;
+      if (!marker.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+        return absl::DataLossError(absl::StrCat("marker of item ", batch.item_id(), " is corrupt"));
+      }
+      item_number = marker.item_number();
+      known_item = true;
+    }
+    RETURN_IF_ERROR(FromRocks(it->status(), "markers"));
+  }
+  bool crawl_changed = created;
+  if (!known_item) {
+    item_number = crawl.next_item_number();
+    crawl.set_next_item_number(item_number + 1);
+    crawl_changed = true;
+  }
+  const SnapshotWriter me{item_number, batch.fence()};
+
+  std::unique_ptr<rocksdb::Iterator> meta_it(
+      db_->NewIterator(rocksdb::ReadOptions(), repo_meta_cf_));
+  std::string existing;
+  for (int i = 0; i < batch.repos_size(); ++i) {
+    const v1::RepoSnapshot& repo = batch.repos(i);
+    if (last_index[repo.id()] != i) continue;
+    SnapshotCounters c;
+    c.downloads_30d = repo.downloads_30d();
+    c.has_downloads_all_time = repo.has_downloads_all_time();
+    c.downloads_all_time = repo.downloads_all_time();
+    c.likes = repo.likes();
+    c.trending_score = repo.trending_score();
+    // Metadata is written only when it differs from the version in effect for this crawl.
+    std::string meta = MetaBytes(repo);
+    std::string meta_key = RepoMetaKey(repo.id(), n);
+    meta_it->SeekForPrev(meta_key);
+    absl::string_view version_prefix(meta_key.data(), repo.id().size() + 1);
+    if (meta_it->Valid() && meta_it->key().size() == meta_key.size() &&
+        StartsWith(ToView(meta_it->key()), version_prefix) && ToView(meta_it->value()) == meta) {
+      c.meta_crawl_number = GetBigEndian32(ToView(meta_it->key()).substr(version_prefix.size()));
+    } else {
+      RETURN_IF_ERROR(FromRocks(meta_it->status(), "repo_meta"));
+      wb.Put(repo_meta_cf_, meta_key, meta);
+      c.meta_crawl_number = n;
+    }
+    // Keep the other items that carried this repo: any of them in the manifest publishes it.
+    std::string key = SnapshotKey(n, repo.id());
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), snapshots_cf_, key, &existing);
+    if (s.ok()) {
+      auto old = DecodeSnapshotCounters(existing, n);
+      if (old.ok()) {
+        for (const SnapshotWriter& w : old->writers) {
+          if (w.item_number != item_number) c.writers.push_back(w);
+        }
+      }
+    } else if (!s.IsNotFound()) {
+      return FromRocks(s, "snapshots");
+    }
+    c.writers.push_back(me);
+    wb.Put(snapshots_cf_, key, EncodeSnapshotCounters(c, n));
+  }
+  v1::StoredMarker marker;
+  marker.set_repos(result.repos);
+  marker.set_id_checksum(result.id_checksum);
+  marker.set_item_number(item_number);
+  wb.Put(markers_cf_, MarkerKey(n, batch.item_id(), batch.fence()), marker.SerializeAsString());
+  if (crawl_changed) wb.Put(crawls_cf_, CrawlRecordKey(crawl.crawl_id()), crawl.SerializeAsString());
+  if (created) {
+    std::string next;
+    PutBigEndian32(&next, n + 1);
+    wb.Put(crawls_cf_, ToSlice(kNextCrawlNumberKey), next);
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync_writes;
+  RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "writing a batch"));
+  crawls_[crawl.crawl_id()] = crawl;
+  if (created) next_crawl_number_ = n + 1;
+  return result;
+}
+
+absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& request,
+                                                    const RollupBuilder& build) {
+  if (options_.secondary) return absl::FailedPreconditionError("the store is open read-only");
+  RETURN_IF_ERROR(CheckId("crawl_id", request.crawl_id()));
+  if (!request.crawl_date().empty()) {
+    auto date = ParseDate(request.crawl_date());
+    if (!date.ok()) return Annotate(date.status(), "crawl_date");
+  }
+  absl::flat_hash_set<absl::string_view> items;
+  for (int i = 0; i < request.manifest_size(); ++i) {
+    const auto& e = request.manifest(i);
+    RETURN_IF_ERROR(CheckId(absl::StrCat("manifest[", i, "].item_id"), e.item_id()));
+    if (!items.insert(e.item_id()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("manifest[", i, "].item_id: \"", e.item_id(), "\" appears twice"));
+    }
+  }
+  const uint64_t digest = ManifestDigest(request);
+
+  absl::MutexLock lock(&mu_);
+  v1::StoredCrawl crawl;
+  bool created = false;
+  auto found = crawls_.find(request.crawl_id());
+  if (found == crawls_.end()) {
+    if (request.manifest_size() > 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "crawl ", request.crawl_id(), ": the store received no batch of it; manifest item ",
+          request.manifest(0).item_id(), " fence ", request.manifest(0).fence(), " is missing"));
+    }
+    if (request.crawl_date().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("crawl_date: empty for crawl ", request.crawl_id(), ", unknown here"));
+    }
+    // An empty crawl (a Hub with nothing listed) still gets a record and a number.
+    crawl.set_crawl_id(request.crawl_id());
+    crawl.set_date(request.crawl_date());
+    crawl.set_state(v1::STORED_CRAWL_RECEIVING);
+    crawl.set_crawl_number(next_crawl_number_);
+    crawl.set_created_at_unix_ms(absl::ToUnixMillis(options_.clock->Now()));
+    created = true;
+  } else {
+    crawl = found->second;
+  }
+  if (crawl.state() == v1::STORED_CRAWL_ABORTED) {
+    return absl::FailedPreconditionError(absl::StrCat("crawl ", crawl.crawl_id(),
+                                                      " was aborted (", crawl.abort_reason(),
+                                                      "): it cannot be committed"));
+  }
+  if (crawl.state() == v1::STORED_CRAWL_COMMITTED) {
+    if (crawl.manifest_digest() == digest) {
+      CommitOutcome outcome;
+      outcome.crawl = crawl;
+      outcome.already_committed = true;
+      return outcome;
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        "crawl ", crawl.crawl_id(), " is already committed with a different manifest"));
+  }
+  if (!request.crawl_date().empty() && request.crawl_date() != crawl.date()) {
+    return absl::InvalidArgumentError(absl::StrCat("crawl_date: \"", request.crawl_date(),
+                                                   "\" differs from crawl ", crawl.crawl_id(),
+                                                   "'s date ", crawl.date()));
+  }
+  const uint32_t n = crawl.crawl_number();
+
+  // Every manifest entry must match the marker its batch left, and be the item's last fence.
+  absl::flat_hash_map<uint32_t, uint64_t> published_fence;  // item number -> fence
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), markers_cf_));
+    for (int i = 0; i < request.manifest_size(); ++i) {
+      const auto& e = request.manifest(i);
+      std::string where = absl::StrCat("manifest[", i, "] (item ", e.item_id(), ", fence ",
+                                       e.fence(), ") of crawl ", crawl.crawl_id());
+      std::string prefix = MarkerItemPrefix(n, e.item_id());
+      it->SeekForPrev(prefix + std::string(8, '\xff'));
+      if (!it->Valid() || !StartsWith(ToView(it->key()), prefix) ||
+          it->key().size() != prefix.size() + 8) {
+        RETURN_IF_ERROR(FromRocks(it->status(), "markers"));
+        return absl::FailedPreconditionError(
+            absl::StrCat(where, ": the store received no batch for this item"));
+      }
+      uint64_t max_fence = GetBigEndian64(ToView(it->key()).substr(prefix.size()));
+      if (max_fence != e.fence()) {
+        std::string marker_value;
+        bool has = db_->Get(rocksdb::ReadOptions(), markers_cf_, MarkerKey(n, e.item_id(), e.fence()),
+                            &marker_value)
+                       .ok();
+        return absl::FailedPreconditionError(absl::StrCat(
+            where, has ? ": a newer fence " : ": no batch with this fence; the item's fence ",
+            max_fence, has ? " of the item wrote after it" : " wrote instead"));
+      }
+      v1::StoredMarker marker;
+      if (!marker.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+        return absl::DataLossError(absl::StrCat(where, ": marker is corrupt"));
+      }
+      if (marker.repos() != e.repos() || marker.id_checksum() != e.id_checksum()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            where, ": the store received ", marker.repos(), " repos with id checksum ",
+            marker.id_checksum(), ", the manifest says ", e.repos(), " with ", e.id_checksum()));
+      }
+      published_fence[marker.item_number()] = e.fence();
+    }
+  }
+
+  rocksdb::WriteBatch wb;
+  CrawlSnapshot snapshot;
+  CommitOutcome outcome;
+  v1::RepoSnapshot repo;
+  auto keep = [&](const SnapshotCounters& c) {
+    for (const SnapshotWriter& w : c.writers) {
+      auto it = published_fence.find(w.item_number);
+      if (it != published_fence.end() && it->second == w.fence) return true;
+    }
+    return false;
+  };
+  auto dropped = [&](absl::string_view key) {
+    wb.Delete(snapshots_cf_, ToSlice(key));
+    ++outcome.dropped_rows;
+  };
+  auto row = [&](absl::string_view repo_id, const SnapshotCounters& c, absl::string_view meta) {
+    if (!repo.ParseFromArray(meta.data(), static_cast<int>(meta.size()))) {
+      return absl::DataLossError(absl::StrCat("repo_meta of ", repo_id, " is corrupt"));
+    }
+    repo.set_id(std::string(repo_id));
+    ApplyCounters(c, &repo);
+    snapshot.Add(repo);
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(
+      ScanCrawlRows(db_.get(), snapshots_cf_, repo_meta_cf_, nullptr, n, keep, dropped, row));
+
+  crawl.set_state(v1::STORED_CRAWL_COMMITTED);
+  crawl.set_repos(static_cast<int64_t>(snapshot.size()));
+  crawl.set_manifest_digest(digest);
+  crawl.set_committed_at_unix_ms(absl::ToUnixMillis(options_.clock->Now()));
+  if (build) {
+    ASSIGN_OR_RETURN(Rollups rollups, build(crawl, snapshot));
+    wb.DeleteRange(rollups_cf_, CrawlPrefix(n), CrawlPrefix(n + 1));
+    for (const auto& [name, value] : rollups) wb.Put(rollups_cf_, RollupKey(n, name), value);
+  }
+  wb.Put(crawls_cf_, CrawlRecordKey(crawl.crawl_id()), crawl.SerializeAsString());
+  if (created) {
+    std::string next;
+    PutBigEndian32(&next, n + 1);
+    wb.Put(crawls_cf_, ToSlice(kNextCrawlNumberKey), next);
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = true;  // a commit is acknowledged to the coordinator exactly once
+  RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "writing the commit"));
+  crawls_[crawl.crawl_id()] = crawl;
+  if (created) next_crawl_number_ = n + 1;
+  outcome.crawl = crawl;
+  HC_LOG(kInfo, "crawl_committed")
+      .Field("crawl", crawl.crawl_id())
+      .Field("date", crawl.date())
+      .Field("repos", crawl.repos())
+      .Field("dropped_rows", outcome.dropped_rows);
+  return outcome;
+}
+
+absl::Status SnapshotStore::Abort(absl::string_view crawl_id, absl::string_view reason) {
+  if (options_.secondary) return absl::FailedPreconditionError("the store is open read-only");
+  RETURN_IF_ERROR(CheckId("crawl_id", crawl_id));
+  absl::MutexLock lock(&mu_);
+  rocksdb::WriteBatch wb;
+  v1::StoredCrawl crawl;
+  bool created = false;
+  auto found = crawls_.find(std::string(crawl_id));
+  if (found == crawls_.end()) {
+    // Remember it, so that late writes of the crawl are refused.
+    crawl.set_crawl_id(std::string(crawl_id));
+    crawl.set_crawl_number(next_crawl_number_);
+    crawl.set_created_at_unix_ms(absl::ToUnixMillis(options_.clock->Now()));
+    created = true;
+  } else {
+    crawl = found->second;
+    if (crawl.state() == v1::STORED_CRAWL_ABORTED) return absl::OkStatus();
+    if (crawl.state() == v1::STORED_CRAWL_COMMITTED) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("crawl ", crawl_id, " is committed: it cannot be aborted"));
+    }
+  }
+  const uint32_t n = crawl.crawl_number();
+  crawl.set_state(v1::STORED_CRAWL_ABORTED);
+  crawl.set_abort_reason(std::string(reason));
+  wb.DeleteRange(snapshots_cf_, CrawlPrefix(n), CrawlPrefix(n + 1));
+  wb.Put(crawls_cf_, CrawlRecordKey(crawl.crawl_id()), crawl.SerializeAsString());
+  if (created) {
+    std::string next;
+    PutBigEndian32(&next, n + 1);
+    wb.Put(crawls_cf_, ToSlice(kNextCrawlNumberKey), next);
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync_writes;
+  RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "writing the abort"));
+  crawls_[crawl.crawl_id()] = crawl;
+  if (created) next_crawl_number_ = n + 1;
+  HC_LOG(kInfo, "crawl_aborted").Field("crawl", crawl_id).Field("reason", reason);
+  return absl::OkStatus();
+}
+
+absl::Status SnapshotStore::PutRollups(uint32_t crawl_number, const Rollups& rollups) {
+  if (options_.secondary) return absl::FailedPreconditionError("the store is open read-only");
+  rocksdb::WriteBatch wb;
+  wb.DeleteRange(rollups_cf_, CrawlPrefix(crawl_number), CrawlPrefix(crawl_number + 1));
+  for (const auto& [name, value] : rollups) wb.Put(rollups_cf_, RollupKey(crawl_number, name), value);
+  return FromRocks(db_->Write(rocksdb::WriteOptions(), &wb), "writing rollups");
+}
+
+absl::StatusOr<std::unique_ptr<StoreView>> SnapshotStore::View() {
+  if (options_.secondary) {
+    RETURN_IF_ERROR(FromRocks(db_->TryCatchUpWithPrimary(), "catching up with the aggregator"));
+  }
+  // A secondary instance moves only on TryCatchUpWithPrimary (above), so it is its own snapshot.
+  const rocksdb::Snapshot* snapshot = options_.secondary ? nullptr : db_->GetSnapshot();
+  return std::unique_ptr<StoreView>(new StoreView(this, snapshot));
+}
+
+absl::Status SnapshotStore::CompactAll() {
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  for (auto* h : handles_) {
+    RETURN_IF_ERROR(FromRocks(db_->Flush(fo, h), "flush"));
+    rocksdb::CompactRangeOptions co;
+    co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    RETURN_IF_ERROR(FromRocks(db_->CompactRange(co, h, nullptr, nullptr), "compaction"));
+  }
+  return absl::OkStatus();
+}
+
+uint64_t SnapshotStore::SnapshotBytesOnDisk() {
+  uint64_t v = 0;
+  db_->GetIntProperty(snapshots_cf_, "rocksdb.total-sst-files-size", &v);
+  return v;
+}
+
+uint64_t SnapshotStore::RepoMetaBytesOnDisk() {
+  uint64_t v = 0;
+  db_->GetIntProperty(repo_meta_cf_, "rocksdb.total-sst-files-size", &v);
+  return v;
+}
+
+StoreView::~StoreView() {
+  if (snapshot_ != nullptr) store_->db_->ReleaseSnapshot(snapshot_);
+}
+
+std::vector<v1::StoredCrawl> StoreView::Crawls() const {
+  std::vector<v1::StoredCrawl> out;
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot_;
+  std::unique_ptr<rocksdb::Iterator> it(store_->db_->NewIterator(ro, store_->crawls_cf_));
+  for (it->Seek(ToSlice(kCrawlRecordPrefix));
+       it->Valid() && StartsWith(ToView(it->key()), kCrawlRecordPrefix); it->Next()) {
+    v1::StoredCrawl crawl;
+    if (crawl.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      out.push_back(std::move(crawl));
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const v1::StoredCrawl& a, const v1::StoredCrawl& b) {
+    return a.crawl_number() < b.crawl_number();
+  });
+  return out;
+}
+
+std::vector<v1::StoredCrawl> StoreView::CommittedCrawls() const {
+  std::vector<v1::StoredCrawl> out;
+  for (auto& c : Crawls()) {
+    if (c.state() == v1::STORED_CRAWL_COMMITTED) out.push_back(std::move(c));
+  }
+  return out;
+}
+
+absl::StatusOr<v1::StoredCrawl> StoreView::FindCrawl(absl::string_view crawl_id) const {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot_;
+  std::string value;
+  rocksdb::Status s =
+      store_->db_->Get(ro, store_->crawls_cf_, CrawlRecordKey(crawl_id), &value);
+  if (s.IsNotFound()) return absl::NotFoundError(absl::StrCat("crawl ", crawl_id, " is unknown"));
+  RETURN_IF_ERROR(FromRocks(s, "crawl record"));
+  v1::StoredCrawl crawl;
+  if (!crawl.ParseFromString(value)) {
+    return absl::DataLossError(absl::StrCat("crawl record ", crawl_id, " is corrupt"));
+  }
+  return crawl;
+}
+
+absl::StatusOr<CrawlSnapshot> StoreView::LoadCrawl(const v1::StoredCrawl& crawl) const {
+  if (crawl.state() != v1::STORED_CRAWL_COMMITTED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("crawl ", crawl.crawl_id(), " is not committed"));
+  }
+  CrawlSnapshot snapshot;
+  snapshot.Reserve(static_cast<size_t>(crawl.repos()));
+  v1::RepoSnapshot repo;
+  auto row = [&](absl::string_view repo_id, const SnapshotCounters& c, absl::string_view meta) {
+    if (!repo.ParseFromArray(meta.data(), static_cast<int>(meta.size()))) {
+      return absl::DataLossError(absl::StrCat("repo_meta of ", repo_id, " is corrupt"));
+    }
+    repo.set_id(std::string(repo_id));
+    ApplyCounters(c, &repo);
+    snapshot.Add(repo);
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(ScanCrawlRows(store_->db_.get(), store_->snapshots_cf_, store_->repo_meta_cf_,
+                                snapshot_, crawl.crawl_number(), nullptr, nullptr, row));
+  return snapshot;
+}
+
+absl::Status StoreView::ForEachRepo(
+    const v1::StoredCrawl& crawl,
+    const std::function<absl::Status(const v1::RepoSnapshot&)>& fn) const {
+  if (crawl.state() != v1::STORED_CRAWL_COMMITTED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("crawl ", crawl.crawl_id(), " is not committed"));
+  }
+  v1::RepoSnapshot repo;
+  auto row = [&](absl::string_view repo_id, const SnapshotCounters& c, absl::string_view meta) {
+    repo.Clear();
+    if (!repo.ParseFromArray(meta.data(), static_cast<int>(meta.size()))) {
+      return absl::DataLossError(absl::StrCat("repo_meta of ", repo_id, " is corrupt"));
+    }
+    repo.set_id(std::string(repo_id));
+    ApplyCounters(c, &repo);
+    return fn(repo);
+  };
+  return ScanCrawlRows(store_->db_.get(), store_->snapshots_cf_, store_->repo_meta_cf_, snapshot_,
+                       crawl.crawl_number(), nullptr, nullptr, row);
+}
+
+absl::StatusOr<std::optional<v1::RepoSnapshot>> StoreView::GetRepo(
+    const v1::StoredCrawl& crawl, absl::string_view repo_id) const {
+  if (repo_id.empty() || repo_id.find('\0') != absl::string_view::npos) return std::nullopt;
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot_;
+  std::string value;
+  const uint32_t n = crawl.crawl_number();
+  rocksdb::Status s = store_->db_->Get(ro, store_->snapshots_cf_, SnapshotKey(n, repo_id), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  RETURN_IF_ERROR(FromRocks(s, "snapshots"));
+  ASSIGN_OR_RETURN(SnapshotCounters c, DecodeSnapshotCounters(value, n));
+  std::string meta;
+  s = store_->db_->Get(ro, store_->repo_meta_cf_, RepoMetaKey(repo_id, c.meta_crawl_number), &meta);
+  RETURN_IF_ERROR(FromRocks(s, absl::StrCat("repo_meta of ", repo_id)));
+  v1::RepoSnapshot repo;
+  if (!repo.ParseFromString(meta)) {
+    return absl::DataLossError(absl::StrCat("repo_meta of ", repo_id, " is corrupt"));
+  }
+  repo.set_id(std::string(repo_id));
+  ApplyCounters(c, &repo);
+  return repo;
+}
+
+absl::StatusOr<std::optional<std::string>> StoreView::GetRollup(uint32_t crawl_number,
+                                                                absl::string_view name) const {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot_;
+  std::string value;
+  rocksdb::Status s = store_->db_->Get(ro, store_->rollups_cf_, RollupKey(crawl_number, name),
+                                       &value);
+  if (s.IsNotFound()) return std::nullopt;
+  RETURN_IF_ERROR(FromRocks(s, "rollups"));
+  return value;
+}
+
+}  // namespace hubcensus::store

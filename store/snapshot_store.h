@@ -1,0 +1,168 @@
+// The aggregator's RocksDB: per-crawl repo snapshots ingested idempotently per (item, fence),
+// published atomically at commit against the coordinator's manifest, read through snapshots.
+#ifndef HUBCENSUS_STORE_SNAPSHOT_STORE_H_
+#define HUBCENSUS_STORE_SNAPSHOT_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "hubcensus/v1/repo.pb.h"
+#include "hubcensus/v1/store.pb.h"
+#include "store/crawl_snapshot.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+class Snapshot;
+}  // namespace rocksdb
+
+namespace hubcensus::store {
+
+inline constexpr int kSchemaVersion = 1;
+
+struct SnapshotStoreOptions {
+  std::string path;  // the RocksDB directory (created when missing, read-write mode)
+  // Secondary: read-only beside a running aggregator (RocksDB secondary instance; it catches up
+  // with the primary's WAL and MANIFEST on every View()). Works with the aggregator stopped too.
+  bool secondary = false;
+  std::string secondary_path;  // the secondary's own info-log folder; empty: a fresh temp folder
+  Clock* clock = Clock::Real();
+  // fsync the WAL on every acknowledged batch and commit (survives power loss, not just SIGKILL).
+  bool sync_writes = true;
+};
+
+// What one batch wrote: its marker.
+struct BatchResult {
+  int64_t repos = 0;
+  uint64_t id_checksum = 0;
+};
+
+// Materialised rollups of a crawl: (name, serialized value), written with the commit.
+using Rollups = std::vector<std::pair<std::string, std::string>>;
+// Called at commit with exactly the snapshots being published (under the store's write lock).
+using RollupBuilder =
+    std::function<absl::StatusOr<Rollups>(const v1::StoredCrawl& crawl, const CrawlSnapshot&)>;
+
+struct CommitOutcome {
+  v1::StoredCrawl crawl;
+  bool already_committed = false;  // an idempotent repeat of an earlier commit
+  int64_t dropped_rows = 0;        // snapshots from (item, fence) pairs not in the manifest
+};
+
+class StoreView;
+
+class SnapshotStore {
+ public:
+  static absl::StatusOr<std::unique_ptr<SnapshotStore>> Open(const SnapshotStoreOptions& options);
+  ~SnapshotStore();
+  SnapshotStore(const SnapshotStore&) = delete;
+  SnapshotStore& operator=(const SnapshotStore&) = delete;
+
+  // One whole page for (crawl, item, fence), in one RocksDB WriteBatch. A repeat with the same
+  // (item, fence) replaces its marker; a lower fence than one already recorded for the item is
+  // ABORTED; a committed or aborted crawl is FAILED_PRECONDITION. The first batch of a crawl
+  // creates its record and number.
+  absl::StatusOr<BatchResult> Write(const v1::WriteBatch& batch);
+
+  // Verifies every manifest entry against the markers, publishes exactly the snapshots written
+  // under the manifest's (item, fence) pairs, writes `build`'s rollups and flips the crawl to
+  // COMMITTED, all in one WriteBatch. A repeat with the same manifest is OK.
+  absl::StatusOr<CommitOutcome> Commit(const v1::CommitRequest& request,
+                                       const RollupBuilder& build);
+
+  // RECEIVING -> ABORTED (its rows are deleted); ABORTED again is OK; COMMITTED refuses.
+  absl::Status Abort(absl::string_view crawl_id, absl::string_view reason);
+
+  // Replaces the rollups of a committed crawl (re-materialised for another families config).
+  absl::Status PutRollups(uint32_t crawl_number, const Rollups& rollups);
+
+  // A consistent read view: one RocksDB snapshot. In secondary mode, catches up first.
+  absl::StatusOr<std::unique_ptr<StoreView>> View();
+
+  bool secondary() const { return options_.secondary; }
+  const std::string& path() const { return options_.path; }
+
+  // Benchmarks and operators: flush memtables and compact every column family.
+  absl::Status CompactAll();
+  // Live SST bytes of the snapshots and repo_meta column families.
+  uint64_t SnapshotBytesOnDisk();
+  uint64_t RepoMetaBytesOnDisk();
+
+ private:
+  friend class StoreView;
+  explicit SnapshotStore(SnapshotStoreOptions options);
+  absl::Status OpenDb();
+  absl::Status CheckSchema();
+  absl::Status LoadCrawlRecords() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<v1::StoredCrawl> CrawlForWrite(const v1::WriteBatch& batch, bool* created)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  SnapshotStoreOptions options_;
+  std::string owned_secondary_path_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* crawls_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* snapshots_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* repo_meta_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* markers_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* rollups_cf_ = nullptr;
+
+  // Serialises writes and commits: fence checks and item numbering read-modify-write.
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, v1::StoredCrawl> crawls_ ABSL_GUARDED_BY(mu_);
+  uint32_t next_crawl_number_ ABSL_GUARDED_BY(mu_) = 1;
+};
+
+// Reads of one RocksDB snapshot: a query never sees a half-published crawl.
+class StoreView {
+ public:
+  ~StoreView();
+  StoreView(const StoreView&) = delete;
+  StoreView& operator=(const StoreView&) = delete;
+
+  // Every crawl record, by crawl number.
+  std::vector<v1::StoredCrawl> Crawls() const;
+  // COMMITTED ones only, by crawl number (commit order).
+  std::vector<v1::StoredCrawl> CommittedCrawls() const;
+  // NOT_FOUND when the crawl id is unknown.
+  absl::StatusOr<v1::StoredCrawl> FindCrawl(absl::string_view crawl_id) const;
+
+  // A committed crawl's snapshots, sorted by repo id.
+  absl::StatusOr<CrawlSnapshot> LoadCrawl(const v1::StoredCrawl& crawl) const;
+  // Every snapshot of a committed crawl as a full RepoSnapshot, sorted by repo id.
+  absl::Status ForEachRepo(const v1::StoredCrawl& crawl,
+                           const std::function<absl::Status(const v1::RepoSnapshot&)>& fn) const;
+  absl::StatusOr<std::optional<v1::RepoSnapshot>> GetRepo(const v1::StoredCrawl& crawl,
+                                                          absl::string_view repo_id) const;
+  absl::StatusOr<std::optional<std::string>> GetRollup(uint32_t crawl_number,
+                                                       absl::string_view name) const;
+
+ private:
+  friend class SnapshotStore;
+  StoreView(SnapshotStore* store, const rocksdb::Snapshot* snapshot)
+      : store_(store), snapshot_(snapshot) {}
+  SnapshotStore* store_;
+  const rocksdb::Snapshot* snapshot_;
+};
+
+// The id checksum a batch is recorded under (common/checksum.h over its repo ids, as sent).
+uint64_t BatchIdChecksum(const v1::WriteBatch& batch);
+// Digest of a manifest, independent of entry order: a repeated commit must carry the same one.
+uint64_t ManifestDigest(const v1::CommitRequest& request);
+
+}  // namespace hubcensus::store
+
+#endif  // HUBCENSUS_STORE_SNAPSHOT_STORE_H_
