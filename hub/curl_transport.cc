@@ -1,0 +1,223 @@
+// libcurl behind HttpTransport. One share handle (connections, DNS, TLS sessions) for the
+// process-lifetime transport and a pool of easy handles, so sequential requests from any thread
+// reuse warm connections.
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <array>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
+#include "common/version.h"
+#include "hub/http_transport.h"
+#include "hub/url.h"
+
+namespace hubcensus::hub {
+namespace {
+
+// Bodies larger than this are refused: a listing page of 1,000 entries is a few MB.
+constexpr curl_off_t kMaxBodyBytes = 256ll << 20;
+
+void GlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+struct Transfer {
+  HttpResponse* response;
+  const std::atomic<bool>* cancelled;
+};
+
+size_t OnBody(char* data, size_t size, size_t n, void* user) {
+  auto* transfer = static_cast<Transfer*>(user);
+  transfer->response->body.append(data, size * n);
+  return size * n;
+}
+
+size_t OnHeader(char* data, size_t size, size_t n, void* user) {
+  auto* transfer = static_cast<Transfer*>(user);
+  absl::string_view line(data, size * n);
+  line = absl::StripTrailingAsciiWhitespace(line);
+  if (absl::StartsWith(line, "HTTP/")) {
+    // A new response (after 100 Continue, or a proxy's): forget earlier headers.
+    transfer->response->headers = HttpHeaders();
+    return size * n;
+  }
+  size_t colon = line.find(':');
+  if (colon == absl::string_view::npos || colon == 0) return size * n;
+  transfer->response->headers.Add(absl::StripAsciiWhitespace(line.substr(0, colon)),
+                                  absl::StripAsciiWhitespace(line.substr(colon + 1)));
+  return size * n;
+}
+
+int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* transfer = static_cast<Transfer*>(user);
+  return transfer->cancelled != nullptr && transfer->cancelled->load() ? 1 : 0;
+}
+
+absl::Status CurlError(CURLcode code, const std::string& method, const std::string& url,
+                       const char* detail) {
+  std::string message = absl::StrCat(method, " ", RedactUrl(url), ": ", curl_easy_strerror(code));
+  if (detail != nullptr && detail[0] != '\0') absl::StrAppend(&message, " (", detail, ")");
+  switch (code) {
+    case CURLE_OPERATION_TIMEDOUT:
+      return absl::DeadlineExceededError(message);
+    case CURLE_ABORTED_BY_CALLBACK:
+      return absl::CancelledError(message);
+    case CURLE_PARTIAL_FILE:
+      return absl::UnavailableError(absl::StrCat(message, ": truncated body"));
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      return absl::InvalidArgumentError(message);
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+      return absl::FailedPreconditionError(message);
+    case CURLE_FILESIZE_EXCEEDED:
+      return absl::ResourceExhaustedError(message);
+    default:
+      // Connection refused or reset, DNS, bad content encoding, HTTP/2 stream errors: all are
+      // worth another attempt.
+      return absl::UnavailableError(message);
+  }
+}
+
+class CurlTransport : public HttpTransport {
+ public:
+  explicit CurlTransport(std::string user_agent) : user_agent_(std::move(user_agent)) {
+    GlobalInit();
+    share_ = curl_share_init();
+    curl_share_setopt(share_, CURLSHOPT_LOCKFUNC, &CurlTransport::Lock);
+    curl_share_setopt(share_, CURLSHOPT_UNLOCKFUNC, &CurlTransport::Unlock);
+    curl_share_setopt(share_, CURLSHOPT_USERDATA, this);
+    curl_share_setopt(share_, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(share_, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_share_setopt(share_, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  }
+
+  ~CurlTransport() override {
+    for (CURL* easy : idle_) curl_easy_cleanup(easy);
+    curl_share_cleanup(share_);
+  }
+
+  HttpResponse Send(const HttpRequest& request) override {
+    CURL* easy = TakeHandle();
+    HttpResponse response;
+    Transfer transfer{&response, request.cancelled};
+    char error[CURL_ERROR_SIZE] = {0};
+
+    curl_easy_reset(easy);
+    curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
+    if (request.method == "HEAD") {
+      curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+    } else if (request.method != "GET") {
+      curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    }
+    curl_easy_setopt(easy, CURLOPT_SHARE, share_);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, error);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+    curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");  // every encoding libcurl decodes
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, kMaxBodyBytes);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(absl::ToInt64Milliseconds(request.timeouts.connect)));
+    curl_easy_setopt(
+        easy, CURLOPT_TIMEOUT_MS,
+        static_cast<long>(std::max<int64_t>(1, absl::ToInt64Milliseconds(request.timeouts.total))));
+    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT,
+                     static_cast<long>(request.timeouts.low_speed_bytes_per_s));
+    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME,
+                     static_cast<long>(absl::ToInt64Seconds(request.timeouts.low_speed_time)));
+    curl_easy_setopt(easy, CURLOPT_USERAGENT, user_agent_.c_str());
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &OnBody);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, &transfer);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &OnHeader);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, &transfer);
+    curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, &OnProgress);
+    curl_easy_setopt(easy, CURLOPT_XFERINFODATA, &transfer);
+
+    curl_slist* headers = nullptr;
+    bool has_user_agent = false;
+    for (const auto& [name, value] : request.headers.fields()) {
+      if (absl::EqualsIgnoreCase(name, "User-Agent")) has_user_agent = true;
+      headers = curl_slist_append(headers, absl::StrCat(name, ": ", value).c_str());
+    }
+    if (has_user_agent) curl_easy_setopt(easy, CURLOPT_USERAGENT, nullptr);
+    headers = curl_slist_append(headers, "Expect:");
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+
+    CURLcode rc = curl_easy_perform(easy);
+    if (rc == CURLE_OK) {
+      long status = 0;
+      curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+      response.status = static_cast<int>(status);
+    } else {
+      response.transport_error = CurlError(rc, request.method, request.url, error);
+      response.status = 0;
+      response.body.clear();
+    }
+    // The header list holds the Authorization value: free it, and drop the easy handle's
+    // reference to it before the handle goes back to the pool.
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, nullptr);
+    curl_slist_free_all(headers);
+    ReturnHandle(easy);
+    return response;
+  }
+
+ private:
+  static void Lock(CURL*, curl_lock_data data, curl_lock_access, void* user) {
+    static_cast<CurlTransport*>(user)->locks_[Index(data)].Lock();
+  }
+  static void Unlock(CURL*, curl_lock_data data, void* user) {
+    static_cast<CurlTransport*>(user)->locks_[Index(data)].Unlock();
+  }
+  static size_t Index(curl_lock_data data) {
+    return std::min<size_t>(static_cast<size_t>(data), kLocks - 1);
+  }
+
+  CURL* TakeHandle() {
+    {
+      absl::MutexLock lock(&pool_mu_);
+      if (!idle_.empty()) {
+        CURL* easy = idle_.back();
+        idle_.pop_back();
+        return easy;
+      }
+    }
+    return curl_easy_init();
+  }
+
+  void ReturnHandle(CURL* easy) {
+    absl::MutexLock lock(&pool_mu_);
+    idle_.push_back(easy);
+  }
+
+  static constexpr size_t kLocks = CURL_LOCK_DATA_LAST + 1;
+  std::string user_agent_;
+  CURLSH* share_ = nullptr;
+  std::array<absl::Mutex, kLocks> locks_;
+  absl::Mutex pool_mu_;
+  std::vector<CURL*> idle_ ABSL_GUARDED_BY(pool_mu_);
+};
+
+}  // namespace
+
+std::shared_ptr<HttpTransport> NewCurlTransport(std::string user_agent) {
+  if (user_agent.empty()) user_agent = kUserAgent;
+  return std::make_shared<CurlTransport>(std::move(user_agent));
+}
+
+}  // namespace hubcensus::hub

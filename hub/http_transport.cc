@@ -1,0 +1,85 @@
+#include "hub/http_transport.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+
+namespace hubcensus::hub {
+
+void HttpHeaders::Add(absl::string_view name, absl::string_view value) {
+  fields_.emplace_back(std::string(name), std::string(value));
+}
+
+void HttpHeaders::Set(absl::string_view name, absl::string_view value) {
+  std::vector<std::pair<std::string, std::string>> kept;
+  for (auto& field : fields_) {
+    if (!absl::EqualsIgnoreCase(field.first, name)) kept.push_back(std::move(field));
+  }
+  fields_ = std::move(kept);
+  Add(name, value);
+}
+
+std::optional<std::string> HttpHeaders::Get(absl::string_view name) const {
+  for (const auto& field : fields_) {
+    if (absl::EqualsIgnoreCase(field.first, name)) return field.second;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> HttpHeaders::GetAll(absl::string_view name) const {
+  std::vector<std::string> out;
+  for (const auto& field : fields_) {
+    if (absl::EqualsIgnoreCase(field.first, name)) out.push_back(field.second);
+  }
+  return out;
+}
+
+bool HttpHeaders::Has(absl::string_view name) const { return Get(name).has_value(); }
+
+FakeHttpTransport::FakeHttpTransport(Handler handler, SimulatedClock* clock, absl::Duration latency)
+    : handler_(std::move(handler)), clock_(clock), latency_(latency) {}
+
+HttpResponse FakeHttpTransport::Send(const HttpRequest& request) {
+  Handler handler;
+  {
+    absl::MutexLock lock(&mu_);
+    requests_.push_back(request);
+    handler = handler_;
+  }
+  if (clock_ != nullptr && latency_ > absl::ZeroDuration()) clock_->Advance(latency_);
+  if (request.cancelled != nullptr && request.cancelled->load()) {
+    return MakeTransportError(absl::CancelledError("request cancelled"));
+  }
+  return handler(request);
+}
+
+void FakeHttpTransport::set_handler(Handler handler) {
+  absl::MutexLock lock(&mu_);
+  handler_ = std::move(handler);
+}
+
+int64_t FakeHttpTransport::request_count() {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int64_t>(requests_.size());
+}
+
+std::vector<HttpRequest> FakeHttpTransport::requests() {
+  absl::MutexLock lock(&mu_);
+  return requests_;
+}
+
+HttpResponse MakeResponse(int status, std::string body,
+                          std::vector<std::pair<std::string, std::string>> headers) {
+  HttpResponse response;
+  response.status = status;
+  response.body = std::move(body);
+  for (auto& [name, value] : headers) response.headers.Add(name, value);
+  return response;
+}
+
+HttpResponse MakeTransportError(absl::Status error) {
+  HttpResponse response;
+  response.transport_error = std::move(error);
+  return response;
+}
+
+}  // namespace hubcensus::hub

@@ -1,0 +1,109 @@
+#include "hub/url.h"
+
+#include <curl/curl.h>
+
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "common/listing.h"
+
+namespace hubcensus::hub {
+namespace {
+
+struct CurlUrl {
+  CURLU* handle = curl_url();
+  ~CurlUrl() { curl_url_cleanup(handle); }
+};
+
+bool IsSensitiveParameter(absl::string_view name) {
+  std::string lower = absl::AsciiStrToLower(name);
+  return lower == "token" || lower == "access_token" || lower == "api_key" || lower == "key" ||
+         lower == "password" || lower == "hf_token";
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ResolveUrl(absl::string_view base, absl::string_view reference) {
+  std::string ref(absl::StripAsciiWhitespace(reference));
+  if (ref.empty()) return absl::InvalidArgumentError("empty URL reference");
+  if (ref.find_first_of(std::string("\r\n\0", 3)) != std::string::npos) {
+    return absl::InvalidArgumentError("URL reference holds control characters");
+  }
+  CurlUrl url;
+  std::string base_text(base);
+  if (url.handle == nullptr) return absl::InternalError("curl_url() failed");
+  CURLUcode rc = curl_url_set(url.handle, CURLUPART_URL, base_text.c_str(), 0);
+  if (rc != CURLUE_OK) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("base URL ", RedactUrl(base), " is not a valid URL: ", curl_url_strerror(rc)));
+  }
+  // Setting a relative URL on a handle holding one resolves it (RFC 3986 section 5).
+  rc = curl_url_set(url.handle, CURLUPART_URL, ref.c_str(), CURLU_NON_SUPPORT_SCHEME);
+  if (rc != CURLUE_OK) {
+    return absl::InvalidArgumentError(absl::StrCat("URL reference ", RedactUrl(ref),
+                                                   " does not resolve: ", curl_url_strerror(rc)));
+  }
+  char* scheme = nullptr;
+  if (curl_url_get(url.handle, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
+    return absl::InvalidArgumentError(absl::StrCat("URL ", RedactUrl(ref), " has no scheme"));
+  }
+  std::string scheme_text = absl::AsciiStrToLower(scheme);
+  curl_free(scheme);
+  if (scheme_text != "http" && scheme_text != "https") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("URL ", RedactUrl(ref), " is not http(s): scheme ", scheme_text));
+  }
+  char* full = nullptr;
+  if (curl_url_get(url.handle, CURLUPART_URL, &full, 0) != CURLUE_OK) {
+    return absl::InvalidArgumentError(absl::StrCat("URL ", RedactUrl(ref), " cannot be printed"));
+  }
+  std::string out(full);
+  curl_free(full);
+  return out;
+}
+
+std::string RedactUrl(absl::string_view url) {
+  std::string out(url);
+  // userinfo: between "://" and the first '@' before the path.
+  size_t scheme_end = out.find("://");
+  if (scheme_end != std::string::npos) {
+    size_t authority_start = scheme_end + 3;
+    size_t authority_end = out.find_first_of("/?#", authority_start);
+    if (authority_end == std::string::npos) authority_end = out.size();
+    size_t at = out.rfind('@', authority_end);
+    if (at != std::string::npos && at >= authority_start) {
+      out.erase(authority_start, at + 1 - authority_start);
+    }
+  }
+  size_t query = out.find('?');
+  if (query == std::string::npos) return out;
+  size_t fragment = out.find('#', query);
+  std::string tail = fragment == std::string::npos ? "" : out.substr(fragment);
+  std::string query_text =
+      out.substr(query + 1, (fragment == std::string::npos ? out.size() : fragment) - query - 1);
+  std::vector<std::string> parts = absl::StrSplit(query_text, '&');
+  for (auto& part : parts) {
+    size_t eq = part.find('=');
+    absl::string_view name = absl::string_view(part).substr(0, eq);
+    if (eq != std::string::npos && IsSensitiveParameter(name)) {
+      part = absl::StrCat(name, "=REDACTED");
+    }
+  }
+  return absl::StrCat(out.substr(0, query), "?", absl::StrJoin(parts, "&"), tail);
+}
+
+std::string RepoDetailUrl(absl::string_view hub_url, absl::string_view repo_id) {
+  std::vector<std::string> segments;
+  for (absl::string_view segment : absl::StrSplit(repo_id, '/')) {
+    segments.push_back(UrlEncode(segment));
+  }
+  return absl::StrCat(absl::StripSuffix(hub_url, "/"), "/api/models/",
+                      absl::StrJoin(segments, "/"));
+}
+
+}  // namespace hubcensus::hub

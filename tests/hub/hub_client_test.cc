@@ -1,0 +1,483 @@
+#include "hub/hub_client.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "common/listing.h"
+#include "common/log.h"
+
+namespace hubcensus::hub {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kHub[] = "http://hub.test";
+constexpr char kToken[] = "hf_SecretTokenValue123";
+
+// Log lines captured from the process-wide sink.
+absl::Mutex g_log_mu;
+std::vector<std::string>* g_log_lines ABSL_GUARDED_BY(g_log_mu) = nullptr;
+void CaptureLine(const std::string& line) {
+  absl::MutexLock lock(&g_log_mu);
+  if (g_log_lines != nullptr) g_log_lines->push_back(line);
+}
+
+std::string Entry(int i) {
+  return absl::StrFormat(
+      R"({"_id":"%024x","id":"org%d/model-%05d","author":"org%d","downloads":%d,"likes":%d,)"
+      R"("createdAt":"2024-01-01T00:00:00.000Z","tags":["base_model:finetune:org0/model-00000"]})",
+      i, i % 7, i, i % 7, i * 3, i % 5);
+}
+
+// A listing of `total` repos served `page_size` at a time, with the cursor in the Link header.
+struct ListingFixture {
+  int total = 0;
+  int page_size = 10;
+  bool relative_links = false;
+  HttpResponse Serve(const HttpRequest& request) const {
+    int offset = 0;
+    size_t at = request.url.find("cursor=");
+    if (at != std::string::npos) {
+      absl::SimpleAtoi(request.url.substr(at + 7), &offset);
+    }
+    std::string body = "[";
+    for (int i = offset; i < std::min(total, offset + page_size); ++i) {
+      if (i > offset) body += ",";
+      body += Entry(i);
+    }
+    body += "]";
+    HttpResponse response = MakeResponse(200, body);
+    if (offset + page_size < total) {
+      std::string next = absl::StrCat("/api/models?sort=createdAt&limit=", page_size,
+                                      "&cursor=", offset + page_size);
+      response.headers.Add("Link",
+                           absl::StrCat("<", relative_links ? "" : kHub, next, ">; rel=\"next\""));
+    }
+    return response;
+  }
+};
+
+class HubClientTest : public ::testing::Test {
+ protected:
+  HubClientOptions Options(std::shared_ptr<HttpTransport> transport) {
+    HubClientOptions options;
+    options.hub_url = kHub;
+    options.token = kToken;
+    options.clock = &clock_;
+    options.transport = std::move(transport);
+    options.random = [this] { return random_; };
+    return options;
+  }
+  std::string FirstUrl() {
+    v1::ListingOptions listing;
+    listing.set_page_size(10);
+    return FirstListingUrl(kHub, listing);
+  }
+
+  SimulatedClock clock_;
+  double random_ = 0.0;
+  FixedBudget budget_{1000000};
+};
+
+TEST_F(HubClientTest, FollowsLinkAcrossPagesAbsoluteAndRelative) {
+  for (bool relative : {false, true}) {
+    ListingFixture hub{95, 10, relative};
+    auto transport =
+        std::make_shared<FakeHttpTransport>([&](const HttpRequest& r) { return hub.Serve(r); });
+    HubClient client(Options(transport));
+    FetchStats stats;
+    std::vector<std::string> ids;
+    std::vector<std::string> next_urls;
+    ASSERT_TRUE(client
+                    .ForEachListingPage(FirstUrl(), &budget_, &stats,
+                                        [&](ListingPage& page) {
+                                          for (auto& r : page.entries.repos) ids.push_back(r.id());
+                                          next_urls.push_back(page.next_url);
+                                          return true;
+                                        })
+                    .ok());
+    ASSERT_EQ(ids.size(), 95u);
+    EXPECT_EQ(ids[0], "org0/model-00000");
+    EXPECT_EQ(ids[94], "org3/model-00094");
+    ASSERT_EQ(next_urls.size(), 10u);
+    EXPECT_EQ(next_urls[0], "http://hub.test/api/models?sort=createdAt&limit=10&cursor=10");
+    EXPECT_EQ(next_urls.back(), "");
+    EXPECT_EQ(stats.requests, 10);
+    EXPECT_EQ(stats.retries, 0);
+    EXPECT_GT(stats.bytes, 95 * 100);
+    // The token goes only in the Authorization header.
+    for (const HttpRequest& r : transport->requests()) {
+      EXPECT_EQ(r.headers.Get("Authorization"), absl::StrCat("Bearer ", kToken));
+      EXPECT_THAT(r.url, Not(HasSubstr(kToken)));
+    }
+  }
+}
+
+struct RetryCase {
+  const char* name;
+  std::function<HttpResponse()> fault;
+  const char* cause;
+};
+
+class RetryTest : public HubClientTest, public ::testing::WithParamInterface<RetryCase> {};
+
+TEST_P(RetryTest, RetriesOnceThenSucceeds) {
+  ListingFixture hub{5, 10};
+  int calls = 0;
+  std::vector<absl::Time> sent;
+  auto transport = std::make_shared<FakeHttpTransport>([&](const HttpRequest& r) {
+    sent.push_back(clock_.Now());
+    return calls++ == 0 ? GetParam().fault() : hub.Serve(r);
+  });
+  HubClient client(Options(transport));
+  FetchStats stats;
+  absl::StatusOr<ListingPage> page = client.FetchListingPage(FirstUrl(), &budget_, &stats);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->entries.repos.size(), 5u);
+  EXPECT_EQ(stats.requests, 2);
+  EXPECT_EQ(stats.retries, 1);
+  EXPECT_EQ(stats.retries_by_cause[GetParam().cause], 1) << GetParam().cause;
+  // random() = 0: half the 1 s initial backoff.
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[1] - sent[0], absl::Milliseconds(500));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, RetryTest,
+    ::testing::Values(
+        RetryCase{"s408", [] { return MakeResponse(408, ""); }, "408"},
+        RetryCase{"s429", [] { return MakeResponse(429, "slow down"); }, "429"},
+        RetryCase{"s500", [] { return MakeResponse(500, ""); }, "500"},
+        RetryCase{"s502", [] { return MakeResponse(502, "<html>"); }, "502"},
+        RetryCase{"s503", [] { return MakeResponse(503, ""); }, "503"},
+        RetryCase{"s504", [] { return MakeResponse(504, ""); }, "504"},
+        RetryCase{"timeout",
+                  [] { return MakeTransportError(absl::DeadlineExceededError("timed out")); },
+                  "timeout"},
+        RetryCase{
+            "reset",
+            [] { return MakeTransportError(absl::UnavailableError("connection reset by peer")); },
+            "reset"},
+        RetryCase{"truncated_transfer",
+                  [] { return MakeTransportError(absl::UnavailableError("x: truncated body")); },
+                  "truncated"},
+        RetryCase{"cut_json", [] { return MakeResponse(200, R"([{"id":"a/b"},{"id":)"); },
+                  "bad_body"},
+        RetryCase{"not_json", [] { return MakeResponse(200, "<html>oops</html>"); }, "bad_body"}),
+    [](const ::testing::TestParamInfo<RetryCase>& info) { return info.param.name; });
+
+TEST_F(HubClientTest, ExponentialBackoffWithJitterCappedAndBoundedByAttempts) {
+  std::vector<absl::Time> sent;
+  auto transport = std::make_shared<FakeHttpTransport>([&](const HttpRequest&) {
+    sent.push_back(clock_.Now());
+    return MakeResponse(503, "");
+  });
+  HubClientOptions options = Options(transport);
+  options.retry.max_attempts = 8;
+  options.retry.max_backoff = absl::Seconds(16);
+  random_ = 1.0;  // the top of the jitter range: the full exponential step
+  HubClient client(options);
+  FetchStats stats;
+  absl::StatusOr<ListingPage> page = client.FetchListingPage(FirstUrl(), &budget_, &stats);
+  EXPECT_TRUE(absl::IsUnavailable(page.status())) << page.status();
+  EXPECT_THAT(page.status().message(), HasSubstr("gave up after 8 attempts; last: HTTP 503"));
+  ASSERT_EQ(sent.size(), 8u);
+  std::vector<int64_t> waits;
+  for (size_t i = 1; i < sent.size(); ++i)
+    waits.push_back(absl::ToInt64Seconds(sent[i] - sent[i - 1]));
+  EXPECT_THAT(waits, ::testing::ElementsAre(1, 2, 4, 8, 16, 16, 16));
+  EXPECT_EQ(stats.retries, 7);
+  EXPECT_EQ(stats.retries_by_cause["503"], 7);
+}
+
+TEST_F(HubClientTest, JitterSpreadsWaits) {
+  std::vector<absl::Time> sent;
+  int calls = 0;
+  auto transport = std::make_shared<FakeHttpTransport>([&](const HttpRequest&) {
+    sent.push_back(clock_.Now());
+    return calls++ < 2 ? MakeResponse(500, "") : MakeResponse(200, "[]");
+  });
+  HubClientOptions options = Options(transport);
+  std::vector<double> draws = {0.25, 0.75};
+  size_t next = 0;
+  options.random = [&] { return draws[next++ % draws.size()]; };
+  HubClient client(options);
+  FetchStats stats;
+  ASSERT_TRUE(client.FetchListingPage(FirstUrl(), &budget_, &stats).ok());
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent[1] - sent[0], absl::Milliseconds(625));   // 1 s * (0.5 + 0.5 * 0.25)
+  EXPECT_EQ(sent[2] - sent[1], absl::Milliseconds(1750));  // 2 s * (0.5 + 0.5 * 0.75)
+}
+
+TEST_F(HubClientTest, HonoursRetryAfterSecondsAndHttpDate) {
+  for (bool http_date : {false, true}) {
+    std::string retry_after =
+        http_date ? absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT", clock_.Now() + absl::Seconds(30),
+                                     absl::UTCTimeZone())
+                  : "30";
+    std::vector<absl::Time> sent;
+    auto transport = std::make_shared<FakeHttpTransport>([&](const HttpRequest&) {
+      sent.push_back(clock_.Now());
+      return sent.size() == 1 ? MakeResponse(429, "", {{"Retry-After", retry_after}})
+                              : MakeResponse(200, "[]");
+    });
+    HubClient client(Options(transport));
+    FetchStats stats;
+    ASSERT_TRUE(client.FetchListingPage(FirstUrl(), &budget_, &stats).ok());
+    ASSERT_EQ(sent.size(), 2u);
+    EXPECT_EQ(sent[1] - sent[0], absl::Seconds(30)) << retry_after;
+    EXPECT_EQ(stats.rate_limited, 1);
+  }
+}
+
+TEST_F(HubClientTest, HonoursRateLimitResetOn429AndRecordsTheObservation) {
+  std::vector<absl::Time> sent;
+  auto transport = std::make_shared<FakeHttpTransport>([&](const HttpRequest&) {
+    sent.push_back(clock_.Now());
+    if (sent.size() == 1) {
+      return MakeResponse(429, "",
+                          {{"RateLimit", "\"api\";r=0;t=120"},
+                           {"RateLimit-Policy", "\"fixed window\";\"api\";q=1000;w=300"}});
+    }
+    return MakeResponse(200, "[]",
+                        {{"RateLimit", "\"api\";r=999;t=300"},
+                         {"RateLimit-Policy", "\"fixed window\";\"api\";q=1000;w=300"}});
+  });
+  HubClient client(Options(transport));
+  FetchStats stats;
+  ASSERT_TRUE(client.FetchListingPage(FirstUrl(), &budget_, &stats).ok());
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_GE(sent[1] - sent[0], absl::Seconds(120));
+  EXPECT_LE(sent[1] - sent[0], absl::Seconds(121));
+  ASSERT_TRUE(stats.rate_limit.has_value());
+  EXPECT_EQ(stats.rate_limit->quota(), 1000);
+  EXPECT_EQ(stats.rate_limit->window_s(), 300);
+  EXPECT_EQ(stats.rate_limit->remaining(), 999);
+  EXPECT_EQ(stats.rate_limit->reset_s(), 300);
+  EXPECT_EQ(stats.rate_limit->observed_at_unix_ms(), absl::ToUnixMillis(sent[1]));
+}
+
+TEST_F(HubClientTest, PerRequestDeadlineBoundsRetries) {
+  auto transport = std::make_shared<FakeHttpTransport>([&](const HttpRequest&) {
+    return MakeResponse(503, "", {{"Retry-After", "120"}});
+  });
+  HubClientOptions options = Options(transport);
+  options.retry.per_request_deadline = absl::Seconds(60);
+  HubClient client(options);
+  FetchStats stats;
+  absl::Time start = clock_.Now();
+  absl::StatusOr<ListingPage> page = client.FetchListingPage(FirstUrl(), &budget_, &stats);
+  EXPECT_TRUE(absl::IsDeadlineExceeded(page.status())) << page.status();
+  EXPECT_EQ(transport->request_count(), 1);
+  EXPECT_EQ(clock_.Now(), start) << "no sleep that would end past the deadline";
+}
+
+struct NonRetryableCase {
+  int status;
+  absl::StatusCode code;
+};
+
+class NonRetryableTest : public HubClientTest,
+                         public ::testing::WithParamInterface<NonRetryableCase> {};
+
+TEST_P(NonRetryableTest, ReportedOnceWithUrlAndStatusWithoutSecrets) {
+  {
+    absl::MutexLock lock(&g_log_mu);
+    g_log_lines = new std::vector<std::string>();
+  }
+  SetLogSink(&CaptureLine);
+  SetLogLevel(LogLevel::kDebug);
+  int calls = 0;
+  auto transport = std::make_shared<FakeHttpTransport>([&](const HttpRequest& r) {
+    // The first answer is retryable so the retry path logs too.
+    return calls++ == 0 ? MakeResponse(503, "") : MakeResponse(GetParam().status, "denied");
+  });
+  HubClient client(Options(transport));
+  FetchStats stats;
+  std::string url = "http://hub.test/api/models/private-org/secret-model";
+  ParsedEntries out;
+  absl::Status status = client.FetchRepoDetail("private-org/secret-model", &budget_, &stats, &out);
+  SetLogSink(nullptr);
+  SetLogLevel(LogLevel::kInfo);
+  EXPECT_EQ(status.code(), GetParam().code) << status;
+  EXPECT_THAT(std::string(status.message()), HasSubstr(url));
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr(absl::StrCat("answered HTTP ", GetParam().status)));
+  EXPECT_THAT(status.ToString(), Not(HasSubstr(kToken)));
+  EXPECT_THAT(status.ToString(), Not(HasSubstr("Bearer")));
+  EXPECT_FALSE(IsRetryableHubError(status));
+  EXPECT_EQ(transport->request_count(), 2);
+  absl::MutexLock lock(&g_log_mu);
+  EXPECT_FALSE(g_log_lines->empty()) << "the retry was logged";
+  for (const std::string& line : *g_log_lines) EXPECT_THAT(line, Not(HasSubstr(kToken)));
+  delete g_log_lines;
+  g_log_lines = nullptr;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, NonRetryableTest,
+    ::testing::Values(NonRetryableCase{400, absl::StatusCode::kInvalidArgument},
+                      NonRetryableCase{401, absl::StatusCode::kUnauthenticated},
+                      NonRetryableCase{403, absl::StatusCode::kPermissionDenied},
+                      NonRetryableCase{404, absl::StatusCode::kNotFound}));
+
+TEST_F(HubClientTest, BudgetIsAskedBeforeEveryAttempt) {
+  auto transport = std::make_shared<FakeHttpTransport>(
+      [&](const HttpRequest&) { return MakeResponse(503, ""); });
+  HubClient client(Options(transport));
+  FixedBudget budget(3);
+  FetchStats stats;
+  absl::StatusOr<ListingPage> page = client.FetchListingPage(FirstUrl(), &budget, &stats);
+  EXPECT_TRUE(absl::IsResourceExhausted(page.status())) << page.status();
+  EXPECT_EQ(transport->request_count(), 3);
+  EXPECT_EQ(stats.requests, 3);
+  EXPECT_EQ(budget.left(), 0);
+}
+
+// A Hub that enforces a fixed-window quota and says so in its headers.
+struct QuotaHub {
+  SimulatedClock* clock;
+  int64_t quota;
+  absl::Duration window;
+  absl::Time window_start = absl::InfinitePast();
+  int64_t used = 0;
+  int64_t refused = 0;
+  ListingFixture listing;
+  HttpResponse Serve(const HttpRequest& r) {
+    absl::Time now = clock->Now();
+    if (now >= window_start + window) {
+      window_start = now;
+      used = 0;
+    }
+    int64_t reset = absl::ToInt64Seconds(window_start + window - now);
+    std::vector<std::pair<std::string, std::string>> headers = {
+        {"RateLimit-Policy",
+         absl::StrCat("\"fixed window\";\"api\";q=", quota, ";w=", absl::ToInt64Seconds(window))}};
+    if (used >= quota) {
+      ++refused;
+      headers.push_back({"RateLimit", absl::StrCat("\"api\";r=0;t=", reset)});
+      return MakeResponse(429, "", headers);
+    }
+    ++used;
+    HttpResponse response = listing.Serve(r);
+    response.headers.Add("RateLimit", absl::StrCat("\"api\";r=", quota - used, ";t=", reset));
+    for (auto& [k, v] : headers) response.headers.Add(k, v);
+    return response;
+  }
+};
+
+TEST_F(HubClientTest, LearnedQuotaBudgetNeverExceedsTheQuota) {
+  QuotaHub hub{&clock_, 10, absl::Minutes(5)};
+  hub.listing = ListingFixture{500, 10};
+  auto transport = std::make_shared<FakeHttpTransport>(
+      [&](const HttpRequest& r) { return hub.Serve(r); }, &clock_, absl::Milliseconds(200));
+  // Starts believing the anonymous quota (500): it must learn 10 from the first answer.
+  LearnedQuotaBudget budget(LearnedQuotaBudget::Options{500, absl::Minutes(5), &clock_});
+  HubClient client(Options(transport));
+  FetchStats stats;
+  int pages = 0;
+  absl::Time start = clock_.Now();
+  ASSERT_TRUE(client
+                  .ForEachListingPage(FirstUrl(), &budget, &stats,
+                                      [&](ListingPage&) {
+                                        ++pages;
+                                        return true;
+                                      })
+                  .ok());
+  EXPECT_EQ(pages, 50);
+  EXPECT_EQ(hub.refused, 0) << "a request went beyond the quota";
+  EXPECT_EQ(stats.rate_limited, 0);
+  EXPECT_EQ(stats.requests, 50);
+  EXPECT_EQ(budget.quota(), 10);
+  EXPECT_GE(clock_.Now() - start, absl::Minutes(5) * 4);  // 50 requests need 5 windows
+}
+
+TEST_F(HubClientTest, DetailFollows307RelativeLocationKeepingTheQuery) {
+  auto transport = std::make_shared<FakeHttpTransport>([&](const HttpRequest& r) {
+    if (r.url.rfind("http://hub.test/api/models/old-org/old-name?", 0) == 0) {
+      return MakeResponse(307, "", {{"Location", "/api/models/new-org/new-name"}});
+    }
+    if (r.url.rfind("http://hub.test/api/models/new-org/new-name?expand=author&", 0) == 0) {
+      return MakeResponse(200, R"({"id":"new-org/new-name","downloads":4})");
+    }
+    return MakeResponse(404, "");
+  });
+  HubClient client(Options(transport));
+  FetchStats stats;
+  ParsedEntries out;
+  absl::Status status = client.FetchRepoDetail("old-org/old-name", &budget_, &stats, &out);
+  ASSERT_TRUE(status.ok()) << status;
+  ASSERT_EQ(out.repos.size(), 1u);
+  EXPECT_EQ(out.repos[0].id(), "new-org/new-name");
+  EXPECT_EQ(stats.requests, 2);
+  EXPECT_EQ(stats.retries, 0);
+}
+
+TEST_F(HubClientTest, RedirectLoopsAreBounded) {
+  auto transport = std::make_shared<FakeHttpTransport>([&](const HttpRequest& r) {
+    return MakeResponse(307, "", {{"Location", "/api/models/a/loop"}});
+  });
+  HubClient client(Options(transport));
+  FetchStats stats;
+  ParsedEntries out;
+  absl::Status status = client.FetchRepoDetail("a/loop", &budget_, &stats, &out);
+  EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
+  EXPECT_EQ(transport->request_count(), 6);
+}
+
+TEST_F(HubClientTest, CancelledFetchStopsAtOnce) {
+  Cancellation cancellation;
+  cancellation.Cancel();
+  auto transport = std::make_shared<FakeHttpTransport>(
+      [&](const HttpRequest&) { return MakeResponse(503, ""); });
+  HubClientOptions options = Options(transport);
+  options.cancellation = &cancellation;
+  HubClient client(options);
+  FetchStats stats;
+  EXPECT_TRUE(absl::IsCancelled(client.FetchListingPage(FirstUrl(), &budget_, &stats).status()));
+  EXPECT_EQ(transport->request_count(), 0);
+}
+
+TEST(ResolveHubEndpoint, FlagThenEnvironmentThenDefault) {
+  unsetenv("HF_ENDPOINT");
+  EXPECT_EQ(*ResolveHubEndpoint(""), "https://huggingface.co");
+  setenv("HF_ENDPOINT", "http://127.0.0.1:8080/", 1);
+  EXPECT_EQ(*ResolveHubEndpoint(""), "http://127.0.0.1:8080");
+  EXPECT_EQ(*ResolveHubEndpoint("https://hub.internal/"), "https://hub.internal");
+  setenv("HF_ENDPOINT", "ftp://x", 1);
+  EXPECT_TRUE(absl::IsInvalidArgument(ResolveHubEndpoint("").status()));
+  unsetenv("HF_ENDPOINT");
+}
+
+TEST(ResolveHubToken, FileThenEnvironmentNeverEchoingTheToken) {
+  unsetenv("HF_TOKEN");
+  EXPECT_EQ(*ResolveHubToken(""), "");
+  setenv("HF_TOKEN", " hf_fromenv \n", 1);
+  EXPECT_EQ(*ResolveHubToken(""), "hf_fromenv");
+  std::string path = ::testing::TempDir() + "/hf_token";
+  {
+    std::ofstream out(path);
+    out << "hf_fromfile\n";
+  }
+  EXPECT_EQ(*ResolveHubToken(path), "hf_fromfile");
+  {
+    std::ofstream out(path);
+    out << "hf_bad\r\nX-Injected: 1";
+  }
+  absl::StatusOr<std::string> bad = ResolveHubToken(path);
+  EXPECT_TRUE(absl::IsInvalidArgument(bad.status()));
+  EXPECT_THAT(bad.status().ToString(), Not(HasSubstr("hf_bad")));
+  EXPECT_TRUE(absl::IsNotFound(ResolveHubToken(path + ".missing").status()));
+  unsetenv("HF_TOKEN");
+}
+
+}  // namespace
+}  // namespace hubcensus::hub
