@@ -1,0 +1,351 @@
+#include "store/snapshot_store.h"
+
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "common/checksum.h"
+#include "gtest/gtest.h"
+#include "rocksdb/db.h"
+#include "store/store_encoding.h"
+#include "tests/aggregator/crawl_builder.h"
+#include "tests/testing/subprocess.h"
+
+namespace hubcensus::store {
+namespace {
+
+using testing::MakeRepo;
+using testing::RepoSpec;
+
+v1::WriteBatch Batch(const std::string& crawl, const std::string& item, uint64_t fence,
+                     const std::vector<RepoSpec>& repos, const std::string& date = "2025-10-31") {
+  v1::WriteBatch b;
+  b.set_crawl_id(crawl);
+  b.set_crawl_date(date);
+  b.set_item_id(item);
+  b.set_fence(fence);
+  for (const auto& r : repos) *b.add_repos() = MakeRepo(r);
+  return b;
+}
+
+v1::ManifestEntry Entry(const v1::WriteBatch& b) {
+  v1::ManifestEntry e;
+  e.set_item_id(b.item_id());
+  e.set_fence(b.fence());
+  e.set_repos(b.repos_size());
+  RepoIdChecksum c;
+  for (const auto& r : b.repos()) c.Add(r.id());
+  e.set_id_checksum(c.value());
+  return e;
+}
+
+v1::CommitRequest Manifest(const std::string& crawl, const std::vector<v1::WriteBatch>& batches) {
+  v1::CommitRequest req;
+  req.set_crawl_id(crawl);
+  req.set_crawl_date("2025-10-31");
+  for (const auto& b : batches) *req.add_manifest() = Entry(b);
+  return req;
+}
+
+std::vector<std::string> Ids(const CrawlSnapshot& snap) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < snap.size(); ++i) out.emplace_back(snap.id(i));
+  return out;
+}
+
+class SnapshotStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = hubcensus::testing::MakeTempDir("store");
+    Reopen();
+  }
+  void Reopen() {
+    store_.reset();
+    SnapshotStoreOptions o;
+    o.path = dir_;
+    o.sync_writes = false;
+    auto s = SnapshotStore::Open(o);
+    ASSERT_TRUE(s.ok()) << s.status();
+    store_ = std::move(*s);
+  }
+  absl::StatusOr<CommitOutcome> Commit(const v1::CommitRequest& req) {
+    return store_->Commit(req, nullptr);
+  }
+  CrawlSnapshot Load(const std::string& crawl_id) {
+    auto view = store_->View();
+    EXPECT_TRUE(view.ok());
+    auto crawl = (*view)->FindCrawl(crawl_id);
+    EXPECT_TRUE(crawl.ok()) << crawl.status();
+    auto snap = (*view)->LoadCrawl(*crawl);
+    EXPECT_TRUE(snap.ok()) << snap.status();
+    return std::move(*snap);
+  }
+  std::string dir_;
+  std::unique_ptr<SnapshotStore> store_;
+};
+
+TEST(StoreEncodingTest, CountersRoundTripCompactly) {
+  SnapshotCounters c;
+  c.downloads_30d = 1234;
+  c.has_downloads_all_time = true;
+  c.downloads_all_time = 987654;
+  c.likes = 3;
+  c.trending_score = 2;
+  c.meta_crawl_number = 7;
+  c.writers = {{12, 1}};
+  std::string v = EncodeSnapshotCounters(c, 9);
+  EXPECT_LE(v.size(), 14u);
+  auto d = DecodeSnapshotCounters(v, 9);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->downloads_30d, 1234);
+  EXPECT_EQ(d->downloads_all_time, 987654);
+  EXPECT_EQ(d->meta_crawl_number, 7u);
+  EXPECT_EQ(d->writers, c.writers);
+  c.trending_score = 0.25;
+  c.has_downloads_all_time = false;
+  d = DecodeSnapshotCounters(EncodeSnapshotCounters(c, 9), 9);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->trending_score, 0.25);
+  EXPECT_FALSE(d->has_downloads_all_time);
+  EXPECT_FALSE(DecodeSnapshotCounters(v.substr(0, 3), 9).ok());
+}
+
+TEST_F(SnapshotStoreTest, PublishesTheManifestAndKeepsEveryField) {
+  auto a = Batch("crawl-1", "list/0", 1, {{"b/two", {{"a/one", testing::kFinetune}}}, {"a/one"}});
+  auto b = Batch("crawl-1", "list/1", 1, {{"c/three", {}, std::nullopt}});
+  ASSERT_TRUE(store_->Write(a).ok());
+  auto written = store_->Write(b);
+  ASSERT_TRUE(written.ok());
+  EXPECT_EQ(written->repos, 1);
+  EXPECT_EQ(written->id_checksum, RepoIdHash("c/three"));
+  auto outcome = Commit(Manifest("crawl-1", {a, b}));
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_EQ(outcome->crawl.repos(), 3);
+  EXPECT_EQ(outcome->crawl.state(), v1::STORED_CRAWL_COMMITTED);
+  EXPECT_EQ(Ids(Load("crawl-1")), (std::vector<std::string>{"a/one", "b/two", "c/three"}));
+  auto view = store_->View();
+  auto crawl = (*view)->FindCrawl("crawl-1");
+  auto repo = (*view)->GetRepo(*crawl, "b/two");
+  ASSERT_TRUE(repo.ok() && repo->has_value());
+  v1::RepoSnapshot want = MakeRepo({"b/two", {{"a/one", testing::kFinetune}}});
+  EXPECT_EQ((*repo)->SerializeAsString(), want.SerializeAsString());
+  auto three = (*view)->GetRepo(*crawl, "c/three");
+  EXPECT_FALSE((*three)->has_downloads_all_time());
+  // Survives a restart.
+  view->reset();
+  Reopen();
+  EXPECT_EQ(Load("crawl-1").size(), 3u);
+}
+
+TEST_F(SnapshotStoreTest, RetriedBatchReplacesItselfAndCommitIsIdempotent) {
+  auto first = Batch("crawl-1", "list/0", 1, {{"a/one"}, {"a/two"}});
+  auto retry = Batch("crawl-1", "list/0", 1, {{"a/one"}, {"a/three"}});
+  ASSERT_TRUE(store_->Write(first).ok());
+  ASSERT_TRUE(store_->Write(retry).ok());
+  // The marker is the retry's: the first attempt's checksum no longer matches.
+  auto stale = Commit(Manifest("crawl-1", {first}));
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(stale.status().message().find("list/0"), std::string::npos) << stale.status();
+  auto req = Manifest("crawl-1", {retry});
+  auto ok = Commit(req);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_FALSE(ok->already_committed);
+  // Same item and fence: a/two came from the same attempt, so it is published too.
+  EXPECT_EQ(Ids(Load("crawl-1")), (std::vector<std::string>{"a/one", "a/three", "a/two"}));
+  auto again = Commit(req);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->already_committed);
+  auto other = Manifest("crawl-1", {first});
+  EXPECT_EQ(Commit(other).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SnapshotStoreTest, StaleFenceIsAbortedAndItsRowsAreNotPublished) {
+  auto old_attempt = Batch("crawl-1", "list/0", 1, {{"a/one"}, {"a/stale-only"}});
+  auto new_attempt = Batch("crawl-1", "list/0", 2, {{"a/one"}, {"a/fresh"}});
+  ASSERT_TRUE(store_->Write(old_attempt).ok());
+  ASSERT_TRUE(store_->Write(new_attempt).ok());
+  auto late = store_->Write(old_attempt);
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kAborted) << late.status();
+  EXPECT_NE(late.status().message().find("fence 1 is stale"), std::string::npos);
+  // A manifest naming the old fence is refused: a newer fence wrote after it.
+  auto refused = Commit(Manifest("crawl-1", {old_attempt}));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  auto ok = Commit(Manifest("crawl-1", {new_attempt}));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->dropped_rows, 1);
+  EXPECT_EQ(Ids(Load("crawl-1")), (std::vector<std::string>{"a/fresh", "a/one"}));
+}
+
+TEST_F(SnapshotStoreTest, ARepoCarriedByTwoItemsIsPublishedByEither) {
+  auto a = Batch("crawl-1", "list/0", 1, {{"x/shared"}, {"x/a"}});
+  auto b_old = Batch("crawl-1", "list/1", 1, {{"x/shared"}});
+  auto b_new = Batch("crawl-1", "list/1", 2, {{"x/b"}});
+  ASSERT_TRUE(store_->Write(a).ok());
+  ASSERT_TRUE(store_->Write(b_old).ok());
+  ASSERT_TRUE(store_->Write(b_new).ok());
+  ASSERT_TRUE(Commit(Manifest("crawl-1", {a, b_new})).ok());
+  EXPECT_EQ(Ids(Load("crawl-1")), (std::vector<std::string>{"x/a", "x/b", "x/shared"}));
+}
+
+TEST_F(SnapshotStoreTest, ManifestMismatchesAreRefusedNamingTheItem) {
+  auto a = Batch("crawl-1", "list/0", 1, {{"a/one"}});
+  ASSERT_TRUE(store_->Write(a).ok());
+  auto req = Manifest("crawl-1", {a});
+  req.mutable_manifest(0)->set_repos(2);
+  auto s = Commit(req);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.status().message().find("item list/0"), std::string::npos) << s.status();
+  auto missing = Manifest("crawl-1", {a});
+  auto* e = missing.add_manifest();
+  e->set_item_id("list/9");
+  e->set_fence(1);
+  s = Commit(missing);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.status().message().find("list/9"), std::string::npos) << s.status();
+  auto dup = Manifest("crawl-1", {a, a});
+  EXPECT_EQ(Commit(dup).status().code(), absl::StatusCode::kInvalidArgument);
+  // Nothing was published by the refused commits.
+  auto view = store_->View();
+  EXPECT_TRUE((*view)->CommittedCrawls().empty());
+}
+
+TEST_F(SnapshotStoreTest, CommittedAndAbortedCrawlsTakeNoWrites) {
+  auto a = Batch("crawl-1", "list/0", 1, {{"a/one"}});
+  ASSERT_TRUE(store_->Write(a).ok());
+  ASSERT_TRUE(Commit(Manifest("crawl-1", {a})).ok());
+  auto late = store_->Write(Batch("crawl-1", "list/1", 1, {{"a/two"}}));
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->Abort("crawl-1", "x").code(), absl::StatusCode::kFailedPrecondition);
+
+  ASSERT_TRUE(store_->Write(Batch("crawl-2", "list/0", 1, {{"a/one"}}, "2025-11-01")).ok());
+  ASSERT_TRUE(store_->Abort("crawl-2", "operator cancelled").ok());
+  ASSERT_TRUE(store_->Abort("crawl-2", "again").ok());
+  auto refused = store_->Write(Batch("crawl-2", "list/1", 1, {{"a/one"}}, "2025-11-01"));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("aborted"), std::string::npos);
+  v1::CommitRequest req;
+  req.set_crawl_id("crawl-2");
+  EXPECT_EQ(Commit(req).status().code(), absl::StatusCode::kFailedPrecondition);
+  Reopen();  // the states are durable
+  EXPECT_EQ(store_->Write(Batch("crawl-2", "list/1", 1, {{"a/one"}}, "2025-11-01")).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SnapshotStoreTest, BadBatchesNameTheField) {
+  auto s = store_->Write(Batch("", "list/0", 1, {{"a/one"}}));
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.status().message().find("crawl_id"), std::string::npos);
+  s = store_->Write(Batch("crawl-1", "list/0", 1, {{"a/one"}}, "2025-13-01"));
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.status().message().find("crawl_date"), std::string::npos);
+  s = store_->Write(Batch("crawl-1", "list/0", 1, {{""}}));
+  EXPECT_NE(s.status().message().find("repos[0].id"), std::string::npos);
+  ASSERT_TRUE(store_->Write(Batch("crawl-1", "list/0", 1, {{"a/one"}})).ok());
+  s = store_->Write(Batch("crawl-1", "list/1", 1, {{"a/one"}}, "2025-11-01"));
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SnapshotStoreTest, MetadataVersionsFollowEachCrawl) {
+  RepoSpec v1spec{"a/one"};
+  RepoSpec v2spec{"a/one"};
+  v2spec.pipeline_tag = "image-text-to-text";
+  std::vector<std::pair<std::string, RepoSpec>> crawls = {
+      {"crawl-1", v1spec}, {"crawl-2", v1spec}, {"crawl-3", v2spec}, {"crawl-4", v1spec}};
+  for (const auto& [id, spec] : crawls) {
+    auto b = Batch(id, "list/0", 1, {spec});
+    ASSERT_TRUE(store_->Write(b).ok());
+    auto req = Manifest(id, {b});
+    ASSERT_TRUE(Commit(req).ok());
+  }
+  auto view = store_->View();
+  for (const auto& [id, spec] : crawls) {
+    auto crawl = (*view)->FindCrawl(id);
+    auto repo = (*view)->GetRepo(*crawl, "a/one");
+    ASSERT_TRUE(repo.ok() && repo->has_value());
+    EXPECT_EQ((*repo)->pipeline_tag(), spec.pipeline_tag) << id;
+  }
+  EXPECT_EQ((*view)->CommittedCrawls().size(), 4u);
+}
+
+TEST_F(SnapshotStoreTest, ViewsAreSnapshots) {
+  auto a = Batch("crawl-1", "list/0", 1, {{"a/one"}});
+  ASSERT_TRUE(store_->Write(a).ok());
+  auto before = store_->View();
+  ASSERT_TRUE(Commit(Manifest("crawl-1", {a})).ok());
+  EXPECT_TRUE((*before)->CommittedCrawls().empty()) << "an older view never sees the commit";
+  auto after = store_->View();
+  EXPECT_EQ((*after)->CommittedCrawls().size(), 1u);
+}
+
+TEST_F(SnapshotStoreTest, SecondaryReadsBesideTheWriter) {
+  auto a = Batch("crawl-1", "list/0", 1, {{"a/one"}, {"a/two"}});
+  ASSERT_TRUE(store_->Write(a).ok());
+  ASSERT_TRUE(Commit(Manifest("crawl-1", {a})).ok());
+  SnapshotStoreOptions o;
+  o.path = dir_;
+  o.secondary = true;
+  auto secondary = SnapshotStore::Open(o);
+  ASSERT_TRUE(secondary.ok()) << secondary.status();
+  auto view = (*secondary)->View();
+  ASSERT_TRUE(view.ok()) << view.status();
+  auto crawls = (*view)->CommittedCrawls();
+  ASSERT_EQ(crawls.size(), 1u);
+  auto snap = (*view)->LoadCrawl(crawls[0]);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  EXPECT_EQ(snap->size(), 2u);
+  EXPECT_EQ((*secondary)->Write(a).status().code(), absl::StatusCode::kFailedPrecondition);
+  // It catches up with later commits.
+  auto b = Batch("crawl-2", "list/0", 1, {{"a/one"}}, "2025-11-01");
+  ASSERT_TRUE(store_->Write(b).ok());
+  v1::CommitRequest req = Manifest("crawl-2", {b});
+  req.set_crawl_date("2025-11-01");
+  ASSERT_TRUE(Commit(req).ok());
+  view->reset();
+  auto later = (*secondary)->View();
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ((*later)->CommittedCrawls().size(), 2u);
+}
+
+TEST_F(SnapshotStoreTest, SchemaVersionIsChecked) {
+  store_.reset();
+  {
+    rocksdb::DB* raw = nullptr;
+    rocksdb::DBOptions o;
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const char* name : {"default", "crawls", "snapshots", "repo_meta", "markers", "rollups"}) {
+      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    ASSERT_TRUE(rocksdb::DB::Open(o, dir_, cfs, &handles, &raw).ok());
+    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), handles[0], "schema_version", "2").ok());
+    for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
+    delete raw;
+  }
+  SnapshotStoreOptions o;
+  o.path = dir_;
+  auto s = SnapshotStore::Open(o);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.status().message().find("schema version \"2\""), std::string::npos) << s.status();
+}
+
+TEST_F(SnapshotStoreTest, ConcurrentWritersOfManyItems) {
+  std::vector<v1::WriteBatch> batches;
+  for (int i = 0; i < 40; ++i) {
+    std::vector<RepoSpec> repos;
+    for (int j = 0; j < 25; ++j) repos.push_back({"ns" + std::to_string(i) + "/m" + std::to_string(j)});
+    batches.push_back(Batch("crawl-1", "list/" + std::to_string(i), 1, repos));
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (size_t i = t; i < batches.size(); i += 4) ASSERT_TRUE(store_->Write(batches[i]).ok());
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto ok = Commit(Manifest("crawl-1", batches));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->crawl.repos(), 1000);
+}
+
+}  // namespace
+}  // namespace hubcensus::store
