@@ -465,24 +465,30 @@ absl::StatusOr<v1::AcquireLeaseResponse> CoordinatorService::HandleAcquireLease(
   absl::MutexLock lock(&mu_);
   ExpireLeasesLocked(now);
   v1::AcquireLeaseResponse response;
-  absl::Time retry_at = now + options_.idle_retry_after;
+  // When to ask again: the earliest moment something could be leased (a page reporting its Link,
+  // a backoff ending, a budget window rolling); idle_retry_after when nothing is open.
+  absl::Time retry_at = absl::InfiniteFuture();
   for (auto& [crawl_id, crawl] : crawls_) {
     if (crawl.record.crawl().state() != v1::CRAWL_RUNNING) continue;
     if (crawl.leased > 0) retry_at = std::min(retry_at, now + options_.busy_retry_after);
+    if (crawl.pending.empty()) continue;
     const std::string budget_key =
         absl::StrCat(crawl.record.crawl().hub_url(), "|", request.hub_token_label());
-    for (const auto& [sequence, item_id] : crawl.pending) {
+    RequestBudget& budget = BudgetLocked(budget_key);
+    if (budget.Left(now) <= 0) {
+      // No lease without requests to spend: nothing of this Hub until the window rolls.
+      retry_at = std::min(retry_at, std::max(budget.window_end(), now + absl::Milliseconds(50)));
+      continue;
+    }
+    for (const auto& queued : crawl.pending) {
+      // Copies: the queue entry is erased below.
+      const int64_t sequence = queued.first;
+      const std::string item_id = queued.second;
       ItemRecord& item = crawl.items[item_id];
       absl::Time not_before = absl::FromUnixMillis(item.not_before_unix_ms());
       if (not_before > now) {
         retry_at = std::min(retry_at, not_before);
         continue;
-      }
-      RequestBudget& budget = BudgetLocked(budget_key);
-      if (budget.Left(now) <= 0) {
-        // No lease without requests to spend: the window is over-subscribed until it rolls.
-        retry_at = std::min(retry_at, std::max(budget.window_end(), now + absl::Milliseconds(50)));
-        break;
       }
       const uint64_t fence = item.fence() + 1;
       const std::string lease_id = MakeLeaseId(crawl_id, item_id, fence);
@@ -530,6 +536,7 @@ absl::StatusOr<v1::AcquireLeaseResponse> CoordinatorService::HandleAcquireLease(
       return response;
     }
   }
+  if (retry_at == absl::InfiniteFuture()) retry_at = now + options_.idle_retry_after;
   response.set_retry_after_ms(
       std::max<int64_t>(1, absl::ToInt64Milliseconds(retry_at - now)));
   return response;

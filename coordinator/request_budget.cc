@@ -87,7 +87,8 @@ void RequestBudget::Roll(absl::Time now) {
   }
   if (now < window_end_) return;
   // Keep the windows on the Hub's cadence: skip whole windows that passed unseen.
-  int64_t missed = absl::IDivDuration(now - window_end_, w, nullptr);
+  absl::Duration remainder;
+  int64_t missed = absl::IDivDuration(now - window_end_, w, &remainder);
   window_end_ += w * (missed + 1);
   granted_ = OutstandingTotal();
 }

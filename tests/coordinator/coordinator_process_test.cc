@@ -1,0 +1,171 @@
+// The real `hubcensus coordinator` process: killed with SIGKILL mid-crawl and restarted on the
+// same state folder, it resumes from its checkpoint; operated through `hubcensus crawl`.
+#include <signal.h>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/grpc_server.h"
+#include "hubcensus/v1/coordinator.grpc.pb.h"
+#include "tests/coordinator/recording_store.h"
+#include "tests/testing/subprocess.h"
+
+namespace hubcensus {
+namespace {
+
+using testing::HubcensusBinary;
+using testing::RunToCompletion;
+using testing::Subprocess;
+
+class CoordinatorProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_server_ = *GrpcServer::Start({}, {&store_});
+    state_dir_ = testing::MakeTempDir("coordinator_process_state");
+    token_file_ = testing::MakeTempDir("coordinator_process_token") + "/token";
+    std::ofstream(token_file_) << "process-test-token\n";
+  }
+
+  void StartCoordinator() {
+    auto p = Subprocess::Start({HubcensusBinary(), "coordinator", "--state_dir=" + state_dir_,
+                                "--store=" + store_server_->dial_address(),
+                                "--listen=127.0.0.1:0", "--hub_url=http://127.0.0.1:9",
+                                "--admin_token_file=" + token_file_, "--hub_quota=off"});
+    ASSERT_TRUE(p.has_value());
+    coordinator_.emplace(std::move(*p));
+    auto line = coordinator_->WaitForOutput("coordinator listening on ", absl::Seconds(30));
+    ASSERT_TRUE(line.has_value()) << coordinator_->Output();
+    address_ = line->substr(line->find("listening on ") + 13);
+    while (!address_.empty() && (address_.back() == '\n' || address_.back() == '\r')) {
+      address_.pop_back();
+    }
+    ASSERT_EQ(address_.rfind("127.0.0.1:", 0), 0u) << *line;
+    stub_ = v1::Coordinator::NewStub(MakeChannel(address_));
+  }
+
+  int Crawl(std::vector<std::string> args, std::string* out) {
+    std::vector<std::string> argv = {HubcensusBinary(), "crawl"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.push_back("--coordinator=" + address_);
+    argv.push_back("--admin_token_file=" + token_file_);
+    return RunToCompletion(argv, out, absl::Seconds(60));
+  }
+
+  v1::Lease Acquire() {
+    grpc::ClientContext context;
+    v1::AcquireLeaseRequest request;
+    request.set_worker_id("test-worker");
+    v1::AcquireLeaseResponse response;
+    grpc::Status s = stub_->AcquireLease(&context, request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    EXPECT_TRUE(response.has_lease());
+    return response.lease();
+  }
+
+  grpc::Status Complete(const v1::Lease& lease, const std::string& next_url) {
+    grpc::ClientContext context;
+    v1::CompleteLeaseRequest request;
+    request.set_lease_id(lease.lease_id());
+    request.set_fence(lease.fence());
+    request.set_next_url(next_url);
+    request.set_repos(1000);
+    request.set_id_checksum(lease.fence() * 7);
+    v1::CompleteLeaseResponse response;
+    return stub_->CompleteLease(&context, request, &response);
+  }
+
+  testing::RecordingStore store_;
+  std::unique_ptr<GrpcServer> store_server_;
+  std::string state_dir_, token_file_, address_;
+  std::optional<Subprocess> coordinator_;
+  std::unique_ptr<v1::Coordinator::Stub> stub_;
+};
+
+TEST_F(CoordinatorProcessTest, SigkillMidCrawlResumesFromTheCheckpoint) {
+  StartCoordinator();
+  std::string out;
+  ASSERT_EQ(Crawl({"start", "--date=2025-10-31"}, &out), 0) << out;
+  EXPECT_NE(out.find("crawl-2025-10-31 started (RUNNING)"), std::string::npos) << out;
+
+  v1::Lease p0 = Acquire();
+  const std::string page1 = "http://127.0.0.1:9/api/models?sort=createdAt&cursor=page1";
+  ASSERT_TRUE(Complete(p0, page1).ok());
+  v1::Lease p1 = Acquire();  // held when the coordinator is killed
+  ASSERT_EQ(p1.item().item_id(), "createdAt/p000001");
+
+  coordinator_->Signal(SIGKILL);
+  EXPECT_EQ(coordinator_->Wait(absl::Seconds(30)), 128 + SIGKILL);
+  StartCoordinator();
+
+  ASSERT_EQ(Crawl({"status", "--date=2025-10-31"}, &out), 0) << out;
+  EXPECT_NE(out.find("state:            RUNNING"), std::string::npos) << out;
+  EXPECT_NE(out.find("items:            1 done of 2"), std::string::npos) << out;
+  EXPECT_NE(out.find("lease expiries:   1"), std::string::npos) << out;
+
+  grpc::Status stale = Complete(p1, "");
+  EXPECT_EQ(stale.error_code(), grpc::StatusCode::ABORTED) << stale.error_message();
+  v1::Lease resumed = Acquire();
+  EXPECT_EQ(resumed.item().item_id(), "createdAt/p000001");
+  EXPECT_EQ(resumed.item().url(), page1);
+  EXPECT_EQ(resumed.fence(), p1.fence() + 1);
+  ASSERT_TRUE(Complete(resumed, "").ok());
+
+  // `crawl start --wait` on the same date follows the existing crawl to its commit.
+  ASSERT_EQ(Crawl({"start", "--date=2025-10-31", "--wait", "--poll_seconds=0.05"}, &out), 0)
+      << out;
+  EXPECT_NE(out.find("already exists"), std::string::npos) << out;
+  EXPECT_NE(out.find("COMMITTED items 2/2 repos 2000"), std::string::npos) << out;
+  auto commits = store_.commits();
+  ASSERT_EQ(commits.size(), 1u);
+  ASSERT_EQ(commits[0].manifest_size(), 2);
+  EXPECT_EQ(commits[0].manifest(1).item_id(), "createdAt/p000001");
+  EXPECT_EQ(commits[0].manifest(1).fence(), resumed.fence());
+  EXPECT_EQ(commits[0].manifest(1).id_checksum(), resumed.fence() * 7);
+
+  ASSERT_EQ(Crawl({"list"}, &out), 0) << out;
+  EXPECT_NE(out.find("crawl-2025-10-31   COMMITTED"), std::string::npos) << out;
+
+  coordinator_->Signal(SIGTERM);
+  EXPECT_EQ(coordinator_->Wait(absl::Seconds(30)), 0) << coordinator_->Output();
+}
+
+TEST_F(CoordinatorProcessTest, WaitExitsNonZeroWhenTheCrawlIsCancelled) {
+  StartCoordinator();
+  std::string out;
+  ASSERT_EQ(Crawl({"start", "--date=2025-11-01"}, &out), 0) << out;
+  ASSERT_EQ(Crawl({"cancel", "--date=2025-11-01", "--reason=bad night"}, &out), 0) << out;
+  EXPECT_EQ(Crawl({"start", "--date=2025-11-01", "--wait"}, &out), 1) << out;
+  EXPECT_NE(out.find("bad night"), std::string::npos) << out;
+  // Without the token, operator commands are refused.
+  std::string refused;
+  EXPECT_EQ(RunToCompletion({HubcensusBinary(), "crawl", "list", "--coordinator=" + address_},
+                            &refused),
+            1);
+  EXPECT_NE(refused.find("UNAUTHENTICATED"), std::string::npos) << refused;
+}
+
+TEST(CoordinatorCommand, FlagErrorsNameTheFlag) {
+  std::string out;
+  EXPECT_EQ(RunToCompletion({HubcensusBinary(), "coordinator", "--store=127.0.0.1:1"}, &out), 2);
+  EXPECT_NE(out.find("--state_dir"), std::string::npos) << out;
+  EXPECT_EQ(RunToCompletion({HubcensusBinary(), "coordinator", "--state_dir=/tmp/x",
+                             "--store=127.0.0.1:1", "--hub_quota=lots"},
+                            &out),
+            2);
+  EXPECT_NE(out.find("--hub_quota"), std::string::npos) << out;
+  EXPECT_EQ(RunToCompletion({HubcensusBinary(), "coordinator", "--state_dir=/tmp/x",
+                             "--store=127.0.0.1:1", "--schedule=25:00"},
+                            &out),
+            2);
+  EXPECT_NE(out.find("--schedule"), std::string::npos) << out;
+  EXPECT_EQ(RunToCompletion({HubcensusBinary(), "crawl"}, &out), 2);
+  EXPECT_EQ(RunToCompletion({HubcensusBinary(), "crawl", "start", "--help"}, &out), 0);
+  EXPECT_NE(out.find("--wait"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace hubcensus
