@@ -1,0 +1,519 @@
+#include "aggregator/aggregator.h"
+
+#include <atomic>
+#include <thread>
+
+#include "aggregator/census_format.h"
+#include "aggregator/census_metrics.h"
+#include "common/checksum.h"
+#include "common/grpc_server.h"
+#include "gtest/gtest.h"
+#include "hubcensus/v1/census.grpc.pb.h"
+#include "hubcensus/v1/store.grpc.pb.h"
+#include "tests/aggregator/crawl_builder.h"
+#include "tests/testing/subprocess.h"
+
+namespace hubcensus::aggregator {
+namespace {
+
+using testing::kFinetune;
+using testing::kQuantized;
+using testing::MakeRepo;
+using testing::RepoSpec;
+
+v1::FamilyConfig ServedFamilies() {
+  auto config = ParseFamilyConfig(R"pb(
+    family { name: "Qwen" region: "china" namespace: "Qwen" }
+    family { name: "Llama" region: "us" namespace: "meta-llama" }
+    family { name: "Mistral" region: "eu" namespace: "mistralai" }
+  )pb", "test.textproto");
+  EXPECT_TRUE(config.ok()) << config.status();
+  return *config;
+}
+
+std::string CrawlId(const std::string& date) { return "crawl-" + date; }
+
+// A crawl where Qwen's first-party all-time downloads are `qwen` and Llama's `llama`.
+std::vector<RepoSpec> CrawlSpecs(int64_t qwen, int64_t llama, int extra = 0) {
+  std::vector<RepoSpec> specs = {
+      {"Qwen/Qwen2.5-7B", {}, qwen, qwen / 10},
+      {"meta-llama/Llama-3-8B", {}, llama, llama / 10},
+      {"a/ft", {{"Qwen/Qwen2.5-7B", kFinetune}}, 50, 5, "2025-01-05T00:00:00.000Z"},
+      {"b/gguf", {{"a/ft", kQuantized}}, 20, 2, "2025-01-06T00:00:00.000Z"},
+      {"c/llama-ft", {{"meta-llama/Llama-3-8B", kFinetune}}, 30, 3, "2025-01-07T00:00:00.000Z"},
+  };
+  for (int i = 0; i < extra; ++i) {
+    specs.push_back({"d/ft" + std::to_string(i), {{"Qwen/Qwen2.5-7B", kFinetune}}, 10 + i, 1});
+  }
+  return specs;
+}
+
+class AggregatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = hubcensus::testing::MakeTempDir("aggregator");
+    Start(ServedFamilies());
+  }
+  void Start(const v1::FamilyConfig& families) {
+    server_.reset();
+    agg_.reset();
+    AggregatorOptions o;
+    o.data_dir = dir_;
+    o.families = families;
+    o.sync_writes = false;
+    auto agg = Aggregator::Open(o);
+    ASSERT_TRUE(agg.ok()) << agg.status();
+    agg_ = std::move(*agg);
+    auto server = GrpcServer::Start(GrpcServerOptions(),
+                                    {agg_->snapshot_store_service(), agg_->census_service()});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    auto channel = MakeChannel(server_->dial_address());
+    store_ = v1::SnapshotStore::NewStub(channel);
+    census_ = v1::Census::NewStub(channel);
+  }
+
+  // Streams the batches in one Write call.
+  grpc::Status Write(const std::vector<v1::WriteBatch>& batches, v1::WriteResponse* response) {
+    grpc::ClientContext ctx;
+    auto writer = store_->Write(&ctx, response);
+    for (const auto& b : batches) {
+      if (!writer->Write(b)) break;
+    }
+    writer->WritesDone();
+    return writer->Finish();
+  }
+
+  // Writes a crawl in pages of `page` repos over gRPC; returns its manifest.
+  v1::CommitRequest Ingest(const std::string& date, const std::vector<RepoSpec>& specs,
+                           int page = 2) {
+    v1::CommitRequest commit;
+    commit.set_crawl_id(CrawlId(date));
+    commit.set_crawl_date(date);
+    for (size_t start = 0, item = 0; start < specs.size(); start += page, ++item) {
+      v1::WriteBatch b;
+      b.set_crawl_id(CrawlId(date));
+      b.set_crawl_date(date);
+      b.set_item_id("list/" + std::to_string(item));
+      b.set_fence(1);
+      RepoIdChecksum checksum;
+      for (size_t i = start; i < specs.size() && i < start + page; ++i) {
+        *b.add_repos() = MakeRepo(specs[i]);
+        checksum.Add(specs[i].id);
+      }
+      v1::WriteResponse response;
+      grpc::Status s = Write({b}, &response);
+      EXPECT_TRUE(s.ok()) << s.error_message();
+      EXPECT_EQ(response.id_checksums_size(), 1);
+      if (response.id_checksums_size() == 1) EXPECT_EQ(response.id_checksums(0), checksum.value());
+      auto* e = commit.add_manifest();
+      e->set_item_id(b.item_id());
+      e->set_fence(1);
+      e->set_repos(b.repos_size());
+      e->set_id_checksum(checksum.value());
+    }
+    return commit;
+  }
+
+  grpc::Status CommitRpc(const v1::CommitRequest& req, v1::CommitResponse* resp = nullptr) {
+    grpc::ClientContext ctx;
+    v1::CommitResponse ignored;
+    return store_->Commit(&ctx, req, resp ? resp : &ignored);
+  }
+
+  void IngestAndCommit(const std::string& date, const std::vector<RepoSpec>& specs) {
+    auto manifest = Ingest(date, specs);
+    grpc::Status s = CommitRpc(manifest);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  v1::FamiliesResponse Families(const v1::FamiliesRequest& req, grpc::Status* status = nullptr) {
+    grpc::ClientContext ctx;
+    v1::FamiliesResponse resp;
+    grpc::Status s = census_->Families(&ctx, req, &resp);
+    if (status) *status = s;
+    else EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp;
+  }
+
+  std::string dir_;
+  std::unique_ptr<Aggregator> agg_;
+  std::unique_ptr<GrpcServer> server_;
+  std::unique_ptr<v1::SnapshotStore::Stub> store_;
+  std::unique_ptr<v1::Census::Stub> census_;
+};
+
+TEST_F(AggregatorTest, IngestsCommitsAndAnswersOverGrpc) {
+  auto specs = CrawlSpecs(1000, 700);
+  auto manifest = Ingest("2025-01-31", specs);
+  v1::CommitResponse committed;
+  grpc::Status s = CommitRpc(manifest, &committed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(committed.repos(), 5);
+  EXPECT_EQ(committed.families(), 3);
+  // A repeated commit is fine; a late write is not.
+  EXPECT_TRUE(CommitRpc(manifest).ok());
+  v1::WriteBatch late;
+  late.set_crawl_id(CrawlId("2025-01-31"));
+  late.set_item_id("list/9");
+  late.set_fence(1);
+  v1::WriteResponse wr;
+  EXPECT_EQ(Write({late}, &wr).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+
+  auto families = Families(v1::FamiliesRequest());
+  EXPECT_EQ(families.crawl_id(), "crawl-2025-01-31");
+  // The materialised rollup equals a direct computation over the same repos.
+  auto want = ComputeCensus(testing::MakeSnapshot(specs), agg_->families(), "crawl-2025-01-31",
+                            "2025-01-31", 0);
+  ASSERT_TRUE(want.ok());
+  EXPECT_EQ(FamiliesToJson(families), FamiliesToJson(want->families));
+  EXPECT_EQ(families.families(0).figures().first_party_downloads_all_time(), 1000);
+  EXPECT_EQ(families.families(0).figures().derivatives().quantized(), 1);
+  EXPECT_EQ(families.families(0).figures().ecosystem_downloads_all_time(), 1070);
+
+  grpc::ClientContext ctx;
+  v1::SharesRequest shares_req;
+  v1::SharesResponse shares;
+  ASSERT_TRUE(census_->Shares(&ctx, shares_req, &shares).ok());
+  ASSERT_EQ(shares.months_size(), 1);
+  EXPECT_EQ(shares.months(0).month(), "2025-01");
+  EXPECT_EQ(shares.months(0).total(), 3);
+
+  grpc::ClientContext ctx2;
+  v1::TopReposRequest top_req;
+  top_req.set_family("Qwen");
+  top_req.set_k(2);
+  v1::TopReposResponse top;
+  ASSERT_TRUE(census_->TopRepos(&ctx2, top_req, &top).ok());
+  ASSERT_EQ(top.repos_size(), 2);
+  EXPECT_EQ(top.repos(0).id(), "Qwen/Qwen2.5-7B");
+  EXPECT_EQ(top.repos(1).id(), "a/ft");
+
+  grpc::ClientContext ctx3;
+  v1::LineageRequest lin_req;
+  lin_req.set_repo_id("b/gguf");
+  v1::LineageResponse lineage;
+  ASSERT_TRUE(census_->Lineage(&ctx3, lin_req, &lineage).ok());
+  ASSERT_EQ(lineage.walk_size(), 3);
+  EXPECT_EQ(lineage.family(), "Qwen");
+  EXPECT_EQ(lineage.stop(), v1::LINEAGE_STOP_FIRST_PARTY);
+
+  // Ad hoc: only Llama is a family now.
+  v1::FamiliesRequest ad_hoc;
+  auto* f = ad_hoc.mutable_families()->add_family();
+  f->set_name("Llama");
+  f->set_region("us");
+  f->add_namespace_("meta-llama");
+  auto llama_only = Families(ad_hoc);
+  ASSERT_EQ(llama_only.families_size(), 1);
+  EXPECT_EQ(llama_only.families(0).figures().ecosystem_downloads_all_time(), 730);
+}
+
+TEST_F(AggregatorTest, StaleFenceAndManifestMismatchOverGrpc) {
+  v1::WriteBatch b;
+  b.set_crawl_id("crawl-x");
+  b.set_crawl_date("2025-01-31");
+  b.set_item_id("list/0");
+  b.set_fence(3);
+  *b.add_repos() = MakeRepo({"a/one"});
+  v1::WriteResponse wr;
+  ASSERT_TRUE(Write({b}, &wr).ok());
+  b.set_fence(2);
+  grpc::Status s = Write({b}, &wr);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED) << s.error_message();
+  v1::CommitRequest req;
+  req.set_crawl_id("crawl-x");
+  auto* e = req.add_manifest();
+  e->set_item_id("list/0");
+  e->set_fence(3);
+  e->set_repos(1);
+  e->set_id_checksum(12345);
+  s = CommitRpc(req);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("list/0"), std::string::npos) << s.error_message();
+  grpc::ClientContext ctx;
+  v1::AbortRequest abort;
+  abort.set_crawl_id("crawl-x");
+  v1::AbortResponse ar;
+  EXPECT_TRUE(store_->Abort(&ctx, abort, &ar).ok());
+  b.set_fence(4);
+  EXPECT_EQ(Write({b}, &wr).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+struct BadCase {
+  std::string name;
+  std::function<grpc::Status(v1::Census::Stub*, grpc::ClientContext*)> call;
+  grpc::StatusCode code;
+  std::string field;
+};
+
+TEST_F(AggregatorTest, EveryCensusRpcRefusesBadArguments) {
+  {
+    grpc::Status s;
+    Families(v1::FamiliesRequest(), &s);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << "no committed crawl yet";
+  }
+  IngestAndCommit("2025-01-31", CrawlSpecs(100, 200));
+  auto families = [](std::function<void(v1::FamiliesRequest*)> edit) {
+    return [edit](v1::Census::Stub* stub, grpc::ClientContext* ctx) {
+      v1::FamiliesRequest r;
+      edit(&r);
+      v1::FamiliesResponse resp;
+      return stub->Families(ctx, r, &resp);
+    };
+  };
+  auto series = [](std::function<void(v1::SeriesRequest*)> edit) {
+    return [edit](v1::Census::Stub* stub, grpc::ClientContext* ctx) {
+      v1::SeriesRequest r;
+      r.set_metric("first_party_repos");
+      edit(&r);
+      v1::SeriesResponse resp;
+      return stub->Series(ctx, r, &resp);
+    };
+  };
+  auto shares = [](std::function<void(v1::SharesRequest*)> edit) {
+    return [edit](v1::Census::Stub* stub, grpc::ClientContext* ctx) {
+      v1::SharesRequest r;
+      edit(&r);
+      v1::SharesResponse resp;
+      return stub->Shares(ctx, r, &resp);
+    };
+  };
+  auto crossover = [](std::function<void(v1::CrossoverRequest*)> edit) {
+    return [edit](v1::Census::Stub* stub, grpc::ClientContext* ctx) {
+      v1::CrossoverRequest r;
+      r.set_a("Qwen");
+      r.set_b("Llama");
+      edit(&r);
+      v1::CrossoverResponse resp;
+      return stub->Crossover(ctx, r, &resp);
+    };
+  };
+  auto top = [](std::function<void(v1::TopReposRequest*)> edit) {
+    return [edit](v1::Census::Stub* stub, grpc::ClientContext* ctx) {
+      v1::TopReposRequest r;
+      r.set_family("Qwen");
+      edit(&r);
+      v1::TopReposResponse resp;
+      return stub->TopRepos(ctx, r, &resp);
+    };
+  };
+  auto lineage = [](std::function<void(v1::LineageRequest*)> edit) {
+    return [edit](v1::Census::Stub* stub, grpc::ClientContext* ctx) {
+      v1::LineageRequest r;
+      r.set_repo_id("a/ft");
+      edit(&r);
+      v1::LineageResponse resp;
+      return stub->Lineage(ctx, r, &resp);
+    };
+  };
+  auto bad_region = [](v1::FamilyConfig* c) {
+    auto* f = c->add_family();
+    f->set_name("A");
+    f->set_region("us");
+    f->add_namespace_("a");
+    f = c->add_family();
+    f->set_name("B");
+    f->set_region("eu");
+    f->add_namespace_("b");
+    f = c->add_family();
+    f->set_name("C");
+    f->set_region("mars");
+    f->add_namespace_("c");
+  };
+  const auto kInvalid = grpc::StatusCode::INVALID_ARGUMENT;
+  const auto kNotFound = grpc::StatusCode::NOT_FOUND;
+  std::vector<BadCase> cases = {
+      {"families bad date", families([](auto* r) { r->mutable_crawl()->set_date("2025-13-01"); }),
+       kInvalid, "crawl.date"},
+      {"families unknown date",
+       families([](auto* r) { r->mutable_crawl()->set_date("2020-01-01"); }), kNotFound,
+       "2020-01-01"},
+      {"families unknown crawl",
+       families([](auto* r) { r->mutable_crawl()->set_crawl_id("crawl-nope"); }), kNotFound,
+       "crawl-nope"},
+      {"families bad ad-hoc config",
+       families([&](auto* r) { bad_region(r->mutable_families()); }), kInvalid,
+       "families.family[2].region"},
+      {"series no metric", series([](auto* r) { r->clear_metric(); }), kInvalid, "metric"},
+      {"series unknown metric", series([](auto* r) { r->set_metric("likes"); }), kInvalid,
+       "metric"},
+      {"series unknown family", series([](auto* r) {
+         r->add_families("Qwen");
+         r->add_families("Nope");
+       }),
+       kInvalid, "families[1]"},
+      {"series unknown region", series([](auto* r) { r->add_regions("mars"); }), kInvalid,
+       "regions[0]"},
+      {"series bad from", series([](auto* r) { r->set_from_date("yesterday"); }), kInvalid,
+       "from_date"},
+      {"series bad to", series([](auto* r) { r->set_to_date("2025-02-30"); }), kInvalid,
+       "to_date"},
+      {"series reversed", series([](auto* r) {
+         r->set_from_date("2025-03-01");
+         r->set_to_date("2025-01-01");
+       }),
+       kInvalid, "from_date"},
+      {"shares bad from", shares([](auto* r) { r->set_from_month("2025-13"); }), kInvalid,
+       "from_month"},
+      {"shares bad to", shares([](auto* r) { r->set_to_month("October"); }), kInvalid,
+       "to_month"},
+      {"shares reversed", shares([](auto* r) {
+         r->set_from_month("2025-05");
+         r->set_to_month("2025-01");
+       }),
+       kInvalid, "from_month"},
+      {"shares unknown date", shares([](auto* r) { r->mutable_crawl()->set_date("2024-01-01"); }),
+       kNotFound, "2024-01-01"},
+      {"shares bad config", shares([&](auto* r) { bad_region(r->mutable_families()); }), kInvalid,
+       "families.family[2].region"},
+      {"crossover no a", crossover([](auto* r) { r->clear_a(); }), kInvalid, "a:"},
+      {"crossover unknown b", crossover([](auto* r) { r->set_b("Nope"); }), kInvalid, "b:"},
+      {"crossover same", crossover([](auto* r) { r->set_b("Qwen"); }), kInvalid, "b:"},
+      {"crossover metric", crossover([](auto* r) { r->set_metric("stars"); }), kInvalid,
+       "metric"},
+      {"crossover date", crossover([](auto* r) { r->set_from_date("2025-1-1"); }), kInvalid,
+       "from_date"},
+      {"top no family", top([](auto* r) { r->clear_family(); }), kInvalid, "family"},
+      {"top unknown family", top([](auto* r) { r->set_family("Nope"); }), kInvalid, "family"},
+      {"top k too big", top([](auto* r) { r->set_k(5000); }), kInvalid, "k:"},
+      {"top k negative", top([](auto* r) { r->set_k(-1); }), kInvalid, "k:"},
+      {"top order", top([](auto* r) { r->set_order_by("likes"); }), kInvalid, "order_by"},
+      {"top unknown crawl", top([](auto* r) { r->mutable_crawl()->set_crawl_id("nope"); }),
+       kNotFound, "nope"},
+      {"lineage no repo", lineage([](auto* r) { r->clear_repo_id(); }), kInvalid, "repo_id"},
+      {"lineage unknown repo", lineage([](auto* r) { r->set_repo_id("zz/unknown"); }), kNotFound,
+       "zz/unknown"},
+      {"lineage bad date", lineage([](auto* r) { r->mutable_crawl()->set_date("31-01-2025"); }),
+       kInvalid, "crawl.date"},
+      {"lineage bad config", lineage([&](auto* r) { bad_region(r->mutable_families()); }),
+       kInvalid, "families.family[2].region"},
+  };
+  for (const auto& c : cases) {
+    grpc::ClientContext ctx;
+    grpc::Status s = c.call(census_.get(), &ctx);
+    EXPECT_EQ(s.error_code(), c.code) << c.name << ": " << s.error_message();
+    EXPECT_NE(s.error_message().find(c.field), std::string::npos)
+        << c.name << ": \"" << s.error_message() << "\" does not name " << c.field;
+  }
+}
+
+TEST_F(AggregatorTest, SeriesAndCrossoverOverCommittedCrawls) {
+  IngestAndCommit("2025-01-31", CrawlSpecs(100, 500));
+  IngestAndCommit("2025-02-28", CrawlSpecs(300, 400));
+  IngestAndCommit("2025-03-31", CrawlSpecs(900, 600));
+  {
+    grpc::ClientContext ctx;
+    v1::CrossoverRequest req;
+    req.set_a("Qwen");
+    req.set_b("Llama");
+    req.set_metric("first_party_downloads_all_time");
+    v1::CrossoverResponse resp;
+    ASSERT_TRUE(census_->Crossover(&ctx, req, &resp).ok());
+    EXPECT_TRUE(resp.found());
+    EXPECT_EQ(resp.date(), "2025-03-31");
+    EXPECT_EQ(resp.previous_date(), "2025-02-28");
+    EXPECT_EQ(resp.a_value(), 900);
+    EXPECT_EQ(resp.previous_b_value(), 400);
+    // Llama never overtakes Qwen after being below it.
+    grpc::ClientContext ctx2;
+    req.set_a("Llama");
+    req.set_b("Qwen");
+    ASSERT_TRUE(census_->Crossover(&ctx2, req, &resp).ok());
+    EXPECT_FALSE(resp.found());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::SeriesRequest req;
+    req.set_metric("downloads_in_period");
+    req.add_families("Qwen");
+    req.set_from_date("2025-02-01");
+    v1::SeriesResponse resp;
+    ASSERT_TRUE(census_->Series(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.lines_size(), 1);
+    ASSERT_EQ(resp.lines(0).points_size(), 2);
+    EXPECT_EQ(resp.lines(0).points(0).value(), 200);  // the difference from January's crawl
+    EXPECT_EQ(resp.lines(0).points(1).value(), 600);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::SeriesRequest req;
+    req.set_metric("first_party_downloads_all_time");
+    req.add_regions("us");
+    req.set_to_date("2025-02-28");
+    v1::SeriesResponse resp;
+    ASSERT_TRUE(census_->Series(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.lines(0).points_size(), 2);
+    EXPECT_EQ(resp.lines(0).name(), "us");
+    EXPECT_EQ(resp.lines(0).points(1).value(), 400);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ListCommittedCrawlsResponse resp;
+    ASSERT_TRUE(census_->ListCrawls(&ctx, v1::ListCommittedCrawlsRequest(), &resp).ok());
+    ASSERT_EQ(resp.crawls_size(), 3);
+    EXPECT_EQ(resp.crawls(0).date(), "2025-01-31");
+  }
+  // Families by date picks the right crawl.
+  v1::FamiliesRequest req;
+  req.mutable_crawl()->set_date("2025-02-28");
+  EXPECT_EQ(Families(req).families(1).figures().first_party_downloads_all_time(), 400);
+}
+
+TEST_F(AggregatorTest, AQueryDuringIngestSeesOnlyThePreviousCrawl) {
+  IngestAndCommit("2025-01-31", CrawlSpecs(100, 500));
+  const std::string first = FamiliesToJson(Families(v1::FamiliesRequest()));
+  auto second_specs = CrawlSpecs(300, 400, 60);
+  auto second_want = ComputeCensus(testing::MakeSnapshot(second_specs), agg_->families(),
+                                   "crawl-2025-02-28", "2025-02-28", 0);
+  ASSERT_TRUE(second_want.ok());
+  const std::string second = FamiliesToJson(second_want->families);
+
+  std::atomic<bool> done{false};
+  std::atomic<int> seen_first{0}, seen_second{0}, seen_other{0};
+  std::thread reader([&] {
+    while (!done.load()) {
+      auto got = FamiliesToJson(Families(v1::FamiliesRequest()));
+      if (got == first) {
+        ++seen_first;
+      } else if (got == second) {
+        ++seen_second;
+      } else {
+        ++seen_other;
+      }
+    }
+  });
+  auto manifest = Ingest("2025-02-28", second_specs, 3);
+  // Every batch of the second crawl is in; it is still invisible.
+  EXPECT_EQ(FamiliesToJson(Families(v1::FamiliesRequest())), first);
+  {
+    grpc::ClientContext ctx;
+    v1::ListCommittedCrawlsResponse resp;
+    ASSERT_TRUE(census_->ListCrawls(&ctx, v1::ListCommittedCrawlsRequest(), &resp).ok());
+    EXPECT_EQ(resp.crawls_size(), 1);
+  }
+  ASSERT_TRUE(CommitRpc(manifest).ok());
+  while (seen_second.load() == 0) std::this_thread::yield();
+  done = true;
+  reader.join();
+  EXPECT_GT(seen_first.load(), 0);
+  EXPECT_EQ(seen_other.load(), 0) << "a query saw a half-published crawl";
+  EXPECT_EQ(FamiliesToJson(Families(v1::FamiliesRequest())), second);
+}
+
+TEST_F(AggregatorTest, ANewServedConfigRematerialisesRollups) {
+  IngestAndCommit("2025-01-31", CrawlSpecs(100, 500));
+  auto llama_first = ParseFamilyConfig(R"pb(
+    family { name: "Llama" region: "us" namespace: "meta-llama" }
+    family { name: "Qwen" region: "china" namespace: "Qwen" }
+  )pb", "t");
+  ASSERT_TRUE(llama_first.ok());
+  Start(*llama_first);
+  auto families = Families(v1::FamiliesRequest());
+  ASSERT_EQ(families.families_size(), 2);
+  EXPECT_EQ(families.families(0).family(), "Llama");
+  EXPECT_EQ(families.families(0).figures().first_party_downloads_all_time(), 500);
+}
+
+}  // namespace
+}  // namespace hubcensus::aggregator
