@@ -1,12 +1,61 @@
+#include <cstdio>
+
 #include "cli/commands.h"
 #include "common/flags.h"
+#include "common/log.h"
+#include "common/shutdown.h"
+#include "fakehub/fakehub.h"
 
 namespace hubcensus::cli {
 
 int RunFakehub(const Args& args) {
-  FlagSet flags("hubcensus fakehub [flags]", "Not available yet: see issue 3.");
+  fakehub::FakeHubOptions o;
+  int64_t port = 0, seed = 1, threads = o.threads;
+  FlagSet flags(
+      "hubcensus fakehub [flags]",
+      "Serves a simulated Hugging Face Hub (the API of shared/hub-api.md) over a generated Hub\n"
+      "with a simulated date, ground truth (GET /_sim/truth?date=YYYY-MM-DD[&policy=split|root]),\n"
+      "rate limits and seeded faults. POST /_sim/clock?date=YYYY-MM-DD moves the date;\n"
+      "GET /_sim/ids?date= lists every public repo id. Prints\n"
+      "`fakehub listening on http://ADDR:PORT` once serving, then serves until SIGTERM/SIGINT.\n\n"
+      "Fault kinds (--faults=KIND=R,...):\n" +
+          fakehub::FaultKindsHelp());
+  flags.Int("port", &port, "TCP port; 0 picks a free one and prints it");
+  flags.String("listen", &o.listen_address, "IPv4 address to bind");
+  flags.Int("repos", &o.repos, "repos in the generated Hub at the scenario's end (1000..10000000)");
+  flags.Int("seed", &seed, "generator seed: the same seed gives byte-identical pages");
+  flags.String("date", &o.date, "simulated date YYYY-MM-DD at start (default: scenario end, 2025-12-31)");
+  flags.String("scenario", &o.scenario, "scenario: article (2023-06..2025-12, calibrated to the "
+               "published figures)");
+  flags.String("rate_limit", &o.rate_limit,
+               "QUOTA/WINDOW_S per token (per client address without one), or off");
+  flags.Double("fault_rate", &o.fault_rate, "probability of a fault per request, spread over "
+               "every kind");
+  flags.String("faults", &o.faults, "KIND=R,KIND=R: per-kind fault probabilities (see above)");
+  flags.String("fixture", &o.fixture_path,
+               "serve this JSON array of real entries instead of a generated Hub");
+  flags.Double("stall_seconds", &o.stall_seconds, "how long a stall fault holds a request");
+  flags.Int("threads", &threads, "HTTP worker threads");
   if (auto code = ParseFlagsOrExit(flags, args)) return *code;
-  return NotYetAvailable("fakehub", "its issue, #3, is open");
+  o.port = static_cast<int>(port);
+  o.seed = static_cast<uint64_t>(seed);
+  o.threads = static_cast<int>(threads);
+  auto hub = fakehub::FakeHub::Start(o);
+  if (!hub.ok()) {
+    std::fprintf(stderr, "hubcensus fakehub: %s\n", std::string(hub.status().message()).c_str());
+    return hub.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  HC_LOG(kInfo, "fakehub_started")
+      .Field("url", (*hub)->url())
+      .Field("repos", (*hub)->repo_slots())
+      .Field("memory_bytes", static_cast<int64_t>((*hub)->memory_bytes()))
+      .Field("date", (*hub)->date());
+  std::printf("fakehub listening on %s\n", (*hub)->url().c_str());
+  std::fflush(stdout);
+  WaitForShutdown();
+  (*hub)->Stop();
+  HC_LOG(kInfo, "fakehub_stopped");
+  return 0;
 }
 
 }  // namespace hubcensus::cli

@@ -1,0 +1,432 @@
+#include "fakehub/fakehub.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
+#include "common/checksum.h"
+#include "common/dates.h"
+#include "common/listing.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "config/family_config.h"
+#include "fakehub/faults.h"
+#include "fakehub/fixture_hub.h"
+#include "fakehub/generated_hub.h"
+#include "fakehub/http_server.h"
+#include "fakehub/json_text.h"
+#include "fakehub/listing.h"
+#include "fakehub/rate_limiter.h"
+#include "fakehub/truth.h"
+
+namespace hubcensus::fakehub {
+
+namespace {
+
+HttpResponse JsonError(int status, absl::string_view message) {
+  HttpResponse r;
+  r.status = status;
+  r.body = absl::StrCat("{\"error\":", JsonString(message), "}");
+  return r;
+}
+
+// An entry a crawler must reject without losing anything else: never a real repo.
+std::string MalformedEntry(uint64_t h) {
+  std::string oid = absl::StrCat("ffffffff", absl::Hex(h, absl::kZeroPad16));
+  std::string name = absl::StrCat("malformed-entry/m", h % 100000);
+  switch (h % 6) {
+    case 0:  // no id at all
+      return absl::StrCat(R"({"_id":")", oid, R"(","downloads":5,"likes":0,"tags":[]})");
+    case 1:  // id of the wrong type
+      return absl::StrCat(R"({"_id":")", oid,
+                          R"(","id":12345,"downloads":"many","tags":"not-a-list"})");
+    case 2:  // wrong types everywhere else
+      return absl::StrCat(R"({"_id":")", oid, R"(","id":")", name,
+                          R"(","downloads":"17","likes":null,"tags":"text-generation",)"
+                          R"("createdAt":1700000000,"private":"no"})");
+    case 3:  // a huge id
+      return absl::StrCat(R"({"_id":")", oid, R"(","id":"malformed-entry/)",
+                          std::string(300000, 'x'), R"(","downloads":1,"tags":[]})");
+    case 4:  // invalid UTF-8 in the id
+      return absl::StrCat(R"({"_id":")", oid, R"(","id":"malformed-entry/\xff\xfe\xc0bad",)",
+                          R"("downloads":1,"tags":[]})");
+    default:  // impossible values
+      return absl::StrCat(R"({"_id":")", oid, R"(","id":")", name,
+                          R"(","createdAt":"yesterday","downloads":-5,"downloadsAllTime":-1,)",
+                          R"("tags":[]})");
+  }
+}
+
+}  // namespace
+
+class FakeHub::Impl {
+ public:
+  explicit Impl(const FakeHubOptions& options) : options_(options) {}
+
+  absl::Status Init() {
+    clock_ = options_.clock != nullptr ? options_.clock : Clock::Real();
+    config_ = WithDefaults(DefaultFamilyConfig());
+    matcher_ = std::make_unique<FamilyMatcher>(config_);
+    ASSIGN_OR_RETURN(auto policy, ParseRateLimit(options_.rate_limit));
+    if (policy) limiter_ = std::make_unique<RateLimiter>(*policy, clock_);
+    ASSIGN_OR_RETURN(plan_, FaultPlan::Parse(options_.fault_rate, options_.faults));
+    if (options_.stall_seconds <= 0) {
+      return absl::InvalidArgumentError("--stall_seconds must be positive");
+    }
+    std::string date = options_.date.empty() ? DateOfDay(kLastDay) : options_.date;
+    if (!options_.fixture_path.empty()) {
+      ASSIGN_OR_RETURN(fixture_,
+                       FixtureHub::Load(options_.fixture_path, &config_, matcher_.get()));
+      catalog_ = fixture_.get();
+    } else {
+      GeneratedHubOptions g;
+      g.repos = options_.repos;
+      g.seed = options_.seed;
+      g.scenario = options_.scenario;
+      ASSIGN_OR_RETURN(generated_, GeneratedHub::Create(g, &config_, matcher_.get()));
+      catalog_ = generated_.get();
+    }
+    RETURN_IF_ERROR(SetDate(date));
+    engine_ = std::make_unique<ListingEngine>(catalog_);
+    HttpServerOptions http;
+    http.listen_address = options_.listen_address;
+    http.port = options_.port;
+    http.threads = options_.threads;
+    ASSIGN_OR_RETURN(server_, HttpServer::Start(http, [this](const HttpRequest& r) {
+                       return Handle(r);
+                     }));
+    std::string host = options_.listen_address;
+    if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+    url_ = absl::StrCat("http://", host, ":", server_->port());
+    return absl::OkStatus();
+  }
+
+  absl::Status SetDate(absl::string_view date) {
+    if (generated_ != nullptr) {
+      ASSIGN_OR_RETURN(int day, DayOfDate(date));
+      absl::WriterMutexLock lock(&state_mu_);
+      generated_->SetDay(day);
+      date_ = std::string(date);
+    } else {
+      ASSIGN_OR_RETURN(absl::Time t, ParseDate(date));
+      absl::WriterMutexLock lock(&state_mu_);
+      fixture_->SetDate(absl::ToUnixSeconds(t));
+      date_ = std::string(date);
+    }
+    return absl::OkStatus();
+  }
+
+  std::string date() {
+    absl::ReaderMutexLock lock(&state_mu_);
+    return date_;
+  }
+
+  absl::StatusOr<std::string> Truth(absl::string_view date_text, absl::string_view policy_text) {
+    ASSIGN_OR_RETURN(TruthPolicy policy, ParseTruthPolicy(policy_text));
+    std::string date = date_text.empty() ? this->date() : std::string(date_text);
+    if (generated_ != nullptr) {
+      ASSIGN_OR_RETURN(int day, DayOfDate(date));
+      LineageGraph graph;
+      {
+        absl::ReaderMutexLock lock(&state_mu_);
+        graph = generated_->GraphAt(day);
+      }
+      return ::hubcensus::fakehub::TruthJson(graph, config_, policy);
+    }
+    ASSIGN_OR_RETURN(absl::Time t, ParseDate(date));
+    absl::WriterMutexLock lock(&state_mu_);  // the fixture's date moves for the computation
+    fixture_->SetDate(absl::ToUnixSeconds(t));
+    LineageGraph graph = fixture_->Graph(date);
+    auto current = ParseDate(date_);
+    if (current.ok()) fixture_->SetDate(absl::ToUnixSeconds(*current));
+    return ::hubcensus::fakehub::TruthJson(graph, config_, policy);
+  }
+
+  std::vector<std::string> RepoIds(absl::string_view date_text) {
+    std::string date = date_text.empty() ? this->date() : std::string(date_text);
+    if (generated_ != nullptr) {
+      auto day = DayOfDate(date);
+      if (!day.ok()) return {};
+      absl::ReaderMutexLock lock(&state_mu_);
+      return generated_->ListedIdsAt(*day);
+    }
+    auto t = ParseDate(date);
+    if (!t.ok()) return {};
+    absl::WriterMutexLock lock(&state_mu_);
+    fixture_->SetDate(absl::ToUnixSeconds(*t));
+    auto ids = fixture_->ListedIds();
+    auto current = ParseDate(date_);
+    if (current.ok()) fixture_->SetDate(absl::ToUnixSeconds(*current));
+    return ids;
+  }
+
+  HttpResponse Handle(const HttpRequest& request) {
+    if (absl::StartsWith(request.path, "/_sim/")) return HandleSim(request);
+    if (!absl::StartsWith(request.path, "/api/")) return JsonError(404, "Not Found");
+    HttpResponse response;
+    std::vector<std::pair<std::string, std::string>> limit_headers;
+    if (limiter_ != nullptr) {
+      std::string key;
+      absl::string_view auth = request.Header("authorization");
+      if (absl::StartsWithIgnoreCase(auth, "bearer ")) {
+        key = absl::StrCat("token:", RepoIdHash(auth.substr(7)));  // a hash: never the token
+      } else {
+        key = absl::StrCat("ip:", request.peer_address);
+      }
+      RateLimiter::Decision d = limiter_->Admit(key);
+      limit_headers.emplace_back("RateLimit", limiter_->RateLimitHeader(d));
+      limit_headers.emplace_back("RateLimit-Policy", limiter_->PolicyHeader());
+      if (!d.allowed) {
+        response = JsonError(429, "You have exceeded the rate limit for API calls. Retry later.");
+        response.headers = limit_headers;
+        response.headers.emplace_back("Retry-After", absl::StrCat(d.reset_seconds));
+        return response;
+      }
+    }
+    if (request.method != "GET" && request.method != "HEAD") {
+      response = JsonError(405, "Method Not Allowed");
+      response.headers = limit_headers;
+      return response;
+    }
+    bool listing = request.path == "/api/models" || request.path == "/api/models/";
+    uint64_t sequence = requests_.fetch_add(1);
+    std::optional<FaultKind> fault = plan_.Draw(options_.seed, sequence, listing);
+    if (fault) {
+      switch (*fault) {
+        case FaultKind::kHttp500:
+          response = JsonError(500, "Internal Error - We're working hard to fix this as soon as possible!");
+          break;
+        case FaultKind::kHttp502:
+          response = JsonError(502, "Bad Gateway");
+          break;
+        case FaultKind::kHttp503:
+          response = JsonError(503, "Service Temporarily Unavailable");
+          break;
+        case FaultKind::kHttp429:
+          response = JsonError(429, "You have exceeded the rate limit for API calls. Retry later.");
+          response.headers.emplace_back("Retry-After", "1");
+          if (limiter_ != nullptr) {
+            limit_headers[0].second = "\"api\";r=0;t=1";
+          }
+          break;
+        case FaultKind::kStall:
+          response.fault = TransportFault::kStall;
+          response.stall = absl::Seconds(options_.stall_seconds);
+          return response;
+        case FaultKind::kMutate:
+          if (generated_ != nullptr) {
+            absl::WriterMutexLock lock(&state_mu_);
+            generated_->Mutate(sequence);
+          }
+          break;
+        default:
+          break;
+      }
+      if (response.status != 200) {
+        for (auto& h : limit_headers) response.headers.push_back(h);
+        return response;
+      }
+    }
+    if (listing) {
+      response = HandleListing(request, fault == FaultKind::kMalformed ? sequence + 1 : 0,
+                               fault == FaultKind::kRepeat);
+    } else if (absl::StartsWith(request.path, "/api/models/")) {
+      response = HandleRepo(request);
+    } else {
+      response = JsonError(404, "Not Found");
+    }
+    for (auto& h : limit_headers) response.headers.push_back(h);
+    if (fault == FaultKind::kTruncate && response.body.size() > 1) {
+      response.body.resize(response.body.size() / 2);
+    }
+    if (fault == FaultKind::kReset) response.fault = TransportFault::kResetMidBody;
+    return response;
+  }
+
+  HttpResponse HandleListing(const HttpRequest& request, uint64_t malformed_nonce, bool repeat) {
+    auto parsed = ParseListingRequest(request.query);
+    if (!parsed.ok()) return JsonError(400, parsed.status().message());
+    absl::StatusOr<ListingPage> page;
+    std::string repeated;
+    {
+      absl::ReaderMutexLock lock(&state_mu_);
+      page = engine_->Page(*parsed);
+      if (page.ok() && repeat && page->previous_index >= 0) {
+        catalog_->AppendEntry(page->previous_index, parsed->fields, &repeated);
+      }
+    }
+    if (!page.ok()) return JsonError(400, page.status().message());
+    HttpResponse response;
+    std::string& body = response.body;
+    body.reserve(page->entries.size() * 700 + 2);
+    body.push_back('[');
+    bool first = true;
+    auto add = [&](const std::string& entry) {
+      if (!first) body.push_back(',');
+      first = false;
+      body += entry;
+    };
+    if (!repeated.empty()) add(repeated);
+    size_t malformed_at = malformed_nonce ? (malformed_nonce * 2654435761u) % (page->entries.size() + 1)
+                                          : SIZE_MAX;
+    for (size_t k = 0; k < page->entries.size(); ++k) {
+      if (k == malformed_at) add(MalformedEntry(malformed_nonce * 0x9e3779b97f4a7c15ull));
+      add(page->entries[k]);
+    }
+    if (malformed_at == page->entries.size()) {
+      add(MalformedEntry(malformed_nonce * 0x9e3779b97f4a7c15ull));
+    }
+    body.push_back(']');
+    if (page->next_cursor) {
+      absl::string_view target = request.target;
+      auto q = target.find('?');
+      std::vector<absl::string_view> kept;
+      if (q != absl::string_view::npos) {
+        for (absl::string_view part : absl::StrSplit(target.substr(q + 1), '&', absl::SkipEmpty())) {
+          if (!absl::StartsWith(part, "cursor=")) kept.push_back(part);
+        }
+      }
+      absl::string_view host = request.Header("host");
+      std::string base = host.empty() ? url_ : absl::StrCat("http://", host);
+      std::string link = absl::StrCat(base, request.path, "?", absl::StrJoin(kept, "&"),
+                                      kept.empty() ? "" : "&", "cursor=",
+                                      UrlEncode(*page->next_cursor));
+      response.headers.emplace_back("Link", absl::StrCat("<", link, ">; rel=\"next\""));
+    }
+    return response;
+  }
+
+  HttpResponse HandleRepo(const HttpRequest& request) {
+    absl::string_view rest = absl::string_view(request.path).substr(strlen("/api/models/"));
+    std::string suffix;
+    auto rev = rest.find("/revision/");
+    if (rev != absl::string_view::npos) {
+      suffix = std::string(rest.substr(rev));
+      rest = rest.substr(0, rev);
+    }
+    std::string id(absl::StripSuffix(rest, "/"));
+    if (id.empty() || std::count(id.begin(), id.end(), '/') > 1) {
+      return JsonError(404, "Repository not found");
+    }
+    auto expand = ParseRepoExpand(request.query);
+    if (!expand.ok()) return JsonError(400, expand.status().message());
+    HttpResponse response;
+    absl::ReaderMutexLock lock(&state_mu_);
+    RepoLookup found = catalog_->Lookup(id);
+    switch (found.kind) {
+      case RepoLookup::kNotFound:
+        return JsonError(404, "Repository not found");
+      case RepoLookup::kPrivate:
+        return JsonError(401, "Invalid username or password.");
+      case RepoLookup::kRenamed: {
+        auto q = request.target.find('?');
+        std::string location = absl::StrCat("/api/models/", found.current_id, suffix,
+                                            q == std::string::npos ? "" : request.target.substr(q));
+        response = JsonError(307, absl::StrCat("Temporary Redirect. Redirecting to ", location));
+        response.status = 307;
+        response.headers.emplace_back("Location", location);
+        return response;
+      }
+      case RepoLookup::kFound:
+        break;
+    }
+    catalog_->AppendEntry(found.index, expand->has_value() ? **expand : DefaultRepoFields(),
+                          &response.body);
+    return response;
+  }
+
+  HttpResponse HandleSim(const HttpRequest& request) {
+    HttpResponse response;
+    if (request.path == "/_sim/clock") {
+      if (request.method == "POST") {
+        bool found = false;
+        std::string date = request.Query("date", &found);
+        if (!found) return JsonError(400, "POST /_sim/clock needs ?date=YYYY-MM-DD");
+        absl::Status s = SetDate(date);
+        if (!s.ok()) return JsonError(400, s.message());
+      }
+      response.body = absl::StrCat("{\"date\":", JsonString(date()), "}");
+      return response;
+    }
+    if (request.path == "/_sim/truth") {
+      auto truth = Truth(request.Query("date"), request.Query("policy"));
+      if (!truth.ok()) return JsonError(400, truth.status().message());
+      response.body = *std::move(truth);
+      return response;
+    }
+    if (request.path == "/_sim/ids") {
+      std::string date = request.Query("date");
+      if (!date.empty() && !ParseDate(date).ok()) return JsonError(400, "bad date");
+      std::vector<std::string> ids = RepoIds(date);
+      response.body = "[";
+      for (size_t k = 0; k < ids.size(); ++k) {
+        if (k) response.body.push_back(',');
+        AppendJsonString(&response.body, ids[k]);
+      }
+      response.body.push_back(']');
+      return response;
+    }
+    if (request.path == "/_sim/health") {
+      response.body = "{\"status\":\"ok\"}";
+      return response;
+    }
+    return JsonError(404, "Not Found");
+  }
+
+  void Stop() {
+    if (server_ != nullptr) server_->Stop();
+  }
+
+  FakeHubOptions options_;
+  Clock* clock_ = nullptr;
+  v1::FamilyConfig config_;
+  std::unique_ptr<FamilyMatcher> matcher_;
+  std::unique_ptr<RateLimiter> limiter_;
+  FaultPlan plan_;
+  std::unique_ptr<GeneratedHub> generated_;
+  std::unique_ptr<FixtureHub> fixture_;
+  ModelCatalog* catalog_ = nullptr;
+  std::unique_ptr<ListingEngine> engine_;
+  std::unique_ptr<HttpServer> server_;
+  std::string url_;
+  std::atomic<uint64_t> requests_{0};
+  // Readers serve requests; SetDate and mutations write.
+  absl::Mutex state_mu_;
+  std::string date_ ABSL_GUARDED_BY(state_mu_);
+};
+
+FakeHub::FakeHub(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+FakeHub::~FakeHub() { Stop(); }
+
+absl::StatusOr<std::unique_ptr<FakeHub>> FakeHub::Start(const FakeHubOptions& options) {
+  auto impl = std::make_unique<Impl>(options);
+  RETURN_IF_ERROR(impl->Init());
+  return std::unique_ptr<FakeHub>(new FakeHub(std::move(impl)));
+}
+
+int FakeHub::port() const { return impl_->server_->port(); }
+std::string FakeHub::url() const { return impl_->url_; }
+absl::Status FakeHub::SetDate(absl::string_view date) { return impl_->SetDate(date); }
+std::string FakeHub::date() const { return impl_->date(); }
+absl::StatusOr<std::string> FakeHub::TruthJson(absl::string_view date, absl::string_view policy) {
+  return impl_->Truth(date, policy);
+}
+std::vector<std::string> FakeHub::RepoIdsAt(absl::string_view date) {
+  return impl_->RepoIds(date);
+}
+int64_t FakeHub::repo_slots() const { return impl_->catalog_->Count(); }
+size_t FakeHub::memory_bytes() const {
+  return impl_->generated_ != nullptr ? impl_->generated_->MemoryBytes() : 0;
+}
+void FakeHub::Stop() {
+  if (impl_) impl_->Stop();
+}
+
+}  // namespace hubcensus::fakehub
