@@ -22,6 +22,7 @@ function parseArgs(argv) {
     if (m) out[m[1]] = m[2];
     else out._.push(a);
   }
+  for (const k of ["source", "tools", "binary", "deploy"]) if (out[k]) out[k] = path.resolve(out[k]);
   return out;
 }
 
@@ -351,11 +352,14 @@ function checkProdSecurity(at, words, flags, problems) {
 }
 
 // A copy of deploy/ with one deliberate mistake: the consistency check must catch it.
-function brokenCopy(deploy, edit) {
+function brokenCopy(deploy, edit, file = "base/coordinator.yaml") {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hubcensus-deploy-broken-"));
   fs.cpSync(deploy, dir, { recursive: true });
-  const file = path.join(dir, "base/coordinator.yaml");
-  fs.writeFileSync(file, edit(fs.readFileSync(file, "utf8")));
+  const target = path.join(dir, file);
+  const before = fs.readFileSync(target, "utf8");
+  const after = edit(before);
+  if (after === before) throw new Error(`the deliberate mistake did not apply to ${file}`);
+  fs.writeFileSync(target, after);
   return dir;
 }
 
@@ -385,9 +389,9 @@ function dockerStages(text) {
   return stages;
 }
 
-function checkImage(source, binary, problems) {
+function checkImage(source, binary, problems, dockerfile = null) {
   const setup = bashArray(fs.readFileSync(path.join(source, "scripts/setup"), "utf8"), "PACKAGES");
-  const dockerfile = fs.readFileSync(path.join(source, "deploy/Dockerfile"), "utf8");
+  dockerfile ??= fs.readFileSync(path.join(source, "deploy/Dockerfile"), "utf8");
   const stages = dockerStages(dockerfile);
   if (stages.length !== 2) problems.add("Dockerfile", `expected 2 stages, found ${stages.length}`);
   const [build, runtime] = stages;
@@ -427,15 +431,27 @@ function checkImage(source, binary, problems) {
   const libs = [...ldd.stdout.matchAll(/=>\s+(\/\S+)/g)].map((m) => m[1]);
   const runtimePackages = new Set(runtime?.packages ?? []);
   for (const lib of libs) {
-    const owner = spawnSync("dpkg", ["-S", fs.realpathSync(lib)], { encoding: "utf8" });
-    const pkg = owner.status === 0 ? owner.stdout.split(":")[0].trim() : null;
+    // dpkg records one spelling of a path; with merged /usr, /lib and /usr/lib are the same.
+    const real = fs.realpathSync(lib);
+    const spellings = [...new Set([lib, real].flatMap((p) => [p, p.replace(/^\/usr\//, "/"),
+                                                              p.replace(/^\/(lib|lib64)\//, "/usr/$1/")]))];
+    let pkg = null;
+    for (const p of spellings) {
+      const owner = spawnSync("dpkg", ["-S", p], { encoding: "utf8" });
+      if (owner.status === 0) {
+        pkg = owner.stdout.split(":")[0].trim();
+        break;
+      }
+    }
     if (!pkg) {
       problems.add("runtime", `${lib} belongs to no Debian package`);
       continue;
     }
-    if (runtimePackages.has(pkg)) continue;
-    const prio = spawnSync("dpkg-query", ["-W", "-f=${Priority}", pkg], { encoding: "utf8" });
-    if (prio.stdout.trim() !== "required") {
+    // libc6 and libgcc-s1 are in every Debian image (the essential packages depend on them).
+    if (runtimePackages.has(pkg) || pkg === "libc6" || pkg === "libgcc-s1") continue;
+    const prio = spawnSync("dpkg-query", ["-W", "-f=${Priority} ${Essential}", pkg],
+                           { encoding: "utf8" });
+    if (!/^required|\byes$/.test(prio.stdout.trim())) {
       problems.add("runtime", `${path.basename(lib)} comes from ${pkg}, which the runtime ` +
                    "stage does not install");
     }
@@ -482,10 +498,13 @@ async function main() {
     // naming the mistake.
     case "broken-flag":
     case "broken-port": {
-      const edit = command === "broken-flag"
-          ? (t) => t.replace("- --lease_seconds=30", "- --lease_seconds=30\n            - --no_such_flag=1")
-          : (t) => t.replace(/(readinessProbe:\n\s+grpc:\n\s+port: )7001/, "$17999");
-      const dir = brokenCopy(deploy, edit);
+      // The flag goes into the coordinator; the probe port into the crawler's liveness probe
+      // (prod moves the coordinator's probes to its health port, which would hide the mistake).
+      const dir = command === "broken-flag"
+          ? brokenCopy(deploy, (t) => t.replace("- --lease_seconds=30",
+                                                "- --lease_seconds=30\n            - --no_such_flag=1"))
+          : brokenCopy(deploy, (t) => t.replace(/(livenessProbe:\n\s+httpGet:\n\s+path: \/metrics\n\s+port: )metrics/,
+                                                "$17999"), "base/crawler.yaml");
       try {
         const rendered = await renderOverlays(dir, YAML);
         checkConsistency(rendered, args.binary, problems);
@@ -528,6 +547,21 @@ async function main() {
       problems.exitIfAny("DeployImage");
       console.log(`Dockerfile agrees with scripts/setup; ${n} shared libraries of ${
           args.binary} are in the runtime stage or the base image`);
+      break;
+    }
+    // A Dockerfile missing a build package and a runtime library must fail the image check.
+    case "broken-image": {
+      const text = fs.readFileSync(path.join(source, "deploy/Dockerfile"), "utf8")
+          .replace(" libre2-9", "").replace(" python3 ", " ");
+      checkImage(source, args.binary, problems, text);
+      const caught = [problems.list.some((p) => /only in scripts\/setup: python3/.test(p)),
+                      problems.list.some((p) => /libre2-9, which the runtime stage/.test(p))];
+      if (!caught.every(Boolean)) {
+        console.error(`the image check missed a deliberate mistake; it reported:\n  ${
+            problems.list.join("\n  ")}`);
+        process.exit(1);
+      }
+      console.log(`caught both deliberate mistakes:\n  ${problems.list.join("\n  ")}`);
       break;
     }
     case "families": {

@@ -8,7 +8,9 @@
 // against fakehub's ground truth and that no Secret value appears in any process's log.
 //
 //   node rehearsal.mjs --source=DIR --tools=DIR --binary=PATH [--overlay=dev]
-//        [--repos=N] [--hub_date=YYYY-MM-DD] [--keep]
+//        [--repos=N] [--hub_date=YYYY-MM-DD] [--keep] [--until=servers]
+// --until=servers stops once fakehub, the aggregator and the coordinator pass their readiness
+// probes (and then their SIGTERM), without crawlers or the crawl.
 // Exit 77 (ctest SKIP) when a role it needs is still a placeholder in the binary.
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -24,6 +26,7 @@ const args = Object.fromEntries(process.argv.slice(2).map((a) => {
   const m = /^--([a-z_]+)(?:=(.*))?$/.exec(a);
   return m ? [m[1], m[2] ?? "true"] : [a, "true"];
 }));
+for (const k of ["source", "tools", "binary"]) if (args[k]) args[k] = path.resolve(args[k]);
 const BINARY = args.binary;
 const OVERLAY = args.overlay ?? "dev";
 // The rehearsal chooses the simulated Hub's size and date (the manifest's fakehub is for dev
@@ -330,8 +333,38 @@ function diffFigures(actual, expected, trail = "") {
   return out;
 }
 
+// SIGTERM each running hubcensus role, as a rollout does: each must exit 0 within its grace
+// period. fakehub plays the Internet's Hub, not a role: it is simply stopped.
+async function terminateRoles(cluster) {
+  for (const p of cluster.pods.filter((x) => !x.exited)) {
+    if (splitArgv(p.container).words[0] === "fakehub") continue;
+    const r = await p.terminate();
+    if (r.code !== 0) fail(`${p.name} exited ${r.code}/${r.signal} on SIGTERM:\n${p.tail()}`);
+    log(`${p.name} exited 0 on SIGTERM`);
+  }
+}
+
+function checkNoSecretInLogs(cluster, secrets) {
+  const leaks = [];
+  let total = 0;
+  for (const p of cluster.pods) {
+    const lines = fs.readFileSync(p.logPath, "utf8").split("\n");
+    total += lines.length;
+    lines.forEach((line, i) => {
+      // The first line is the rehearsal's own record of the argv (paths only, never values).
+      for (const s of secrets) if (line.includes(s)) leaks.push(`${p.name}.log:${i + 1}`);
+    });
+  }
+  if (leaks.length) fail(`a Secret value appears in log lines: ${leaks.join(", ")}`);
+  log(`no Secret value (${secrets.length} checked) in ${total} log lines of ${
+      cluster.pods.length} processes`);
+}
+
 async function main() {
-  for (const words of [["coordinator"], ["crawler"], ["aggregator"], ["fakehub"], ["crawl"]]) {
+  const untilServers = args.until === "servers";
+  const needed = untilServers ? [["coordinator"], ["aggregator"], ["fakehub"]]
+                              : [["coordinator"], ["crawler"], ["aggregator"], ["fakehub"], ["crawl"]];
+  for (const words of needed) {
     let help;
     try {
       help = binaryFlags(BINARY, words);
@@ -369,6 +402,35 @@ async function main() {
         pod.start();
         await waitReady(pod);
       }
+    }
+    // Operator RPCs need the admin token from the manifests' Secret: without it, or with a
+    // wrong one, the coordinator refuses.
+    {
+      const coordinatorPort = cluster.serviceAddress("hubcensus-coordinator", 7001);
+      const wrongToken = path.join(root, "wrong-admin-token");
+      fs.writeFileSync(wrongToken, "wrong-admin-token-0123456789\n");
+      secrets.push("wrong-admin-token-0123456789");
+      for (const extra of [[], [`--admin_token_file=${wrongToken}`]]) {
+        const r = run(["crawl", "list", `--coordinator=127.0.0.1:${coordinatorPort}`, ...extra]);
+        if (r.code === 0 || !/UNAUTHENTICATED|admin token/i.test(r.out)) {
+          fail(`crawl list ${extra.length ? "with a wrong" : "without an"} admin token was not ` +
+               `refused (exit ${r.code}): ${r.out}`);
+        }
+      }
+      const coordinatorPod = cluster.pods.find((p) => p.workload === coordinatorWorkload);
+      const tokenFile = path.join(coordinatorPod.root, "/etc/hubcensus/admin-token/token");
+      const r = run(["crawl", "list", `--coordinator=127.0.0.1:${coordinatorPort}`,
+                     `--admin_token_file=${tokenFile}`]);
+      if (r.code !== 0) fail(`crawl list with the admin token failed: ${r.out}`);
+      log("the coordinator refuses operator RPCs without the admin token and with a wrong one");
+    }
+    if (untilServers) {
+      await terminateRoles(cluster);
+      checkNoSecretInLogs(cluster, secrets);
+      log(`${cluster.pods.length} servers started from the manifests, passed their probes and ` +
+          "stopped on SIGTERM");
+      ok = true;
+      return;
     }
     const crawlers = [];
     for (let i = 0; i < replicasOf(crawlerWorkload); ++i) {
@@ -448,24 +510,10 @@ async function main() {
         Object.keys(censusFigures(truth.families).families).length} families`);
 
     // SIGTERM every remaining pod, as a rollout would; each should exit cleanly.
-    for (const p of cluster.pods.filter((x) => !x.exited)) {
-      const r = await p.terminate();
-      if (r.code !== 0) fail(`${p.name} exited ${r.code}/${r.signal} on SIGTERM:\n${p.tail()}`);
-    }
+    await terminateRoles(cluster);
 
     // No Secret value in any log line of the whole crawl.
-    const leaks = [];
-    for (const p of cluster.pods) {
-      const lines = fs.readFileSync(p.logPath, "utf8").split("\n");
-      lines.forEach((line, i) => {
-        for (const s of secrets) if (line.includes(s)) leaks.push(`${p.name}.log:${i + 1}`);
-      });
-    }
-    if (leaks.length) fail(`a Secret value appears in log lines: ${leaks.join(", ")}`);
-    const total = cluster.pods.reduce(
-        (n, p) => n + fs.readFileSync(p.logPath, "utf8").split("\n").length, 0);
-    log(`no Secret value (${secrets.length} checked) in ${total} log lines of ${
-        cluster.pods.length} processes`);
+    checkNoSecretInLogs(cluster, secrets);
     ok = true;
   } finally {
     cluster.stopAll();
