@@ -33,30 +33,33 @@ LineageGraph BuildLineageGraph(const store::CrawlSnapshot& snapshot, const Famil
   g.repos = static_cast<int32_t>(n);
   g.first_party.resize(n);
   g.parent_begin.resize(n + 1);
-  absl::flat_hash_map<absl::string_view, int32_t> index;
-  index.reserve(n);
+  // Only ids that someone names as a parent need an index (about a tenth of a crawl), so the
+  // map holds parents, and one pass over the crawl finds which of them are in it.
+  absl::flat_hash_map<absl::string_view, int32_t> parent_node;
+  size_t edges = 0;
+  for (size_t i = 0; i < n; ++i) edges += snapshot.parent_count(i);
+  parent_node.reserve(edges);
   for (size_t i = 0; i < n; ++i) {
-    index.emplace(snapshot.id(i), static_cast<int32_t>(i));
-    g.first_party[i] = matcher.FirstPartyFamily(snapshot.id(i));
+    for (int k = 0; k < snapshot.parent_count(i); ++k) parent_node.emplace(snapshot.parent_id(i, k), -1);
   }
-  absl::flat_hash_map<absl::string_view, int32_t> missing;
+  for (size_t i = 0; i < n; ++i) {
+    g.first_party[i] = matcher.FirstPartyFamily(snapshot.id(i));
+    if (parent_node.empty()) continue;
+    auto it = parent_node.find(snapshot.id(i));
+    if (it != parent_node.end()) it->second = static_cast<int32_t>(i);
+  }
+  g.parent_node.reserve(edges);
   for (size_t i = 0; i < n; ++i) {
     g.parent_begin[i] = static_cast<uint32_t>(g.parent_node.size());
     for (int k = 0; k < snapshot.parent_count(i); ++k) {
-      absl::string_view pid = snapshot.parent_id(i, k);
-      auto it = index.find(pid);
-      if (it != index.end()) {
-        g.parent_node.push_back(it->second);
-        continue;
+      auto it = parent_node.find(snapshot.parent_id(i, k));
+      if (it->second < 0) {
+        // Missing from the crawl: a node of its own, classified by its namespace only.
+        it->second = static_cast<int32_t>(g.first_party.size());
+        g.missing_ids.emplace_back(it->first);
+        g.first_party.push_back(matcher.FirstPartyFamily(it->first));
       }
-      auto m = missing.find(pid);
-      if (m == missing.end()) {
-        int32_t node = static_cast<int32_t>(g.first_party.size());
-        m = missing.emplace(pid, node).first;
-        g.missing_ids.emplace_back(pid);
-        g.first_party.push_back(matcher.FirstPartyFamily(pid));
-      }
-      g.parent_node.push_back(m->second);
+      g.parent_node.push_back(it->second);
     }
   }
   g.parent_begin[n] = static_cast<uint32_t>(g.parent_node.size());
@@ -134,8 +137,16 @@ void LineageResolver::FindCycles() {
 LineageResolver::Visit LineageResolver::Walk(int32_t x, int depth, Dist* out) {
   out->clear();
   if (--budget_left_ < 0) return {true, 0};
-  if (on_path_[x]) return {false, 0};  // a cycle: this branch ends without a family
-  if (depth > max_steps_) return {true, 0};
+  // A cycle or a walk over max_steps ends without a family. Under ROOT that holds for the whole
+  // walk, first-party repos seen before included: the branch's weight is marked lost.
+  if (on_path_[x]) {
+    if (root_) out->push_back({kLost, 1.0});
+    return {false, 0};
+  }
+  if (depth > max_steps_) {
+    if (root_) out->push_back({kLost, 1.0});
+    return {true, 0};
+  }
   if (memo_done_[x] && depth + memo_reach_[x] <= max_steps_) {
     out->assign(memo_pool_.begin() + memo_begin_[x],
                 memo_pool_.begin() + memo_begin_[x] + memo_len_[x]);
@@ -161,6 +172,7 @@ LineageResolver::Visit LineageResolver::Walk(int32_t x, int depth, Dist* out) {
       on_path_[x] = 0;
     }
     if (root_ && fp >= 0) {
+      // Weight that found no farther first-party repo (and was not lost) is this repo's.
       double mass = 0;
       for (const FamilyShare& s : *out) mass += s.weight;
       double rest = 1.0 - mass;
@@ -202,7 +214,7 @@ void LineageResolver::ResolveAll() {
       ++over_budget_;
     } else {
       for (const FamilyShare& s : *dist) {
-        if (s.weight > 0) result_pool_.push_back(s);
+        if (s.family >= 0 && s.weight > 0) result_pool_.push_back(s);
       }
     }
   }
@@ -266,7 +278,9 @@ v1::LineageResponse ExplainLineage(const store::CrawlSnapshot& snapshot, const L
     relation = snapshot.parent_relation(x, 0);
     x = graph.parent(x, 0);
   }
-  if (root && last_first_party_step >= 0) {
+  const bool ended_normally =
+      out.stop() != v1::LINEAGE_STOP_CYCLE && out.stop() != v1::LINEAGE_STOP_TOO_DEEP;
+  if (root && last_first_party_step >= 0 && ended_normally) {
     const auto& step = out.walk(last_first_party_step);
     why = absl::StrCat("the farthest first-party repo on the walk is ", step.repo_id(), " (",
                        step.first_party_family(), "); the walk ended because ", why);

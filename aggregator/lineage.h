@@ -47,7 +47,9 @@ struct FamilyShare {
 // - NEAREST: x first-party for F gives {F: 1}; else a missing x or one without parents gives
 //   nothing; else the parents' values, each weighted 1/k under SPLIT (the first alone otherwise);
 // - ROOT: the parents' values as above; when x is first-party for F, whatever weight found no
-//   farther first-party repo goes to F (the farthest first-party repo on the walk decides).
+//   farther first-party repo goes to F (the farthest first-party repo on the walk decides), but
+//   weight whose walk ended in a cycle or went over max_steps is lost: such a walk has no family
+//   even when it passed first-party repos (the definition fakehub's ground truth implements).
 // Repos outside every cycle have a value that does not depend on how the walk reached them, so
 // they are memoised; repos on a cycle are re-walked (exactly) from every entry.
 class LineageResolver {
@@ -65,6 +67,7 @@ class LineageResolver {
 
  private:
   using Dist = std::vector<FamilyShare>;
+  static constexpr int32_t kLost = -2;  // ROOT: weight of walks that ended in a cycle or too deep
   struct Visit {
     bool cut = false;  // depends on the depth it was reached at: not memoisable
     int reach = 0;     // deepest edge count walked below the node

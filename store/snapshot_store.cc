@@ -61,6 +61,9 @@ rocksdb::ColumnFamilyOptions CfOptions(bool bulk) {
     cf.bottommost_compression = rocksdb::kZSTD;
     cf.compression_opts.level = 3;
     cf.write_buffer_size = 64 << 20;
+    // Ingest looks up every repo of a page (earlier writers, the meta version in effect).
+    cf.memtable_prefix_bloom_size_ratio = 0.05;
+    cf.memtable_whole_key_filtering = true;
   } else {
     cf.compression = rocksdb::kLZ4Compression;
   }

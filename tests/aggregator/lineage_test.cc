@@ -120,9 +120,10 @@ TEST(LineageTest, CyclesAndSelfLoopsEndWithoutAFamily) {
   EXPECT_TRUE(r["t/into-self"].empty());
   EXPECT_EQ(r["q/back"], (std::map<std::string, double>{{"Qwen", 1}}));
   EXPECT_EQ(r["Qwen/Q"], (std::map<std::string, double>{{"Qwen", 1}}));
-  // ROOT: the walk around the cycle ends; the farthest first-party repo seen decides.
+  // ROOT walks past first-party repos, so it goes round the cycle: no family at all.
   auto root = Resolve(snap, TwoFamilies(), Policy(v1::FIRST_PARENT, v1::ROOT));
-  EXPECT_EQ(root["q/back"], (std::map<std::string, double>{{"Qwen", 1}}));
+  EXPECT_TRUE(root["q/back"].empty());
+  EXPECT_TRUE(root["Qwen/Q"].empty());
   EXPECT_TRUE(root["a/one"].empty());
 }
 
@@ -151,17 +152,32 @@ TEST(LineageTest, AChainOf65GoesOverTheStepLimit) {
   auto split = Resolve(snap, TwoFamilies(), Policy(v1::SPLIT, v1::NEAREST));
   EXPECT_TRUE(split["r/0"].empty());
   EXPECT_EQ(split["r/1"], (std::map<std::string, double>{{"Qwen", 1}}));
-  // ROOT: r0's walk is cut after 64 steps, before it sees any first-party repo.
-  auto root = Resolve(snap, TwoFamilies(), Policy(v1::FIRST_PARENT, v1::ROOT));
+  // ROOT: r0's walk is cut after 64 steps; a first-party repo passed on the way does not
+  // rescue it (an over-long walk has no family).
+  specs[5].id = "meta-llama/r4-renamed";
+  for (auto& s : specs) {
+    for (auto& p : s.parents) {
+      if (p.first == "r/4") p.first = "meta-llama/r4-renamed";
+    }
+  }
+  auto rooted = MakeSnapshot(specs);
+  auto root = Resolve(rooted, TwoFamilies(), Policy(v1::FIRST_PARENT, v1::ROOT));
   EXPECT_TRUE(root["r/0"].empty());
   EXPECT_EQ(root["r/1"], (std::map<std::string, double>{{"Qwen", 1}}));
+  EXPECT_EQ(root["r/3"], (std::map<std::string, double>{{"Qwen", 1}}));
+  auto nearest = Resolve(rooted, TwoFamilies(), kNearest);
+  EXPECT_EQ(nearest["r/0"], (std::map<std::string, double>{{"Llama", 1}}));
 }
 
 // The definition, walked literally (no memo): the reference the resolver must equal.
 std::map<int, double> Reference(const LineageGraph& g, int32_t x, std::set<int32_t>* path,
                                 int depth, bool split, bool root, int max_steps) {
   std::map<int, double> out;
-  if (path->count(x) || depth > max_steps) return out;
+  // Under ROOT a cycle or an over-long walk has no family at all: its weight is lost (-2).
+  if (path->count(x) || depth > max_steps) {
+    if (root) out[-2] = 1.0;
+    return out;
+  }
   int fp = g.first_party[x];
   if (!root && fp >= 0) return {{fp, 1.0}};
   int k = g.parent_count(x);
@@ -214,6 +230,10 @@ TEST(LineageTest, EqualsTheLiteralDefinitionOnRandomGraphsWithCycles) {
       for (int32_t i = 0; i < graph.repos; ++i) {
         std::set<int32_t> path;
         auto want = Reference(graph, i, &path, 0, split, root, max_steps);
+        want.erase(-2);
+        for (auto it = want.begin(); it != want.end();) {
+          it = it->second > 0 ? std::next(it) : want.erase(it);
+        }
         std::map<int, double> got;
         for (const FamilyShare& s : resolver.Attribution(i)) got[s.family] += s.weight;
         ASSERT_EQ(got.size(), want.size())
