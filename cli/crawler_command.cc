@@ -1,12 +1,57 @@
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
 #include "cli/commands.h"
 #include "common/flags.h"
+#include "crawler/crawler_worker.h"
+#include "hub/hub_client.h"
 
 namespace hubcensus::cli {
 
 int RunCrawler(const Args& args) {
-  FlagSet flags("hubcensus crawler [flags]", "Not available yet: see issue 4.");
+  std::string coordinator, store, worker_id, hf_token_file, hub_url;
+  int64_t parallelism = 4, metrics_port = 0, drain_seconds = 20;
+  FlagSet flags("hubcensus crawler --coordinator=ADDR --store=ADDR [flags]",
+                "Runs a crawler worker: leases work from the coordinator, fetches it from the Hub "
+                "within the lease's request budget, writes the snapshots to the store and "
+                "completes the lease. SIGTERM finishes or hands back the leases in flight, then "
+                "exits 0. The Hub token comes from --hf_token_file or $HF_TOKEN.");
+  flags.String("coordinator", &coordinator, "the coordinator's gRPC address host:port (required)");
+  flags.String("store", &store, "the aggregator's SnapshotStore gRPC address host:port (required)");
+  flags.Int("parallelism", &parallelism, "leases in flight at once");
+  flags.String("worker_id", &worker_id, "name in leases and logs (default: host-pid-n)");
+  flags.String("hf_token_file", &hf_token_file,
+               "file holding the Hub token (default: $HF_TOKEN; none: anonymous)");
+  flags.String("hub_url", &hub_url,
+               "Hub endpoint for work items that name none (default: $HF_ENDPOINT, else "
+               "https://huggingface.co)");
+  flags.Int("drain_seconds", &drain_seconds,
+            "after SIGTERM, how long leases in flight may run before they are handed back");
+  flags.Int("metrics_port", &metrics_port, "Prometheus /metrics port (0: off)");
   if (auto code = ParseFlagsOrExit(flags, args)) return *code;
-  return NotYetAvailable("crawler", "its issue, #4, is open");
+
+  auto usage = [](const std::string& message) {
+    std::fprintf(stderr, "hubcensus crawler: %s\n", message.c_str());
+    return 2;
+  };
+  if (coordinator.empty()) return usage("--coordinator: required (host:port)");
+  if (store.empty()) return usage("--store: required (host:port)");
+  if (parallelism < 1 || parallelism > 256) return usage("--parallelism: must be 1 to 256");
+  if (drain_seconds < 0) return usage("--drain_seconds: must not be negative");
+  absl::StatusOr<std::string> token = hub::ResolveHubToken(hf_token_file);
+  if (!token.ok()) return usage(std::string(token.status().message()));
+  absl::StatusOr<std::string> endpoint = hub::ResolveHubEndpoint(hub_url);
+  if (!endpoint.ok()) return usage(std::string(endpoint.status().message()));
+
+  crawler::CrawlerWorkerOptions options;
+  options.coordinator_target = coordinator;
+  options.store_target = store;
+  options.worker_id = worker_id;
+  options.parallelism = static_cast<int>(parallelism);
+  options.hub_token = *token;
+  options.default_hub_url = *endpoint;
+  options.drain_timeout = absl::Seconds(drain_seconds);
+  return crawler::RunCrawlerUntilShutdown(std::move(options), metrics_port);
 }
 
 }  // namespace hubcensus::cli

@@ -200,24 +200,19 @@ void HubClient::ObserveRateLimit(const HttpResponse& response, RequestBudget* bu
   if (!state_header && !policy_header) return;
   v1::RateLimitObservation observation =
       stats->rate_limit ? *stats->rate_limit : v1::RateLimitObservation();
-  if (!stats->rate_limit) {
-    observation.set_quota(-1);
-    observation.set_window_s(-1);
-    observation.set_remaining(-1);
-    observation.set_reset_s(-1);
-  }
   bool any = false;
   if (state_header) {
     if (std::optional<RateLimitState> state = ParseRateLimit(*state_header)) {
+      // Zero means "not said" (proto3), as the coordinator reads it.
       observation.set_remaining(state->remaining);
-      observation.set_reset_s(state->reset_s);
+      observation.set_reset_s(std::max<int64_t>(0, state->reset_s));
       any = true;
     }
   }
   if (policy_header) {
     if (std::optional<RateLimitPolicy> policy = ParseRateLimitPolicy(*policy_header)) {
       observation.set_quota(policy->quota);
-      observation.set_window_s(policy->window_s);
+      observation.set_window_s(std::max<int64_t>(0, policy->window_s));
       any = true;
     }
   }

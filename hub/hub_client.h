@@ -101,6 +101,9 @@ class HubClient {
                                   const std::function<bool(ListingPage&)>& on_page);
 
   const std::string& hub_url() const { return options_.hub_url; }
+  // For a client reused across units of work (one per crawler slot): what cancels the next
+  // fetches. Not while a fetch runs.
+  void set_cancellation(Cancellation* cancellation) { options_.cancellation = cancellation; }
 
  private:
   // Sends GET `url` with retries; hands each 2xx body to `accept`, whose DATA_LOSS means "retry"

@@ -47,9 +47,10 @@ void LearnedQuotaBudget::Observe(const v1::RateLimitObservation& observation) {
   absl::Time now = options_.clock->Now();
   if (observation.quota() > 0) quota_ = observation.quota();
   if (observation.window_s() > 0) window_ = absl::Seconds(observation.window_s());
-  if (observation.remaining() < 0) return;
+  // r=0 with t=0 reads as "no RateLimit header" (proto3 zeros), as the coordinator reads it.
+  if (observation.remaining() <= 0 && observation.reset_s() <= 0) return;
   absl::Time server_end =
-      observation.reset_s() >= 0 ? now + absl::Seconds(observation.reset_s()) : window_end_;
+      observation.reset_s() > 0 ? now + absl::Seconds(observation.reset_s()) : window_end_;
   // The Hub's window is the truth: adopt it when we first see it or when it is not the window
   // we count in; within the same window, trust whichever count is lower (our own includes
   // requests still in flight).
