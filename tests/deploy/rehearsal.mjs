@@ -506,8 +506,23 @@ async function main() {
     const diffs = diffFigures(censusFigures(JSON.parse(census.stdout)),
                               censusFigures(truth.families));
     if (diffs.length) fail(`census differs from fakehub's truth:\n  ${diffs.slice(0, 40).join("\n  ")}`);
+    // The monthly new-derivative shares over the months the truth covers.
+    const months = (truth.shares?.months ?? []).map((m) => m.month);
+    if (!months.length) fail("fakehub's truth has no monthly shares");
+    const shares = run(["query", "shares", `--aggregator=127.0.0.1:${aggregatorPort}`,
+                        `--from=${months[0]}`, `--to=${months[months.length - 1]}`,
+                        "--format=json"]);
+    if (shares.code !== 0) fail(`query shares: ${shares.out}`);
+    const byMonth = (j) => Object.fromEntries((j.months ?? []).map(({ month, ...rest }) =>
+        [month, rest]));
+    const shareDiffs = diffFigures(byMonth(JSON.parse(shares.stdout)), byMonth(truth.shares));
+    if (shareDiffs.length) {
+      fail(`shares differ from fakehub's truth:\n  ${shareDiffs.slice(0, 40).join("\n  ")}`);
+    }
     log(`census equals fakehub's truth for ${
-        Object.keys(censusFigures(truth.families).families).length} families`);
+        Object.keys(censusFigures(truth.families).families).length} families, ${
+        Object.keys(censusFigures(truth.families).regions).length} regions and ${
+        months.length} months of shares`);
 
     // SIGTERM every remaining pod, as a rollout would; each should exit cleanly.
     await terminateRoles(cluster);
