@@ -428,7 +428,20 @@ function checkImage(source, binary, problems, dockerfile = null) {
     problems.add("ldd", `cannot read ${binary}: ${ldd.stderr}`);
     return 0;
   }
-  const libs = [...ldd.stdout.matchAll(/=>\s+(\/\S+)/g)].map((m) => m[1]);
+  // The binary's own NEEDED entries: what they need in turn comes with apt's dependencies.
+  const dynamic = spawnSync("objdump", ["-p", binary], { encoding: "utf8" });
+  if (dynamic.status !== 0) {
+    problems.add("objdump", `cannot read ${binary}: ${dynamic.stderr}`);
+    return 0;
+  }
+  const needed = new Set([...dynamic.stdout.matchAll(/^\s*NEEDED\s+(\S+)/gm)].map((m) => m[1]));
+  const resolved = new Map([...ldd.stdout.matchAll(/^\s*(\S+)\s+=>\s+(\/\S+)/gm)]
+                               .map((m) => [m[1], m[2]]));
+  const libs = [];
+  for (const name of needed) {
+    if (!resolved.has(name)) problems.add("runtime", `${name} (NEEDED) is not found by ldd`);
+    else libs.push(resolved.get(name));
+  }
   const runtimePackages = new Set(runtime?.packages ?? []);
   for (const lib of libs) {
     // dpkg records one spelling of a path; with merged /usr, /lib and /usr/lib are the same.
@@ -545,8 +558,8 @@ async function main() {
     case "image": {
       const n = checkImage(source, args.binary, problems);
       problems.exitIfAny("DeployImage");
-      console.log(`Dockerfile agrees with scripts/setup; ${n} shared libraries of ${
-          args.binary} are in the runtime stage or the base image`);
+      console.log(`Dockerfile agrees with scripts/setup; the ${n} shared libraries ${
+          args.binary} needs are in the runtime stage or the base image`);
       break;
     }
     // A Dockerfile missing a build package and a runtime library must fail the image check.
