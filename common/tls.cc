@@ -207,13 +207,13 @@ void HealthProbeServer::Shutdown() {
 }
 
 absl::StatusOr<std::unique_ptr<HealthProbeServer>> StartHealthProbeIfRequested(
-    const TlsOptions& options) {
-  if (options.health_port == 0) return std::unique_ptr<HealthProbeServer>();
-  if (options.health_port < 0 || options.health_port > 65535) {
+    int64_t health_port) {
+  if (health_port == 0) return std::unique_ptr<HealthProbeServer>();
+  if (health_port < 0 || health_port > 65535) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--health_port: ", options.health_port, " is not a port"));
+        absl::StrCat("--health_port: ", health_port, " is not a port"));
   }
-  return HealthProbeServer::Start(absl::StrCat("0.0.0.0:", options.health_port));
+  return HealthProbeServer::Start(absl::StrCat("0.0.0.0:", health_port));
 }
 
 void AttachBearerToken(grpc::ClientContext* context, absl::string_view token) {

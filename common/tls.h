@@ -86,9 +86,9 @@ class HealthProbeServer {
   int port_ = 0;
 };
 
-// nullptr when options.health_port is 0; otherwise a HealthProbeServer on 0.0.0.0:health_port.
-absl::StatusOr<std::unique_ptr<HealthProbeServer>> StartHealthProbeIfRequested(
-    const TlsOptions& options);
+// nullptr when health_port is 0 (TlsOptions::health_port); otherwise a HealthProbeServer on
+// 0.0.0.0:health_port.
+absl::StatusOr<std::unique_ptr<HealthProbeServer>> StartHealthProbeIfRequested(int64_t health_port);
 
 // Constant-time equality of two secrets (time depends only on the length of `expected`).
 bool SecretsEqual(absl::string_view expected, absl::string_view actual);

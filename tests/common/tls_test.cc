@@ -196,9 +196,7 @@ TEST_F(TlsTest, HealthProbePortAnswersPlaintextBesideAMutualTlsServer) {
   auto server = GrpcServer::Start(options, {&coordinator});
   ASSERT_TRUE(server.ok()) << server.status();
 
-  TlsOptions tls = ServerTls(true);
-  tls.health_port = 0;
-  auto none = StartHealthProbeIfRequested(tls);
+  auto none = StartHealthProbeIfRequested(0);
   ASSERT_TRUE(none.ok());
   EXPECT_EQ(*none, nullptr);
   auto probe = HealthProbeServer::Start("127.0.0.1:0");
@@ -232,8 +230,8 @@ TEST_F(TlsTest, HealthProbePortAnswersPlaintextBesideAMutualTlsServer) {
   // And the plaintext probe does not reach the mTLS port.
   EXPECT_FALSE(CheckHealth(**server, TlsOptions{}).ok());
 
-  tls.health_port = 70000;
-  EXPECT_FALSE(StartHealthProbeIfRequested(tls).ok());
+  EXPECT_FALSE(StartHealthProbeIfRequested(70000).ok());
+  EXPECT_FALSE(StartHealthProbeIfRequested(-1).ok());
 }
 
 TEST_F(TlsTest, UnreadableFilesAreNamed) {
