@@ -94,6 +94,9 @@ bool ParseLeaseId(const std::string& lease_id, std::string* crawl_id, std::strin
          absl::SimpleAtoi(absl::string_view(lease_id).substr(at + 1), fence);
 }
 
+// Retryable failures (the worker already retried with backoff) tolerated per non-retryable one.
+constexpr int kRetryableFailuresPerFailure = 10;
+
 absl::Duration Backoff(int attempt, absl::Duration cap) {
   absl::Duration d = absl::Seconds(1);
   for (int i = 1; i < attempt && d < cap; ++i) d *= 2;
@@ -439,6 +442,10 @@ absl::StatusOr<v1::Crawl> CoordinatorService::HandleCancelCrawl(
     if (state == v1::CRAWL_COMMITTED) {
       return absl::FailedPreconditionError(absl::StrCat(
           "crawl ", request.crawl_id(), " is COMMITTED: a published census cannot be cancelled"));
+    }
+    if (crawl.commit_in_flight) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "crawl ", request.crawl_id(), " is being committed by the store right now; ask again"));
     }
     if (IsOpen(state)) {
       std::string reason =
@@ -814,6 +821,15 @@ absl::Status CoordinatorService::HandleFailLease(const v1::FailLeaseRequest& req
                                     " times (non-retryable): ", request.reason()),
                        now);
       closed = true;
+    } else if (request.retryable() &&
+               item.retryable_failures() >= kRetryableFailuresPerFailure * options_.max_item_failures) {
+      // A page that never succeeds would otherwise keep the crawl open forever.
+      CloseCrawlLocked(crawl, v1::CRAWL_FAILED,
+                       absl::StrCat("item ", item.item().item_id(), " failed ",
+                                    item.retryable_failures(), " times (retryable): ",
+                                    request.reason()),
+                       now);
+      closed = true;
     }
     CrawlLedger::Batch batch;
     batch.PutItem(crawl_id, item);
@@ -985,6 +1001,12 @@ void CoordinatorService::RunStoreJob(const StoreJob& job) {
     if (status.ok() || status.error_code() == grpc::StatusCode::NOT_FOUND) {
       crawl.record.set_store_abort_pending(false);
       HC_LOG(kInfo, "crawl_aborted_in_store").Field("crawl", job.crawl_id);
+    } else if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+      // The store will not abort it (e.g. it is committed there): asking again changes nothing.
+      crawl.record.set_store_abort_pending(false);
+      HC_LOG(kError, "store_refused_abort")
+          .Field("crawl", job.crawl_id)
+          .Field("error", FromGrpcStatus(status));
     } else {
       crawl.record.set_commit_attempts(crawl.record.commit_attempts() + 1);
       crawl.record.set_next_commit_attempt_unix_ms(

@@ -39,7 +39,8 @@ struct CoordinatorOptions {
   // Hub endpoint for StartCrawl requests that name none (e.g. http://127.0.0.1:8080).
   std::string hub_url;
   absl::Duration lease_duration = absl::Seconds(30);
-  // Non-retryable failures of one item that fail the whole crawl.
+  // Non-retryable failures of one item that fail the whole crawl (retryable ones: ten times as
+  // many, since the worker already retried each with backoff).
   int32_t max_item_failures = 5;
   Clock* clock = Clock::Real();
   // When set, operator RPCs must carry `authorization: Bearer <token>` (worker RPCs are not gated).
