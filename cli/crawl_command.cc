@@ -23,6 +23,8 @@ int RunCrawl(const Args& args) {
   flags.String("hub_url", &options.hub_url, "start: the Hub endpoint (default: the coordinator's)");
   flags.Bool("fetch_details", &options.fetch_details,
              "start: also fetch per-repo detail for new or changed repos");
+  flags.StringList("extra_stream", &options.extra_streams,
+                   "start: a further listing stream (sort key) crawled in parallel; repeatable");
   flags.Bool("wait", &options.wait, "start/status: follow the crawl until it ends");
   flags.Double("poll_seconds", &poll_seconds, "--wait: seconds between updates");
   flags.String("admin_token_file", &admin_token_file, "file holding the coordinator's admin token");

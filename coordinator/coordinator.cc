@@ -138,6 +138,19 @@ absl::Status ValidateListing(const v1::ListingOptions& l) {
                                                      "\" is not accepted by the Hub's listing"));
     }
   }
+  const std::string main_sort = l.sort().empty() ? "createdAt" : l.sort();
+  std::set<std::string> streams = {main_sort};
+  for (int i = 0; i < l.extra_streams_size(); ++i) {
+    const std::string& stream = l.extra_streams(i);
+    if (sorts->count(stream) == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("listing.extra_streams[", i, "]: \"",
+                                                     stream, "\" is not a Hub sort key"));
+    }
+    if (!streams.insert(stream).second) {
+      return absl::InvalidArgumentError(absl::StrCat("listing.extra_streams[", i, "]: \"",
+                                                     stream, "\" is already a stream"));
+    }
+  }
   for (int i = 0; i < l.filter_size(); ++i) {
     if (l.filter(i).empty()) {
       return absl::InvalidArgumentError(absl::StrCat("listing.filter[", i, "]: empty"));
@@ -287,8 +300,8 @@ absl::Status CoordinatorService::LoadLocked() {
   return ledger_->Write(batch);
 }
 
-absl::Status CoordinatorService::WriteLocked(CrawlLedger::Batch& batch) {
-  absl::Status s = ledger_->Write(batch);
+absl::Status CoordinatorService::WriteLocked(CrawlLedger::Batch& batch, bool durable) {
+  absl::Status s = ledger_->Write(batch, durable);
   if (!s.ok()) {
     HC_LOG(kError, "state_write_failed").Field("error", s);
     absl::Status reload = LoadLocked();
@@ -353,11 +366,16 @@ absl::StatusOr<v1::StartCrawlResponse> CoordinatorService::HandleStartCrawl(
     response.set_already_existed(true);
     return response;
   }
-  if (listing.sort() != "createdAt") {
-    HC_LOG(kWarning, "mutable_sort_key")
-        .Field("crawl", crawl_id)
-        .Field("sort", listing.sort())
-        .Field("why", "paginating by a mutable key skips and repeats repos while the Hub changes");
+  std::vector<std::string> streams = {listing.sort()};
+  streams.insert(streams.end(), listing.extra_streams().begin(), listing.extra_streams().end());
+  for (const auto& stream : streams) {
+    if (stream != "createdAt") {
+      HC_LOG(kWarning, "mutable_sort_key")
+          .Field("crawl", crawl_id)
+          .Field("sort", stream)
+          .Field("why",
+                 "paginating by a mutable key skips and repeats repos while the Hub changes");
+    }
   }
   CrawlEntry entry;
   v1::Crawl* crawl = entry.record.mutable_crawl();
@@ -369,19 +387,23 @@ absl::StatusOr<v1::StartCrawlResponse> CoordinatorService::HandleStartCrawl(
   crawl->set_started_at_unix_ms(UnixMs(now));
   crawl->mutable_stats()->set_eta_seconds(-1);
 
-  ItemRecord first;
-  v1::WorkItem* item = first.mutable_item();
-  item->set_item_id(PageItemId(listing.sort(), 0));
-  item->set_crawl_id(crawl_id);
-  item->set_crawl_date(date);
-  item->set_kind(v1::LIST_PAGE);
-  item->set_stream(listing.sort());
-  item->set_url(FirstListingUrl(hub_url, listing));
-  item->set_page_index(0);
-  item->set_hub_url(hub_url);
-
   CrawlLedger::Batch batch;
-  AddItemLocked(entry, std::move(first), batch);
+  for (const auto& stream : streams) {
+    // The head of each stream's cursor chain.
+    v1::ListingOptions stream_listing = listing;
+    stream_listing.set_sort(stream);
+    ItemRecord first;
+    v1::WorkItem* item = first.mutable_item();
+    item->set_item_id(PageItemId(stream, 0));
+    item->set_crawl_id(crawl_id);
+    item->set_crawl_date(date);
+    item->set_kind(v1::LIST_PAGE);
+    item->set_stream(stream);
+    item->set_url(FirstListingUrl(hub_url, stream_listing));
+    item->set_page_index(0);
+    item->set_hub_url(hub_url);
+    AddItemLocked(entry, std::move(first), batch);
+  }
   batch.PutCrawl(entry.record);
   RETURN_IF_ERROR(ledger_->Write(batch));
   auto& inserted = crawls_[crawl_id] = std::move(entry);
@@ -647,7 +669,7 @@ absl::StatusOr<v1::RenewLeaseResponse> CoordinatorService::HandleRenewLease(
   CrawlLedger::Batch batch;
   batch.PutCrawl(crawl.record);
   PutBudgetLocked(batch, lease->budget_key);
-  RETURN_IF_ERROR(WriteLocked(batch));
+  RETURN_IF_ERROR(WriteLocked(batch, /*durable=*/false));
   CoordinatorMetrics::Get().budget_granted.Increment(grant);
   v1::RenewLeaseResponse response;
   response.set_expires_at_unix_ms(UnixMs(now + options_.lease_duration));

@@ -144,7 +144,8 @@ class CoordinatorService final : public v1::Coordinator::Service {
   explicit CoordinatorService(CoordinatorOptions options);
   absl::Status LoadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Persists `batch`; on failure reloads from disk (as a restart would) and returns the error.
-  absl::Status WriteLocked(CrawlLedger::Batch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriteLocked(CrawlLedger::Batch& batch, bool durable = true)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CheckAdmin(grpc::ServerContext* context) const;
 
   RequestBudget& BudgetLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

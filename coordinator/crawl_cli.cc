@@ -186,6 +186,9 @@ int RunCrawlCli(const CrawlCliOptions& options, FILE* out, FILE* err) {
     request.set_date(*date);
     request.set_hub_url(options.hub_url);
     request.mutable_listing()->set_fetch_details(options.fetch_details);
+    for (const auto& stream : options.extra_streams) {
+      request.mutable_listing()->add_extra_streams(stream);
+    }
     v1::StartCrawlResponse response;
     grpc::Status status = client.Call(&v1::Coordinator::Stub::StartCrawl, request, &response);
     if (!status.ok()) return Report(err, status, options.coordinator);

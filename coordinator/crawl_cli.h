@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "common/clock.h"
@@ -20,6 +21,7 @@ struct CrawlCliOptions {
   std::string crawl_id;        // status/cancel: instead of --date
   std::string hub_url;
   bool fetch_details = false;
+  std::vector<std::string> extra_streams;  // start: further listing streams (sort keys)
   bool wait = false;
   std::string admin_token;
   std::string reason;  // cancel

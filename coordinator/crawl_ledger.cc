@@ -56,10 +56,10 @@ void CrawlLedger::Batch::PutBudget(const BudgetRecord& budget) {
   batch_.Put(BudgetKey(budget.key()), budget.SerializeAsString());
 }
 
-absl::Status CrawlLedger::Write(Batch& batch) {
+absl::Status CrawlLedger::Write(Batch& batch, bool durable) {
   if (batch.empty()) return absl::OkStatus();
   rocksdb::WriteOptions options;
-  options.sync = sync_;
+  options.sync = sync_ && durable;
   return FromRocks(db_->Write(options, &batch.batch_), "write");
 }
 

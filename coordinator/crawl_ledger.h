@@ -36,7 +36,9 @@ class CrawlLedger {
     friend class CrawlLedger;
     rocksdb::WriteBatch batch_;
   };
-  absl::Status Write(Batch& batch);
+  // `durable`: honour the ledger's sync setting. Lease renewals pass false: what they carry
+  // (request counters) survives a process kill either way, and a machine crash may lose a few.
+  absl::Status Write(Batch& batch, bool durable = true);
 
   absl::StatusOr<std::vector<CrawlRecord>> LoadCrawls();
   absl::StatusOr<std::vector<ItemRecord>> LoadItems(const std::string& crawl_id);

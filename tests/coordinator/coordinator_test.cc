@@ -564,6 +564,54 @@ TEST_F(CoordinatorTest, DetailShardsOnlyBehindFetchDetails) {
   EXPECT_EQ(Get("crawl-2025-11-01").state(), v1::CRAWL_COMMITTING);
 }
 
+TEST_F(CoordinatorTest, FurtherListingStreamsAreCrawledInParallel) {
+  Open();
+  v1::ListingOptions listing;
+  listing.add_extra_streams("lastModified");
+  v1::StartCrawlResponse started;
+  ASSERT_TRUE(Start(kDate, &started, listing).ok());
+  EXPECT_EQ(started.crawl().stats().items_total(), 2);
+  v1::Lease a = MustAcquire("w1");
+  v1::Lease b = MustAcquire("w2");  // both chains at once
+  EXPECT_EQ(a.item().item_id(), "createdAt/p000000");
+  EXPECT_EQ(b.item().item_id(), "lastModified/p000000");
+  EXPECT_EQ(b.item().stream(), "lastModified");
+  v1::ListingOptions expected = WithListingDefaults({});
+  expected.set_sort("lastModified");
+  EXPECT_EQ(b.item().url(), FirstListingUrl(kHub, expected));
+  ASSERT_TRUE(Complete(b, PageUrl(7)).ok());
+  v1::Lease b1 = MustAcquire("w2");
+  EXPECT_EQ(b1.item().item_id(), "lastModified/p000001");
+  ASSERT_TRUE(Complete(a, "").ok());
+  ASSERT_TRUE(Complete(b1, "").ok());
+  service_->Tick();
+  ASSERT_EQ(store_.commits().size(), 1u);
+  EXPECT_EQ(store_.commits()[0].manifest_size(), 3);
+
+  v1::StartCrawlResponse bad;
+  listing.add_extra_streams("createdAt");
+  grpc::Status s = Start("2025-11-01", &bad, listing);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message().rfind("listing.extra_streams[1]", 0), 0u) << s.error_message();
+}
+
+TEST_F(CoordinatorTest, AnItemThatNeverSucceedsFailsTheCrawlEventually) {
+  options_.max_item_failures = 2;
+  Open();
+  v1::StartCrawlResponse started;
+  ASSERT_TRUE(Start(kDate, &started).ok());
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(Get("crawl-2025-10-31").state(), v1::CRAWL_RUNNING) << i;
+    v1::Lease lease = MustAcquire("w1");
+    ASSERT_TRUE(Fail(lease, true, "HTTP 503 after 5 retries").ok());
+    clock_.Advance(absl::Seconds(61));
+  }
+  v1::Crawl crawl = Get("crawl-2025-10-31");
+  EXPECT_EQ(crawl.state(), v1::CRAWL_FAILED);
+  EXPECT_NE(crawl.failure_reason().find("20 times (retryable): HTTP 503"), std::string::npos)
+      << crawl.failure_reason();
+}
+
 TEST_F(CoordinatorTest, ListCrawlsNewestFirstWithEta) {
   Open();
   v1::StartCrawlResponse started;
