@@ -13,7 +13,7 @@
 // without a client certificate is refused (mTLS) while the crawl runs over mutual TLS.
 //
 //   node rehearsal.mjs --source=DIR --tools=DIR --binary=PATH [--overlay=dev|prod]
-//        [--repos=N] [--hub_date=YYYY-MM-DD] [--keep] [--until=servers]
+//        [--repos=N] [--hub_date=YYYY-MM-DD] [--hub_seed=N] [--keep] [--until=servers]
 // --until=servers stops once fakehub, the aggregator and the coordinator pass their readiness
 // probes (and then their SIGTERM), without crawlers or the crawl.
 // Exit 77 (ctest SKIP) when a role it needs is still a placeholder in the binary.
@@ -39,7 +39,9 @@ const OVERLAY = args.overlay ?? "dev";
 const FAKEHUB_OVERRIDES = {
   repos: args.repos ?? "60000",
   date: args.hub_date ?? "2025-10-31",
-  rate_limit: "off",
+  // Paced, so the crawl lasts long enough to lose two crawlers mid-way whatever the replicas.
+  rate_limit: args.hub_rate_limit ?? "8/1",
+  ...(args.hub_seed ? { seed: args.hub_seed } : {}),
 };
 const COORDINATOR_OVERRIDES = { lease_seconds: "4" };
 const SKIP = 77;
@@ -153,6 +155,7 @@ class Pod {
     return fs.readFileSync(this.logPath, "utf8").split("\n").slice(-lines).join("\n");
   }
   async prepare() {
+    fs.mkdirSync(this.root, { recursive: true });
     const { words, flags } = splitArgv(this.container);
     for (const port of listeningPorts(words, flags).keys()) this.ports.set(port, await freePort());
     // Volumes: Secrets and ConfigMaps as files; PVCs and emptyDirs as folders.
@@ -240,6 +243,12 @@ class Pod {
                                       cwd: this.root });
     fs.closeSync(fd);
     this.done = new Promise((resolve) => {
+      this.proc.on("error", (e) => {
+        this.exited = true;
+        this.exitCode = 127;
+        fs.appendFileSync(this.logPath, `# cannot start: ${e.message}\n`);
+        resolve({ code: 127, signal: null });
+      });
       this.proc.on("exit", (code, signal) => {
         this.exited = true;
         this.exitCode = code;
@@ -383,7 +392,8 @@ function operatorObjects(root) {
   objects.push({
     apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "hubcensus-fakehub", labels },
     spec: { replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: {
-      containers: [{ name: "fakehub", args: ["fakehub", "--listen=0.0.0.0", "--port=8080"],
+      containers: [{ name: "fakehub",
+                     args: ["fakehub", "--listen=0.0.0.0", "--port=8080", "--seed=7"],
                      ports: [{ name: "http", containerPort: 8080 }],
                      readinessProbe: { tcpSocket: { port: "http" } } }],
     } } },
