@@ -233,8 +233,9 @@ void HttpServer::Stop() {
     absl::MutexLock lock(&mu_);
     if (stopped_) return;
     stopped_ = true;
+    // Set under mu_: the workers' Await re-evaluates its condition only when mu_ is released.
+    stopping_ = true;
   }
-  stopping_ = true;
   uint64_t one = 1;
   if (::write(wake_fd_, &one, sizeof(one)) < 0) {
     // The poller also wakes on its one-second tick.
