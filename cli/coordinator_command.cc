@@ -1,7 +1,9 @@
 #include <cstdio>
 
+#include "absl/strings/str_cat.h"
 #include "cli/commands.h"
 #include "common/flags.h"
+#include "common/tls.h"
 #include "coordinator/coordinator_server.h"
 #include "coordinator/request_budget.h"
 
@@ -30,6 +32,8 @@ int RunCoordinator(const Args& args) {
                "file holding the token operator RPCs must send (authorization: Bearer)");
   flags.String("schedule", &schedule, "HH:MM (UTC): start each day's crawl at this time itself");
   flags.Int("metrics_port", &metrics_port, "Prometheus /metrics port (0: off)");
+  TlsOptions tls;
+  RegisterServerTlsFlags(flags, &tls);  // also the store channel's client certificate
   if (auto code = ParseFlagsOrExit(flags, args)) return *code;
 
   auto usage = [](const std::string& message) {
@@ -42,6 +46,7 @@ int RunCoordinator(const Args& args) {
   CoordinatorServerOptions options;
   options.listen_address = listen;
   options.metrics_port = metrics_port;
+  options.tls = tls;
   auto& c = options.coordinator;
   c.state_dir = state_dir;
   c.store_target = store;
@@ -52,8 +57,8 @@ int RunCoordinator(const Args& args) {
   if (!quota.ok()) return usage(absl::StrCat("--hub_quota: ", quota.status().message()));
   c.hub_quota = *quota;
   if (!admin_token_file.empty()) {
-    auto token = coordinator::ReadSecretFile(admin_token_file, "admin_token_file");
-    if (!token.ok()) return usage(std::string(token.status().message()));
+    auto token = ReadSecretFile(admin_token_file);
+    if (!token.ok()) return usage(absl::StrCat("--admin_token_file: ", token.status().message()));
     c.admin_token = *token;
   }
   if (!schedule.empty()) {

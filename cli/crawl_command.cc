@@ -4,7 +4,7 @@
 
 #include "cli/commands.h"
 #include "common/flags.h"
-#include "coordinator/coordinator_server.h"
+#include "common/tls.h"
 #include "coordinator/crawl_cli.h"
 
 namespace hubcensus::cli {
@@ -30,6 +30,8 @@ int RunCrawl(const Args& args) {
   flags.String("admin_token_file", &admin_token_file, "file holding the coordinator's admin token");
   flags.String("reason", &options.reason, "cancel: why (recorded on the crawl)");
   flags.Int("limit", &options.limit, "list: at most this many crawls, newest first (0: all)");
+  TlsOptions tls;
+  RegisterClientTlsFlags(flags, &tls);
   std::vector<std::string> positional;
   if (auto code = ParseFlagsOrExit(flags, args, &positional)) return *code;
   if (positional.size() != 1) {
@@ -45,13 +47,21 @@ int RunCrawl(const Args& args) {
   }
   options.poll_interval = absl::Milliseconds(static_cast<int64_t>(poll_seconds * 1000));
   if (!admin_token_file.empty()) {
-    auto token = coordinator::ReadSecretFile(admin_token_file, "admin_token_file");
+    auto token = ReadSecretFile(admin_token_file);
     if (!token.ok()) {
-      std::fprintf(stderr, "hubcensus crawl: %s\n", std::string(token.status().message()).c_str());
+      std::fprintf(stderr, "hubcensus crawl: --admin_token_file: %s\n",
+                   std::string(token.status().message()).c_str());
       return 2;
     }
     options.admin_token = *token;
   }
+  auto credentials = MakeChannelCredentials(tls);
+  if (!credentials.ok()) {
+    std::fprintf(stderr, "hubcensus crawl: %s\n",
+                 std::string(credentials.status().message()).c_str());
+    return 2;
+  }
+  options.credentials = *credentials;
   options.progress_bar = isatty(fileno(stdout)) != 0;
   return coordinator::RunCrawlCli(options, stdout, stderr);
 }

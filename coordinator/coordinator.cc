@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/status.h"
+#include "common/tls.h"
 
 namespace hubcensus::coordinator {
 namespace {
@@ -101,13 +102,6 @@ absl::Duration Backoff(int attempt, absl::Duration cap) {
   absl::Duration d = absl::Seconds(1);
   for (int i = 1; i < attempt && d < cap; ++i) d *= 2;
   return std::min(d, cap);
-}
-
-bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
 }
 
 const std::set<std::string>& ListingExpandValues() {
@@ -230,7 +224,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorService>> CoordinatorService::Open(
   if (service->options_.store != nullptr) {
     service->store_ = service->options_.store;
   } else if (!service->options_.store_target.empty()) {
-    service->store_ = v1::SnapshotStore::NewStub(MakeChannel(service->options_.store_target));
+    service->store_ = v1::SnapshotStore::NewStub(
+        MakeChannel(service->options_.store_target, service->options_.store_credentials));
   } else {
     return absl::InvalidArgumentError(
         "store: required (the aggregator's SnapshotStore address, or an injected stub)");
@@ -311,17 +306,11 @@ absl::Status CoordinatorService::WriteLocked(CrawlLedger::Batch& batch, bool dur
 }
 
 absl::Status CoordinatorService::CheckAdmin(grpc::ServerContext* context) const {
-  if (options_.admin_token.empty()) return absl::OkStatus();
-  const std::string expected = absl::StrCat("Bearer ", options_.admin_token);
-  auto range = context->client_metadata().equal_range("authorization");
-  for (auto it = range.first; it != range.second; ++it) {
-    if (ConstantTimeEquals(absl::string_view(it->second.data(), it->second.size()), expected)) {
-      return absl::OkStatus();
-    }
-  }
-  return absl::UnauthenticatedError(
-      "this coordinator requires its admin token: send `authorization: Bearer <token>` metadata "
-      "(hubcensus crawl --admin_token_file=FILE)");
+  absl::Status s = CheckBearerToken(*context, options_.admin_token);
+  if (s.ok()) return s;
+  return absl::UnauthenticatedError(absl::StrCat(
+      s.message(), " (operator RPCs of this coordinator need its admin token: hubcensus crawl "
+      "--admin_token_file=FILE)"));
 }
 
 RequestBudget& CoordinatorService::BudgetLocked(const std::string& key) {

@@ -36,6 +36,8 @@ struct CoordinatorOptions {
   // The aggregator's SnapshotStore: a gRPC address, or an injected stub (wins when set).
   std::string store_target;
   std::shared_ptr<v1::SnapshotStore::StubInterface> store;
+  // Credentials for store_target (TLS/mTLS, common/tls.h); null: insecure.
+  std::shared_ptr<grpc::ChannelCredentials> store_credentials;
   // Hub endpoint for StartCrawl requests that name none (e.g. http://127.0.0.1:8080).
   std::string hub_url;
   absl::Duration lease_duration = absl::Seconds(30);

@@ -1,8 +1,6 @@
 #include "coordinator/coordinator_server.h"
 
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -13,21 +11,6 @@
 #include "common/metrics.h"
 
 namespace hubcensus::coordinator {
-
-absl::StatusOr<std::string> ReadSecretFile(const std::string& path, absl::string_view flag) {
-  std::ifstream in(path);
-  if (!in) {
-    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read \"", path, "\""));
-  }
-  std::string line;
-  std::getline(in, line);
-  std::string secret(absl::StripAsciiWhitespace(line));
-  if (secret.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", flag, ": \"", path, "\" holds no token on its first line"));
-  }
-  return secret;
-}
 
 absl::StatusOr<int32_t> ParseScheduleTime(absl::string_view text, absl::string_view flag) {
   std::vector<absl::string_view> parts = absl::StrSplit(text, ':');
@@ -48,6 +31,27 @@ int RunCoordinatorServer(CoordinatorServerOptions options) {
                  std::string(metrics.status().message()).c_str());
     return 1;
   }
+  auto server_credentials = MakeServerCredentials(options.tls);
+  if (!server_credentials.ok()) {
+    std::fprintf(stderr, "hubcensus coordinator: %s\n",
+                 std::string(server_credentials.status().message()).c_str());
+    return 1;
+  }
+  if (options.coordinator.store_credentials == nullptr) {
+    auto store_credentials = MakeChannelCredentials(options.tls);
+    if (!store_credentials.ok()) {
+      std::fprintf(stderr, "hubcensus coordinator: %s\n",
+                   std::string(store_credentials.status().message()).c_str());
+      return 1;
+    }
+    options.coordinator.store_credentials = *store_credentials;
+  }
+  auto health = StartHealthProbeIfRequested(options.tls.health_port);
+  if (!health.ok()) {
+    std::fprintf(stderr, "hubcensus coordinator: --health_port: %s\n",
+                 std::string(health.status().message()).c_str());
+    return 1;
+  }
   auto service = CoordinatorService::Open(options.coordinator);
   if (!service.ok()) {
     std::fprintf(stderr, "hubcensus coordinator: %s\n",
@@ -56,6 +60,7 @@ int RunCoordinatorServer(CoordinatorServerOptions options) {
   }
   GrpcServerOptions server_options;
   server_options.listen_address = options.listen_address;
+  server_options.credentials = *server_credentials;
   auto server = GrpcServer::Start(server_options, {service->get()});
   if (!server.ok()) {
     std::fprintf(stderr, "hubcensus coordinator: --listen: %s\n",
@@ -75,8 +80,12 @@ int RunCoordinatorServer(CoordinatorServerOptions options) {
       .Field("hub_quota", FormatHubQuota(options.coordinator.hub_quota))
       .Field("lease_ms", absl::ToInt64Milliseconds(options.coordinator.lease_duration))
       .Field("admin_token", !options.coordinator.admin_token.empty())
+      .Field("tls", !options.tls.cert_file.empty())
+      .Field("mtls", options.tls.require_client_cert)
+      .Field("health_port", *health ? (*health)->port() : 0)
       .Field("metrics_port", *metrics ? (*metrics)->port() : 0);
   (*server)->ServeUntilShutdownRequested();
+  if (*health) (*health)->Shutdown();
   (*service)->StopBackground();
   HC_LOG(kInfo, "coordinator_stopped");
   return 0;

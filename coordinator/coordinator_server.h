@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/tls.h"
 #include "coordinator/coordinator.h"
 
 namespace hubcensus::coordinator {
@@ -16,15 +17,14 @@ struct CoordinatorServerOptions {
   CoordinatorOptions coordinator;
   std::string listen_address = "0.0.0.0:7001";
   int64_t metrics_port = 0;
+  // The gRPC port's TLS/mTLS (and, as a client, the store channel's unless
+  // coordinator.store_credentials is set), plus the plaintext health-probe port.
+  TlsOptions tls;
 };
 
 // Serves until SIGTERM/SIGINT. Prints `coordinator listening on HOST:PORT` on stdout once
 // serving. Returns the process exit code (0 after a graceful stop, 1 when it cannot start).
 int RunCoordinatorServer(CoordinatorServerOptions options);
-
-// A secret from a file (an admin token): the first line, surrounding whitespace stripped. Errors
-// name `flag` and the path, never the content.
-absl::StatusOr<std::string> ReadSecretFile(const std::string& path, absl::string_view flag);
 
 // "HH:MM" (UTC) -> minute of the day. Errors name `flag`.
 absl::StatusOr<int32_t> ParseScheduleTime(absl::string_view text, absl::string_view flag);

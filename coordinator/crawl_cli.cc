@@ -30,7 +30,7 @@ std::string FormatTimeMs(int64_t ms) {
 class CoordinatorClient {
  public:
   explicit CoordinatorClient(const CrawlCliOptions& options)
-      : options_(options), stub_(v1::Coordinator::NewStub(MakeChannel(options.coordinator))) {}
+      : options_(options), stub_(v1::Coordinator::NewStub(MakeChannel(options.coordinator, options.credentials))) {}
 
   template <typename Request, typename Response, typename Method>
   grpc::Status Call(Method method, const Request& request, Response* response) {

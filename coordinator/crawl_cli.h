@@ -5,8 +5,11 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include <grpcpp/grpcpp.h>
 
 #include "absl/time/time.h"
 #include "common/clock.h"
@@ -24,6 +27,8 @@ struct CrawlCliOptions {
   std::vector<std::string> extra_streams;  // start: further listing streams (sort keys)
   bool wait = false;
   std::string admin_token;
+  // TLS/mTLS to the coordinator (common/tls.h MakeChannelCredentials); null: insecure.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
   std::string reason;  // cancel
   int64_t limit = 20;  // list
   absl::Duration poll_interval = absl::Seconds(2);

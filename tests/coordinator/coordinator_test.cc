@@ -359,7 +359,9 @@ TEST_F(CoordinatorTest, RepeatedNonRetryableFailureFailsTheCrawlWithTheReason) {
     lease = MustAcquire("w1");
     EXPECT_EQ(lease.fence(), static_cast<uint64_t>(i + 1));
     ASSERT_TRUE(Fail(lease, false, "HTTP 400: unknown expand value").ok());
-    if (i < 5) EXPECT_EQ(Get("crawl-2025-10-31").state(), v1::CRAWL_RUNNING);
+    if (i < 5) {
+      EXPECT_EQ(Get("crawl-2025-10-31").state(), v1::CRAWL_RUNNING);
+    }
   }
   v1::Crawl crawl = Get("crawl-2025-10-31");
   EXPECT_EQ(crawl.state(), v1::CRAWL_FAILED);
