@@ -346,6 +346,11 @@ absl::StatusOr<v1::StartCrawlResponse> CoordinatorService::HandleStartCrawl(
   v1::ListingOptions listing = WithListingDefaults(request.listing());
   const std::string crawl_id = CrawlIdForDate(date);
   absl::Time now = clock_->Now();
+  if (*ParseDate(date) > now + absl::Hours(24)) {
+    // A census is a snapshot of the Hub now: a later label is a typo, not a plan.
+    return absl::InvalidArgumentError(absl::StrCat("date: ", date, " is in the future (today is ",
+                                                   FormatDate(now), " UTC)"));
+  }
 
   absl::MutexLock lock(&mu_);
   v1::StartCrawlResponse response;

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <thread>
 
@@ -146,6 +147,69 @@ TEST_F(CoordinatorProcessTest, WaitExitsNonZeroWhenTheCrawlIsCancelled) {
                             &refused),
             1);
   EXPECT_NE(refused.find("UNAUTHENTICATED"), std::string::npos) << refused;
+}
+
+// A CA and a leaf certificate for 127.0.0.1 signed by it, made by the openssl CLI as an
+// operator would; "" when openssl is missing.
+std::string MakePki() {
+  if (std::system("openssl version >/dev/null 2>&1") != 0) return "";
+  std::string dir = testing::MakeTempDir("coordinator_pki");
+  std::ofstream(dir + "/leaf.ext") << "basicConstraints=critical,CA:FALSE\n"
+                                      "keyUsage=critical,digitalSignature,keyEncipherment\n"
+                                      "extendedKeyUsage=serverAuth,clientAuth\n"
+                                      "subjectAltName=DNS:localhost,IP:127.0.0.1\n";
+  const std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  auto leaf = [&](const std::string& name) {
+    return absl::StrCat("openssl req ", key, " -subj /CN=", name, " -keyout ", name,
+                        ".key -out ", name, ".csr; openssl x509 -req -in ", name,
+                        ".csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile leaf.ext",
+                        " -out ", name, ".crt;");
+  };
+  std::string script = absl::StrCat(
+      "set -e; cd '", dir, "'; openssl req -x509 ", key,
+      " -days 2 -subj /CN=ca -keyout ca.key -out ca.crt"
+      " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign;",
+      leaf("server"), leaf("client"));
+  if (std::system(absl::StrCat("bash -c \"", script, "\" >'", dir, "/openssl.log' 2>&1").c_str()) !=
+      0) {
+    return "";
+  }
+  return dir;
+}
+
+TEST_F(CoordinatorProcessTest, OperatorCallsOverMutualTls) {
+  const std::string pki = MakePki();
+  ASSERT_FALSE(pki.empty()) << "openssl could not make test certificates";
+  auto p = Subprocess::Start({HubcensusBinary(), "coordinator", "--state_dir=" + state_dir_,
+                              "--store=" + store_server_->dial_address(), "--listen=127.0.0.1:0",
+                              "--hub_url=http://127.0.0.1:9", "--tls_cert=" + pki + "/server.crt",
+                              "--tls_key=" + pki + "/server.key", "--tls_ca=" + pki + "/ca.crt",
+                              "--tls_require_client_cert", "--health_port=0"});
+  ASSERT_TRUE(p.has_value());
+  auto line = p->WaitForOutput("coordinator listening on ", absl::Seconds(30));
+  ASSERT_TRUE(line.has_value()) << p->Output();
+  std::string address = line->substr(line->find("listening on ") + 13);
+  address.erase(address.find_last_not_of("\r\n") + 1);
+  std::string out;
+  const std::vector<std::string> tls = {"--tls_ca=" + pki + "/ca.crt",
+                                        "--tls_cert=" + pki + "/client.crt",
+                                        "--tls_key=" + pki + "/client.key"};
+  std::vector<std::string> start = {HubcensusBinary(), "crawl", "start", "--date=2025-10-31",
+                                    "--coordinator=" + address};
+  start.insert(start.end(), tls.begin(), tls.end());
+  ASSERT_EQ(RunToCompletion(start, &out), 0) << out;
+  EXPECT_NE(out.find("crawl-2025-10-31 started"), std::string::npos) << out;
+  // Without a client certificate, and in plaintext, the coordinator cannot be reached.
+  EXPECT_EQ(RunToCompletion({HubcensusBinary(), "crawl", "list", "--coordinator=" + address,
+                             "--tls_ca=" + pki + "/ca.crt"},
+                            &out),
+            1)
+      << out;
+  EXPECT_EQ(
+      RunToCompletion({HubcensusBinary(), "crawl", "list", "--coordinator=" + address}, &out), 1)
+      << out;
+  p->Signal(SIGTERM);
+  EXPECT_EQ(p->Wait(absl::Seconds(30)), 0);
 }
 
 TEST(CoordinatorCommand, FlagErrorsNameTheFlag) {

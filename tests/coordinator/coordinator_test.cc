@@ -684,12 +684,13 @@ TEST_F(CoordinatorTest, InvalidRequestsNameTheField) {
     EXPECT_EQ(s.error_message().rfind(field, 0), 0u) << field << ": " << s.error_message();
   };
   v1::StartCrawlResponse sr;
-  for (const char* bad_date : {"", "2025-13-01", "31/10/2025", "today", "2025-10-31x"}) {
+  for (const char* bad_date :
+       {"", "2025-13-01", "31/10/2025", "today", "2025-10-31x", "2025-11-02", "2062-10-31"}) {
     expect_invalid(Start(bad_date, &sr), "date");
   }
   {
     v1::StartCrawlRequest r;
-    r.set_date("2025-11-02");
+    r.set_date("2025-10-30");
     r.set_hub_url("ftp://hub");
     expect_invalid(stub_->StartCrawl(Context().get(), r, &sr), "hub_url");
     r.set_hub_url("");
