@@ -91,7 +91,8 @@ void LineageResolver::FindCycles() {
     return split_ ? k : std::min(k, 1);
   };
   for (int32_t start = 0; start < graph_.repos; ++start) {
-    if (index[start] >= 0) continue;
+    // Most repos declare no base model: they are on no cycle, and need no index unless reached.
+    if (index[start] >= 0 || follows(start) == 0) continue;
     frames.push_back({start, 0});
     index[start] = low[start] = counter++;
     stack.push_back(start);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
@@ -61,7 +62,7 @@ struct SnapshotCounters {
   double trending_score = 0;
   uint32_t meta_crawl_number = 0;
   // Usually one; several when pages of different items carried the same repo.
-  std::vector<SnapshotWriter> writers;
+  absl::InlinedVector<SnapshotWriter, 2> writers;
 };
 
 // `crawl_number` is the row's own crawl: the meta version is stored as a delta from it.
