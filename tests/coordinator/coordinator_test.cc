@@ -11,6 +11,7 @@
 #include "common/checksum.h"
 #include "common/grpc_server.h"
 #include "common/listing.h"
+#include "common/metrics.h"
 #include "tests/coordinator/recording_store.h"
 #include "tests/testing/subprocess.h"
 
@@ -670,6 +671,27 @@ TEST_F(CoordinatorTest, ScheduleStartsTheDaysCrawlOnce) {
   service_->Tick();
   ASSERT_TRUE(stub_->ListCrawls(Context().get(), {}, &response).ok());
   EXPECT_EQ(response.crawls(0).crawl_id(), "crawl-2025-11-01");
+}
+
+TEST_F(CoordinatorTest, CountsLeaseEventsInPrometheus) {
+  auto granted = [] {
+    for (const auto& family : MetricsRegistry()->Collect()) {
+      if (family.name != "hubcensus_coordinator_leases_total") continue;
+      for (const auto& metric : family.metric) {
+        for (const auto& label : metric.label) {
+          if (label.name == "event" && label.value == "granted") return metric.counter.value;
+        }
+      }
+    }
+    return -1.0;
+  };
+  Open();
+  v1::StartCrawlResponse started;
+  ASSERT_TRUE(Start(kDate, &started).ok());
+  const double before = granted();
+  ASSERT_GE(before, 0);
+  CrawlChain(2);
+  EXPECT_EQ(granted(), before + 2);
 }
 
 TEST_F(CoordinatorTest, InvalidRequestsNameTheField) {
