@@ -967,6 +967,11 @@ void CoordinatorService::RunStoreJob(const StoreJob& job) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::milliseconds(absl::ToInt64Milliseconds(options_.commit_timeout)));
+  {
+    absl::MutexLock lock(&store_call_mu_);
+    if (stopping_) context.TryCancel();
+    store_call_ = &context;
+  }
   grpc::Status status;
   v1::CommitResponse commit_response;
   if (job.commit) {
@@ -974,6 +979,10 @@ void CoordinatorService::RunStoreJob(const StoreJob& job) {
   } else {
     v1::AbortResponse abort_response;
     status = store_->Abort(&context, job.abort_request, &abort_response);
+  }
+  {
+    absl::MutexLock lock(&store_call_mu_);
+    store_call_ = nullptr;
   }
   absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
@@ -1082,6 +1091,10 @@ void CoordinatorService::StartBackground() {
     absl::MutexLock lock(&wake_mu_);
     stop_ = false;
   }
+  {
+    absl::MutexLock lock(&store_call_mu_);
+    stopping_ = false;
+  }
   background_ = std::thread([this] { BackgroundLoop(); });
 }
 
@@ -1090,6 +1103,13 @@ void CoordinatorService::StopBackground() {
     absl::MutexLock lock(&wake_mu_);
     stop_ = true;
     wake_ = true;
+  }
+  if (background_.joinable()) {
+    // A commit the store is still working on is retried after the restart (the store accepts
+    // the same manifest twice); do not hold the shutdown for it.
+    absl::MutexLock lock(&store_call_mu_);
+    stopping_ = true;
+    if (store_call_ != nullptr) store_call_->TryCancel();
   }
   if (background_.joinable()) background_.join();
 }

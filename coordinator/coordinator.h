@@ -189,6 +189,10 @@ class CoordinatorService final : public v1::Coordinator::Service {
   absl::Mutex tick_mu_;  // one Tick at a time
   std::string last_scheduled_date_ ABSL_GUARDED_BY(tick_mu_);
 
+  absl::Mutex store_call_mu_;  // the store RPC in flight, cancelled by StopBackground()
+  grpc::ClientContext* store_call_ ABSL_GUARDED_BY(store_call_mu_) = nullptr;
+  bool stopping_ ABSL_GUARDED_BY(store_call_mu_) = false;
+
   absl::Mutex wake_mu_;
   bool wake_ ABSL_GUARDED_BY(wake_mu_) = false;
   bool stop_ ABSL_GUARDED_BY(wake_mu_) = false;
