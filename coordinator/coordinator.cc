@@ -105,18 +105,40 @@ absl::Duration Backoff(int attempt, absl::Duration cap) {
 }
 
 const std::set<std::string>& ListingExpandValues() {
-  static const auto* values = new std::set<std::string>{
-      "author", "cardData", "config", "createdAt", "disabled", "downloads", "downloadsAllTime",
-      "evalResults", "gated", "gguf", "inference", "inferenceProviderMapping", "lastModified",
-      "library_name", "likes", "mask_token", "model-index", "pipeline_tag", "private",
-      "safetensors", "sha", "siblings", "spaces", "tags", "transformersInfo", "trendingScore",
-      "widgetData", "resourceGroup"};
+  static const auto* values = new std::set<std::string>{"author",
+                                                        "cardData",
+                                                        "config",
+                                                        "createdAt",
+                                                        "disabled",
+                                                        "downloads",
+                                                        "downloadsAllTime",
+                                                        "evalResults",
+                                                        "gated",
+                                                        "gguf",
+                                                        "inference",
+                                                        "inferenceProviderMapping",
+                                                        "lastModified",
+                                                        "library_name",
+                                                        "likes",
+                                                        "mask_token",
+                                                        "model-index",
+                                                        "pipeline_tag",
+                                                        "private",
+                                                        "safetensors",
+                                                        "sha",
+                                                        "siblings",
+                                                        "spaces",
+                                                        "tags",
+                                                        "transformersInfo",
+                                                        "trendingScore",
+                                                        "widgetData",
+                                                        "resourceGroup"};
   return *values;
 }
 
 absl::Status ValidateListing(const v1::ListingOptions& l) {
-  static const auto* sorts = new std::set<std::string>{"createdAt", "lastModified", "downloads",
-                                                       "likes", "trendingScore"};
+  static const auto* sorts =
+      new std::set<std::string>{"createdAt", "lastModified", "downloads", "likes", "trendingScore"};
   if (!l.sort().empty() && sorts->count(l.sort()) == 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "listing.sort: \"", l.sort(),
@@ -137,12 +159,12 @@ absl::Status ValidateListing(const v1::ListingOptions& l) {
   for (int i = 0; i < l.extra_streams_size(); ++i) {
     const std::string& stream = l.extra_streams(i);
     if (sorts->count(stream) == 0) {
-      return absl::InvalidArgumentError(absl::StrCat("listing.extra_streams[", i, "]: \"",
-                                                     stream, "\" is not a Hub sort key"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("listing.extra_streams[", i, "]: \"", stream, "\" is not a Hub sort key"));
     }
     if (!streams.insert(stream).second) {
-      return absl::InvalidArgumentError(absl::StrCat("listing.extra_streams[", i, "]: \"",
-                                                     stream, "\" is already a stream"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("listing.extra_streams[", i, "]: \"", stream, "\" is already a stream"));
     }
   }
   for (int i = 0; i < l.filter_size(); ++i) {
@@ -248,8 +270,8 @@ absl::Status CoordinatorService::LoadLocked() {
   absl::Time now = clock_->Now();
   ASSIGN_OR_RETURN(auto budgets, ledger_->LoadBudgets());
   for (const auto& b : budgets) {
-    budgets_.emplace(b.key(), RequestBudget::FromRecord(b, options_.hub_quota,
-                                                        options_.budget_chunk));
+    budgets_.emplace(b.key(),
+                     RequestBudget::FromRecord(b, options_.hub_quota, options_.budget_chunk));
   }
   ASSIGN_OR_RETURN(auto crawls, ledger_->LoadCrawls());
   CrawlLedger::Batch batch;
@@ -308,9 +330,10 @@ absl::Status CoordinatorService::WriteLocked(CrawlLedger::Batch& batch, bool dur
 absl::Status CoordinatorService::CheckAdmin(grpc::ServerContext* context) const {
   absl::Status s = CheckBearerToken(*context, options_.admin_token);
   if (s.ok()) return s;
-  return absl::UnauthenticatedError(absl::StrCat(
-      s.message(), " (operator RPCs of this coordinator need its admin token: hubcensus crawl "
-      "--admin_token_file=FILE)"));
+  return absl::UnauthenticatedError(
+      absl::StrCat(s.message(),
+                   " (operator RPCs of this coordinator need its admin token: hubcensus crawl "
+                   "--admin_token_file=FILE)"));
 }
 
 RequestBudget& CoordinatorService::BudgetLocked(const std::string& key) {
@@ -348,8 +371,8 @@ absl::StatusOr<v1::StartCrawlResponse> CoordinatorService::HandleStartCrawl(
   absl::Time now = clock_->Now();
   if (*ParseDate(date) > now + absl::Hours(24)) {
     // A census is a snapshot of the Hub now: a later label is a typo, not a plan.
-    return absl::InvalidArgumentError(absl::StrCat("date: ", date, " is in the future (today is ",
-                                                   FormatDate(now), " UTC)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("date: ", date, " is in the future (today is ", FormatDate(now), " UTC)"));
   }
 
   absl::MutexLock lock(&mu_);
@@ -464,8 +487,7 @@ absl::StatusOr<v1::Crawl> CoordinatorService::HandleCancelCrawl(
           "crawl ", request.crawl_id(), " is being committed by the store right now; ask again"));
     }
     if (IsOpen(state)) {
-      std::string reason =
-          request.reason().empty() ? "cancelled by an operator" : request.reason();
+      std::string reason = request.reason().empty() ? "cancelled by an operator" : request.reason();
       CloseCrawlLocked(crawl, v1::CRAWL_CANCELLED, reason, now);
       CrawlLedger::Batch batch;
       batch.PutCrawl(crawl.record);
@@ -560,8 +582,7 @@ absl::StatusOr<v1::AcquireLeaseResponse> CoordinatorService::HandleAcquireLease(
     }
   }
   if (retry_at == absl::InfiniteFuture()) retry_at = now + options_.idle_retry_after;
-  response.set_retry_after_ms(
-      std::max<int64_t>(1, absl::ToInt64Milliseconds(retry_at - now)));
+  response.set_retry_after_ms(std::max<int64_t>(1, absl::ToInt64Milliseconds(retry_at - now)));
   return response;
 }
 
@@ -695,8 +716,8 @@ absl::Status CoordinatorService::HandleCompleteLease(const v1::CompleteLeaseRequ
     RETURN_IF_ERROR(NonNegative(count, absl::StrCat("rejected_by_reason[", reason, "]")));
   }
   if (!request.next_url().empty() && !IsHttpUrl(request.next_url())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "next_url: \"", request.next_url(), "\" is not an absolute http(s) URL"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("next_url: \"", request.next_url(), "\" is not an absolute http(s) URL"));
   }
   absl::Time now = clock_->Now();
   {
@@ -831,20 +852,20 @@ absl::Status CoordinatorService::HandleFailLease(const v1::FailLeaseRequest& req
         .Field("failures", attempt)
         .Field("reason", request.reason());
     if (!request.retryable() && item.non_retryable_failures() >= options_.max_item_failures) {
-      CloseCrawlLocked(crawl, v1::CRAWL_FAILED,
-                       absl::StrCat("item ", item.item().item_id(), " failed ",
-                                    item.non_retryable_failures(),
-                                    " times (non-retryable): ", request.reason()),
-                       now);
+      CloseCrawlLocked(
+          crawl, v1::CRAWL_FAILED,
+          absl::StrCat("item ", item.item().item_id(), " failed ", item.non_retryable_failures(),
+                       " times (non-retryable): ", request.reason()),
+          now);
       closed = true;
-    } else if (request.retryable() &&
-               item.retryable_failures() >= kRetryableFailuresPerFailure * options_.max_item_failures) {
+    } else if (request.retryable() && item.retryable_failures() >= kRetryableFailuresPerFailure *
+                                                                       options_.max_item_failures) {
       // A page that never succeeds would otherwise keep the crawl open forever.
-      CloseCrawlLocked(crawl, v1::CRAWL_FAILED,
-                       absl::StrCat("item ", item.item().item_id(), " failed ",
-                                    item.retryable_failures(), " times (retryable): ",
-                                    request.reason()),
-                       now);
+      CloseCrawlLocked(
+          crawl, v1::CRAWL_FAILED,
+          absl::StrCat("item ", item.item().item_id(), " failed ", item.retryable_failures(),
+                       " times (retryable): ", request.reason()),
+          now);
       closed = true;
     }
     CrawlLedger::Batch batch;
@@ -965,8 +986,9 @@ std::vector<CoordinatorService::StoreJob> CoordinatorService::CollectStoreJobsLo
 
 void CoordinatorService::RunStoreJob(const StoreJob& job) {
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::milliseconds(absl::ToInt64Milliseconds(options_.commit_timeout)));
+  context.set_deadline(
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(absl::ToInt64Milliseconds(options_.commit_timeout)));
   {
     absl::MutexLock lock(&store_call_mu_);
     if (stopping_) context.TryCancel();
@@ -1013,8 +1035,8 @@ void CoordinatorService::RunStoreJob(const StoreJob& job) {
       crawl.record.set_next_commit_attempt_unix_ms(UnixMs(now + wait));
       c->set_failure_reason(absl::StrCat(
           "the store refused the commit (attempt ", crawl.record.commit_attempts(), ", next in ",
-          absl::FormatDuration(wait), "): ", absl::StatusCodeToString(FromGrpcStatus(status).code()),
-          ": ", status.error_message()));
+          absl::FormatDuration(wait), "): ",
+          absl::StatusCodeToString(FromGrpcStatus(status).code()), ": ", status.error_message()));
       CoordinatorMetrics::Get().commits_refused.Increment();
       HC_LOG(kWarning, "commit_refused")
           .Field("crawl", job.crawl_id)
@@ -1062,7 +1084,9 @@ void CoordinatorService::RunSchedule(absl::Time now) {
   request.set_date(today);
   auto started = HandleStartCrawl(request);
   if (!started.ok()) {
-    HC_LOG(kError, "scheduled_crawl_not_started").Field("date", today).Field("error", started.status());
+    HC_LOG(kError, "scheduled_crawl_not_started")
+        .Field("date", today)
+        .Field("error", started.status());
   } else if (!started->already_existed()) {
     HC_LOG(kInfo, "scheduled_crawl_started").Field("crawl", started->crawl().crawl_id());
   }
@@ -1138,8 +1162,7 @@ grpc::Status CoordinatorService::StartCrawl(grpc::ServerContext* context,
 }
 
 grpc::Status CoordinatorService::GetCrawl(grpc::ServerContext* context,
-                                          const v1::GetCrawlRequest* request,
-                                          v1::Crawl* response) {
+                                          const v1::GetCrawlRequest* request, v1::Crawl* response) {
   if (auto s = CheckAdmin(context); !s.ok()) return ToGrpcStatus(s);
   auto r = HandleGetCrawl(*request);
   if (!r.ok()) return ToGrpcStatus(r.status());

@@ -4,6 +4,8 @@
 #ifndef HUBCENSUS_COORDINATOR_COORDINATOR_H_
 #define HUBCENSUS_COORDINATOR_COORDINATOR_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -12,8 +14,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -108,8 +108,7 @@ class CoordinatorService final : public v1::Coordinator::Service {
                             v1::AcquireLeaseResponse* response) override;
   grpc::Status RenewLease(grpc::ServerContext* context, const v1::RenewLeaseRequest* request,
                           v1::RenewLeaseResponse* response) override;
-  grpc::Status CompleteLease(grpc::ServerContext* context,
-                             const v1::CompleteLeaseRequest* request,
+  grpc::Status CompleteLease(grpc::ServerContext* context, const v1::CompleteLeaseRequest* request,
                              v1::CompleteLeaseResponse* response) override;
   grpc::Status FailLease(grpc::ServerContext* context, const v1::FailLeaseRequest* request,
                          v1::FailLeaseResponse* response) override;
@@ -130,8 +129,8 @@ class CoordinatorService final : public v1::Coordinator::Service {
   };
   struct CrawlEntry {
     CrawlRecord record;
-    std::map<std::string, ItemRecord> items;              // open crawls only
-    std::set<std::pair<int64_t, std::string>> pending;    // (sequence, item_id): the queue
+    std::map<std::string, ItemRecord> items;            // open crawls only
+    std::set<std::pair<int64_t, std::string>> pending;  // (sequence, item_id): the queue
     int64_t leased = 0;
     bool commit_in_flight = false;
     bool abort_in_flight = false;

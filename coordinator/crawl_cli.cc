@@ -30,7 +30,8 @@ std::string FormatTimeMs(int64_t ms) {
 class CoordinatorClient {
  public:
   explicit CoordinatorClient(const CrawlCliOptions& options)
-      : options_(options), stub_(v1::Coordinator::NewStub(MakeChannel(options.coordinator, options.credentials))) {}
+      : options_(options),
+        stub_(v1::Coordinator::NewStub(MakeChannel(options.coordinator, options.credentials))) {}
 
   template <typename Request, typename Response, typename Method>
   grpc::Status Call(Method method, const Request& request, Response* response) {
@@ -58,9 +59,7 @@ int Report(FILE* err, const grpc::Status& status, const std::string& coordinator
   return 1;
 }
 
-int ExitCodeFor(const v1::Crawl& crawl) {
-  return crawl.state() == v1::CRAWL_COMMITTED ? 0 : 1;
-}
+int ExitCodeFor(const v1::Crawl& crawl) { return crawl.state() == v1::CRAWL_COMMITTED ? 0 : 1; }
 
 void PrintStatus(FILE* out, const v1::Crawl& c) {
   const auto& s = c.stats();
@@ -134,10 +133,10 @@ int Wait(const CrawlCliOptions& options, CoordinatorClient& client, const std::s
 
 std::string FormatCrawlLine(const v1::Crawl& c) {
   const auto& s = c.stats();
-  std::string line = absl::StrFormat(
-      "%s %s items %d/%d repos %d rejected %d retries %d eta %s", c.crawl_id(),
-      CrawlStateName(c.state()), s.items_done(), s.items_total(), s.repos(), s.rejected_entries(),
-      s.retries(), FormatEta(s.eta_seconds()));
+  std::string line =
+      absl::StrFormat("%s %s items %d/%d repos %d rejected %d retries %d eta %s", c.crawl_id(),
+                      CrawlStateName(c.state()), s.items_done(), s.items_total(), s.repos(),
+                      s.rejected_entries(), s.retries(), FormatEta(s.eta_seconds()));
   if (!c.failure_reason().empty()) absl::StrAppend(&line, " (", c.failure_reason(), ")");
   return line;
 }

@@ -3,13 +3,13 @@
 #ifndef HUBCENSUS_COORDINATOR_CRAWL_CLI_H_
 #define HUBCENSUS_COORDINATOR_CRAWL_CLI_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/time/time.h"
 #include "common/clock.h"

@@ -20,8 +20,7 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<CrawlLedger>> CrawlLedger::Open(const std::string& dir,
-                                                               bool sync) {
+absl::StatusOr<std::unique_ptr<CrawlLedger>> CrawlLedger::Open(const std::string& dir, bool sync) {
   if (dir.empty()) return absl::InvalidArgumentError("state_dir: required");
   rocksdb::Options options;
   options.create_if_missing = true;

@@ -4,12 +4,12 @@
 #ifndef HUBCENSUS_COORDINATOR_CRAWL_LEDGER_H_
 #define HUBCENSUS_COORDINATOR_CRAWL_LEDGER_H_
 
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <rocksdb/db.h>
-#include <rocksdb/write_batch.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"

@@ -61,7 +61,8 @@ BudgetRecord RequestBudget::ToRecord(const std::string& key) const {
   r.set_unlimited(quota_.unlimited);
   r.set_quota(quota_.quota);
   r.set_window_s(quota_.window_s);
-  if (window_end_ != absl::InfinitePast()) r.set_window_end_unix_ms(absl::ToUnixMillis(window_end_));
+  if (window_end_ != absl::InfinitePast())
+    r.set_window_end_unix_ms(absl::ToUnixMillis(window_end_));
   r.set_granted(granted_);
   r.set_learned(learned_);
   return r;

@@ -1,8 +1,7 @@
 // The real `hubcensus coordinator` process: killed with SIGKILL mid-crawl and restarted on the
 // same state folder, it resumes from its checkpoint; operated through `hubcensus crawl`.
-#include <signal.h>
-
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -33,9 +32,9 @@ class CoordinatorProcessTest : public ::testing::Test {
 
   void StartCoordinator() {
     auto p = Subprocess::Start({HubcensusBinary(), "coordinator", "--state_dir=" + state_dir_,
-                                "--store=" + store_server_->dial_address(),
-                                "--listen=127.0.0.1:0", "--hub_url=http://127.0.0.1:9",
-                                "--admin_token_file=" + token_file_, "--hub_quota=off"});
+                                "--store=" + store_server_->dial_address(), "--listen=127.0.0.1:0",
+                                "--hub_url=http://127.0.0.1:9", "--admin_token_file=" + token_file_,
+                                "--hub_quota=off"});
     ASSERT_TRUE(p.has_value());
     coordinator_.emplace(std::move(*p));
     auto line = coordinator_->WaitForOutput("coordinator listening on ", absl::Seconds(30));
@@ -116,8 +115,7 @@ TEST_F(CoordinatorProcessTest, SigkillMidCrawlResumesFromTheCheckpoint) {
   ASSERT_TRUE(Complete(resumed, "").ok());
 
   // `crawl start --wait` on the same date follows the existing crawl to its commit.
-  ASSERT_EQ(Crawl({"start", "--date=2025-10-31", "--wait", "--poll_seconds=0.05"}, &out), 0)
-      << out;
+  ASSERT_EQ(Crawl({"start", "--date=2025-10-31", "--wait", "--poll_seconds=0.05"}, &out), 0) << out;
   EXPECT_NE(out.find("already exists"), std::string::npos) << out;
   EXPECT_NE(out.find("COMMITTED items 2/2 repos 2000"), std::string::npos) << out;
   auto commits = store_.commits();
@@ -143,9 +141,9 @@ TEST_F(CoordinatorProcessTest, WaitExitsNonZeroWhenTheCrawlIsCancelled) {
   EXPECT_NE(out.find("bad night"), std::string::npos) << out;
   // Without the token, operator commands are refused.
   std::string refused;
-  EXPECT_EQ(RunToCompletion({HubcensusBinary(), "crawl", "list", "--coordinator=" + address_},
-                            &refused),
-            1);
+  EXPECT_EQ(
+      RunToCompletion({HubcensusBinary(), "crawl", "list", "--coordinator=" + address_}, &refused),
+      1);
   EXPECT_NE(refused.find("UNAUTHENTICATED"), std::string::npos) << refused;
 }
 
@@ -160,8 +158,8 @@ std::string MakePki() {
                                       "subjectAltName=DNS:localhost,IP:127.0.0.1\n";
   const std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
   auto leaf = [&](const std::string& name) {
-    return absl::StrCat("openssl req ", key, " -subj /CN=", name, " -keyout ", name,
-                        ".key -out ", name, ".csr; openssl x509 -req -in ", name,
+    return absl::StrCat("openssl req ", key, " -subj /CN=", name, " -keyout ", name, ".key -out ",
+                        name, ".csr; openssl x509 -req -in ", name,
                         ".csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile leaf.ext",
                         " -out ", name, ".crt;");
   };
@@ -205,8 +203,8 @@ TEST_F(CoordinatorProcessTest, OperatorCallsOverMutualTls) {
                             &out),
             1)
       << out;
-  EXPECT_EQ(
-      RunToCompletion({HubcensusBinary(), "crawl", "list", "--coordinator=" + address}, &out), 1)
+  EXPECT_EQ(RunToCompletion({HubcensusBinary(), "crawl", "list", "--coordinator=" + address}, &out),
+            1)
       << out;
   p->Signal(SIGTERM);
   EXPECT_EQ(p->Wait(absl::Seconds(30)), 0);

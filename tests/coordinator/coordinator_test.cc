@@ -701,8 +701,8 @@ TEST_F(CoordinatorTest, InvalidRequestsNameTheField) {
   v1::Lease lease = MustAcquire("w1");
 
   auto expect_invalid = [](const grpc::Status& s, const std::string& field) {
-    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << field << ": "
-                                                                  << s.error_message();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << field << ": " << s.error_message();
     EXPECT_EQ(s.error_message().rfind(field, 0), 0u) << field << ": " << s.error_message();
   };
   v1::StartCrawlResponse sr;

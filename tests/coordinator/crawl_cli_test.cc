@@ -122,8 +122,7 @@ TEST_F(CrawlCliTest, WaitFollowsTheCrawlUntilCommitted) {
   EXPECT_EQ(code, 0) << err_->text();
   std::string out = out_->text();
   EXPECT_NE(out.find("crawl-2025-10-31 started (RUNNING)\n"), std::string::npos) << out;
-  EXPECT_NE(out.find("crawl-2025-10-31 COMMITTED items 1/1 repos 1000"), std::string::npos)
-      << out;
+  EXPECT_NE(out.find("crawl-2025-10-31 COMMITTED items 1/1 repos 1000"), std::string::npos) << out;
   EXPECT_EQ(out.find('\r'), std::string::npos);  // not a terminal: lines, no bar
 }
 

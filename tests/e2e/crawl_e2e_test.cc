@@ -3,17 +3,15 @@
 // the coordinator is SIGKILLed and restarted once, and the committed census equals fakehub's
 // ground truth.
 #include <curl/curl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <simdjson.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <cstdio>
 #include <thread>
-
-#include <simdjson.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -88,12 +86,11 @@ Subprocess MustStart(const std::vector<std::string>& argv, const std::string& re
 
 TEST(CrawlE2E, SurvivesAKilledWorkerAndAKilledCoordinatorAndMatchesTheTruth) {
   std::string line;
-  // About 30 pages, paced by the simulated Hub's rate limit (20 requests per 2 s window, learned by the
-  // coordinator from the workers' RateLimit headers), so the kills land mid-crawl.
-  Subprocess fakehub = MustStart(
-      {HubcensusBinary(), "fakehub", "--port=0", "--repos=30000", "--seed=7",
-       absl::StrCat("--date=", kDate), "--rate_limit=20/2"},
-      "fakehub listening on ", &line);
+  // About 30 pages, paced by the simulated Hub's rate limit (20 requests per 2 s window, learned by
+  // the coordinator from the workers' RateLimit headers), so the kills land mid-crawl.
+  Subprocess fakehub = MustStart({HubcensusBinary(), "fakehub", "--port=0", "--repos=30000",
+                                  "--seed=7", absl::StrCat("--date=", kDate), "--rate_limit=20/2"},
+                                 "fakehub listening on ", &line);
   const std::string hub_url = AfterPrefix(line, "fakehub listening on ");
   ASSERT_EQ(hub_url.rfind("http://127.0.0.1:", 0), 0u) << line;
 
@@ -105,8 +102,12 @@ TEST(CrawlE2E, SurvivesAKilledWorkerAndAKilledCoordinatorAndMatchesTheTruth) {
 
   const std::string coordinator = absl::StrCat("127.0.0.1:", FreePort());
   const std::vector<std::string> coordinator_argv = {
-      HubcensusBinary(), "coordinator", "--state_dir=" + MakeTempDir("e2e_coordinator"),
-      "--store=" + store, "--listen=" + coordinator, "--hub_url=" + hub_url,
+      HubcensusBinary(),
+      "coordinator",
+      "--state_dir=" + MakeTempDir("e2e_coordinator"),
+      "--store=" + store,
+      "--listen=" + coordinator,
+      "--hub_url=" + hub_url,
       "--lease_seconds=2"};
   std::optional<Subprocess> coord(MustStart(coordinator_argv, "coordinator listening on "));
 
@@ -203,12 +204,12 @@ TEST(CrawlE2E, SurvivesAKilledWorkerAndAKilledCoordinatorAndMatchesTheTruth) {
       << shares;
   std::string ours = absl::StrCat("{\"families\":", families, ",\"shares\":", shares, "}");
   std::string truth = HttpGet(absl::StrCat(hub_url, "/_sim/truth?date=", kDate));
-  std::printf("e2e: %lld pages, %lld repos, %lld lease expiries, %lld retries; %zu bytes of "
-              "census JSON against %zu bytes of truth\n",
-              static_cast<long long>(crawl.stats().pages()),
-              static_cast<long long>(crawl.stats().repos()),
-              static_cast<long long>(crawl.stats().lease_expiries()),
-              static_cast<long long>(crawl.stats().retries()), ours.size(), truth.size());
+  std::printf(
+      "e2e: %lld pages, %lld repos, %lld lease expiries, %lld retries; %zu bytes of "
+      "census JSON against %zu bytes of truth\n",
+      static_cast<long long>(crawl.stats().pages()), static_cast<long long>(crawl.stats().repos()),
+      static_cast<long long>(crawl.stats().lease_expiries()),
+      static_cast<long long>(crawl.stats().retries()), ours.size(), truth.size());
   auto differences = JsonDifferences(ours, truth);
   ASSERT_TRUE(differences.ok()) << differences.status() << "\nours: " << ours.substr(0, 2000);
   EXPECT_TRUE(differences->empty()) << absl::StrJoin(*differences, "\n");
