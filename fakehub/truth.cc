@@ -29,7 +29,7 @@ class LineageWalker {
       if (g_.parent_begin[cur] == g_.parent_begin[cur + 1]) return -1;
       int32_t p = g_.parents[g_.parent_begin[cur]];
       if (++steps > max_steps_) return -1;
-      if (p < 0) return -1 - p;  // missing parent: its namespace's family, or -1
+      if (p < 0) return p == -1 ? -1 : -2 - p;  // missing: its namespace's family, if any
       if (std::find(path_.begin(), path_.end(), p) != path_.end()) return -1;  // cycle
       path_.push_back(p);
       cur = p;
@@ -47,7 +47,7 @@ class LineageWalker {
       if (g_.parent_begin[cur] == g_.parent_begin[cur + 1]) return found;
       int32_t p = g_.parents[g_.parent_begin[cur]];
       if (++steps > max_steps_) return -1;
-      if (p < 0) return p == -1 ? found : -1 - p;
+      if (p < 0) return p == -1 ? found : -2 - p;
       if (std::find(path_.begin(), path_.end(), p) != path_.end()) return -1;
       path_.push_back(p);
       cur = p;
@@ -78,7 +78,7 @@ class LineageWalker {
     for (uint32_t k = b; k < e; ++k) {
       int32_t p = g_.parents[k];
       if (p < 0) {
-        if (p != -1) parts_[-1 - p] += share;
+        if (p != -1) parts_[-2 - p] += share;
         continue;
       }
       if (std::find(path_.begin(), path_.end(), p) != path_.end()) continue;

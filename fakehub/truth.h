@@ -19,8 +19,8 @@ inline constexpr const char* kRelationNames[] = {"finetune", "adapter", "quantiz
                                                  "unknown"};
 
 // The repos listed at one date, reduced to what the metrics read. A parent reference is a node
-// (>= 0) or a parent missing from the listing, encoded as -1 - family (so -1 means a missing
-// parent whose namespace belongs to no family).
+// (>= 0) or a parent missing from the listing: -1 when its namespace belongs to no family,
+// else -2 - family.
 struct LineageGraph {
   std::string date;  // YYYY-MM-DD
   int date_month = 0;  // year * 12 + month - 1 of `date`
@@ -34,7 +34,7 @@ struct LineageGraph {
   std::vector<uint32_t> parent_begin;     // size nodes + 1
   std::vector<int32_t> parents;
 
-  static int32_t MissingParent(int family) { return -1 - family; }
+  static int32_t MissingParent(int family) { return family < 0 ? -1 : -2 - family; }
   size_t size() const { return first_party.size(); }
   void AddNode(int16_t fp, bool has_all_time_value, int64_t all_time, int64_t d30, int32_t month,
                bool pipeline_ok, Relation relation) {
