@@ -178,10 +178,11 @@ class CurlTransport : public HttpTransport {
   }
 
  private:
-  static void Lock(CURL*, curl_lock_data data, curl_lock_access, void* user) {
+  static void Lock(CURL*, curl_lock_data data, curl_lock_access,
+                   void* user) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     static_cast<CurlTransport*>(user)->locks_[Index(data)].Lock();
   }
-  static void Unlock(CURL*, curl_lock_data data, void* user) {
+  static void Unlock(CURL*, curl_lock_data data, void* user) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     static_cast<CurlTransport*>(user)->locks_[Index(data)].Unlock();
   }
   static size_t Index(curl_lock_data data) {

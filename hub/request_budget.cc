@@ -49,16 +49,20 @@ void LearnedQuotaBudget::Observe(const v1::RateLimitObservation& observation) {
   if (observation.window_s() > 0) window_ = absl::Seconds(observation.window_s());
   // r=0 with t=0 reads as "no RateLimit header" (proto3 zeros), as the coordinator reads it.
   if (observation.remaining() <= 0 && observation.reset_s() <= 0) return;
-  absl::Time server_end =
-      observation.reset_s() > 0 ? now + absl::Seconds(observation.reset_s()) : window_end_;
-  // The Hub's window is the truth: adopt it when we first see it or when it is not the window
-  // we count in; within the same window, trust whichever count is lower (our own includes
-  // requests still in flight).
-  if (!learned_ || absl::AbsDuration(server_end - window_end_) > absl::Seconds(2)) {
-    window_end_ = server_end;
+  if (observation.reset_s() <= 0) {
+    remaining_ = std::min(remaining_, observation.remaining());
+    return;
+  }
+  // t= is whole seconds, so the Hub's window end is known to within a second. A later end than
+  // ours means the Hub has opened a window we have not: adopt it and its count. Otherwise trust
+  // whichever count is lower (ours includes requests still in flight).
+  absl::Time hub_end = now + absl::Seconds(observation.reset_s());
+  if (!learned_ || hub_end > window_end_ + absl::Seconds(1)) {
+    window_end_ = hub_end;
     remaining_ = observation.remaining();
     learned_ = true;
   } else {
+    if (hub_end < window_end_ - absl::Seconds(1)) window_end_ = hub_end;
     remaining_ = std::min(remaining_, observation.remaining());
   }
 }

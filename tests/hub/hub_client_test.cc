@@ -375,7 +375,7 @@ struct QuotaHub {
 };
 
 TEST_F(HubClientTest, LearnedQuotaBudgetNeverExceedsTheQuota) {
-  QuotaHub hub{&clock_, 10, absl::Minutes(5)};
+  QuotaHub hub{&clock_, 10, absl::Minutes(5), absl::InfinitePast(), 0, 0, ListingFixture{}};
   hub.listing = ListingFixture{500, 10};
   auto transport = std::make_shared<FakeHttpTransport>(
       [&](const HttpRequest& r) { return hub.Serve(r); }, &clock_, absl::Milliseconds(200));
