@@ -134,6 +134,15 @@ TEST(CrawlE2E, SurvivesAKilledWorkerAndAKilledCoordinatorAndMatchesTheTruth) {
       << workers[0].Output();
   workers[0].Signal(SIGKILL);
   EXPECT_EQ(workers[0].Wait(absl::Seconds(30)), 128 + SIGKILL);
+  auto count = [](const std::string& text, const std::string& word) {
+    int n = 0;
+    for (size_t at = text.find(word); at != std::string::npos; at = text.find(word, at + 1)) ++n;
+    return n;
+  };
+  const std::string dead = workers[0].Output();
+  ASSERT_GT(count(dead, "lease_acquired"), count(dead, "lease_completed"))
+      << "worker 0 was not killed mid-lease:\n"
+      << dead;
   workers.push_back(start_worker(1));
   workers.push_back(start_worker(2));
 
