@@ -33,11 +33,17 @@ std::string FamilyRollupName(int family) {
 }
 
 const std::vector<std::string>& MetricNames() {
-  static const auto* names = new std::vector<std::string>{
-      "first_party_repos",     "first_party_downloads_all_time", "first_party_downloads_30d",
-      "ecosystem_downloads_all_time", "derivatives",             "derivatives_finetune",
-      "derivatives_adapter",   "derivatives_quantized",          "derivatives_merge",
-      "derivatives_unknown",   "downloads_in_period"};
+  static const auto* names = new std::vector<std::string>{"first_party_repos",
+                                                          "first_party_downloads_all_time",
+                                                          "first_party_downloads_30d",
+                                                          "ecosystem_downloads_all_time",
+                                                          "derivatives",
+                                                          "derivatives_finetune",
+                                                          "derivatives_adapter",
+                                                          "derivatives_quantized",
+                                                          "derivatives_merge",
+                                                          "derivatives_unknown",
+                                                          "downloads_in_period"};
   return *names;
 }
 
@@ -56,7 +62,8 @@ double MetricValue(const v1::Figures& f, const std::string& metric) {
   if (metric == "first_party_downloads_all_time" || metric == "downloads_in_period") {
     return static_cast<double>(f.first_party_downloads_all_time());
   }
-  if (metric == "first_party_downloads_30d") return static_cast<double>(f.first_party_downloads_30d());
+  if (metric == "first_party_downloads_30d")
+    return static_cast<double>(f.first_party_downloads_30d());
   if (metric == "ecosystem_downloads_all_time") return f.ecosystem_downloads_all_time();
   if (metric == "derivatives") {
     return d.finetune() + d.adapter() + d.quantized() + d.merge() + d.unknown();
@@ -94,26 +101,27 @@ std::vector<v1::StoredCrawl> ByDate(std::vector<v1::StoredCrawl> crawls) {
 }
 
 struct IngestMetrics {
-  prometheus::Family<prometheus::Counter>& batches_family = prometheus::BuildCounter()
-      .Name("hubcensus_store_batches_total")
-      .Help("Snapshot batches by outcome")
-      .Register(*MetricsRegistry());
+  prometheus::Family<prometheus::Counter>& batches_family =
+      prometheus::BuildCounter()
+          .Name("hubcensus_store_batches_total")
+          .Help("Snapshot batches by outcome")
+          .Register(*MetricsRegistry());
   prometheus::Counter& batches_ok = batches_family.Add({{"outcome", "ok"}});
   prometheus::Counter& batches_refused = batches_family.Add({{"outcome", "refused"}});
   prometheus::Counter& repos = prometheus::BuildCounter()
-      .Name("hubcensus_store_repos_total")
-      .Help("Repo snapshots written")
-      .Register(*MetricsRegistry())
-      .Add({});
+                                   .Name("hubcensus_store_repos_total")
+                                   .Help("Repo snapshots written")
+                                   .Register(*MetricsRegistry())
+                                   .Add({});
   prometheus::Counter& commits = prometheus::BuildCounter()
-      .Name("hubcensus_store_commits_total")
-      .Help("Crawls committed")
-      .Register(*MetricsRegistry())
-      .Add({});
+                                     .Name("hubcensus_store_commits_total")
+                                     .Help("Crawls committed")
+                                     .Register(*MetricsRegistry())
+                                     .Add({});
   prometheus::Family<prometheus::Counter>& queries = prometheus::BuildCounter()
-      .Name("hubcensus_census_queries_total")
-      .Help("Census RPCs by method")
-      .Register(*MetricsRegistry());
+                                                         .Name("hubcensus_census_queries_total")
+                                                         .Help("Census RPCs by method")
+                                                         .Register(*MetricsRegistry());
 };
 
 IngestMetrics& Metrics() {
@@ -169,8 +177,7 @@ class Aggregator::Impl {
     for (auto it = committed.rbegin(); it != committed.rend(); ++it) {
       if (it->date() == selector.date()) return *it;
     }
-    return absl::NotFoundError(
-        absl::StrCat("crawl.date: no committed crawl of ", selector.date()));
+    return absl::NotFoundError(absl::StrCat("crawl.date: no committed crawl of ", selector.date()));
   }
 
   absl::StatusOr<CensusFigures> Compute(const store::StoreView& view, const v1::StoredCrawl& crawl,
@@ -203,7 +210,8 @@ class Aggregator::Impl {
     if (value.has_value()) {
       v1::CrawlRollup rollup;
       if (!rollup.ParseFromString(*value)) {
-        return absl::DataLossError(absl::StrCat("rollup of crawl ", crawl.crawl_id(), " is corrupt"));
+        return absl::DataLossError(
+            absl::StrCat("rollup of crawl ", crawl.crawl_id(), " is corrupt"));
       }
       if (rollup.config_fingerprint() == served_fingerprint_) return rollup;
     }
@@ -484,16 +492,16 @@ absl::StatusOr<v1::SeriesResponse> Aggregator::Series(const v1::SeriesRequest& r
   RETURN_IF_ERROR(CheckOptionalDate(request.to_date(), "to_date"));
   if (!request.from_date().empty() && !request.to_date().empty() &&
       request.from_date() > request.to_date()) {
-    return absl::InvalidArgumentError(absl::StrCat("from_date: ", request.from_date(),
-                                                   " is after to_date ", request.to_date()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("from_date: ", request.from_date(), " is after to_date ", request.to_date()));
   }
   std::vector<Impl::Line> lines;
   if (request.regions_size() > 0) {
     for (int i = 0; i < request.regions_size(); ++i) {
       const std::string& r = request.regions(i);
       if (std::find(std::begin(kRegions), std::end(kRegions), r) == std::end(kRegions)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "regions[", i, "]: unknown region \"", r, "\" (china, us, eu, other, unknown)"));
+        return absl::InvalidArgumentError(absl::StrCat("regions[", i, "]: unknown region \"", r,
+                                                       "\" (china, us, eu, other, unknown)"));
       }
       lines.push_back({r, true});
     }
@@ -556,7 +564,8 @@ absl::StatusOr<v1::CrossoverResponse> Aggregator::Crossover(const v1::CrossoverR
   if (request.a() == request.b()) {
     return absl::InvalidArgumentError("b: the same family as a");
   }
-  std::string metric = request.metric().empty() ? "first_party_downloads_all_time" : request.metric();
+  std::string metric =
+      request.metric().empty() ? "first_party_downloads_all_time" : request.metric();
   RETURN_IF_ERROR(CheckMetric(metric, "metric"));
   RETURN_IF_ERROR(CheckOptionalDate(request.from_date(), "from_date"));
   RETURN_IF_ERROR(CheckOptionalDate(request.to_date(), "to_date"));
@@ -635,8 +644,8 @@ absl::StatusOr<v1::LineageResponse> Aggregator::Lineage(const v1::LineageRequest
   ASSIGN_OR_RETURN(v1::StoredCrawl crawl, impl_->Select(*view, request.crawl()));
   ASSIGN_OR_RETURN(auto start, view->GetRepo(crawl, request.repo_id()));
   if (!start.has_value()) {
-    return absl::NotFoundError(absl::StrCat("repo_id: ", request.repo_id(), " is not in crawl ",
-                                            crawl.crawl_id()));
+    return absl::NotFoundError(
+        absl::StrCat("repo_id: ", request.repo_id(), " is not in crawl ", crawl.crawl_id()));
   }
   ASSIGN_OR_RETURN(store::CrawlSnapshot ancestors,
                    impl_->AncestorSnapshot(*view, crawl, *start, config.lineage()));
@@ -645,9 +654,8 @@ absl::StatusOr<v1::LineageResponse> Aggregator::Lineage(const v1::LineageRequest
   LineageResolver resolver(graph, config.lineage());
   resolver.ResolveAll();
   const int64_t index = ancestors.Find(request.repo_id());
-  v1::LineageResponse out =
-      ExplainLineage(ancestors, graph, resolver, matcher, config.lineage(),
-                     static_cast<int32_t>(index));
+  v1::LineageResponse out = ExplainLineage(ancestors, graph, resolver, matcher, config.lineage(),
+                                           static_cast<int32_t>(index));
   out.set_crawl_id(crawl.crawl_id());
   out.set_date(crawl.date());
   return out;

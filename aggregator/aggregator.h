@@ -4,11 +4,11 @@
 #ifndef HUBCENSUS_AGGREGATOR_AGGREGATOR_H_
 #define HUBCENSUS_AGGREGATOR_AGGREGATOR_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <ostream>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"

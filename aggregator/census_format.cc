@@ -54,7 +54,8 @@ std::string Table(const Row& header, const std::vector<Row>& rows) {
   std::vector<size_t> width(header.size(), 0);
   for (size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
   for (const Row& r : rows) {
-    for (size_t i = 0; i < r.size() && i < width.size(); ++i) width[i] = std::max(width[i], r[i].size());
+    for (size_t i = 0; i < r.size() && i < width.size(); ++i)
+      width[i] = std::max(width[i], r[i].size());
   }
   std::string out;
   auto line = [&](const Row& r, bool is_header) {
@@ -71,17 +72,23 @@ std::string Table(const Row& header, const std::vector<Row>& rows) {
   return out;
 }
 
-const Row kFigureHeader = {"first_party_repos", "first_party_downloads_all_time",
+const Row kFigureHeader = {"first_party_repos",         "first_party_downloads_all_time",
                            "first_party_downloads_30d", "ecosystem_downloads_all_time",
-                           "derivatives_finetune", "derivatives_adapter", "derivatives_quantized",
-                           "derivatives_merge", "derivatives_unknown"};
+                           "derivatives_finetune",      "derivatives_adapter",
+                           "derivatives_quantized",     "derivatives_merge",
+                           "derivatives_unknown"};
 
 Row FigureCells(const v1::Figures& f) {
   const auto& d = f.derivatives();
-  return {absl::StrCat(f.first_party_repos()), absl::StrCat(f.first_party_downloads_all_time()),
-          absl::StrCat(f.first_party_downloads_30d()), FormatNumber(f.ecosystem_downloads_all_time()),
-          FormatNumber(d.finetune()), FormatNumber(d.adapter()), FormatNumber(d.quantized()),
-          FormatNumber(d.merge()), FormatNumber(d.unknown())};
+  return {absl::StrCat(f.first_party_repos()),
+          absl::StrCat(f.first_party_downloads_all_time()),
+          absl::StrCat(f.first_party_downloads_30d()),
+          FormatNumber(f.ecosystem_downloads_all_time()),
+          FormatNumber(d.finetune()),
+          FormatNumber(d.adapter()),
+          FormatNumber(d.quantized()),
+          FormatNumber(d.merge()),
+          FormatNumber(d.unknown())};
 }
 
 std::string FiguresJson(const v1::Figures& f) {
@@ -92,8 +99,9 @@ std::string FiguresJson(const v1::Figures& f) {
       ", \"first_party_downloads_30d\": ", f.first_party_downloads_30d(),
       ", \"ecosystem_downloads_all_time\": ", FormatNumber(f.ecosystem_downloads_all_time()),
       ", \"derivatives\": {\"finetune\": ", FormatNumber(d.finetune()),
-      ", \"adapter\": ", FormatNumber(d.adapter()), ", \"quantized\": ", FormatNumber(d.quantized()),
-      ", \"merge\": ", FormatNumber(d.merge()), ", \"unknown\": ", FormatNumber(d.unknown()), "}");
+      ", \"adapter\": ", FormatNumber(d.adapter()),
+      ", \"quantized\": ", FormatNumber(d.quantized()), ", \"merge\": ", FormatNumber(d.merge()),
+      ", \"unknown\": ", FormatNumber(d.unknown()), "}");
 }
 
 // Families of a month by count (largest first), then name: map order is not stable.
@@ -124,8 +132,12 @@ const char* StopName(v1::LineageStop stop) {
 }
 
 Row TopRepoCells(const v1::TopRepo& r) {
-  return {r.id(), absl::StrCat(r.downloads_all_time()), absl::StrCat(r.downloads_30d()),
-          r.first_party() ? "true" : "false", r.relation(), FormatHubTimestamp(r.created_at())};
+  return {r.id(),
+          absl::StrCat(r.downloads_all_time()),
+          absl::StrCat(r.downloads_30d()),
+          r.first_party() ? "true" : "false",
+          r.relation(),
+          FormatHubTimestamp(r.created_at())};
 }
 
 }  // namespace
@@ -205,8 +217,9 @@ std::string SharesToJson(const v1::SharesResponse& r) {
                     ", \"total\": ", FormatNumber(m.total()), ", \"families\": {");
     bool first = true;
     for (const auto& [name, sc] : SortedShares(m)) {
-      absl::StrAppend(&out, first ? "" : ", ", JsonString(name), ": {\"count\": ",
-                      FormatNumber(sc.count()), ", \"share\": ", FormatNumber(sc.share()), "}");
+      absl::StrAppend(&out, first ? "" : ", ", JsonString(name),
+                      ": {\"count\": ", FormatNumber(sc.count()),
+                      ", \"share\": ", FormatNumber(sc.share()), "}");
       first = false;
     }
     out += "}}";
@@ -233,8 +246,9 @@ std::string SeriesToJson(const v1::SeriesResponse& r) {
 std::string CrossoverToJson(const v1::CrossoverResponse& r) {
   if (!r.found()) return "{\"found\": false}";
   return absl::StrCat("{\"found\": true, \"crawl_id\": ", JsonString(r.crawl_id()),
-                      ", \"date\": ", JsonString(r.date()), ", \"a_value\": ",
-                      FormatNumber(r.a_value()), ", \"b_value\": ", FormatNumber(r.b_value()),
+                      ", \"date\": ", JsonString(r.date()),
+                      ", \"a_value\": ", FormatNumber(r.a_value()),
+                      ", \"b_value\": ", FormatNumber(r.b_value()),
                       ", \"previous_date\": ", JsonString(r.previous_date()),
                       ", \"previous_a_value\": ", FormatNumber(r.previous_a_value()),
                       ", \"previous_b_value\": ", FormatNumber(r.previous_b_value()), "}");
@@ -265,9 +279,9 @@ std::string LineageToJson(const v1::LineageResponse& r) {
                     ", \"in_crawl\": ", s.in_crawl() ? "true" : "false",
                     ", \"first_party_family\": ", JsonString(s.first_party_family()), "}");
   }
-  absl::StrAppend(&out, "], \"family\": ", JsonString(r.family()), ", \"stop\": ",
-                  JsonString(StopName(r.stop())), ", \"explanation\": ",
-                  JsonString(r.explanation()), "}");
+  absl::StrAppend(&out, "], \"family\": ", JsonString(r.family()),
+                  ", \"stop\": ", JsonString(StopName(r.stop())),
+                  ", \"explanation\": ", JsonString(r.explanation()), "}");
   return out;
 }
 
@@ -328,25 +342,36 @@ void LineageRows(const v1::LineageResponse& r, std::vector<Row>* rows) {
 
 const Row kSharesHeader = {"month", "total", "family", "count", "share"};
 const Row kSeriesHeader = {"name", "date", "crawl_id", "value"};
-const Row kTopHeader = {"id", "downloads_all_time", "downloads_30d", "first_party", "relation",
-                        "created_at"};
+const Row kTopHeader = {"id",          "downloads_all_time", "downloads_30d",
+                        "first_party", "relation",           "created_at"};
 const Row kLineageHeader = {"step", "repo_id", "relation", "in_crawl", "first_party_family"};
-const Row kCrossoverHeader = {"found", "crawl_id", "date", "a_value", "b_value", "previous_date",
-                              "previous_a_value", "previous_b_value"};
+const Row kCrossoverHeader = {"found",
+                              "crawl_id",
+                              "date",
+                              "a_value",
+                              "b_value",
+                              "previous_date",
+                              "previous_a_value",
+                              "previous_b_value"};
 const Row kCrawlsHeader = {"crawl_id", "date", "repos", "committed_at_unix_ms"};
 
 Row CrossoverRow(const v1::CrossoverResponse& r) {
   if (!r.found()) return {"false", "", "", "", "", "", "", ""};
-  return {"true", r.crawl_id(), r.date(), FormatNumber(r.a_value()), FormatNumber(r.b_value()),
-          r.previous_date(), FormatNumber(r.previous_a_value()),
+  return {"true",
+          r.crawl_id(),
+          r.date(),
+          FormatNumber(r.a_value()),
+          FormatNumber(r.b_value()),
+          r.previous_date(),
+          FormatNumber(r.previous_a_value()),
           FormatNumber(r.previous_b_value())};
 }
 
 std::vector<Row> CrawlRows(const v1::ListCommittedCrawlsResponse& r) {
   std::vector<Row> rows;
   for (const auto& c : r.crawls()) {
-    rows.push_back({c.crawl_id(), c.date(), absl::StrCat(c.repos()),
-                    absl::StrCat(c.committed_at_unix_ms())});
+    rows.push_back(
+        {c.crawl_id(), c.date(), absl::StrCat(c.repos()), absl::StrCat(c.committed_at_unix_ms())});
   }
   return rows;
 }
@@ -420,9 +445,9 @@ std::string LineageToCsv(const v1::LineageResponse& r) {
 std::string LineageToTable(const v1::LineageResponse& r) {
   std::vector<Row> rows;
   LineageRows(r, &rows);
-  return absl::StrCat(Table(kLineageHeader, rows), "family: ",
-                      r.family().empty() ? "(none)" : r.family(), "\nstop: ", StopName(r.stop()),
-                      "\n", r.explanation(), "\n");
+  return absl::StrCat(Table(kLineageHeader, rows),
+                      "family: ", r.family().empty() ? "(none)" : r.family(),
+                      "\nstop: ", StopName(r.stop()), "\n", r.explanation(), "\n");
 }
 
 std::string CrawlsToCsv(const v1::ListCommittedCrawlsResponse& r) {
@@ -465,7 +490,8 @@ std::string RepoSnapshotCsvHeader() {
 
 std::string RepoSnapshotToCsvRow(const v1::RepoSnapshot& r) {
   std::vector<std::string> parents;
-  for (const auto& p : r.parents()) parents.push_back(absl::StrCat(RelationName(p.relation()), ":", p.id()));
+  for (const auto& p : r.parents())
+    parents.push_back(absl::StrCat(RelationName(p.relation()), ":", p.id()));
   const char* gated = r.gated() == v1::GATED_AUTO     ? "auto"
                       : r.gated() == v1::GATED_MANUAL ? "manual"
                                                       : "false";

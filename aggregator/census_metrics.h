@@ -14,8 +14,8 @@
 namespace hubcensus::aggregator {
 
 struct CensusFigures {
-  v1::FamiliesResponse families;  // families in config order, then the five regions
-  v1::SharesResponse shares;      // every month from the first counted one to the crawl's
+  v1::FamiliesResponse families;      // families in config order, then the five regions
+  v1::SharesResponse shares;          // every month from the first counted one to the crawl's
   std::vector<v1::FamilyRollup> top;  // per family (config order): four top lists of top_k
   int64_t lineage_over_budget = 0;
 };

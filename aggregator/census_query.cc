@@ -133,7 +133,8 @@ std::string Render(const Resp& r, OutputFormat f, std::string (*json)(const Resp
 absl::StatusOr<std::string> RunCensusQuery(const QueryOptions& o) {
   ASSIGN_OR_RETURN(OutputFormat format, ParseOutputFormat(o.format));
   if (o.aggregator.empty() == o.data_dir.empty()) {
-    return absl::InvalidArgumentError("give exactly one of --aggregator=HOST:PORT or --data_dir=DIR");
+    return absl::InvalidArgumentError(
+        "give exactly one of --aggregator=HOST:PORT or --data_dir=DIR");
   }
   v1::FamilyConfig ad_hoc;
   if (!o.families_file.empty()) {
@@ -211,9 +212,9 @@ absl::StatusOr<std::string> RunCensusQuery(const QueryOptions& o) {
     ASSIGN_OR_RETURN(auto resp, backend->ListCrawls());
     return Render(resp, format, &CrawlsToJson, &CrawlsToCsv, &CrawlsToTable);
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "query: unknown kind \"", o.kind,
-      "\" (families, series, shares, crossover, top, lineage, crawls)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("query: unknown kind \"", o.kind,
+                   "\" (families, series, shares, crossover, top, lineage, crawls)"));
 }
 
 absl::StatusOr<int64_t> RunExport(const ExportOptions& o) {

@@ -18,7 +18,7 @@ struct QueryOptions {
   std::string data_dir;    // its data folder (read through a RocksDB secondary instance)
   std::string date;        // YYYY-MM-DD of a committed crawl; empty: the latest
   std::string crawl_id;
-  std::string families_file;  // ad hoc families config (textproto), computed from the snapshot
+  std::string families_file;     // ad hoc families config (textproto), computed from the snapshot
   std::string format = "table";  // table | csv | json
   // series / crossover
   std::string metric;

@@ -40,7 +40,8 @@ LineageGraph BuildLineageGraph(const store::CrawlSnapshot& snapshot, const Famil
   for (size_t i = 0; i < n; ++i) edges += snapshot.parent_count(i);
   parent_node.reserve(edges);
   for (size_t i = 0; i < n; ++i) {
-    for (int k = 0; k < snapshot.parent_count(i); ++k) parent_node.emplace(snapshot.parent_id(i, k), -1);
+    for (int k = 0; k < snapshot.parent_count(i); ++k)
+      parent_node.emplace(snapshot.parent_id(i, k), -1);
   }
   for (size_t i = 0; i < n; ++i) {
     g.first_party[i] = matcher.FirstPartyFamily(snapshot.id(i));
@@ -238,9 +239,10 @@ v1::LineageResponse ExplainLineage(const store::CrawlSnapshot& snapshot, const L
   for (int step = 0;; ++step) {
     if (std::find(visited.begin(), visited.end(), x) != visited.end()) {
       out.set_stop(v1::LINEAGE_STOP_CYCLE);
-      why = absl::StrCat("the walk came back to ", x < graph.repos ? std::string(snapshot.id(x))
-                                                                 : graph.missing_ids[x - graph.repos],
-                         " (a cycle)");
+      why = absl::StrCat(
+          "the walk came back to ",
+          x < graph.repos ? std::string(snapshot.id(x)) : graph.missing_ids[x - graph.repos],
+          " (a cycle)");
       break;
     }
     if (step > max_steps) {
@@ -260,8 +262,8 @@ v1::LineageResponse ExplainLineage(const store::CrawlSnapshot& snapshot, const L
       last_first_party_step = step;
       if (!root) {
         out.set_stop(v1::LINEAGE_STOP_FIRST_PARTY);
-        why = absl::StrCat(s->repo_id(), " is first-party for ", matcher.name(fp), " (step ",
-                           step, ")");
+        why = absl::StrCat(s->repo_id(), " is first-party for ", matcher.name(fp), " (step ", step,
+                           ")");
         break;
       }
     }

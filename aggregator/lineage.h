@@ -20,7 +20,7 @@ namespace hubcensus::aggregator {
 // own, classified by namespace only).
 struct LineageGraph {
   int32_t repos = 0;
-  std::vector<int32_t> first_party;   // per node: family index or -1
+  std::vector<int32_t> first_party;    // per node: family index or -1
   std::vector<uint32_t> parent_begin;  // per repo node, plus one: parents in tag order
   std::vector<int32_t> parent_node;
   std::vector<std::string> missing_ids;  // node repos + k is missing_ids[k]
@@ -79,7 +79,7 @@ class LineageResolver {
   bool split_;
   bool root_;
   int max_steps_;
-  std::vector<uint8_t> cyclic_;   // on a cycle of the edges the policy follows
+  std::vector<uint8_t> cyclic_;  // on a cycle of the edges the policy follows
   std::vector<uint8_t> on_path_;
   std::vector<uint8_t> memo_done_;
   std::vector<int16_t> memo_reach_;

@@ -36,8 +36,8 @@ std::vector<v1::RepoSnapshot> SyntheticHub(int64_t n, uint32_t seed) {
   for (const auto& f : config.family()) {
     for (const auto& ns : f.namespace_()) tracked.push_back(ns);
   }
-  const char* tags[] = {"text-generation", "image-text-to-text", "text-classification",
-                        "text-to-image", "automatic-speech-recognition", ""};
+  const char* tags[] = {"text-generation", "image-text-to-text",           "text-classification",
+                        "text-to-image",   "automatic-speech-recognition", ""};
   std::vector<v1::RepoSnapshot> repos(n);
   std::vector<int64_t> first_party;
   std::uniform_real_distribution<double> u(0, 1);
@@ -77,9 +77,8 @@ std::vector<v1::RepoSnapshot> SyntheticHub(int64_t n, uint32_t seed) {
                                            : v1::RELATION_MERGE;
       int parents = relation == v1::RELATION_MERGE ? 2 : 1;
       for (int k = 0; k < parents; ++k) {
-        int64_t p = (!first_party.empty() && u(rng) < 0.5)
-                        ? first_party[rng() % first_party.size()]
-                        : static_cast<int64_t>(rng() % i);
+        int64_t p = (!first_party.empty() && u(rng) < 0.5) ? first_party[rng() % first_party.size()]
+                                                           : static_cast<int64_t>(rng() % i);
         auto* parent = r.add_parents();
         parent->set_id(repos[p].id());
         parent->set_relation(relation);
@@ -142,22 +141,28 @@ int Main(int argc, char** argv) {
       size_t len = std::strlen(name);
       return a.compare(0, len, name) == 0 ? a.c_str() + len : nullptr;
     };
-    if (auto v = value("--repos=")) flags.repos = std::atoll(v);
-    else if (auto v = value("--crawls=")) flags.crawls = std::atoll(v);
-    else if (auto v = value("--in_memory_repos=")) flags.in_memory_repos = std::atoll(v);
-    else if (auto v = value("--dir=")) flags.dir = v;
+    if (auto v = value("--repos="))
+      flags.repos = std::atoll(v);
+    else if (auto v = value("--crawls="))
+      flags.crawls = std::atoll(v);
+    else if (auto v = value("--in_memory_repos="))
+      flags.in_memory_repos = std::atoll(v);
+    else if (auto v = value("--dir="))
+      flags.dir = v;
     else {
-      std::fprintf(stderr, "usage: store_bench [--repos=N] [--crawls=N] [--in_memory_repos=N] "
-                           "[--dir=PATH]\n");
+      std::fprintf(stderr,
+                   "usage: store_bench [--repos=N] [--crawls=N] [--in_memory_repos=N] "
+                   "[--dir=PATH]\n");
       return 2;
     }
   }
   if (flags.in_memory_repos > 0) InMemory(flags.in_memory_repos);
   if (flags.repos <= 0) return 0;
 
-  std::string dir = flags.dir.empty()
-                        ? (std::filesystem::temp_directory_path() / "hubcensus-store-bench").string()
-                        : flags.dir;
+  std::string dir =
+      flags.dir.empty()
+          ? (std::filesystem::temp_directory_path() / "hubcensus-store-bench").string()
+          : flags.dir;
   std::filesystem::remove_all(dir);
   store::SnapshotStoreOptions so;
   so.path = dir;
@@ -206,13 +211,15 @@ int Main(int argc, char** argv) {
     }
     double ingest = Seconds(t);
     t = Clock::now();
-    auto outcome = store->Commit(commit, [&](const v1::StoredCrawl& crawl,
-                                             const store::CrawlSnapshot& snap)
-                                             -> absl::StatusOr<store::Rollups> {
-      auto figures = aggregator::ComputeCensus(snap, config, crawl.crawl_id(), crawl.date(), 100);
-      if (!figures.ok()) return figures.status();
-      return store::Rollups{{"summary", figures->families.SerializeAsString()}};
-    });
+    auto outcome =
+        store->Commit(commit,
+                      [&](const v1::StoredCrawl& crawl,
+                          const store::CrawlSnapshot& snap) -> absl::StatusOr<store::Rollups> {
+                        auto figures = aggregator::ComputeCensus(snap, config, crawl.crawl_id(),
+                                                                 crawl.date(), 100);
+                        if (!figures.ok()) return figures.status();
+                        return store::Rollups{{"summary", figures->families.SerializeAsString()}};
+                      });
     double commit_s = Seconds(t);
     if (!outcome.ok()) {
       std::fprintf(stderr, "%s\n", outcome.status().ToString().c_str());

@@ -13,8 +13,9 @@ int RunAggregator(const Args& args) {
                 "and the Census query API over gRPC. Prints `aggregator listening on HOST:PORT`.");
   flags.String("data_dir", &o.data_dir, "the store's RocksDB folder (created when missing)");
   flags.String("listen", &o.listen, "host:port to serve on; port 0 picks a free port");
-  flags.String("families", &o.families_file,
-               "families textproto (FamilyConfig); default: the embedded config/families.textproto");
+  flags.String(
+      "families", &o.families_file,
+      "families textproto (FamilyConfig); default: the embedded config/families.textproto");
   flags.Int("metrics_port", &o.metrics_port, "Prometheus /metrics port; 0: off");
   if (auto code = ParseFlagsOrExit(flags, args)) return *code;
   absl::Status s = aggregator::ServeAggregator(o);

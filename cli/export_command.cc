@@ -8,9 +8,10 @@ namespace hubcensus::cli {
 
 int RunExport(const Args& args) {
   aggregator::ExportOptions o;
-  FlagSet flags("hubcensus export --data_dir=DIR [--date=YYYY-MM-DD] [--format=jsonl|csv] "
-                "[--out=FILE]",
-                "Writes every repo snapshot of a committed crawl, sorted by id.");
+  FlagSet flags(
+      "hubcensus export --data_dir=DIR [--date=YYYY-MM-DD] [--format=jsonl|csv] "
+      "[--out=FILE]",
+      "Writes every repo snapshot of a committed crawl, sorted by id.");
   flags.String("data_dir", &o.data_dir, "the aggregator's data folder");
   flags.String("date", &o.date, "YYYY-MM-DD of a committed crawl; default: the latest");
   flags.String("crawl_id", &o.crawl_id, "a committed crawl id instead of --date");

@@ -198,8 +198,8 @@ uint64_t BatchIdChecksum(const v1::WriteBatch& batch) {
 uint64_t ManifestDigest(const v1::CommitRequest& request) {
   uint64_t digest = 0;
   for (const auto& e : request.manifest()) {
-    std::string line = absl::StrCat(e.item_id(), "\n", e.fence(), "\n", e.repos(), "\n",
-                                    e.id_checksum());
+    std::string line =
+        absl::StrCat(e.item_id(), "\n", e.fence(), "\n", e.repos(), "\n", e.id_checksum());
     // A sum of hashes: the entry order does not matter.
     digest += RepoIdHash(line) * 0x9E3779B97F4A7C15ull + 1;
   }
@@ -290,10 +290,10 @@ absl::Status SnapshotStore::CheckSchema() {
   RETURN_IF_ERROR(FromRocks(s, "reading the schema version"));
   int version = 0;
   if (!absl::SimpleAtoi(value, &version) || version != kSchemaVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        options_.path, ": store schema version \"", value, "\" is not supported (this hubcensus ",
-        "reads version ", kSchemaVersion, version > kSchemaVersion ? "; upgrade hubcensus" : "",
-        ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(options_.path, ": store schema version \"", value,
+                     "\" is not supported (this hubcensus ", "reads version ", kSchemaVersion,
+                     version > kSchemaVersion ? "; upgrade hubcensus" : "", ")"));
   }
   return absl::OkStatus();
 }
@@ -471,7 +471,8 @@ absl::StatusOr<BatchResult> SnapshotStore::Write(const v1::WriteBatch& batch) {
   marker.set_id_checksum(result.id_checksum);
   marker.set_item_number(item_number);
   wb.Put(markers_cf_, MarkerKey(n, batch.item_id(), batch.fence()), marker.SerializeAsString());
-  if (crawl_changed) wb.Put(crawls_cf_, CrawlRecordKey(crawl.crawl_id()), crawl.SerializeAsString());
+  if (crawl_changed)
+    wb.Put(crawls_cf_, CrawlRecordKey(crawl.crawl_id()), crawl.SerializeAsString());
   if (created) {
     std::string next;
     PutBigEndian32(&next, n + 1);
@@ -529,8 +530,8 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
     crawl = found->second;
   }
   if (crawl.state() == v1::STORED_CRAWL_ABORTED) {
-    return absl::FailedPreconditionError(absl::StrCat("crawl ", crawl.crawl_id(),
-                                                      " was aborted (", crawl.abort_reason(),
+    return absl::FailedPreconditionError(absl::StrCat("crawl ", crawl.crawl_id(), " was aborted (",
+                                                      crawl.abort_reason(),
                                                       "): it cannot be committed"));
   }
   if (crawl.state() == v1::STORED_CRAWL_COMMITTED) {
@@ -569,8 +570,8 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
       uint64_t max_fence = GetBigEndian64(ToView(it->key()).substr(prefix.size()));
       if (max_fence != e.fence()) {
         std::string marker_value;
-        bool has = db_->Get(rocksdb::ReadOptions(), markers_cf_, MarkerKey(n, e.item_id(), e.fence()),
-                            &marker_value)
+        bool has = db_->Get(rocksdb::ReadOptions(), markers_cf_,
+                            MarkerKey(n, e.item_id(), e.fence()), &marker_value)
                        .ok();
         return absl::FailedPreconditionError(absl::StrCat(
             where, has ? ": a newer fence " : ": no batch with this fence; the item's fence ",
@@ -690,7 +691,8 @@ absl::Status SnapshotStore::PutRollups(uint32_t crawl_number, const Rollups& rol
   if (options_.secondary) return absl::FailedPreconditionError("the store is open read-only");
   rocksdb::WriteBatch wb;
   wb.DeleteRange(rollups_cf_, CrawlPrefix(crawl_number), CrawlPrefix(crawl_number + 1));
-  for (const auto& [name, value] : rollups) wb.Put(rollups_cf_, RollupKey(crawl_number, name), value);
+  for (const auto& [name, value] : rollups)
+    wb.Put(rollups_cf_, RollupKey(crawl_number, name), value);
   return FromRocks(db_->Write(rocksdb::WriteOptions(), &wb), "writing rollups");
 }
 
@@ -761,8 +763,7 @@ absl::StatusOr<v1::StoredCrawl> StoreView::FindCrawl(absl::string_view crawl_id)
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot_;
   std::string value;
-  rocksdb::Status s =
-      store_->db_->Get(ro, store_->crawls_cf_, CrawlRecordKey(crawl_id), &value);
+  rocksdb::Status s = store_->db_->Get(ro, store_->crawls_cf_, CrawlRecordKey(crawl_id), &value);
   if (s.IsNotFound()) return absl::NotFoundError(absl::StrCat("crawl ", crawl_id, " is unknown"));
   RETURN_IF_ERROR(FromRocks(s, "crawl record"));
   v1::StoredCrawl crawl;
@@ -843,8 +844,8 @@ absl::StatusOr<std::optional<std::string>> StoreView::GetRollup(uint32_t crawl_n
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot_;
   std::string value;
-  rocksdb::Status s = store_->db_->Get(ro, store_->rollups_cf_, RollupKey(crawl_number, name),
-                                       &value);
+  rocksdb::Status s =
+      store_->db_->Get(ro, store_->rollups_cf_, RollupKey(crawl_number, name), &value);
   if (s.IsNotFound()) return std::nullopt;
   RETURN_IF_ERROR(FromRocks(s, "rollups"));
   return value;

@@ -1,7 +1,7 @@
 // The real `hubcensus aggregator` process: SIGKILL during ingest loses no acknowledged batch, and
 // `hubcensus query` answers from it over gRPC and from its data folder while it runs.
-#include <csignal>
 #include <atomic>
+#include <csignal>
 #include <thread>
 
 #include "aggregator/aggregator.h"
@@ -37,9 +37,8 @@ v1::WriteBatch Page(const std::string& crawl, int item) {
   b.set_item_id("list/" + std::to_string(item));
   b.set_fence(1);
   for (int j = 0; j < 50; ++j) {
-    *b.add_repos() = testing::MakeRepo(
-        {"ns" + std::to_string(item) + "/model-" + std::to_string(j),
-         {{"Qwen/Qwen2.5-7B", testing::kFinetune}}});
+    *b.add_repos() = testing::MakeRepo({"ns" + std::to_string(item) + "/model-" + std::to_string(j),
+                                        {{"Qwen/Qwen2.5-7B", testing::kFinetune}}});
   }
   return b;
 }
@@ -150,25 +149,25 @@ TEST(AggregatorProcessTest, QueryCliAnswersOverGrpcAndFromTheDataFolder) {
   EXPECT_NE(over_grpc.find("\"finetune\": 150"), std::string::npos);
 
   std::string shares;
-  ASSERT_EQ(RunToCompletion({HubcensusBinary(), "query", "shares", "--aggregator=" + addr,
-                             "--format=csv"},
-                            &shares),
-            0);
+  ASSERT_EQ(
+      RunToCompletion(
+          {HubcensusBinary(), "query", "shares", "--aggregator=" + addr, "--format=csv"}, &shares),
+      0);
   EXPECT_NE(shares.find("2025-03,150,Qwen,150,1"), std::string::npos) << shares;
 
   std::string lineage;
-  ASSERT_EQ(RunToCompletion({HubcensusBinary(), "query", "lineage", "--data_dir=" + dir,
-                             "--repo=ns1/model-3"},
-                            &lineage),
+  ASSERT_EQ(RunToCompletion(
+                {HubcensusBinary(), "query", "lineage", "--data_dir=" + dir, "--repo=ns1/model-3"},
+                &lineage),
             0)
       << lineage;
   EXPECT_NE(lineage.find("family: Qwen"), std::string::npos) << lineage;
 
   std::string bad;
-  EXPECT_EQ(RunToCompletion({HubcensusBinary(), "query", "top", "--aggregator=" + addr,
-                             "--top_family=Nope"},
-                            &bad),
-            2);
+  EXPECT_EQ(
+      RunToCompletion(
+          {HubcensusBinary(), "query", "top", "--aggregator=" + addr, "--top_family=Nope"}, &bad),
+      2);
   EXPECT_NE(bad.find("family: unknown family"), std::string::npos) << bad;
   EXPECT_EQ(RunToCompletion({HubcensusBinary(), "query", "families", "--aggregator=" + addr,
                              "--date=2020-01-01"},
@@ -178,9 +177,9 @@ TEST(AggregatorProcessTest, QueryCliAnswersOverGrpcAndFromTheDataFolder) {
 
   const std::string out = dir + "/../export.csv";
   std::string export_log;
-  ASSERT_EQ(RunToCompletion({HubcensusBinary(), "export", "--data_dir=" + dir, "--format=csv",
-                             "--out=" + out},
-                            &export_log),
+  ASSERT_EQ(RunToCompletion(
+                {HubcensusBinary(), "export", "--data_dir=" + dir, "--format=csv", "--out=" + out},
+                &export_log),
             0)
       << export_log;
   EXPECT_NE(export_log.find("exported 151 repos"), std::string::npos) << export_log;

@@ -23,10 +23,11 @@ using testing::RepoSpec;
 
 v1::FamilyConfig ServedFamilies() {
   auto config = ParseFamilyConfig(R"pb(
-    family { name: "Qwen" region: "china" namespace: "Qwen" }
-    family { name: "Llama" region: "us" namespace: "meta-llama" }
-    family { name: "Mistral" region: "eu" namespace: "mistralai" }
-  )pb", "test.textproto");
+                                    family { name: "Qwen" region: "china" namespace: "Qwen" }
+                                    family { name: "Llama" region: "us" namespace: "meta-llama" }
+                                    family { name: "Mistral" region: "eu" namespace: "mistralai" }
+                                  )pb",
+                                  "test.textproto");
   EXPECT_TRUE(config.ok()) << config.status();
   return *config;
 }
@@ -131,8 +132,10 @@ class AggregatorTest : public ::testing::Test {
     grpc::ClientContext ctx;
     v1::FamiliesResponse resp;
     grpc::Status s = census_->Families(&ctx, req, &resp);
-    if (status) *status = s;
-    else EXPECT_TRUE(s.ok()) << s.error_message();
+    if (status)
+      *status = s;
+    else
+      EXPECT_TRUE(s.ok()) << s.error_message();
     return resp;
   }
 
@@ -332,9 +335,8 @@ TEST_F(AggregatorTest, EveryCensusRpcRefusesBadArguments) {
       {"families unknown crawl",
        families([](auto* r) { r->mutable_crawl()->set_crawl_id("crawl-nope"); }), kNotFound,
        "crawl-nope"},
-      {"families bad ad-hoc config",
-       families([&](auto* r) { bad_region(r->mutable_families()); }), kInvalid,
-       "families.family[2].region"},
+      {"families bad ad-hoc config", families([&](auto* r) { bad_region(r->mutable_families()); }),
+       kInvalid, "families.family[2].region"},
       {"series no metric", series([](auto* r) { r->clear_metric(); }), kInvalid, "metric"},
       {"series unknown metric", series([](auto* r) { r->set_metric("likes"); }), kInvalid,
        "metric"},
@@ -347,8 +349,7 @@ TEST_F(AggregatorTest, EveryCensusRpcRefusesBadArguments) {
        "regions[0]"},
       {"series bad from", series([](auto* r) { r->set_from_date("yesterday"); }), kInvalid,
        "from_date"},
-      {"series bad to", series([](auto* r) { r->set_to_date("2025-02-30"); }), kInvalid,
-       "to_date"},
+      {"series bad to", series([](auto* r) { r->set_to_date("2025-02-30"); }), kInvalid, "to_date"},
       {"series reversed", series([](auto* r) {
          r->set_from_date("2025-03-01");
          r->set_to_date("2025-01-01");
@@ -356,8 +357,7 @@ TEST_F(AggregatorTest, EveryCensusRpcRefusesBadArguments) {
        kInvalid, "from_date"},
       {"shares bad from", shares([](auto* r) { r->set_from_month("2025-13"); }), kInvalid,
        "from_month"},
-      {"shares bad to", shares([](auto* r) { r->set_to_month("October"); }), kInvalid,
-       "to_month"},
+      {"shares bad to", shares([](auto* r) { r->set_to_month("October"); }), kInvalid, "to_month"},
       {"shares reversed", shares([](auto* r) {
          r->set_from_month("2025-05");
          r->set_to_month("2025-01");
@@ -370,8 +370,7 @@ TEST_F(AggregatorTest, EveryCensusRpcRefusesBadArguments) {
       {"crossover no a", crossover([](auto* r) { r->clear_a(); }), kInvalid, "a:"},
       {"crossover unknown b", crossover([](auto* r) { r->set_b("Nope"); }), kInvalid, "b:"},
       {"crossover same", crossover([](auto* r) { r->set_b("Qwen"); }), kInvalid, "b:"},
-      {"crossover metric", crossover([](auto* r) { r->set_metric("stars"); }), kInvalid,
-       "metric"},
+      {"crossover metric", crossover([](auto* r) { r->set_metric("stars"); }), kInvalid, "metric"},
       {"crossover date", crossover([](auto* r) { r->set_from_date("2025-1-1"); }), kInvalid,
        "from_date"},
       {"top no family", top([](auto* r) { r->clear_family(); }), kInvalid, "family"},
@@ -386,8 +385,8 @@ TEST_F(AggregatorTest, EveryCensusRpcRefusesBadArguments) {
        "zz/unknown"},
       {"lineage bad date", lineage([](auto* r) { r->mutable_crawl()->set_date("31-01-2025"); }),
        kInvalid, "crawl.date"},
-      {"lineage bad config", lineage([&](auto* r) { bad_region(r->mutable_families()); }),
-       kInvalid, "families.family[2].region"},
+      {"lineage bad config", lineage([&](auto* r) { bad_region(r->mutable_families()); }), kInvalid,
+       "families.family[2].region"},
   };
   for (const auto& c : cases) {
     grpc::ClientContext ctx;
@@ -503,10 +502,12 @@ TEST_F(AggregatorTest, AQueryDuringIngestSeesOnlyThePreviousCrawl) {
 
 TEST_F(AggregatorTest, ANewServedConfigRematerialisesRollups) {
   IngestAndCommit("2025-01-31", CrawlSpecs(100, 500));
-  auto llama_first = ParseFamilyConfig(R"pb(
-    family { name: "Llama" region: "us" namespace: "meta-llama" }
-    family { name: "Qwen" region: "china" namespace: "Qwen" }
-  )pb", "t");
+  auto llama_first =
+      ParseFamilyConfig(R"pb(
+                          family { name: "Llama" region: "us" namespace: "meta-llama" }
+                          family { name: "Qwen" region: "china" namespace: "Qwen" }
+                        )pb",
+                        "t");
   ASSERT_TRUE(llama_first.ok());
   Start(*llama_first);
   auto families = Families(v1::FamiliesRequest());

@@ -21,10 +21,11 @@ using testing::RepoSpec;
 v1::FamilyConfig Families(v1::ParentPolicy policy = v1::FIRST_PARENT,
                           v1::Attribution attribution = v1::NEAREST) {
   auto config = ParseFamilyConfig(R"pb(
-    family { name: "Qwen" region: "china" namespace: "Qwen" }
-    family { name: "Llama" region: "us" namespace: "meta-llama" }
-    family { name: "Mistral" region: "eu" namespace: "mistralai" }
-  )pb", "test.textproto");
+                                    family { name: "Qwen" region: "china" namespace: "Qwen" }
+                                    family { name: "Llama" region: "us" namespace: "meta-llama" }
+                                    family { name: "Mistral" region: "eu" namespace: "mistralai" }
+                                  )pb",
+                                  "test.textproto");
   EXPECT_TRUE(config.ok()) << config.status();
   config->mutable_lineage()->set_parent_policy(policy);
   config->mutable_lineage()->set_attribution(attribution);
@@ -42,8 +43,12 @@ store::CrawlSnapshot Crawl() {
       {"u/ad1", {{"Qwen/A", kAdapter}}, 3, 10, "2025-03-03T00:00:00.000Z"},
       // downloadsAllTime absent passes the filter.
       {"u/q1", {{"meta-llama/L", kQuantized}}, std::nullopt, 10, "2025-03-20T00:00:00.000Z"},
-      {"u/m1", {{"u/ft1", kMerge}, {"meta-llama/L", kMerge}}, 7, 10,
-       "2025-03-25T23:59:59.000Z", "image-text-to-text"},
+      {"u/m1",
+       {{"u/ft1", kMerge}, {"meta-llama/L", kMerge}},
+       7,
+       10,
+       "2025-03-25T23:59:59.000Z",
+       "image-text-to-text"},
       {"u/img", {{"Qwen/A", kFinetune}}, 100, 10, "2025-03-01T00:00:00.000Z", "text-to-image"},
       {"u/none", {}, 50, 10, "2025-03-05T00:00:00.000Z"},
       {"u/missing", {{"Qwen/Gone", kUnknown}}, 20, 10, "2025-05-02T00:00:00.000Z"},
@@ -170,9 +175,9 @@ TEST(CensusFormatTest, FamiliesAndSharesJsonAreTheContract) {
                                        lineage { parent_policy: SPLIT })pb",
                                   "t");
   ASSERT_TRUE(config.ok());
-  auto snap = MakeSnapshot({{"Qwen/A", {}, 7, 2, "2025-10-01T00:00:00.000Z"},
-                            {"u/x", {{"Qwen/A", kFinetune}, {"v/y", kFinetune}}, 6, 1,
-                             "2025-10-02T00:00:00.000Z"}});
+  auto snap = MakeSnapshot(
+      {{"Qwen/A", {}, 7, 2, "2025-10-01T00:00:00.000Z"},
+       {"u/x", {{"Qwen/A", kFinetune}, {"v/y", kFinetune}}, 6, 1, "2025-10-02T00:00:00.000Z"}});
   auto figures = ComputeCensus(snap, *config, "crawl-2025-10-31", "2025-10-31", 0);
   ASSERT_TRUE(figures.ok());
   EXPECT_EQ(FamiliesToJson(figures->families),

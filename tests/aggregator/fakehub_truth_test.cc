@@ -1,9 +1,9 @@
 // The done-when of the aggregator: on generated Hubs of three seeds, crawled over real HTTP,
 // every family, region and month figure equals fakehub's ground truth, under each policy.
+#include <simdjson.h>
+
 #include <cmath>
 #include <map>
-
-#include <simdjson.h>
 
 #include "aggregator/aggregator.h"
 #include "aggregator/census_format.h"
@@ -104,8 +104,8 @@ void CrawlInto(uint64_t seed, const std::string& date, Crawled* out) {
   int page_number = 0;
   int64_t rejected = 0;
   absl::Status s = client.ForEachListingPage(
-      FirstListingUrl(out->hub->url(), WithListingDefaults(v1::ListingOptions())), &budget,
-      &stats, [&](hub::ListingPage& page) {
+      FirstListingUrl(out->hub->url(), WithListingDefaults(v1::ListingOptions())), &budget, &stats,
+      [&](hub::ListingPage& page) {
         v1::WriteBatch batch;
         batch.set_crawl_id(crawl_id);
         batch.set_crawl_date(date);
@@ -134,7 +134,8 @@ int CountMismatches(const std::map<std::string, double>& truth,
   int mismatches = 0;
   for (const auto& [path, value] : truth) {
     auto it = ours.find(path);
-    if (it == ours.end() || std::fabs(it->second - value) > 1e-9 * std::max(1.0, std::fabs(value))) {
+    if (it == ours.end() ||
+        std::fabs(it->second - value) > 1e-9 * std::max(1.0, std::fabs(value))) {
       ++mismatches;
     }
   }
@@ -151,7 +152,8 @@ void ExpectSameFigures(const std::string& what, const std::string& truth_json,
   for (const auto& [path, value] : truth) {
     auto it = ours.find(path);
     double got = it == ours.end() ? NAN : it->second;
-    bool same = it != ours.end() && std::fabs(got - value) <= 1e-9 * std::max(1.0, std::fabs(value));
+    bool same =
+        it != ours.end() && std::fabs(got - value) <= 1e-9 * std::max(1.0, std::fabs(value));
     if (!same && ++mismatches <= 10) {
       ADD_FAILURE() << what << " " << path << ": truth " << value << ", aggregator " << got;
     }
@@ -176,8 +178,9 @@ TEST_P(FakehubTruthTest, EveryFigureEqualsTheGroundTruthUnderEachPolicy) {
     v1::Attribution attribution;
   };
   std::string first_parent_json;
-  for (Policy p : {Policy{"", v1::FIRST_PARENT, v1::NEAREST}, Policy{"split", v1::SPLIT, v1::NEAREST},
-                   Policy{"root", v1::FIRST_PARENT, v1::ROOT}}) {
+  for (Policy p :
+       {Policy{"", v1::FIRST_PARENT, v1::NEAREST}, Policy{"split", v1::SPLIT, v1::NEAREST},
+        Policy{"root", v1::FIRST_PARENT, v1::ROOT}}) {
     SCOPED_TRACE(std::string("policy ") + (p.name[0] ? p.name : "first_parent"));
     auto truth = crawled.hub->TruthJson(date, p.name);
     ASSERT_TRUE(truth.ok()) << truth.status();

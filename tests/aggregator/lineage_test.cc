@@ -1,13 +1,13 @@
 #include "aggregator/lineage.h"
 
+#include <simdjson.h>
+
 #include <cstring>
 #include <fstream>
 #include <map>
 #include <random>
 #include <set>
 #include <sstream>
-
-#include <simdjson.h>
 
 #include "aggregator/census_metrics.h"
 #include "config/family_config.h"
@@ -26,9 +26,10 @@ using testing::RepoSpec;
 
 v1::FamilyConfig TwoFamilies() {
   auto config = ParseFamilyConfig(R"pb(
-    family { name: "Qwen" region: "china" namespace: "Qwen" }
-    family { name: "Llama" region: "us" namespace: "meta-llama" }
-  )pb", "test.textproto");
+                                    family { name: "Qwen" region: "china" namespace: "Qwen" }
+                                    family { name: "Llama" region: "us" namespace: "meta-llama" }
+                                  )pb",
+                                  "test.textproto");
   EXPECT_TRUE(config.ok()) << config.status();
   return WithDefaults(*config);
 }
@@ -88,10 +89,11 @@ TEST(LineageTest, NearestStopsAtTheFirstFirstPartyRepoAndRootGoesToTheFarthest) 
 }
 
 TEST(LineageTest, MergeFollowsTheFirstParentOrSplitsEvenly) {
-  auto snap = MakeSnapshot({{"meta-llama/L"},
-                            {"Qwen/Q"},
-                            {"m/merge", {{"meta-llama/L", kMerge}, {"Qwen/Q", kMerge}}},
-                            {"n/three", {{"m/merge", kMerge}, {"Qwen/Q", kMerge}, {"z/none", kMerge}}}});
+  auto snap =
+      MakeSnapshot({{"meta-llama/L"},
+                    {"Qwen/Q"},
+                    {"m/merge", {{"meta-llama/L", kMerge}, {"Qwen/Q", kMerge}}},
+                    {"n/three", {{"m/merge", kMerge}, {"Qwen/Q", kMerge}, {"z/none", kMerge}}}});
   auto first = Resolve(snap, TwoFamilies(), kNearest);
   EXPECT_EQ(first["m/merge"], (std::map<std::string, double>{{"Llama", 1}}));
   EXPECT_EQ(first["n/three"], (std::map<std::string, double>{{"Llama", 1}}));
@@ -213,8 +215,8 @@ TEST(LineageTest, EqualsTheLiteralDefinitionOnRandomGraphsWithCycles) {
     for (int i = 0; i < n; ++i) {
       int k = static_cast<int>(rng() % 4);
       for (int j = 0; j < k; ++j) {
-        std::string parent = rng() % 7 == 0 ? "Qwen/missing" + std::to_string(rng() % 3)
-                                            : specs[rng() % n].id;
+        std::string parent =
+            rng() % 7 == 0 ? "Qwen/missing" + std::to_string(rng() % 3) : specs[rng() % n].id;
         specs[i].parents.push_back({parent, kFinetune});
       }
     }
@@ -223,9 +225,8 @@ TEST(LineageTest, EqualsTheLiteralDefinitionOnRandomGraphsWithCycles) {
     for (int policy = 0; policy < 4; ++policy) {
       const bool split = policy & 1, root = policy & 2;
       const int max_steps = 2 + round % 6;
-      LineageResolver resolver(
-          graph, Policy(split ? v1::SPLIT : v1::FIRST_PARENT, root ? v1::ROOT : v1::NEAREST,
-                        max_steps));
+      LineageResolver resolver(graph, Policy(split ? v1::SPLIT : v1::FIRST_PARENT,
+                                             root ? v1::ROOT : v1::NEAREST, max_steps));
       resolver.ResolveAll();
       for (int32_t i = 0; i < graph.repos; ++i) {
         std::set<int32_t> path;
@@ -239,8 +240,8 @@ TEST(LineageTest, EqualsTheLiteralDefinitionOnRandomGraphsWithCycles) {
         ASSERT_EQ(got.size(), want.size())
             << "round " << round << " policy " << policy << " repo " << snap.id(i);
         for (auto [f, w] : want) {
-          ASSERT_NEAR(got[f], w, 1e-9) << "round " << round << " policy " << policy << " repo "
-                                       << snap.id(i);
+          ASSERT_NEAR(got[f], w, 1e-9)
+              << "round " << round << " policy " << policy << " repo " << snap.id(i);
         }
       }
     }
@@ -249,8 +250,8 @@ TEST(LineageTest, EqualsTheLiteralDefinitionOnRandomGraphsWithCycles) {
 
 // The real tree of mistralai/Mistral-Small-24B-Base-2501, as the Hub listed it (67 repos).
 std::vector<RepoSpec> LoadMistralTree() {
-  std::string path =
-      std::string(HUBCENSUS_SHARED_DIR) + "/data/real-lineage/mistral-small-24b-base-2501-tree.json";
+  std::string path = std::string(HUBCENSUS_SHARED_DIR) +
+                     "/data/real-lineage/mistral-small-24b-base-2501-tree.json";
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
   auto error = parser.load(path).get(doc);
@@ -267,9 +268,10 @@ std::vector<RepoSpec> LoadMistralTree() {
       std::string t(std::string_view(tag.get_string()));
       if (t.rfind("base_model:", 0) != 0) continue;
       std::string rest = t.substr(11);
-      static const std::pair<const char*, v1::Relation> kRelations[] = {
-          {"finetune:", kFinetune}, {"adapter:", kAdapter}, {"quantized:", kQuantized},
-          {"merge:", kMerge}};
+      static const std::pair<const char*, v1::Relation> kRelations[] = {{"finetune:", kFinetune},
+                                                                        {"adapter:", kAdapter},
+                                                                        {"quantized:", kQuantized},
+                                                                        {"merge:", kMerge}};
       bool matched = false;
       for (auto [prefix, relation] : kRelations) {
         if (rest.rfind(prefix, 0) == 0) {

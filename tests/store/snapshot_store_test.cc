@@ -332,7 +332,8 @@ TEST_F(SnapshotStoreTest, ConcurrentWritersOfManyItems) {
   std::vector<v1::WriteBatch> batches;
   for (int i = 0; i < 40; ++i) {
     std::vector<RepoSpec> repos;
-    for (int j = 0; j < 25; ++j) repos.push_back({"ns" + std::to_string(i) + "/m" + std::to_string(j)});
+    for (int j = 0; j < 25; ++j)
+      repos.push_back({"ns" + std::to_string(i) + "/m" + std::to_string(j)});
     batches.push_back(Batch("crawl-1", "list/" + std::to_string(i), 1, repos));
   }
   std::vector<std::thread> threads;
