@@ -1,12 +1,104 @@
+// hubcensus local: one crawl of a Hub with every role in one process.
+#include <cstdio>
+
+#include "aggregator/aggregator.h"
+#include "aggregator/census_format.h"
 #include "cli/commands.h"
+#include "common/clock.h"
+#include "common/dates.h"
 #include "common/flags.h"
+#include "config/family_config.h"
+#include "embedded/local_census.h"
+#include "embedded/progress.h"
+#include "hub/hub_client.h"
 
 namespace hubcensus::cli {
 
 int RunLocal(const Args& args) {
-  FlagSet flags("hubcensus local [flags]", "Not available yet: see issue 7.");
+  std::string hub_url, data_dir, date = "today", families, token_file, format = "table";
+  std::string hub_quota = "500/300";
+  int64_t workers = 2, parallelism = 1;
+  FlagSet flags(
+      "hubcensus local --data_dir=DIR [--hub_url=URL] [--date=YYYY-MM-DD] [--workers=N]",
+      "Crawls the Hub at --hub_url once under --date with the coordinator, N crawler workers and\n"
+      "the aggregator in one process (data under DIR), commits the census, prints the family\n"
+      "table and exits 0. Another date adds a crawl; a date that has one changes nothing.\n"
+      "Without --hub_url: $HF_ENDPOINT, else https://huggingface.co.");
+  flags.String("hub_url", &hub_url, "the Hub to crawl (or a fakehub: http://127.0.0.1:PORT)");
+  flags.String("data_dir", &data_dir, "folder for the snapshot store and the coordinator state");
+  flags.String("date", &date, "the census date label, YYYY-MM-DD or 'today' (UTC)");
+  flags.Int("workers", &workers, "crawler workers");
+  flags.Int("parallelism", &parallelism, "leases in flight per worker");
+  flags.String("families", &families, "families file (default: the embedded one)");
+  flags.String("hf_token_file", &token_file, "file holding the Hub token (else $HF_TOKEN)");
+  flags.String("hub_quota", &hub_quota,
+               "requests per window before the Hub's RateLimit headers are seen: Q/W or off");
+  flags.String("format", &format, "the family table as table, csv or json");
   if (auto code = ParseFlagsOrExit(flags, args)) return *code;
-  return NotYetAvailable("local", "its issue, #7, is open");
+  if (data_dir.empty()) {
+    std::fprintf(stderr, "hubcensus local: --data_dir is required\n");
+    return 2;
+  }
+  auto resolved_date = ResolveDate(date, Clock::Real()->Now());
+  auto endpoint = hub::ResolveHubEndpoint(hub_url);
+  auto token = hub::ResolveHubToken(token_file);
+  auto config = LoadFamilyConfigOrDefault(families);
+  auto out_format = aggregator::ParseOutputFormat(format);
+  for (const absl::Status& s : {resolved_date.status(), endpoint.status(), token.status(),
+                                config.status(), out_format.status()}) {
+    if (!s.ok()) {
+      std::fprintf(stderr, "hubcensus local: %s\n", std::string(s.message()).c_str());
+      return 2;
+    }
+  }
+  LocalCensusOptions options;
+  options.data_dir = data_dir;
+  options.hub_url = *endpoint;
+  options.workers = static_cast<int>(workers);
+  options.parallelism = static_cast<int>(parallelism);
+  options.families = *config;
+  options.hub_quota = hub_quota;
+  options.hf_token = *token;
+  auto census = LocalCensus::Start(options);
+  if (!census.ok()) {
+    std::fprintf(stderr, "hubcensus local: %s\n", std::string(census.status().message()).c_str());
+    return 1;
+  }
+  ProgressDisplay display(stderr);
+  auto outcome = (*census)->RunCrawl(*resolved_date, [&](const v1::Crawl& c) {
+    display.Update({c.crawl_id(), c.stats().items_done(), c.stats().items_total(),
+                    c.stats().repos(), c.stats().eta_seconds(), false});
+  });
+  if (!outcome.ok()) {
+    std::fprintf(stderr, "hubcensus local: %s\n", std::string(outcome.status().message()).c_str());
+    return 1;
+  }
+  const v1::Crawl& crawl = outcome->crawl;
+  if (outcome->already_existed) {
+    std::fprintf(stderr, "hubcensus local: %s exists (committed, %lld repos): nothing crawled\n",
+                 crawl.crawl_id().c_str(), static_cast<long long>(crawl.stats().repos()));
+  } else {
+    display.Finish({crawl.crawl_id(), crawl.stats().items_done(), crawl.stats().items_total(),
+                    crawl.stats().repos(), 0, true});
+  }
+  v1::FamiliesRequest req;
+  req.mutable_crawl()->set_date(*resolved_date);
+  auto families_response = (*census)->aggregator()->Families(req);
+  if (!families_response.ok()) {
+    std::fprintf(stderr, "hubcensus local: %s\n",
+                 std::string(families_response.status().message()).c_str());
+    return 1;
+  }
+  std::string text;
+  switch (*out_format) {
+    case aggregator::OutputFormat::kJson: text = aggregator::FamiliesToJson(*families_response); break;
+    case aggregator::OutputFormat::kCsv: text = aggregator::FamiliesToCsv(*families_response); break;
+    default: text = aggregator::FamiliesToTable(*families_response); break;
+  }
+  std::fputs(text.c_str(), stdout);
+  if (!text.empty() && text.back() != '\n') std::fputc('\n', stdout);
+  (*census)->Stop();
+  return 0;
 }
 
 }  // namespace hubcensus::cli

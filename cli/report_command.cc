@@ -1,12 +1,69 @@
+// hubcensus report: the HTML/SVG/CSV report from any store.
+#include <cstdio>
+
+#include "aggregator/aggregator.h"
 #include "cli/commands.h"
 #include "common/flags.h"
+#include "common/grpc_server.h"
+#include "config/family_config.h"
+#include "embedded/report.h"
 
 namespace hubcensus::cli {
 
 int RunReport(const Args& args) {
-  FlagSet flags("hubcensus report [flags]", "Not available yet: see issue 7.");
+  std::string data_dir, aggregator_address, out, families;
+  FlagSet flags("hubcensus report (--data_dir=DIR | --aggregator=ADDR) --out=DIR2",
+                "Writes DIR2/index.html (SVG charts: cumulative first-party downloads with the\n"
+                "Qwen/Llama crossover, monthly new-derivative shares, regions, the family table)\n"
+                "and CSV files beside it, from every committed crawl of a store. Works offline.");
+  flags.String("data_dir", &data_dir, "the store's folder (a `hubcensus local` --data_dir/store)");
+  flags.String("aggregator", &aggregator_address, "a running aggregator, host:port");
+  flags.String("out", &out, "the report folder (created)");
+  flags.String("families", &families, "families file (default: the embedded one)");
   if (auto code = ParseFlagsOrExit(flags, args)) return *code;
-  return NotYetAvailable("report", "its issue, #7, is open");
+  if (out.empty() || data_dir.empty() == aggregator_address.empty()) {
+    std::fprintf(stderr, "hubcensus report: give --out and one of --data_dir or --aggregator\n");
+    return 2;
+  }
+  std::unique_ptr<aggregator::Aggregator> agg;
+  std::unique_ptr<GrpcServer> server;
+  std::string target = aggregator_address;
+  if (!data_dir.empty()) {
+    auto config = LoadFamilyConfigOrDefault(families);
+    if (!config.ok()) {
+      std::fprintf(stderr, "hubcensus report: %s\n", std::string(config.status().message()).c_str());
+      return 2;
+    }
+    aggregator::AggregatorOptions options;
+    options.data_dir = data_dir;
+    options.families = *config;
+    options.read_only = true;
+    auto opened = aggregator::Aggregator::Open(options);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "hubcensus report: %s\n", std::string(opened.status().message()).c_str());
+      return 1;
+    }
+    agg = std::move(*opened);
+    auto started = GrpcServer::Start(GrpcServerOptions{}, {agg->census_service()});
+    if (!started.ok()) {
+      std::fprintf(stderr, "hubcensus report: %s\n", std::string(started.status().message()).c_str());
+      return 1;
+    }
+    server = std::move(*started);
+    target = server->dial_address();
+  }
+  auto stub = v1::Census::NewStub(MakeChannel(target));
+  auto data = GatherReportData(stub.get());
+  if (!data.ok()) {
+    std::fprintf(stderr, "hubcensus report: %s\n", std::string(data.status().message()).c_str());
+    return 1;
+  }
+  if (auto s = WriteReport(*data, out); !s.ok()) {
+    std::fprintf(stderr, "hubcensus report: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  std::printf("report: %s/index.html (%zu crawls)\n", out.c_str(), data->crawls.size());
+  return 0;
 }
 
 }  // namespace hubcensus::cli

@@ -1,0 +1,70 @@
+// The embedded default: coordinator, crawler workers and aggregator in one process, talking over
+// loopback gRPC with the same code that runs as separate pods, with data in one local folder.
+#ifndef HUBCENSUS_EMBEDDED_LOCAL_CENSUS_H_
+#define HUBCENSUS_EMBEDDED_LOCAL_CENSUS_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "hubcensus/v1/census.grpc.pb.h"
+#include "hubcensus/v1/config.pb.h"
+#include "hubcensus/v1/coordinator.grpc.pb.h"
+
+namespace hubcensus {
+
+namespace aggregator {
+class Aggregator;
+}
+
+struct LocalCensusOptions {
+  std::string data_dir;  // store in DIR/store, coordinator state in DIR/coordinator
+  std::string hub_url;   // the Hub (or fakehub) every crawl reads
+  int workers = 2;
+  int parallelism = 1;   // leases in flight per worker
+  v1::FamilyConfig families;
+  // The request budget before the Hub's RateLimit headers are seen: "500/300" (anonymous) or
+  // "off" (fakehub with --rate_limit=off).
+  std::string hub_quota = "500/300";
+  std::string hf_token;          // sent to the Hub only as a bearer token; never logged
+  bool sync_writes = true;       // fsync the stores on every acknowledged write
+  absl::Duration lease_duration = absl::Seconds(30);
+};
+
+struct LocalCrawlOutcome {
+  v1::Crawl crawl;
+  bool already_existed = false;  // the date had a crawl: nothing was crawled
+};
+
+class LocalCensus {
+ public:
+  static absl::StatusOr<std::unique_ptr<LocalCensus>> Start(LocalCensusOptions options);
+  ~LocalCensus();
+
+  // Starts the crawl of `date` (YYYY-MM-DD) and waits until it is committed (or fails). A date
+  // that already has a committed crawl changes nothing. `progress` is called about twice a
+  // second with the crawl's state.
+  absl::StatusOr<LocalCrawlOutcome> RunCrawl(const std::string& date,
+                                             const std::function<void(const v1::Crawl&)>& progress);
+
+  aggregator::Aggregator* aggregator();
+  v1::Census::StubInterface* census();
+  v1::Coordinator::StubInterface* coordinator();
+  std::string aggregator_address() const;
+  std::string coordinator_address() const;
+
+  // Stops workers, then the coordinator, then the aggregator.
+  void Stop();
+
+ private:
+  class Impl;
+  explicit LocalCensus(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hubcensus
+
+#endif  // HUBCENSUS_EMBEDDED_LOCAL_CENSUS_H_
