@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "common/flags.h"
+#include "common/log.h"
 #include "embedded/demo.h"
 
 namespace hubcensus::cli {
@@ -24,6 +25,8 @@ int RunDemo(const Args& args) {
   flags.String("from_month", &options.from_month, "first month crawled, YYYY-MM");
   flags.String("to_month", &options.to_month, "last month crawled, YYYY-MM");
   if (auto code = ParseFlagsOrExit(flags, args)) return *code;
+  // The progress lines and the headline are the demo's output; routine events would bury them.
+  if (!flags.IsSet("log_level")) SetLogLevel(LogLevel::kWarning);
   options.seed = static_cast<uint64_t>(seed);
   options.workers = static_cast<int>(workers);
   auto result = RunDemo(options, stdout);

@@ -14,7 +14,7 @@
 namespace hubcensus {
 
 struct DemoOptions {
-  int64_t repos = 60000;
+  int64_t repos = 100000;
   uint64_t seed = 1;
   std::string out_dir = "hubcensus-demo";
   int workers = 2;

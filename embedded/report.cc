@@ -143,6 +143,12 @@ std::string CumulativeChart(const ReportData& data, const std::vector<std::strin
                           x_of(i), f.top + f.plot_h() + 18, Escape(data.crawls[i].date()));
   }
   int colour = 0;
+  struct EndLabel {
+    double y;
+    std::string text;
+    const char* colour;
+  };
+  std::vector<EndLabel> labels;
   for (const auto& name : names) {
     const auto& v = values[name];
     std::vector<std::string> points;
@@ -152,10 +158,16 @@ std::string CumulativeChart(const ReportData& data, const std::vector<std::strin
                           "<polyline class=\"series\" data-series=\"%s\" fill=\"none\" stroke=\"%s\" "
                           "stroke-width=\"2.5\" points=\"%s\"><title>%s</title></polyline>",
                           Escape(name), c, absl::StrJoin(points, " "), Escape(name));
-    if (n > 0) {
-      absl::StrAppendFormat(&svg, "<text x=\"%.1f\" y=\"%.1f\" class=\"label\" fill=\"%s\">%s %s</text>",
-                            x_of(n - 1) + 8, y_of(v[n - 1]) + 4, c, Escape(name), Human(v[n - 1]));
-    }
+    if (n > 0) labels.push_back({y_of(v[n - 1]) + 4, absl::StrCat(name, " ", Human(v[n - 1])), c});
+  }
+  // Lines that end close together would print their labels on top of each other: push apart.
+  std::sort(labels.begin(), labels.end(), [](const auto& a, const auto& b) { return a.y < b.y; });
+  for (size_t i = 1; i < labels.size(); ++i) {
+    labels[i].y = std::max(labels[i].y, labels[i - 1].y + 14);
+  }
+  for (const auto& l : labels) {
+    absl::StrAppendFormat(&svg, "<text x=\"%.1f\" y=\"%.1f\" class=\"label\" fill=\"%s\">%s</text>",
+                          x_of(n - 1) + 8, l.y, l.colour, Escape(l.text));
   }
   if (data.crossover.found()) {
     for (size_t i = 0; i < n; ++i) {
