@@ -101,5 +101,28 @@ TEST_F(DemoE2E, ReportRendersInHeadlessChromium) {
   EXPECT_GT(stats.distinct_colours, 20);
 }
 
+TEST_F(DemoE2E, ReportCommandRewritesTheReportFromTheStore) {
+  ASSERT_EQ(exit_code_, 0) << *output_;
+  std::string again = MakeTempDir("report-again") + "/r";
+  std::string out;
+  ASSERT_EQ(RunToCompletion({HubcensusBinary(), "report", "--data_dir=" + *out_dir_ + "/data/store",
+                             "--out=" + again},
+                            &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("(23 crawls)"), std::string::npos) << out;
+  // The same store gives the same figures (the demo adds only its ground-truth sentence).
+  for (const char* csv : {"cumulative_downloads.csv", "new_derivative_share.csv", "regions.csv",
+                          "families.csv"}) {
+    EXPECT_EQ(ReadFile(again + "/" + csv), ReadFile(*out_dir_ + "/" + csv)) << csv;
+  }
+  EXPECT_EQ(RunToCompletion({HubcensusBinary(), "report", "--out=" + again}, &out), 2);
+  EXPECT_NE(out.find("one of --data_dir or --aggregator"), std::string::npos) << out;
+  EXPECT_EQ(RunToCompletion({HubcensusBinary(), "report", "--data_dir=/nonexistent/store",
+                             "--out=" + again},
+                            &out),
+            1);
+}
+
 }  // namespace
 }  // namespace hubcensus
