@@ -47,8 +47,8 @@ TEST(CrawlerCommand, CrawlsThenExitsZeroOnSigterm) {
   const std::string token = "hf_ProcessSecretToken777";
   fakehub::FakeHubOptions hub_options;
   hub_options.repos = 5000;
-  hub_options.fault_rate = 0.05;
-  hub_options.faults = "mutate=0,stall=0";
+  // Enough faults that every metric family has a sample: retries and rejected entries.
+  hub_options.faults = "http503=0.2,malformed=0.3";
   hub_options.rate_limit = "off";
   hub_options.date = "2025-10-31";
   auto hub = fakehub::FakeHub::Start(hub_options);
