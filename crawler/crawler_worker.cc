@@ -57,7 +57,7 @@ struct CrawlerMetrics {
                            .Add({});
       m->bytes = &prometheus::BuildCounter()
                       .Name("hubcensus_crawler_bytes_total")
-                      .Help("Hub response bytes received by completed and failed leases")
+                      .Help("Hub response body bytes received by leases (whatever their outcome)")
                       .Register(*registry)
                       .Add({});
       m->rejected = &prometheus::BuildCounter()
