@@ -24,12 +24,15 @@ int RunFakehub(const Args& args) {
   flags.String("listen", &o.listen_address, "IPv4 address to bind");
   flags.Int("repos", &o.repos, "repos in the generated Hub at the scenario's end (1000..10000000)");
   flags.Int("seed", &seed, "generator seed: the same seed gives byte-identical pages");
-  flags.String("date", &o.date, "simulated date YYYY-MM-DD at start (default: scenario end, 2025-12-31)");
-  flags.String("scenario", &o.scenario, "scenario: article (2023-06..2025-12, calibrated to the "
+  flags.String("date", &o.date,
+               "simulated date YYYY-MM-DD at start (default: scenario end, 2025-12-31)");
+  flags.String("scenario", &o.scenario,
+               "scenario: article (2023-06..2025-12, calibrated to the "
                "published figures)");
   flags.String("rate_limit", &o.rate_limit,
                "QUOTA/WINDOW_S per token (per client address without one), or off");
-  flags.Double("fault_rate", &o.fault_rate, "probability of a fault per request, spread over "
+  flags.Double("fault_rate", &o.fault_rate,
+               "probability of a fault per request, spread over "
                "every kind");
   flags.String("faults", &o.faults, "KIND=R,KIND=R: per-kind fault probabilities (see above)");
   flags.String("fixture", &o.fixture_path,

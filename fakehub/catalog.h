@@ -23,9 +23,7 @@ const char* SortFieldName(SortField field);
 struct ObjectId {
   uint32_t time = 0;
   uint64_t rest = 0;
-  bool operator<(const ObjectId& o) const {
-    return time != o.time ? time < o.time : rest < o.rest;
-  }
+  bool operator<(const ObjectId& o) const { return time != o.time ? time < o.time : rest < o.rest; }
   bool operator==(const ObjectId& o) const { return time == o.time && rest == o.rest; }
   std::string Hex() const;
   static std::optional<ObjectId> FromHex(absl::string_view hex);
@@ -76,9 +74,9 @@ std::vector<std::string> ExpandNames(bool per_repo);
 
 // Which properties an entry carries, in order (after _id and id, which every entry has).
 using FieldList = std::vector<Property>;
-const FieldList& DefaultListingFields();          // no expand, no full
-const FieldList& FullListingFields();             // full=true
-const FieldList& DefaultRepoFields();             // per-repo without expand
+const FieldList& DefaultListingFields();  // no expand, no full
+const FieldList& FullListingFields();     // full=true
+const FieldList& DefaultRepoFields();     // per-repo without expand
 
 // Case-insensitive (ASCII) substring test, as the Hub's `search` matches ids.
 inline bool ContainsIgnoreCase(absl::string_view haystack, absl::string_view needle) {
@@ -98,9 +96,9 @@ inline bool ContainsIgnoreCase(absl::string_view haystack, absl::string_view nee
 }
 
 struct ListingFilter {
-  std::string search;                // case-insensitive substring of the id
-  std::string author;                // exact namespace
-  std::vector<std::string> tags;     // every one must be among the entry's tags
+  std::string search;             // case-insensitive substring of the id
+  std::string author;             // exact namespace
+  std::vector<std::string> tags;  // every one must be among the entry's tags
   std::string pipeline_tag;
 };
 

@@ -82,8 +82,7 @@ class FakeHub::Impl {
     }
     std::string date = options_.date.empty() ? DateOfDay(kLastDay) : options_.date;
     if (!options_.fixture_path.empty()) {
-      ASSIGN_OR_RETURN(fixture_,
-                       FixtureHub::Load(options_.fixture_path, &config_, matcher_.get()));
+      ASSIGN_OR_RETURN(fixture_, FixtureHub::Load(options_.fixture_path, &config_, matcher_.get()));
       catalog_ = fixture_.get();
     } else {
       GeneratedHubOptions g;
@@ -99,9 +98,8 @@ class FakeHub::Impl {
     http.listen_address = options_.listen_address;
     http.port = options_.port;
     http.threads = options_.threads;
-    ASSIGN_OR_RETURN(server_, HttpServer::Start(http, [this](const HttpRequest& r) {
-                       return Handle(r);
-                     }));
+    ASSIGN_OR_RETURN(server_,
+                     HttpServer::Start(http, [this](const HttpRequest& r) { return Handle(r); }));
     std::string host = options_.listen_address;
     if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
     url_ = absl::StrCat("http://", host, ":", server_->port());
@@ -201,7 +199,8 @@ class FakeHub::Impl {
     if (fault) {
       switch (*fault) {
         case FaultKind::kHttp500:
-          response = JsonError(500, "Internal Error - We're working hard to fix this as soon as possible!");
+          response = JsonError(
+              500, "Internal Error - We're working hard to fix this as soon as possible!");
           break;
         case FaultKind::kHttp502:
           response = JsonError(502, "Bad Gateway");
@@ -274,8 +273,8 @@ class FakeHub::Impl {
       body += entry;
     };
     if (!repeated.empty()) add(repeated);
-    size_t malformed_at = malformed_nonce ? (malformed_nonce * 2654435761u) % (page->entries.size() + 1)
-                                          : SIZE_MAX;
+    size_t malformed_at =
+        malformed_nonce ? (malformed_nonce * 2654435761u) % (page->entries.size() + 1) : SIZE_MAX;
     for (size_t k = 0; k < page->entries.size(); ++k) {
       if (k == malformed_at) add(MalformedEntry(malformed_nonce * 0x9e3779b97f4a7c15ull));
       add(page->entries[k]);
@@ -289,15 +288,16 @@ class FakeHub::Impl {
       auto q = target.find('?');
       std::vector<absl::string_view> kept;
       if (q != absl::string_view::npos) {
-        for (absl::string_view part : absl::StrSplit(target.substr(q + 1), '&', absl::SkipEmpty())) {
+        for (absl::string_view part :
+             absl::StrSplit(target.substr(q + 1), '&', absl::SkipEmpty())) {
           if (!absl::StartsWith(part, "cursor=")) kept.push_back(part);
         }
       }
       absl::string_view host = request.Header("host");
       std::string base = host.empty() ? url_ : absl::StrCat("http://", host);
-      std::string link = absl::StrCat(base, request.path, "?", absl::StrJoin(kept, "&"),
-                                      kept.empty() ? "" : "&", "cursor=",
-                                      UrlEncode(*page->next_cursor));
+      std::string link =
+          absl::StrCat(base, request.path, "?", absl::StrJoin(kept, "&"), kept.empty() ? "" : "&",
+                       "cursor=", UrlEncode(*page->next_cursor));
       response.headers.emplace_back("Link", absl::StrCat("<", link, ">; rel=\"next\""));
     }
     return response;
@@ -418,9 +418,7 @@ std::string FakeHub::date() const { return impl_->date(); }
 absl::StatusOr<std::string> FakeHub::TruthJson(absl::string_view date, absl::string_view policy) {
   return impl_->Truth(date, policy);
 }
-std::vector<std::string> FakeHub::RepoIdsAt(absl::string_view date) {
-  return impl_->RepoIds(date);
-}
+std::vector<std::string> FakeHub::RepoIdsAt(absl::string_view date) { return impl_->RepoIds(date); }
 int64_t FakeHub::repo_slots() const { return impl_->catalog_->Count(); }
 size_t FakeHub::memory_bytes() const {
   return impl_->generated_ != nullptr ? impl_->generated_->MemoryBytes() : 0;

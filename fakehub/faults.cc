@@ -21,8 +21,7 @@ constexpr KindInfo kKinds[kFaultKinds] = {
     {FaultKind::kHttp503, "http503", "HTTP 503 with a JSON error", false},
     {FaultKind::kHttp429, "http429", "HTTP 429 with Retry-After: 1 (RateLimit r=0;t=1)", false},
     {FaultKind::kReset, "reset", "the headers and half the body, then a TCP reset", false},
-    {FaultKind::kTruncate, "truncate", "a complete response whose JSON body is cut in half",
-     false},
+    {FaultKind::kTruncate, "truncate", "a complete response whose JSON body is cut in half", false},
     {FaultKind::kStall, "stall",
      "no response for --stall_seconds (longer than any client timeout), then close", false},
     {FaultKind::kMalformed, "malformed",
@@ -61,8 +60,7 @@ absl::StatusOr<FaultPlan> FaultPlan::Parse(double fault_rate, absl::string_view 
     item = absl::StripAsciiWhitespace(item);
     auto eq = item.find('=');
     if (eq == absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--faults: \"", item, "\" is not KIND=RATE"));
+      return absl::InvalidArgumentError(absl::StrCat("--faults: \"", item, "\" is not KIND=RATE"));
     }
     absl::string_view name = item.substr(0, eq);
     double rate = 0;
@@ -78,8 +76,8 @@ absl::StatusOr<FaultPlan> FaultPlan::Parse(double fault_rate, absl::string_view 
       }
     }
     if (!found) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--faults: unknown fault kind \"", name, "\" (see hubcensus fakehub --help)"));
+      return absl::InvalidArgumentError(absl::StrCat("--faults: unknown fault kind \"", name,
+                                                     "\" (see hubcensus fakehub --help)"));
     }
   }
   double total = 0;
@@ -100,8 +98,8 @@ bool FaultPlan::any() const {
 
 std::optional<FaultKind> FaultPlan::Draw(uint64_t seed, uint64_t sequence, bool listing) const {
   if (!any()) return std::nullopt;
-  double u = static_cast<double>(Mix(Mix(seed ^ 0xfa017) + sequence) >> 11) *
-             (1.0 / 9007199254740992.0);
+  double u =
+      static_cast<double>(Mix(Mix(seed ^ 0xfa017) + sequence) >> 11) * (1.0 / 9007199254740992.0);
   double cumulative = 0;
   for (const auto& k : kKinds) {
     cumulative += rates_[static_cast<int>(k.kind)];

@@ -18,13 +18,13 @@ enum class FaultKind {
   kHttp500,
   kHttp502,
   kHttp503,
-  kHttp429,     // 429 with Retry-After, whatever the quota says
-  kReset,       // headers and half the body, then a TCP reset
-  kTruncate,    // a complete HTTP response whose JSON body is cut short
-  kStall,       // no response until the client gives up (longer than its timeout)
-  kMalformed,   // listing: an extra entry with wrong types, no id, a huge string or bad UTF-8
-  kRepeat,      // listing: the previous page's last entry again at the top
-  kMutate,      // listing: repos created, deleted, renamed and downloads changed before the page
+  kHttp429,    // 429 with Retry-After, whatever the quota says
+  kReset,      // headers and half the body, then a TCP reset
+  kTruncate,   // a complete HTTP response whose JSON body is cut short
+  kStall,      // no response until the client gives up (longer than its timeout)
+  kMalformed,  // listing: an extra entry with wrong types, no id, a huge string or bad UTF-8
+  kRepeat,     // listing: the previous page's last entry again at the top
+  kMutate,     // listing: repos created, deleted, renamed and downloads changed before the page
 };
 inline constexpr int kFaultKinds = 10;
 

@@ -120,11 +120,16 @@ bool FixtureHub::Listed(int64_t i) const {
 double FixtureHub::SortKey(int64_t i, SortField field) const {
   const Entry& e = entries_[i];
   switch (field) {
-    case SortField::kCreatedAt: return static_cast<double>(e.created);
-    case SortField::kLastModified: return static_cast<double>(e.last_modified);
-    case SortField::kDownloads: return static_cast<double>(e.downloads);
-    case SortField::kLikes: return static_cast<double>(e.likes);
-    case SortField::kTrendingScore: return e.trending;
+    case SortField::kCreatedAt:
+      return static_cast<double>(e.created);
+    case SortField::kLastModified:
+      return static_cast<double>(e.last_modified);
+    case SortField::kDownloads:
+      return static_cast<double>(e.downloads);
+    case SortField::kLikes:
+      return static_cast<double>(e.likes);
+    case SortField::kTrendingScore:
+      return e.trending;
   }
   return 0;
 }
@@ -234,8 +239,8 @@ LineageGraph FixtureHub::Graph(const std::string& date) const {
     if (node[i] < 0) continue;
     const Entry& e = entries_[i];
     auto parents = Parents(e);
-    bool pipeline_ok = std::find(pipelines.begin(), pipelines.end(), e.pipeline_tag) !=
-                       pipelines.end();
+    bool pipeline_ok =
+        std::find(pipelines.begin(), pipelines.end(), e.pipeline_tag) != pipelines.end();
     g.AddNode(static_cast<int16_t>(matcher_->FirstPartyFamily(e.id)), e.has_all_time, e.all_time,
               e.downloads, MonthOfUnix(e.created), pipeline_ok,
               parents.empty() ? Relation::kUnknown : parents[0].second);

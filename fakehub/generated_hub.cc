@@ -37,37 +37,45 @@ enum Flag : uint8_t {
 };
 
 constexpr const char* kPipelines[] = {
-    "",                        // 0: none
-    "text-generation",         // 1
-    "image-text-to-text",      // 2
-    "text-classification",     // 3
-    "token-classification",    // 4
-    "question-answering",      // 5
-    "fill-mask",               // 6
-    "feature-extraction",      // 7
-    "sentence-similarity",     // 8
-    "text2text-generation",    // 9
-    "translation",             // 10
-    "summarization",           // 11
+    "",                              // 0: none
+    "text-generation",               // 1
+    "image-text-to-text",            // 2
+    "text-classification",           // 3
+    "token-classification",          // 4
+    "question-answering",            // 5
+    "fill-mask",                     // 6
+    "feature-extraction",            // 7
+    "sentence-similarity",           // 8
+    "text2text-generation",          // 9
+    "translation",                   // 10
+    "summarization",                 // 11
     "automatic-speech-recognition",  // 12
-    "text-to-speech",          // 13
-    "image-classification",    // 14
-    "object-detection",        // 15
-    "text-to-image",           // 16
-    "image-to-image",          // 17
-    "text-to-video",           // 18
-    "reinforcement-learning",  // 19
-    "zero-shot-classification",  // 20
+    "text-to-speech",                // 13
+    "image-classification",          // 14
+    "object-detection",              // 15
+    "text-to-image",                 // 16
+    "image-to-image",                // 17
+    "text-to-video",                 // 18
+    "reinforcement-learning",        // 19
+    "zero-shot-classification",      // 20
 };
 enum Lib : uint8_t {
-  kNoLib, kTransformers, kPeft, kGguf, kDiffusers, kSentenceTransformers, kTimm, kSb3, kMlx,
+  kNoLib,
+  kTransformers,
+  kPeft,
+  kGguf,
+  kDiffusers,
+  kSentenceTransformers,
+  kTimm,
+  kSb3,
+  kMlx,
   kMlAgents,
 };
-constexpr const char* kLibraries[] = {"",          "transformers", "peft",
-                                      "gguf",      "diffusers",    "sentence-transformers",
-                                      "timm",      "stable-baselines3", "mlx", "ml-agents"};
-constexpr const char* kLicenses[] = {"apache-2.0", "mit", "llama3.1", "other", "cc-by-4.0",
-                                     "openrail", "gemma", "cc-by-nc-4.0"};
+constexpr const char* kLibraries[] = {
+    "",     "transformers",      "peft", "gguf",     "diffusers", "sentence-transformers",
+    "timm", "stable-baselines3", "mlx",  "ml-agents"};
+constexpr const char* kLicenses[] = {"apache-2.0", "mit",      "llama3.1", "other",
+                                     "cc-by-4.0",  "openrail", "gemma",    "cc-by-nc-4.0"};
 
 uint64_t SplitMix(uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;
@@ -130,11 +138,11 @@ struct MonthShare {
 };
 struct NamedFamily {
   const char* name;
-  const char* start;          // first first-party repo ("legacy": the placeholder date)
+  const char* start;            // first first-party repo ("legacy": the placeholder date)
   double first_party_per_repo;  // first-party repos per Hub repo
   int min_first_party;
-  double downloads_at_end;    // first-party cumulative at 2025-12-31 (when no anchors)
-  std::vector<Anchor> anchors;  // first-party cumulative downloads, exact at each date
+  double downloads_at_end;         // first-party cumulative at 2025-12-31 (when no anchors)
+  std::vector<Anchor> anchors;     // first-party cumulative downloads, exact at each date
   std::vector<MonthShare> shares;  // share of new LLM derivatives by month
   std::vector<const char*> stems;
   double other_derivative_weight;
@@ -142,54 +150,132 @@ struct NamedFamily {
 
 const std::vector<NamedFamily>& NamedFamilies() {
   static const auto* families = new std::vector<NamedFamily>{
-      {"Qwen", "2023-08-03", 60e-5, 4, 0,
-       {{"2023-08-03", 0}, {"2024-01-31", 500000}, {"2024-06-30", 8000000},
-        {"2024-12-31", 45000000}, {"2025-04-30", 120000000}, {"2025-08-31", 270000000},
-        {"2025-09-30", 320000000}, {"2025-10-31", 385300000}, {"2025-12-31", 515000000}},
-       {{"2023-08", 0.01}, {"2023-12", 0.03}, {"2024-03", 0.05}, {"2024-06", 0.09},
-        {"2024-10", 0.15}, {"2025-01", 0.25}, {"2025-04", 0.35}, {"2025-07", 0.41},
-        {"2025-10", 0.46}, {"2025-12", 0.48}},
+      {"Qwen",
+       "2023-08-03",
+       60e-5,
+       4,
+       0,
+       {{"2023-08-03", 0},
+        {"2024-01-31", 500000},
+        {"2024-06-30", 8000000},
+        {"2024-12-31", 45000000},
+        {"2025-04-30", 120000000},
+        {"2025-08-31", 270000000},
+        {"2025-09-30", 320000000},
+        {"2025-10-31", 385300000},
+        {"2025-12-31", 515000000}},
+       {{"2023-08", 0.01},
+        {"2023-12", 0.03},
+        {"2024-03", 0.05},
+        {"2024-06", 0.09},
+        {"2024-10", 0.15},
+        {"2025-01", 0.25},
+        {"2025-04", 0.35},
+        {"2025-07", 0.41},
+        {"2025-10", 0.46},
+        {"2025-12", 0.48}},
        {"Qwen-7B", "Qwen1.5", "Qwen2", "Qwen2.5", "Qwen2.5-Coder", "Qwen2-VL", "QwQ", "Qwen3",
         "Qwen2.5-VL", "Qwen3-Coder"},
        1.0},
-      {"Llama", "2023-02-24", 30e-5, 4, 0,
-       {{"2023-02-24", 0}, {"2024-01-31", 10600000}, {"2024-06-30", 60000000},
-        {"2024-12-31", 150000000}, {"2025-04-30", 230000000}, {"2025-08-31", 310000000},
-        {"2025-09-30", 330000000}, {"2025-10-31", 346200000}, {"2025-12-31", 378000000}},
-       {{"2023-02", 0.02}, {"2023-03", 0.15}, {"2023-06", 0.33}, {"2023-09", 0.40},
-        {"2024-01", 0.36}, {"2024-05", 0.44}, {"2024-09", 0.50}, {"2024-10", 0.50},
-        {"2024-12", 0.42}, {"2025-03", 0.30}, {"2025-06", 0.22}, {"2025-10", 0.15},
+      {"Llama",
+       "2023-02-24",
+       30e-5,
+       4,
+       0,
+       {{"2023-02-24", 0},
+        {"2024-01-31", 10600000},
+        {"2024-06-30", 60000000},
+        {"2024-12-31", 150000000},
+        {"2025-04-30", 230000000},
+        {"2025-08-31", 310000000},
+        {"2025-09-30", 330000000},
+        {"2025-10-31", 346200000},
+        {"2025-12-31", 378000000}},
+       {{"2023-02", 0.02},
+        {"2023-03", 0.15},
+        {"2023-06", 0.33},
+        {"2023-09", 0.40},
+        {"2024-01", 0.36},
+        {"2024-05", 0.44},
+        {"2024-09", 0.50},
+        {"2024-10", 0.50},
+        {"2024-12", 0.42},
+        {"2025-03", 0.30},
+        {"2025-06", 0.22},
+        {"2025-10", 0.15},
         {"2025-12", 0.13}},
        {"Llama-2", "Llama-3", "Llama-3.1", "Llama-3.2", "Llama-3.3", "Llama-4", "CodeLlama",
         "Llama-Guard"},
        0.5},
-      {"Mistral", "2023-09-27", 15e-5, 3, 160e6, {},
-       {{"2023-09", 0.04}, {"2023-12", 0.22}, {"2024-03", 0.18}, {"2024-09", 0.10},
-        {"2025-03", 0.06}, {"2025-12", 0.05}},
-       {"Mistral-7B", "Mixtral-8x7B", "Mistral-Nemo", "Mistral-Small", "Ministral",
-        "Magistral"},
+      {"Mistral",
+       "2023-09-27",
+       15e-5,
+       3,
+       160e6,
+       {},
+       {{"2023-09", 0.04},
+        {"2023-12", 0.22},
+        {"2024-03", 0.18},
+        {"2024-09", 0.10},
+        {"2025-03", 0.06},
+        {"2025-12", 0.05}},
+       {"Mistral-7B", "Mixtral-8x7B", "Mistral-Nemo", "Mistral-Small", "Ministral", "Magistral"},
        0.4},
-      {"Google", "legacy", 80e-5, 4, 900e6, {},
-       {{"2022-03", 0.22}, {"2023-06", 0.06}, {"2024-02", 0.07}, {"2024-07", 0.07},
-        {"2025-03", 0.08}, {"2025-12", 0.07}},
+      {"Google",
+       "legacy",
+       80e-5,
+       4,
+       900e6,
+       {},
+       {{"2022-03", 0.22},
+        {"2023-06", 0.06},
+        {"2024-02", 0.07},
+        {"2024-07", 0.07},
+        {"2025-03", 0.08},
+        {"2025-12", 0.07}},
        {"gemma", "gemma-2", "gemma-3", "t5", "flan-t5", "bert", "vit", "mt5", "siglip"},
        6.0},
-      {"Microsoft", "legacy", 60e-5, 4, 450e6, {},
+      {"Microsoft",
+       "legacy",
+       60e-5,
+       4,
+       450e6,
+       {},
        {{"2022-03", 0.15}, {"2023-12", 0.06}, {"2024-05", 0.06}, {"2025-12", 0.04}},
        {"phi-2", "Phi-3", "Phi-3.5", "Phi-4", "deberta-v3", "resnet", "DialoGPT", "layoutlm"},
        3.0},
-      {"DeepSeek", "2023-11-02", 10e-5, 3, 110e6, {},
-       {{"2023-11", 0.01}, {"2024-12", 0.02}, {"2025-01", 0.06}, {"2025-06", 0.05},
+      {"DeepSeek",
+       "2023-11-02",
+       10e-5,
+       3,
+       110e6,
+       {},
+       {{"2023-11", 0.01},
+        {"2024-12", 0.02},
+        {"2025-01", 0.06},
+        {"2025-06", 0.05},
         {"2025-12", 0.04}},
        {"deepseek-coder", "deepseek-llm", "DeepSeek-V2", "DeepSeek-V3", "DeepSeek-R1",
         "DeepSeek-R1-Distill"},
        0.3},
-      {"Meta", "legacy", 40e-5, 3, 300e6, {},
+      {"Meta",
+       "legacy",
+       40e-5,
+       3,
+       300e6,
+       {},
        {{"2022-03", 0.28}, {"2023-03", 0.06}, {"2024-01", 0.01}, {"2025-12", 0.005}},
        {"opt", "bart", "wav2vec2", "dinov2", "galactica", "nllb", "musicgen", "esm2", "sam-vit"},
        3.0},
-      {"NVIDIA", "legacy", 30e-5, 2, 60e6, {}, {},
-       {"Nemotron", "parakeet", "canary", "segformer", "OpenReasoning-Nemotron"}, 0.6},
+      {"NVIDIA",
+       "legacy",
+       30e-5,
+       2,
+       60e6,
+       {},
+       {},
+       {"Nemotron", "parakeet", "canary", "segformer", "OpenReasoning-Nemotron"},
+       0.6},
       {"FLUX", "2024-08-01", 2e-5, 2, 80e6, {}, {}, {"FLUX.1", "FLUX.1-Kontext"}, 3.0},
       {"Wan", "2025-02-25", 2e-5, 1, 20e6, {}, {}, {"Wan2.1", "Wan2.2"}, 0.8},
       {"GLM", "2023-03-13", 4e-5, 2, 25e6, {}, {}, {"chatglm", "glm-4", "GLM-4.5"}, 0.3},
@@ -238,47 +324,90 @@ struct FamilyPlan {
   int first_party_count = 1;
   std::vector<std::pair<int, double>> cumulative;  // (day, downloads), or empty: quadratic
   double downloads_at_end = 1e6;
-  std::vector<std::pair<int, double>> shares;      // (month index, share); empty: "others"
+  std::vector<std::pair<int, double>> shares;  // (month index, share); empty: "others"
   std::vector<std::string> stems;
-  double other_weight = 0.1;   // weight among "other" LLM families, and for other derivatives
+  double other_weight = 0.1;  // weight among "other" LLM families, and for other derivatives
   bool diffusion = false;
   std::vector<std::string> namespaces;  // where its first-party repos live
 };
 
 constexpr const char* kUserNamespaces[] = {
-    "bartowski", "mradermacher", "unsloth", "TheBloke", "lmstudio-community", "QuantFactory",
-    "mlx-community", "LoneStriker", "MaziyarPanahi", "RichardErkhov", "legraphista",
-    "DevQuasar", "tensorblock", "second-state", "Orenguteng", "TheDrummer", "anthracite-org",
-    "cognitivecomputations", "huihui-ai", "Sao10K"};
-constexpr const char* kSyllables[] = {"ka", "ro", "mi", "ta", "zen", "lu", "vo", "shi", "ne",
-                                      "dra", "po", "li", "xa", "qu", "be", "mo", "ri", "sa",
-                                      "te", "no", "gra", "fel", "an", "or"};
-constexpr const char* kGenericStems[] = {
-    "bert-base-uncased", "distilbert-base", "roberta-large", "gpt2", "t5-small",
-    "whisper-small", "wav2vec2-base", "vit-base-patch16", "resnet-50", "ppo", "dqn",
-    "sd-lora", "xlm-roberta-base", "deberta-v3-small", "mt5-base", "bart-large", "electra",
-    "albert-base", "clip-vit", "yolov8", "tinystories", "sdxl-dreambooth", "a2c", "bloom-560m"};
-constexpr const char* kTaskWords[] = {
-    "finetuned-squad", "imdb", "sst2", "ner", "LunarLander-v2", "CartPole-v1", "food101",
-    "cifar10", "emotion", "sentiment", "ko", "ja", "ar", "hi", "summarization",
-    "translation-en-fr", "style", "pokemon", "medical", "legal", "tweet-eval", "squad2",
-    "conll03", "PandaReachDense-v3", "SpaceInvaders", "common-voice", "portrait", "anime"};
-constexpr const char* kSizes[] = {"0.5B", "1.5B", "1B", "3B", "7B", "8B", "13B", "14B",
-                                  "32B", "70B", "72B", "30B-A3B", "4B", "24B", "9B"};
-constexpr const char* kVariants[] = {"", "-Instruct", "-Chat", "-Base", "-Coder", "-Math",
-                                     "-it", "-Thinking", "-VL", "-Preview"};
-constexpr const char* kQuantSuffix[] = {"-GGUF", "-AWQ", "-GPTQ-Int4", "-4bit", "-8bit",
-                                        "-MLX-4bit", "-exl2", "-i1-GGUF", "-bnb-4bit"};
-constexpr const char* kAdapterSuffix[] = {"-lora", "-LoRA", "-qlora-adapter", "-peft",
-                                          "-adapter", "-lora-r16"};
-constexpr const char* kFinetuneSuffix[] = {"-sft", "-dpo", "-orpo", "-finetuned", "-abliterated",
-                                           "-uncensored", "-roleplay", "-medical", "-math-ft",
-                                           "-code", "-grpo", "-distilled", "-instruct-ft"};
-constexpr const char* kMergeSuffix[] = {"-merge", "-slerp", "-ties", "-dare-ties", "-MoE",
-                                        "-model-stock"};
-constexpr const char* kWords[] = {"alpha", "beta", "nova", "aurora", "zephyr", "orca", "hermes",
-                                  "dolphin", "spark", "atlas", "sage", "echo", "lumen", "vega",
-                                  "ember", "fable", "quill", "drift", "mosaic", "prism"};
+    "bartowski",          "mradermacher",          "unsloth",       "TheBloke",
+    "lmstudio-community", "QuantFactory",          "mlx-community", "LoneStriker",
+    "MaziyarPanahi",      "RichardErkhov",         "legraphista",   "DevQuasar",
+    "tensorblock",        "second-state",          "Orenguteng",    "TheDrummer",
+    "anthracite-org",     "cognitivecomputations", "huihui-ai",     "Sao10K"};
+constexpr const char* kSyllables[] = {"ka", "ro",  "mi", "ta", "zen", "lu",  "vo", "shi",
+                                      "ne", "dra", "po", "li", "xa",  "qu",  "be", "mo",
+                                      "ri", "sa",  "te", "no", "gra", "fel", "an", "or"};
+constexpr const char* kGenericStems[] = {"bert-base-uncased",
+                                         "distilbert-base",
+                                         "roberta-large",
+                                         "gpt2",
+                                         "t5-small",
+                                         "whisper-small",
+                                         "wav2vec2-base",
+                                         "vit-base-patch16",
+                                         "resnet-50",
+                                         "ppo",
+                                         "dqn",
+                                         "sd-lora",
+                                         "xlm-roberta-base",
+                                         "deberta-v3-small",
+                                         "mt5-base",
+                                         "bart-large",
+                                         "electra",
+                                         "albert-base",
+                                         "clip-vit",
+                                         "yolov8",
+                                         "tinystories",
+                                         "sdxl-dreambooth",
+                                         "a2c",
+                                         "bloom-560m"};
+constexpr const char* kTaskWords[] = {"finetuned-squad",
+                                      "imdb",
+                                      "sst2",
+                                      "ner",
+                                      "LunarLander-v2",
+                                      "CartPole-v1",
+                                      "food101",
+                                      "cifar10",
+                                      "emotion",
+                                      "sentiment",
+                                      "ko",
+                                      "ja",
+                                      "ar",
+                                      "hi",
+                                      "summarization",
+                                      "translation-en-fr",
+                                      "style",
+                                      "pokemon",
+                                      "medical",
+                                      "legal",
+                                      "tweet-eval",
+                                      "squad2",
+                                      "conll03",
+                                      "PandaReachDense-v3",
+                                      "SpaceInvaders",
+                                      "common-voice",
+                                      "portrait",
+                                      "anime"};
+constexpr const char* kSizes[] = {"0.5B", "1.5B", "1B",  "3B",      "7B", "8B",  "13B", "14B",
+                                  "32B",  "70B",  "72B", "30B-A3B", "4B", "24B", "9B"};
+constexpr const char* kVariants[] = {"",      "-Instruct", "-Chat",     "-Base", "-Coder",
+                                     "-Math", "-it",       "-Thinking", "-VL",   "-Preview"};
+constexpr const char* kQuantSuffix[] = {"-GGUF",     "-AWQ",  "-GPTQ-Int4", "-4bit",    "-8bit",
+                                        "-MLX-4bit", "-exl2", "-i1-GGUF",   "-bnb-4bit"};
+constexpr const char* kAdapterSuffix[] = {"-lora", "-LoRA",    "-qlora-adapter",
+                                          "-peft", "-adapter", "-lora-r16"};
+constexpr const char* kFinetuneSuffix[] = {
+    "-sft",     "-dpo",     "-orpo", "-finetuned", "-abliterated", "-uncensored", "-roleplay",
+    "-medical", "-math-ft", "-code", "-grpo",      "-distilled",   "-instruct-ft"};
+constexpr const char* kMergeSuffix[] = {"-merge",     "-slerp", "-ties",
+                                        "-dare-ties", "-MoE",   "-model-stock"};
+constexpr const char* kWords[] = {
+    "alpha", "beta", "nova",  "aurora", "zephyr", "orca",  "hermes", "dolphin", "spark",  "atlas",
+    "sage",  "echo", "lumen", "vega",   "ember",  "fable", "quill",  "drift",   "mosaic", "prism"};
 
 template <typename T, size_t N>
 const T& Pick(const T (&arr)[N], uint64_t h) {
@@ -354,6 +483,7 @@ absl::Status GeneratedHub::Generate() {
   const int families = config_->family_size();
   const int64_t n_total = options_.repos;
   Rng rng(options_.seed);
+  for (int f = 0; f < families; ++f) named_.push_back(FindNamed(config_->family(f).name()));
 
   // Namespaces: every family's first, then users (none of which a family claims).
   absl::flat_hash_set<std::string> family_namespaces;
@@ -380,8 +510,8 @@ absl::Status GeneratedHub::Generate() {
       plan.other_weight = named->other_derivative_weight;
     } else {
       plan.legacy = h % 5 == 0;
-      plan.start_day = plan.legacy ? kFirstDay
-                                   : DayOf(2022, 6, 1) + static_cast<int>((h >> 8) % 1100);
+      plan.start_day =
+          plan.legacy ? kFirstDay : DayOf(2022, 6, 1) + static_cast<int>((h >> 8) % 1100);
       double per_repo = 1e-5 * (1 + (h >> 20) % 4);
       plan.first_party_count =
           std::max(1, static_cast<int>(std::llround(per_repo * static_cast<double>(n_total))));
@@ -441,8 +571,8 @@ absl::Status GeneratedHub::Generate() {
         created = kPlaceholder;
       } else {
         double u = (k + 0.5) / plan.first_party_count;
-        int day = plan.start_day + (k == 0 ? 0 : static_cast<int>(std::pow(u, 0.8) *
-                                                                   (kLastDay - plan.start_day)));
+        int day = plan.start_day +
+                  (k == 0 ? 0 : static_cast<int>(std::pow(u, 0.8) * (kLastDay - plan.start_day)));
         day = std::min(std::max(day, std::max(plan.start_day, 2)), kLastDay);
         created = kEpoch + day * 86400LL + (k == 0 ? 43200 : static_cast<int64_t>(h % 86400));
       }
@@ -467,8 +597,8 @@ absl::Status GeneratedHub::Generate() {
     double day = tau * std::log(lo + u * (hi - lo));
     int d = std::min(kLastDay, std::max(2, static_cast<int>(day)));
     uint64_t h = Hash(0x9e, k);
-    slots.push_back({static_cast<uint32_t>(kEpoch + d * 86400LL + static_cast<int64_t>(h % 86400)),
-                     2, -1, h});
+    slots.push_back(
+        {static_cast<uint32_t>(kEpoch + d * 86400LL + static_cast<int64_t>(h % 86400)), 2, -1, h});
   }
   std::sort(slots.begin(), slots.end(), [](const Slot& a, const Slot& b) {
     if (a.created != b.created) return a.created < b.created;
@@ -590,8 +720,10 @@ absl::Status GeneratedHub::Generate() {
       r.kind = kFirstParty;
       r.first_party = static_cast<int16_t>(f);
       r.stem_family = static_cast<int16_t>(f);
-      const std::string& ns = plan.namespaces[f == llama ? (rng.Chance(0.85) ? 0 : 1 + rng.Below(plan.namespaces.size() - 1))
-                                                         : rng.Below(plan.namespaces.size())];
+      const std::string& ns =
+          plan.namespaces[f == llama
+                              ? (rng.Chance(0.85) ? 0 : 1 + rng.Below(plan.namespaces.size() - 1))
+                              : rng.Below(plan.namespaces.size())];
       r.ns = ns_index[ns];
       r.rate = static_cast<float>(std::pow(1.0 - rng.Uniform(), -1.0 / 1.2));
       if (plan.diffusion) {
@@ -606,8 +738,10 @@ absl::Status GeneratedHub::Generate() {
         r.pipeline = kLegacyPipes[rng.Below(9)];
         r.library = r.pipeline == 0 ? kNoLib : kTransformers;
       }
-      if (rng.Chance(0.05)) r.flags |= kGatedManual;
-      else if (rng.Chance(0.10)) r.flags |= kGatedAuto;
+      if (rng.Chance(0.05))
+        r.flags |= kGatedManual;
+      else if (rng.Chance(0.10))
+        r.flags |= kGatedAuto;
       // Instruct from base, or a first-party quantization of its own model.
       if (!fp_list[f].empty() && rng.Chance(0.4)) {
         add_edge(r, fp_list[f][rng.Below(fp_list[f].size())],
@@ -686,7 +820,8 @@ absl::Status GeneratedHub::Generate() {
       if (rng.Chance(0.02)) r.flags |= kBareTags;
       if (eligible) {
         r.pipeline = rng.Chance(0.88) ? 1 : 2;
-        r.init_downloads = static_cast<uint8_t>(rng.Chance(0.95) ? 5 + rng.Below(56) : rng.Below(5));
+        r.init_downloads =
+            static_cast<uint8_t>(rng.Chance(0.95) ? 5 + rng.Below(56) : rng.Below(5));
       } else if (plans[f].diffusion) {
         r.pipeline = 16;
       } else {
@@ -694,9 +829,14 @@ absl::Status GeneratedHub::Generate() {
         r.pipeline = kPipes[rng.Below(10)];
       }
       switch (static_cast<Relation>(relation)) {
-        case Relation::kAdapter: r.library = kPeft; break;
-        case Relation::kQuantized: r.library = rng.Chance(0.6) ? kGguf : rng.Chance(0.5) ? kMlx : kTransformers; break;
-        default: r.library = r.pipeline == 16 ? kDiffusers : kTransformers;
+        case Relation::kAdapter:
+          r.library = kPeft;
+          break;
+        case Relation::kQuantized:
+          r.library = rng.Chance(0.6) ? kGguf : rng.Chance(0.5) ? kMlx : kTransformers;
+          break;
+        default:
+          r.library = r.pipeline == 16 ? kDiffusers : kTransformers;
       }
       if (r.pipeline == 16 && relation == static_cast<uint8_t>(Relation::kAdapter)) {
         r.library = kDiffusers;
@@ -704,16 +844,28 @@ absl::Status GeneratedHub::Generate() {
       deriv_list[f].push_back(static_cast<uint32_t>(i));
     } else {
       r.kind = kStandalone;
-      static const uint8_t kPipes[] = {0, 0, 0, 0, 0, 1, 1, 1, 3, 3, 3, 16, 16, 19, 19, 12,
+      static const uint8_t kPipes[] = {0,  0,  0, 0, 0, 1, 1, 1, 3,  3,  3, 16, 16, 19, 19, 12,
                                        14, 14, 7, 4, 5, 6, 8, 9, 10, 11, 2, 15, 13, 17, 18, 20};
       r.pipeline = kPipes[rng.Below(sizeof(kPipes))];
       switch (r.pipeline) {
-        case 0: r.library = rng.Chance(0.5) ? kNoLib : kTransformers; break;
-        case 16: case 17: r.library = kDiffusers; break;
-        case 19: r.library = rng.Chance(0.8) ? kSb3 : kMlAgents; break;
-        case 8: r.library = kSentenceTransformers; break;
-        case 14: r.library = rng.Chance(0.5) ? kTimm : kTransformers; break;
-        default: r.library = kTransformers;
+        case 0:
+          r.library = rng.Chance(0.5) ? kNoLib : kTransformers;
+          break;
+        case 16:
+        case 17:
+          r.library = kDiffusers;
+          break;
+        case 19:
+          r.library = rng.Chance(0.8) ? kSb3 : kMlAgents;
+          break;
+        case 8:
+          r.library = kSentenceTransformers;
+          break;
+        case 14:
+          r.library = rng.Chance(0.5) ? kTimm : kTransformers;
+          break;
+        default:
+          r.library = kTransformers;
       }
       // Names that mention a family without declaring it as a base.
       if (rng.Chance(0.1)) r.stem_family = static_cast<int16_t>(rng.Below(families));
@@ -818,7 +970,7 @@ std::string GeneratedHub::NameAt(uint32_t i, int gen) const {
   std::string name;
   if (r.ns != kBare) absl::StrAppend(&name, namespaces_[r.ns], "/");
   const v1::Family* fam = r.stem_family >= 0 ? &config_->family(r.stem_family) : nullptr;
-  const NamedFamily* named = fam ? FindNamed(fam->name()) : nullptr;
+  const NamedFamily* named = fam ? static_cast<const NamedFamily*>(named_[r.stem_family]) : nullptr;
   auto family_stem = [&](uint64_t x) -> std::string {
     if (named != nullptr) return named->stems[x % named->stems.size()];
     return absl::StrCat(fam->name(), (x % 3 == 0) ? "" : absl::StrCat("-", 1 + x % 4));
@@ -836,15 +988,23 @@ std::string GeneratedHub::NameAt(uint32_t i, int gen) const {
     absl::StrAppend(&name, family_stem(h), "-", Pick(kSizes, h >> 8));
     if (r.kind == kDerivative && r.edge_count > 0) {
       switch (static_cast<Relation>(edges_[r.edge_begin].relation)) {
-        case Relation::kQuantized: absl::StrAppend(&name, Pick(kQuantSuffix, h >> 16)); break;
-        case Relation::kAdapter: absl::StrAppend(&name, Pick(kAdapterSuffix, h >> 16)); break;
-        case Relation::kMerge: absl::StrAppend(&name, Pick(kMergeSuffix, h >> 16)); break;
-        default: absl::StrAppend(&name, Pick(kFinetuneSuffix, h >> 16));
+        case Relation::kQuantized:
+          absl::StrAppend(&name, Pick(kQuantSuffix, h >> 16));
+          break;
+        case Relation::kAdapter:
+          absl::StrAppend(&name, Pick(kAdapterSuffix, h >> 16));
+          break;
+        case Relation::kMerge:
+          absl::StrAppend(&name, Pick(kMergeSuffix, h >> 16));
+          break;
+        default:
+          absl::StrAppend(&name, Pick(kFinetuneSuffix, h >> 16));
       }
     } else {
       absl::StrAppend(&name, "-", Pick(kTaskWords, h >> 16));
     }
-    if ((h >> 24) % 2 == 0) absl::StrAppend(&name, "-", Pick(kWords, h >> 28), "-", (h >> 36) % 100);
+    if ((h >> 24) % 2 == 0)
+      absl::StrAppend(&name, "-", Pick(kWords, h >> 28), "-", (h >> 36) % 100);
   } else {
     absl::StrAppend(&name, Pick(kGenericStems, h >> 8), "-", Pick(kTaskWords, h >> 16));
     if ((h >> 24) % 2 == 0) absl::StrAppend(&name, "-", Pick(kWords, h >> 28));
@@ -859,7 +1019,7 @@ std::string GeneratedHub::GhostId(uint32_t g) const {
   const Ghost& ghost = ghosts_[g];
   uint64_t h = Hash(0x6405, (static_cast<uint64_t>(g) << 16) | ghost.salt);
   const v1::Family& fam = config_->family(ghost.stem_family);
-  const NamedFamily* named = FindNamed(fam.name());
+  const NamedFamily* named = static_cast<const NamedFamily*>(named_[ghost.stem_family]);
   std::string stem = named ? std::string(named->stems[h % named->stems.size()]) : fam.name();
   static const char* kGone[] = {"-old", "-deprecated", "-preview", "-internal", "-draft", "-test"};
   return absl::StrCat(namespaces_[ghost.ns], "/", stem, "-", Pick(kSizes, h >> 8),
@@ -1026,7 +1186,8 @@ int64_t GeneratedHub::AllTimeAt(uint32_t i, int day) const {
       } else {
         double full = curve.prefix[curve.anchor_day + 1] - curve.prefix[r.created_day];
         if (full > 0) {
-          v += static_cast<int64_t>(std::floor(static_cast<double>(curve.anchor_delta) * span / full));
+          v += static_cast<int64_t>(
+              std::floor(static_cast<double>(curve.anchor_delta) * span / full));
         }
       }
     }
@@ -1070,11 +1231,16 @@ int64_t GeneratedHub::LastModifiedAt(uint32_t i, int day) const {
 double GeneratedHub::SortKey(int64_t index, SortField field) const {
   uint32_t i = static_cast<uint32_t>(index);
   switch (field) {
-    case SortField::kCreatedAt: return static_cast<double>(repos_[i].created);
-    case SortField::kLastModified: return static_cast<double>(LastModifiedAt(i, day_));
-    case SortField::kDownloads: return static_cast<double>(Downloads30At(i, day_));
-    case SortField::kLikes: return static_cast<double>(LikesAt(i, day_));
-    case SortField::kTrendingScore: return TrendingAt(i, day_);
+    case SortField::kCreatedAt:
+      return static_cast<double>(repos_[i].created);
+    case SortField::kLastModified:
+      return static_cast<double>(LastModifiedAt(i, day_));
+    case SortField::kDownloads:
+      return static_cast<double>(Downloads30At(i, day_));
+    case SortField::kLikes:
+      return static_cast<double>(LikesAt(i, day_));
+    case SortField::kTrendingScore:
+      return TrendingAt(i, day_);
   }
   return 0;
 }
@@ -1181,12 +1347,14 @@ void GeneratedHub::AppendEntry(int64_t index, const FieldList& fields, std::stri
         if (r.library == kTransformers || r.library == kPeft) {
           const char* arch = r.pipeline == 1 ? "LlamaForCausalLM" : "BertForSequenceClassification";
           const char* type = r.pipeline == 1 ? "llama" : "bert";
-          absl::StrAppend(out, ",\"config\":{\"architectures\":[\"", arch,
-                          "\"],\"model_type\":\"", type, "\"}");
+          absl::StrAppend(out, ",\"config\":{\"architectures\":[\"", arch, "\"],\"model_type\":\"",
+                          type, "\"}");
         }
         break;
       case Property::kCreatedAt:
-        absl::StrAppend(out, ",\"createdAt\":\"", FormatHubTimestamp(r.created), "\"");
+        out->append(",\"createdAt\":\"");
+        AppendHubTimestamp(out, r.created);
+        out->push_back('"');
         break;
       case Property::kDisabled:
         absl::StrAppend(out, ",\"disabled\":", (r.flags & kDisabled) ? "true" : "false");
@@ -1220,8 +1388,9 @@ void GeneratedHub::AppendEntry(int64_t index, const FieldList& fields, std::stri
         out->append(",\"inferenceProviderMapping\":[]");
         break;
       case Property::kLastModified:
-        absl::StrAppend(out, ",\"lastModified\":\"", FormatHubTimestamp(LastModifiedAt(i, day_)),
-                        "\"");
+        out->append(",\"lastModified\":\"");
+        AppendHubTimestamp(out, LastModifiedAt(i, day_));
+        out->push_back('"');
         break;
       case Property::kLibraryName:
         if (r.library != kNoLib) absl::StrAppend(out, ",\"library_name\":\"", library, "\"");
@@ -1253,7 +1422,8 @@ void GeneratedHub::AppendEntry(int64_t index, const FieldList& fields, std::stri
         break;
       }
       case Property::kSiblings: {
-        out->append(",\"siblings\":[{\"rfilename\":\".gitattributes\"},{\"rfilename\":\"README.md\"}");
+        out->append(
+            ",\"siblings\":[{\"rfilename\":\".gitattributes\"},{\"rfilename\":\"README.md\"}");
         if (r.library == kGguf) {
           absl::StrAppend(out, ",{\"rfilename\":\"model-Q4_K_M.gguf\"}");
         } else if (safetensors) {
@@ -1280,7 +1450,8 @@ void GeneratedHub::AppendEntry(int64_t index, const FieldList& fields, std::stri
         if (r.library == kTransformers) {
           absl::StrAppend(out, ",\"transformersInfo\":{\"auto_model\":\"",
                           r.pipeline == 1 ? "AutoModelForCausalLM" : "AutoModel",
-                          "\",\"pipeline_tag\":\"", pipeline, "\",\"processor\":\"AutoTokenizer\"}");
+                          "\",\"pipeline_tag\":\"", pipeline,
+                          "\",\"processor\":\"AutoTokenizer\"}");
         }
         break;
       case Property::kTrendingScore:
@@ -1288,7 +1459,8 @@ void GeneratedHub::AppendEntry(int64_t index, const FieldList& fields, std::stri
         AppendJsonNumber(out, TrendingAt(i, day_));
         break;
       case Property::kWidgetData:
-        if (r.pipeline == 1) out->append(",\"widgetData\":[{\"text\":\"My name is Julien and I like to\"}]");
+        if (r.pipeline == 1)
+          out->append(",\"widgetData\":[{\"text\":\"My name is Julien and I like to\"}]");
         break;
       case Property::kResourceGroup:
         break;
@@ -1297,14 +1469,14 @@ void GeneratedHub::AppendEntry(int64_t index, const FieldList& fields, std::stri
         for (uint32_t k = r.edge_begin; k < r.edge_begin + r.edge_count; ++k) {
           const Edge& e = edges_[k];
           if ((e.target & kGhostBit) || !ListedAt(e.target, day_)) continue;
-          absl::StrAppend(&models, models.empty() ? "" : ",", "{\"_id\":\"",
-                          Oid(e.target).Hex(), "\",\"id\":", JsonString(IdAt(e.target, day_)), "}");
+          absl::StrAppend(&models, models.empty() ? "" : ",", "{\"_id\":\"", Oid(e.target).Hex(),
+                          "\",\"id\":", JsonString(IdAt(e.target, day_)), "}");
         }
         if (!models.empty()) {
-          absl::StrAppend(out, ",\"baseModels\":{\"relation\":\"",
-                          (r.flags & kBareTags) ? "unknown"
-                                                : kRelationNames[edges_[r.edge_begin].relation],
-                          "\",\"models\":[", models, "]}");
+          absl::StrAppend(
+              out, ",\"baseModels\":{\"relation\":\"",
+              (r.flags & kBareTags) ? "unknown" : kRelationNames[edges_[r.edge_begin].relation],
+              "\",\"models\":[", models, "]}");
         }
         break;
       }
@@ -1317,7 +1489,8 @@ void GeneratedHub::AppendEntry(int64_t index, const FieldList& fields, std::stri
         break;
       }
       case Property::kUsedStorage:
-        absl::StrAppend(out, ",\"usedStorage\":", safetensors || r.library == kGguf ? params * 2 : 4096);
+        absl::StrAppend(out,
+                        ",\"usedStorage\":", safetensors || r.library == kGguf ? params * 2 : 4096);
         break;
       case Property::kModelId:
         out->append(",\"modelId\":");
@@ -1426,8 +1599,8 @@ void GeneratedHub::Mutate(uint64_t nonce) {
     int64_t model = random_listed();
     if (model < 0) break;
     RepoRecord r = repos_[model];
-    r.created = std::min<uint32_t>(newest + 1 + k,
-                                   static_cast<uint32_t>(kEpoch + (day + 1) * 86400LL - 1));
+    r.created =
+        std::min<uint32_t>(newest + 1 + k, static_cast<uint32_t>(kEpoch + (day + 1) * 86400LL - 1));
     r.created_day = static_cast<uint16_t>(day);
     r.flags &= static_cast<uint8_t>(~(kRenamed | kPrivate));
     r.deleted_day = kNever;

@@ -22,8 +22,8 @@
 namespace hubcensus::fakehub {
 
 // Days are counted from 2022-03-01 (day 0); the placeholder createdAt falls on day 1.
-inline constexpr int kFirstDay = 1;     // 2022-03-02
-inline constexpr int kLastDay = 1401;   // 2025-12-31, the end of scenario `article`
+inline constexpr int kFirstDay = 1;    // 2022-03-02
+inline constexpr int kLastDay = 1401;  // 2025-12-31, the end of scenario `article`
 absl::StatusOr<int> DayOfDate(absl::string_view yyyy_mm_dd);
 std::string DateOfDay(int day);
 
@@ -70,14 +70,14 @@ class GeneratedHub : public ModelCatalog {
  private:
   // Per repo: 36 bytes. Everything else (name, downloads at a date, likes, sha) is derived.
   struct RepoRecord {
-    uint32_t created;        // Unix seconds
-    uint32_t ns;             // index into namespaces_, or kBare
-    float rate;              // downloads a day (others) or share weight (first-party)
+    uint32_t created;  // Unix seconds
+    uint32_t ns;       // index into namespaces_, or kBare
+    float rate;        // downloads a day (others) or share weight (first-party)
     uint32_t edge_begin;
     uint16_t created_day;
-    uint16_t deleted_day;    // kNever
-    int16_t first_party;     // family index or -1
-    int16_t stem_family;     // the family it was grown from (or whose name it mentions), or -1
+    uint16_t deleted_day;  // kNever
+    int16_t first_party;   // family index or -1
+    int16_t stem_family;   // the family it was grown from (or whose name it mentions), or -1
     uint16_t lastmod_days;
     uint8_t edge_count;
     uint8_t kind;
@@ -139,9 +139,10 @@ class GeneratedHub : public ModelCatalog {
   std::vector<RepoRecord> repos_;
   std::vector<Edge> edges_;
   std::vector<Ghost> ghosts_;
-  std::vector<std::string> namespaces_;   // family namespaces first, then users
-  std::vector<FamilyCurve> curves_;       // per family: first-party cumulative downloads
-  std::vector<uint32_t> child_begin_;     // CSR of children by first-or-any parent edge
+  std::vector<std::string> namespaces_;  // family namespaces first, then users
+  std::vector<FamilyCurve> curves_;      // per family: first-party cumulative downloads
+  std::vector<const void*> named_;       // per family: its scenario entry (NamedFamily) or null
+  std::vector<uint32_t> child_begin_;    // CSR of children by first-or-any parent edge
   std::vector<uint32_t> children_;
   // Hash of an id -> (repo index << 8 | name generation); ghosts too (kGhostBit set).
   absl::flat_hash_map<uint64_t, uint64_t> ids_;

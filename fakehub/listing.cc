@@ -59,9 +59,7 @@ constexpr PropertyInfo kProperties[] = {
 
 bool IsDateKey(SortField f) { return f == SortField::kCreatedAt || f == SortField::kLastModified; }
 
-absl::Status BadRequest(absl::string_view message) {
-  return absl::InvalidArgumentError(message);
-}
+absl::Status BadRequest(absl::string_view message) { return absl::InvalidArgumentError(message); }
 
 }  // namespace
 
@@ -88,34 +86,47 @@ std::vector<std::string> ExpandNames(bool per_repo) {
 }
 
 const FieldList& DefaultListingFields() {
-  static const FieldList* fields = new FieldList{
-      Property::kLikes,      Property::kTrendingScore, Property::kPrivate,
-      Property::kDownloads,  Property::kTags,          Property::kPipelineTag,
-      Property::kLibraryName, Property::kCreatedAt,    Property::kModelId};
+  static const FieldList* fields =
+      new FieldList{Property::kLikes,       Property::kTrendingScore, Property::kPrivate,
+                    Property::kDownloads,   Property::kTags,          Property::kPipelineTag,
+                    Property::kLibraryName, Property::kCreatedAt,     Property::kModelId};
   return *fields;
 }
 
 const FieldList& FullListingFields() {
-  static const FieldList* fields = new FieldList{
-      Property::kAuthor,      Property::kGated,     Property::kInference,
-      Property::kLastModified, Property::kLikes,    Property::kTrendingScore,
-      Property::kPrivate,     Property::kSha,       Property::kDownloads,
-      Property::kTags,        Property::kPipelineTag, Property::kLibraryName,
-      Property::kDisabled,    Property::kCreatedAt, Property::kModelId,
-      Property::kSiblings};
+  static const FieldList* fields =
+      new FieldList{Property::kAuthor,       Property::kGated,       Property::kInference,
+                    Property::kLastModified, Property::kLikes,       Property::kTrendingScore,
+                    Property::kPrivate,      Property::kSha,         Property::kDownloads,
+                    Property::kTags,         Property::kPipelineTag, Property::kLibraryName,
+                    Property::kDisabled,     Property::kCreatedAt,   Property::kModelId,
+                    Property::kSiblings};
   return *fields;
 }
 
 const FieldList& DefaultRepoFields() {
-  static const FieldList* fields = new FieldList{
-      Property::kPrivate,     Property::kPipelineTag, Property::kLibraryName,
-      Property::kTags,        Property::kDownloads,   Property::kLikes,
-      Property::kModelId,     Property::kAuthor,      Property::kSha,
-      Property::kLastModified, Property::kGated,      Property::kDisabled,
-      Property::kWidgetData,  Property::kModelIndex,  Property::kConfig,
-      Property::kCardData,    Property::kTransformersInfo, Property::kSiblings,
-      Property::kSpaces,      Property::kCreatedAt,   Property::kSafetensors,
-      Property::kUsedStorage};
+  static const FieldList* fields = new FieldList{Property::kPrivate,
+                                                 Property::kPipelineTag,
+                                                 Property::kLibraryName,
+                                                 Property::kTags,
+                                                 Property::kDownloads,
+                                                 Property::kLikes,
+                                                 Property::kModelId,
+                                                 Property::kAuthor,
+                                                 Property::kSha,
+                                                 Property::kLastModified,
+                                                 Property::kGated,
+                                                 Property::kDisabled,
+                                                 Property::kWidgetData,
+                                                 Property::kModelIndex,
+                                                 Property::kConfig,
+                                                 Property::kCardData,
+                                                 Property::kTransformersInfo,
+                                                 Property::kSiblings,
+                                                 Property::kSpaces,
+                                                 Property::kCreatedAt,
+                                                 Property::kSafetensors,
+                                                 Property::kUsedStorage};
   return *fields;
 }
 
@@ -134,11 +145,16 @@ absl::StatusOr<SortField> ParseSortField(absl::string_view text) {
 
 const char* SortFieldName(SortField field) {
   switch (field) {
-    case SortField::kTrendingScore: return "trendingScore";
-    case SortField::kCreatedAt: return "createdAt";
-    case SortField::kLastModified: return "lastModified";
-    case SortField::kDownloads: return "downloads";
-    case SortField::kLikes: return "likes";
+    case SortField::kTrendingScore:
+      return "trendingScore";
+    case SortField::kCreatedAt:
+      return "createdAt";
+    case SortField::kLastModified:
+      return "lastModified";
+    case SortField::kDownloads:
+      return "downloads";
+    case SortField::kLikes:
+      return "likes";
   }
   return "trendingScore";
 }
@@ -169,8 +185,7 @@ std::optional<ObjectId> ObjectId::FromHex(absl::string_view hex) {
 
 namespace {
 
-absl::StatusOr<FieldList> ParseExpandValues(const std::vector<std::string>& values,
-                                            bool per_repo) {
+absl::StatusOr<FieldList> ParseExpandValues(const std::vector<std::string>& values, bool per_repo) {
   std::vector<bool> seen(static_cast<size_t>(Property::kModelId) + 1, false);
   for (size_t k = 0; k < values.size(); ++k) {
     auto p = ParseExpand(values[k], per_repo);
@@ -188,8 +203,8 @@ absl::StatusOr<FieldList> ParseExpandValues(const std::vector<std::string>& valu
   return fields;
 }
 
-std::vector<std::string> ExpandValues(
-    const std::vector<std::pair<std::string, std::string>>& query, bool* present) {
+std::vector<std::string> ExpandValues(const std::vector<std::pair<std::string, std::string>>& query,
+                                      bool* present) {
   std::vector<std::string> values;
   *present = false;
   for (const auto& [k, v] : query) {
@@ -362,8 +377,8 @@ absl::StatusOr<ListingPage> ListingEngine::Page(const ListingRequest& request) {
     while (lo < hi) {
       size_t mid = (lo + hi) / 2;
       double k = order->key[mid];
-      bool after = k < keyset->key ||
-                   (k == keyset->key && keyset->oid < catalog_->Oid(order->index[mid]));
+      bool after =
+          k < keyset->key || (k == keyset->key && keyset->oid < catalog_->Oid(order->index[mid]));
       if (after) {
         hi = mid;
       } else {

@@ -24,7 +24,7 @@ class LineageWalker {
     path_.clear();
     path_.push_back(r);
     int32_t cur = r;
-    for (int steps = 0;; ) {
+    for (int steps = 0;;) {
       if (g_.first_party[cur] >= 0) return g_.first_party[cur];
       if (g_.parent_begin[cur] == g_.parent_begin[cur + 1]) return -1;
       int32_t p = g_.parents[g_.parent_begin[cur]];
@@ -42,7 +42,7 @@ class LineageWalker {
     path_.push_back(r);
     int32_t cur = r;
     int found = -1;
-    for (int steps = 0;; ) {
+    for (int steps = 0;;) {
       if (g_.first_party[cur] >= 0) found = g_.first_party[cur];
       if (g_.parent_begin[cur] == g_.parent_begin[cur + 1]) return found;
       int32_t p = g_.parents[g_.parent_begin[cur]];
@@ -117,8 +117,8 @@ void AppendSums(std::string* out, const FamilySums& s) {
                   ",\"ecosystem_downloads_all_time\":", JsonNumber(s.ecosystem_all_time),
                   ",\"derivatives\":{");
   for (int k = 0; k < 5; ++k) {
-    absl::StrAppend(out, k ? "," : "", "\"", kRelationNames[k], "\":",
-                    JsonNumber(s.derivatives[k]));
+    absl::StrAppend(out, k ? "," : "", "\"", kRelationNames[k],
+                    "\":", JsonNumber(s.derivatives[k]));
   }
   out->append("}");
 }
@@ -142,8 +142,8 @@ std::string MonthLabel(int month) {
 std::string TruthJson(const LineageGraph& g, const v1::FamilyConfig& raw_config,
                       TruthPolicy policy) {
   v1::FamilyConfig config = WithDefaults(raw_config);
-  int max_steps = config.lineage().max_steps() > 0 ? config.lineage().max_steps()
-                                                   : kDefaultMaxLineageSteps;
+  int max_steps =
+      config.lineage().max_steps() > 0 ? config.lineage().max_steps() : kDefaultMaxLineageSteps;
   int64_t min_downloads = config.new_model_filter().min_downloads_all_time();
   int families = config.family_size();
   std::vector<FamilySums> sums(static_cast<size_t>(families));

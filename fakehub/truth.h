@@ -22,16 +22,16 @@ inline constexpr const char* kRelationNames[] = {"finetune", "adapter", "quantiz
 // (>= 0) or a parent missing from the listing: -1 when its namespace belongs to no family,
 // else -2 - family.
 struct LineageGraph {
-  std::string date;  // YYYY-MM-DD
-  int date_month = 0;  // year * 12 + month - 1 of `date`
-  std::vector<int16_t> first_party;       // family index or -1, per node
+  std::string date;                         // YYYY-MM-DD
+  int date_month = 0;                       // year * 12 + month - 1 of `date`
+  std::vector<int16_t> first_party;         // family index or -1, per node
   std::vector<int64_t> downloads_all_time;  // 0 when absent
   std::vector<uint8_t> has_all_time;
   std::vector<int64_t> downloads_30d;
-  std::vector<int32_t> created_month;     // year * 12 + month - 1 (UTC createdAt)
-  std::vector<uint8_t> share_pipeline;    // pipeline_tag passes the new-model filter
-  std::vector<uint8_t> first_relation;    // Relation of the first parent edge
-  std::vector<uint32_t> parent_begin;     // size nodes + 1
+  std::vector<int32_t> created_month;   // year * 12 + month - 1 (UTC createdAt)
+  std::vector<uint8_t> share_pipeline;  // pipeline_tag passes the new-model filter
+  std::vector<uint8_t> first_relation;  // Relation of the first parent edge
+  std::vector<uint32_t> parent_begin;   // size nodes + 1
   std::vector<int32_t> parents;
 
   static int32_t MissingParent(int family) { return family < 0 ? -1 : -2 - family; }

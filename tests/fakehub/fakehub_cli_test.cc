@@ -18,13 +18,14 @@ using ::hubcensus::testing::Subprocess;
 using testing::HttpTestClient;
 
 TEST(FakeHubCli, PrintsItsUrlServesAndStopsOnSigterm) {
-  auto proc = Subprocess::Start({HubcensusBinary(), "fakehub", "--port=0", "--repos=1000",
-                                 "--seed=5", "--date=2025-06-30"});
+  auto proc = Subprocess::Start(
+      {HubcensusBinary(), "fakehub", "--port=0", "--repos=1000", "--seed=5", "--date=2025-06-30"});
   ASSERT_TRUE(proc.has_value());
   auto line = proc->WaitForOutput("fakehub listening on http://127.0.0.1:");
   ASSERT_TRUE(line.has_value()) << proc->Output();
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(*line, m, std::regex("fakehub listening on (http://127\\.0\\.0\\.1:[0-9]+)")));
+  ASSERT_TRUE(std::regex_search(
+      *line, m, std::regex("fakehub listening on (http://127\\.0\\.0\\.1:[0-9]+)")));
   std::string url = m[1];
   HttpTestClient client;
   EXPECT_EQ(client.Get(url + "/_sim/health").status, 200);

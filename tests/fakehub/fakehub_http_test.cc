@@ -107,8 +107,9 @@ TEST(FakeHubListing, LinkHeaderIsAbsoluteWithRelNextAndLastPageHasNone) {
   HttpResult first = client.Get(hub->url() + "/api/models?limit=1000&sort=createdAt");
   ASSERT_EQ(first.status, 200);
   std::string link = first.Header("link");
-  std::regex shape("^<http://127\\.0\\.0\\.1:[0-9]+/api/models\\?limit=1000&sort=createdAt&"
-                   "cursor=[A-Za-z0-9%]+>; rel=\"next\"$");
+  std::regex shape(
+      "^<http://127\\.0\\.0\\.1:[0-9]+/api/models\\?limit=1000&sort=createdAt&"
+      "cursor=[A-Za-z0-9%]+>; rel=\"next\"$");
   EXPECT_TRUE(std::regex_match(link, shape)) << link;
   EXPECT_NE(link.find("%3D"), std::string::npos) << "base64 padding is URL-encoded: " << link;
   std::optional<std::string> url = first.NextLink();
@@ -152,12 +153,34 @@ TEST(FakeHubListing, ExpandIsValidatedAndShapesEntries) {
   EXPECT_EQ(client.Get(base + "&expand=childrenModelCount").status, 400);
   EXPECT_EQ(client.Get(base + "&expand=downloads&full=true").status, 400);
   // Every accepted value works, in both spellings.
-  for (const char* e : {"author", "cardData", "config", "createdAt", "disabled", "downloads",
-                        "downloadsAllTime", "evalResults", "gated", "gguf", "inference",
-                        "inferenceProviderMapping", "lastModified", "library_name", "likes",
-                        "mask_token", "model-index", "pipeline_tag", "private", "safetensors",
-                        "sha", "siblings", "spaces", "tags", "transformersInfo", "trendingScore",
-                        "widgetData", "resourceGroup"}) {
+  for (const char* e : {"author",
+                        "cardData",
+                        "config",
+                        "createdAt",
+                        "disabled",
+                        "downloads",
+                        "downloadsAllTime",
+                        "evalResults",
+                        "gated",
+                        "gguf",
+                        "inference",
+                        "inferenceProviderMapping",
+                        "lastModified",
+                        "library_name",
+                        "likes",
+                        "mask_token",
+                        "model-index",
+                        "pipeline_tag",
+                        "private",
+                        "safetensors",
+                        "sha",
+                        "siblings",
+                        "spaces",
+                        "tags",
+                        "transformersInfo",
+                        "trendingScore",
+                        "widgetData",
+                        "resourceGroup"}) {
     EXPECT_EQ(client.Get(base + "&expand=" + e).status, 200) << e;
     EXPECT_EQ(client.Get(base + "&expand%5B%5D=" + e).status, 200) << e;
   }
@@ -185,8 +208,9 @@ TEST(FakeHubListing, SameSeedGivesByteIdenticalPages) {
   c.seed = 4;
   auto hub_a = StartHub(a), hub_b = StartHub(b), hub_c = StartHub(c);
   HttpTestClient client;
-  const std::string query = "/api/models?sort=createdAt&limit=500&expand=tags&expand=downloads"
-                            "&expand=downloadsAllTime&expand=createdAt&expand=cardData";
+  const std::string query =
+      "/api/models?sort=createdAt&limit=500&expand=tags&expand=downloads"
+      "&expand=downloadsAllTime&expand=createdAt&expand=cardData";
   std::optional<std::string> ua = hub_a->url() + query, ub = hub_b->url() + query;
   int pages = 0;
   while (ua && ub) {
@@ -221,8 +245,8 @@ TEST(FakeHubListing, SearchAuthorFilterAndPipelineTag) {
     if (child) break;
   }
   ASSERT_NE(child, nullptr);
-  auto filtered = Crawl(client, hub->url() + "/api/models?sort=createdAt&expand=tags&filter=" +
-                                    UrlEncode(tag));
+  auto filtered =
+      Crawl(client, hub->url() + "/api/models?sort=createdAt&expand=tags&filter=" + UrlEncode(tag));
   ASSERT_TRUE(filtered.ok);
   size_t expected = 0;
   for (const auto& e : all.entries) {
@@ -567,7 +591,8 @@ TEST(FakeHubFaults, ASpreadFaultRateStillLetsARetryingCrawlFinish) {
   while (url) {
     HttpResult page = client.Get(*url, {}, 5000);
     std::vector<CrawledEntry> entries;
-    if (page.code != CURLE_OK || page.status != 200 || !testing::ParseEntries(page.body, &entries)) {
+    if (page.code != CURLE_OK || page.status != 200 ||
+        !testing::ParseEntries(page.body, &entries)) {
       ASSERT_LT(++retries, 500);
       continue;
     }
