@@ -884,6 +884,25 @@ absl::Status GeneratedHub::Generate() {
     }
   }
 
+  // Parents that do not exist: about 1% of derivatives, half in their family's namespace (still
+  // classified by it), half in a user namespace (no family).
+  for (uint32_t i = 0; i < repos_.size(); ++i) {
+    RepoRecord& r = repos_[i];
+    if (r.kind != kDerivative || r.edge_count == 0 || r.stem_family < 0) continue;
+    if (!rng.Chance(0.01)) continue;
+    Ghost g;
+    g.stem_family = r.stem_family;
+    g.salt = 0;
+    const FamilyPlan& plan = plans[r.stem_family];
+    if (rng.Chance(0.5) && !plan.namespaces.empty()) {
+      g.ns = ns_index[plan.namespaces[0]];
+    } else {
+      g.ns = pick_user(rng.Uniform());
+    }
+    g.family = -1;
+    edges_[r.edge_begin].target = kGhostBit | static_cast<uint32_t>(ghosts_.size());
+    ghosts_.push_back(g);
+  }
   // Structures the lineage rules must handle, among standalone user repos created from 2023-06.
   std::vector<uint32_t> pool;
   const int pool_from = DayOf(2023, 6, 1);
@@ -937,25 +956,6 @@ absl::Status GeneratedHub::Generate() {
       rewire(c, {{parent, ft}}, mistral);
       parent = c;
     }
-  }
-  // Parents that do not exist: about 1% of derivatives, half in their family's namespace (still
-  // classified by it), half in a user namespace (no family).
-  for (uint32_t i = 0; i < repos_.size(); ++i) {
-    RepoRecord& r = repos_[i];
-    if (r.kind != kDerivative || r.edge_count == 0 || r.stem_family < 0) continue;
-    if (!rng.Chance(0.01)) continue;
-    Ghost g;
-    g.stem_family = r.stem_family;
-    g.salt = 0;
-    const FamilyPlan& plan = plans[r.stem_family];
-    if (rng.Chance(0.5) && !plan.namespaces.empty()) {
-      g.ns = ns_index[plan.namespaces[0]];
-    } else {
-      g.ns = pick_user(rng.Uniform());
-    }
-    g.family = -1;
-    edges_[r.edge_begin].target = kGhostBit | static_cast<uint32_t>(ghosts_.size());
-    ghosts_.push_back(g);
   }
   RETURN_IF_ERROR(AssignNames());
   CalibrateDownloads();

@@ -498,3 +498,113 @@ TEST(FakeHubFixture, ServesTheRealMistralTreeAndItsTruth) {
 
 }  // namespace
 }  // namespace hubcensus::fakehub
+
+namespace hubcensus::fakehub {
+namespace {
+
+// The generated Hub holds every structure issue 3 lists.
+TEST(FakeHubGenerated, HasTheStructuresTheIssueLists) {
+  auto hub = StartHub(20000, 9);
+  HttpTestClient client;
+  auto crawl = Crawl(client, CrawlerFirstUrl(hub->url()));
+  ASSERT_TRUE(crawl.ok) << crawl.error;
+  FamilyMatcher matcher(DefaultFamilyConfig());
+  absl::flat_hash_map<std::string, const CrawledEntry*> by_id;
+  for (const auto& e : crawl.entries) by_id[e.id] = &e;
+  auto parents = [](const CrawledEntry& e) {
+    std::vector<std::string> out;
+    for (const auto& t : e.tags) {
+      for (const char* r : {"finetune:", "adapter:", "quantized:", "merge:"}) {
+        std::string p = std::string("base_model:") + r;
+        if (absl::StartsWith(t, p)) out.push_back(t.substr(p.size()));
+      }
+    }
+    return out;
+  };
+  std::map<std::string, int> first_relation;
+  std::set<std::string> pipelines, libraries;
+  int no_base = 0, self_loops = 0, two_cycles = 0, wide_merges = 0, missing = 0,
+      missing_in_family = 0, placeholder = 0, no_all_time = 0, mentions = 0, max_depth = 0;
+  std::vector<int64_t> downloads;
+  for (const auto& e : crawl.entries) {
+    auto ps = parents(e);
+    bool bare = false;
+    for (const auto& t : e.tags) bare |= absl::StartsWith(t, "base_model:");
+    if (!bare) ++no_base;
+    for (const auto& t : e.tags) {
+      for (const char* r : {"finetune", "adapter", "quantized", "merge"}) {
+        if (absl::StartsWith(t, absl::StrCat("base_model:", r, ":"))) {
+          first_relation[r]++;
+          goto counted;
+        }
+      }
+    }
+  counted:
+    if (ps.size() >= 3) ++wide_merges;
+    if (!ps.empty() && ps[0] == e.id) ++self_loops;
+    if (!ps.empty() && by_id.count(ps[0])) {
+      auto grand = parents(*by_id[ps[0]]);
+      if (!grand.empty() && grand[0] == e.id && ps[0] != e.id) ++two_cycles;
+    }
+    for (const auto& p : ps) {
+      if (!by_id.count(p)) {
+        ++missing;
+        missing_in_family += matcher.FirstPartyFamily(p) >= 0;
+      }
+    }
+    int depth = 0;
+    const CrawledEntry* cur = &e;
+    std::set<std::string> seen{e.id};
+    while (true) {
+      auto up = parents(*cur);
+      if (up.empty() || !by_id.count(up[0]) || !seen.insert(up[0]).second) break;
+      cur = by_id[up[0]];
+      ++depth;
+    }
+    max_depth = std::max(max_depth, depth);
+    placeholder += e.created_at == "2022-03-02T23:29:04.000Z";
+    no_all_time += !e.has_all_time;
+    downloads.push_back(e.all_time);
+    std::string lower = absl::AsciiStrToLower(e.id);
+    if (!bare && matcher.FirstPartyFamily(e.id) < 0 &&
+        (lower.find("qwen") != std::string::npos || lower.find("llama") != std::string::npos)) {
+      ++mentions;
+    }
+    if (!e.pipeline_tag.empty()) pipelines.insert(e.pipeline_tag);
+    for (const char* lib : {"transformers", "peft", "gguf", "diffusers", "sentence-transformers",
+                            "timm", "stable-baselines3", "mlx"}) {
+      if (!e.tags.empty() && e.tags[0] == lib) libraries.insert(lib);
+    }
+  }
+  double n = static_cast<double>(crawl.entries.size());
+  EXPECT_NEAR(no_base / n, 0.72, 0.05);
+  // Declared relations: adapter 43%, finetune 36%, quantized 19%, merge 2% (hub-api.md).
+  double declared = 0;
+  for (const auto& [r, c] : first_relation) declared += c;
+  EXPECT_NEAR(first_relation["adapter"] / declared, 0.43, 0.05);
+  EXPECT_NEAR(first_relation["finetune"] / declared, 0.36, 0.05);
+  EXPECT_NEAR(first_relation["quantized"] / declared, 0.19, 0.05);
+  EXPECT_GT(first_relation["merge"], 0);
+  EXPECT_GT(wide_merges, 0);
+  EXPECT_GE(self_loops, 1);
+  EXPECT_GE(two_cycles, 2);
+  EXPECT_GT(missing, 10);
+  EXPECT_GT(missing_in_family, 0);
+  EXPECT_GE(max_depth, 64);  // the long chain; ordinary chains run four and more deep too
+  EXPECT_GT(placeholder, 1000);
+  EXPECT_GT(no_all_time, 10);
+  EXPECT_GT(mentions, 20);
+  EXPECT_GE(pipelines.size(), 15u);
+  EXPECT_GE(libraries.size(), 7u);
+  // Power-law downloads: the top 1% of repos hold most of them.
+  std::sort(downloads.rbegin(), downloads.rend());
+  double total = 0, top = 0;
+  for (size_t k = 0; k < downloads.size(); ++k) {
+    total += static_cast<double>(downloads[k]);
+    if (k < downloads.size() / 100) top += static_cast<double>(downloads[k]);
+  }
+  EXPECT_GT(top / total, 0.5);
+}
+
+}  // namespace
+}  // namespace hubcensus::fakehub
