@@ -33,8 +33,8 @@ class CensusBackend {
 
 class RemoteCensus : public CensusBackend {
  public:
-  explicit RemoteCensus(const std::string& target)
-      : stub_(v1::Census::NewStub(MakeChannel(target))), target_(target) {}
+  RemoteCensus(const std::string& target, std::shared_ptr<grpc::ChannelCredentials> credentials)
+      : stub_(v1::Census::NewStub(MakeChannel(target, std::move(credentials)))), target_(target) {}
 
   template <typename Req, typename Resp, typename Fn>
   absl::StatusOr<Resp> Call(const Req& request, Fn fn) {
@@ -142,7 +142,8 @@ absl::StatusOr<std::string> RunCensusQuery(const QueryOptions& o) {
   }
   std::unique_ptr<CensusBackend> backend;
   if (!o.aggregator.empty()) {
-    backend = std::make_unique<RemoteCensus>(o.aggregator);
+    ASSIGN_OR_RETURN(auto credentials, MakeChannelCredentials(o.tls));
+    backend = std::make_unique<RemoteCensus>(o.aggregator, std::move(credentials));
   } else {
     AggregatorOptions ao;
     ao.data_dir = o.data_dir;
@@ -257,6 +258,8 @@ absl::Status ServeAggregator(const AggregatorServerOptions& o) {
   ASSIGN_OR_RETURN(auto metrics, StartMetricsIfRequested(o.metrics_port));
   GrpcServerOptions so;
   so.listen_address = o.listen;
+  ASSIGN_OR_RETURN(so.credentials, MakeServerCredentials(o.tls));
+  ASSIGN_OR_RETURN(auto health, StartHealthProbeIfRequested(o.tls.health_port));
   ASSIGN_OR_RETURN(auto server,
                    GrpcServer::Start(so, {agg->snapshot_store_service(), agg->census_service()}));
   std::string host = o.listen.substr(0, o.listen.rfind(':'));
@@ -266,9 +269,13 @@ absl::Status ServeAggregator(const AggregatorServerOptions& o) {
       .Field("data_dir", o.data_dir)
       .Field("port", server->port())
       .Field("families", families.family_size())
-      .Field("metrics_port", metrics ? metrics->port() : 0);
+      .Field("metrics_port", metrics ? metrics->port() : 0)
+      .Field("tls", !o.tls.cert_file.empty())
+      .Field("mtls", o.tls.require_client_cert)
+      .Field("health_port", health ? health->port() : 0);
   server->SetServing(true);
   server->ServeUntilShutdownRequested();
+  if (health) health->Shutdown();
   HC_LOG(kInfo, "aggregator_stopped");
   return absl::OkStatus();
 }

@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/tls.h"
 
 namespace hubcensus::aggregator {
 
@@ -35,6 +36,7 @@ struct QueryOptions {
   std::string order_by;
   // lineage
   std::string repo;
+  TlsOptions tls;  // to --aggregator: --tls_ca, and --tls_cert/--tls_key for mTLS
 };
 
 // Runs one query; returns what to print. Errors keep the server's code and message.
@@ -54,6 +56,7 @@ struct AggregatorServerOptions {
   std::string listen = "0.0.0.0:7003";
   std::string families_file;
   int64_t metrics_port = 0;
+  TlsOptions tls;  // --tls_cert/--tls_key/--tls_ca/--tls_require_client_cert/--health_port
 };
 // Serves SnapshotStore and Census until SIGTERM/SIGINT. Prints
 // "aggregator listening on HOST:PORT" (the real port when 0 was asked) once it accepts calls.

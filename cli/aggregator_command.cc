@@ -3,6 +3,7 @@
 #include "aggregator/census_query.h"
 #include "cli/commands.h"
 #include "common/flags.h"
+#include "common/tls.h"
 
 namespace hubcensus::cli {
 
@@ -17,6 +18,7 @@ int RunAggregator(const Args& args) {
       "families", &o.families_file,
       "families textproto (FamilyConfig); default: the embedded config/families.textproto");
   flags.Int("metrics_port", &o.metrics_port, "Prometheus /metrics port; 0: off");
+  RegisterServerTlsFlags(flags, &o.tls);
   if (auto code = ParseFlagsOrExit(flags, args)) return *code;
   absl::Status s = aggregator::ServeAggregator(o);
   if (!s.ok()) {

@@ -3,6 +3,8 @@
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
 #include "common/flags.h"
+#include "common/grpc_server.h"
+#include "common/tls.h"
 #include "crawler/crawler_worker.h"
 #include "hub/hub_client.h"
 
@@ -28,6 +30,8 @@ int RunCrawler(const Args& args) {
   flags.Int("drain_seconds", &drain_seconds,
             "after SIGTERM, how long leases in flight may run before they are handed back");
   flags.Int("metrics_port", &metrics_port, "Prometheus /metrics port (0: off)");
+  TlsOptions tls;  // to the coordinator and the store: --tls_ca, and --tls_cert/--tls_key for mTLS
+  RegisterClientTlsFlags(flags, &tls);
   if (auto code = ParseFlagsOrExit(flags, args)) return *code;
 
   auto usage = [](const std::string& message) {
@@ -43,9 +47,15 @@ int RunCrawler(const Args& args) {
   absl::StatusOr<std::string> endpoint = hub::ResolveHubEndpoint(hub_url);
   if (!endpoint.ok()) return usage(std::string(endpoint.status().message()));
 
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      MakeChannelCredentials(tls);
+  if (!credentials.ok()) return usage(std::string(credentials.status().message()));
+
   crawler::CrawlerWorkerOptions options;
   options.coordinator_target = coordinator;
   options.store_target = store;
+  options.coordinator_channel = MakeChannel(coordinator, *credentials);
+  options.store_channel = MakeChannel(store, *credentials);
   options.worker_id = worker_id;
   options.parallelism = static_cast<int>(parallelism);
   options.hub_token = *token;

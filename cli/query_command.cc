@@ -3,6 +3,7 @@
 #include "aggregator/census_query.h"
 #include "cli/commands.h"
 #include "common/flags.h"
+#include "common/tls.h"
 
 namespace hubcensus::cli {
 
@@ -34,6 +35,7 @@ int RunQuery(const Args& args) {
   flags.Bool("first_party_only", &o.first_party_only, "top: the family's own repos only");
   flags.String("order_by", &o.order_by, "top: downloads_all_time or downloads_30d");
   flags.String("repo", &o.repo, "lineage: the repo id (namespace/name)");
+  RegisterClientTlsFlags(flags, &o.tls);
   std::vector<std::string> positional;
   if (auto code = ParseFlagsOrExit(flags, args, &positional)) return *code;
   if (positional.size() != 1) {
