@@ -21,9 +21,6 @@ int RunQuery(const Args& args);
 int RunReport(const Args& args);
 int RunExport(const Args& args);
 
-// For subcommands whose issue is not done: says so on stderr and returns 2.
-int NotYetAvailable(const char* command, const char* what);
-
 }  // namespace hubcensus::cli
 
 #endif  // HUBCENSUS_CLI_COMMANDS_H_

@@ -47,11 +47,6 @@ void PrintHelp(FILE* out) {
 
 }  // namespace
 
-int NotYetAvailable(const char* command, const char* what) {
-  std::fprintf(stderr, "hubcensus %s: not available yet (%s)\n", command, what);
-  return 2;
-}
-
 int Main(int argc, char** argv) {
   if (argc < 2) {
     PrintHelp(stderr);
