@@ -326,6 +326,11 @@ class Aggregator::Impl {
         response->set_batches(response->batches() + 1);
         response->set_repos(response->repos() + result->repos);
         response->add_id_checksums(result->id_checksum);
+        if (batch.report_changed()) {
+          auto changed = agg_->ChangedSinceLastCrawl(batch);
+          if (!changed.ok()) return ToGrpcStatus(changed.status());
+          for (std::string& id : *changed) response->add_changed_repo_ids(std::move(id));
+        }
       }
       return grpc::Status::OK;
     }
@@ -411,6 +416,26 @@ Aggregator::~Aggregator() = default;
 
 grpc::Service* Aggregator::snapshot_store_service() { return &impl_->store_service_; }
 grpc::Service* Aggregator::census_service() { return &impl_->census_service_; }
+
+absl::StatusOr<std::vector<std::string>> Aggregator::ChangedSinceLastCrawl(
+    const v1::WriteBatch& batch) {
+  ASSIGN_OR_RETURN(std::unique_ptr<store::StoreView> view, store_->View());
+  std::optional<v1::StoredCrawl> previous;
+  for (const v1::StoredCrawl& c : view->CommittedCrawls()) {
+    if (c.crawl_id() == batch.crawl_id() || c.date() >= batch.crawl_date()) continue;
+    if (!previous || c.date() > previous->date()) previous = c;
+  }
+  std::vector<std::string> changed;
+  for (const v1::RepoSnapshot& repo : batch.repos()) {
+    if (!previous) {
+      changed.push_back(repo.id());
+      continue;
+    }
+    ASSIGN_OR_RETURN(std::optional<v1::RepoSnapshot> before, view->GetRepo(*previous, repo.id()));
+    if (!before || before->sha() != repo.sha()) changed.push_back(repo.id());
+  }
+  return changed;
+}
 
 absl::StatusOr<store::BatchResult> Aggregator::Write(const v1::WriteBatch& batch) {
   auto result = store_->Write(batch);

@@ -7,6 +7,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
+#include <optional>
+#include <vector>
 #include <ostream>
 #include <string>
 
@@ -49,6 +51,10 @@ class Aggregator {
   absl::StatusOr<store::BatchResult> Write(const v1::WriteBatch& batch);
   absl::StatusOr<v1::CommitResponse> Commit(const v1::CommitRequest& request);
   absl::Status Abort(const v1::AbortRequest& request);
+  // The repos of `batch` that are new, or whose sha differs, since the latest committed crawl
+  // dated before the batch's crawl (all of them when there is none): what per-repo detail
+  // fetches (listing.fetch_details) are planned for.
+  absl::StatusOr<std::vector<std::string>> ChangedSinceLastCrawl(const v1::WriteBatch& batch);
 
   // The Census API. Bad requests: INVALID_ARGUMENT naming the field; unknown crawl or date:
   // NOT_FOUND. Each call reads one store snapshot.

@@ -419,6 +419,7 @@ absl::StatusOr<v1::StartCrawlResponse> CoordinatorService::HandleStartCrawl(
     item->set_url(FirstListingUrl(hub_url, stream_listing));
     item->set_page_index(0);
     item->set_hub_url(hub_url);
+    item->set_fetch_details(listing.fetch_details());
     AddItemLocked(entry, std::move(first), batch);
   }
   batch.PutCrawl(entry.record);

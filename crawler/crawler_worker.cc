@@ -582,6 +582,7 @@ void CrawlerWorker::ProcessLease(const v1::Lease& lease,
   batch.set_crawl_date(item.crawl_date());
   batch.set_item_id(item.item_id());
   batch.set_fence(lease.fence());
+  batch.set_report_changed(item.kind() == v1::LIST_PAGE && item.fetch_details());
   RepoIdChecksum checksum;
   absl::flat_hash_set<std::string> seen;
   int64_t duplicates = 0;
@@ -595,7 +596,8 @@ void CrawlerWorker::ProcessLease(const v1::Lease& lease,
   }
   if (duplicates > 0) entries.rejected_by_reason["duplicate_in_batch"] += duplicates;
 
-  absl::Status written = WriteBatch(batch, checksum.value());
+  std::vector<std::string> changed;
+  absl::Status written = WriteBatch(batch, checksum.value(), &changed);
   if (!written.ok()) {
     if (absl::IsAborted(written) || absl::IsFailedPrecondition(written)) {
       return drop_lost(written.message());
@@ -613,6 +615,7 @@ void CrawlerWorker::ProcessLease(const v1::Lease& lease,
   complete.set_next_url(next_url);
   complete.set_repos(batch.repos_size());
   complete.set_id_checksum(checksum.value());
+  for (std::string& id : changed) complete.add_changed_repo_ids(std::move(id));
   int64_t rejected = 0;
   for (const auto& [reason, n] : entries.rejected_by_reason) {
     (*complete.mutable_rejected_by_reason())[reason] = n;
@@ -665,7 +668,8 @@ void CrawlerWorker::ProcessLease(const v1::Lease& lease,
   finish("completed");
 }
 
-absl::Status CrawlerWorker::WriteBatch(const v1::WriteBatch& batch, uint64_t checksum) {
+absl::Status CrawlerWorker::WriteBatch(const v1::WriteBatch& batch, uint64_t checksum,
+                                       std::vector<std::string>* changed) {
   absl::Duration backoff = absl::Milliseconds(200);
   absl::Status last;
   for (int attempt = 1; attempt <= options_.rpc_attempts; ++attempt) {
@@ -684,6 +688,7 @@ absl::Status CrawlerWorker::WriteBatch(const v1::WriteBatch& batch, uint64_t che
                          response.repos(), " repos for a batch of ", batch.repos_size(),
                          " repos (or another id checksum) for item ", batch.item_id()));
       }
+      changed->assign(response.changed_repo_ids().begin(), response.changed_repo_ids().end());
       return absl::OkStatus();
     }
     last = FromGrpcStatus(status);

@@ -112,7 +112,9 @@ class CrawlerWorker {
   bool Stopping();
   // Sleeps on the clock until `deadline` or Stop(); false when stopped.
   bool SleepUnlessStopped(absl::Time deadline);
-  absl::Status WriteBatch(const v1::WriteBatch& batch, uint64_t checksum);
+  // `changed`: the repos the store reports new or changed since the last committed crawl.
+  absl::Status WriteBatch(const v1::WriteBatch& batch, uint64_t checksum,
+                          std::vector<std::string>* changed);
   absl::Status CompleteLease(const v1::CompleteLeaseRequest& request);
   void FailLease(LeaseSession& session, const std::string& reason, bool retryable);
 

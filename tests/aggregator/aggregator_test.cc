@@ -7,6 +7,7 @@
 #include "aggregator/census_metrics.h"
 #include "common/checksum.h"
 #include "common/grpc_server.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hubcensus/v1/census.grpc.pb.h"
 #include "hubcensus/v1/store.grpc.pb.h"
@@ -514,6 +515,62 @@ TEST_F(AggregatorTest, ANewServedConfigRematerialisesRollups) {
   ASSERT_EQ(families.families_size(), 2);
   EXPECT_EQ(families.families(0).family(), "Llama");
   EXPECT_EQ(families.families(0).figures().first_party_downloads_all_time(), 500);
+}
+
+}  // namespace
+}  // namespace hubcensus::aggregator
+
+namespace hubcensus::aggregator {
+namespace {
+
+// What per-repo detail shards are planned from (listing.fetch_details): the store names the repos
+// of a batch that are new or whose sha changed since the latest committed crawl before it.
+TEST_F(AggregatorTest, ReportsNewAndChangedReposSinceTheLastCommittedCrawl) {
+  auto batch_of = [](const std::string& date, const std::vector<std::pair<std::string, std::string>>& repos) {
+    v1::WriteBatch b;
+    b.set_crawl_id(CrawlId(date));
+    b.set_crawl_date(date);
+    b.set_item_id("createdAt/p000000");
+    b.set_fence(1);
+    b.set_report_changed(true);
+    for (const auto& [id, sha] : repos) {
+      v1::RepoSnapshot* r = b.add_repos();
+      r->set_id(id);
+      r->set_author(id.substr(0, id.find('/')));
+      r->set_sha(sha);
+      r->set_downloads_all_time(10);
+    }
+    return b;
+  };
+  // No committed crawl yet: everything is new.
+  v1::WriteBatch first = batch_of("2025-09-30", {{"Qwen/A", "s1"}, {"x/B", "s1"}});
+  v1::WriteResponse response;
+  ASSERT_TRUE(Write({first}, &response).ok());
+  EXPECT_THAT(response.changed_repo_ids(), ::testing::ElementsAre("Qwen/A", "x/B"));
+  v1::CommitRequest commit;
+  commit.set_crawl_id(first.crawl_id());
+  commit.set_crawl_date(first.crawl_date());
+  auto* e = commit.add_manifest();
+  e->set_item_id(first.item_id());
+  e->set_fence(1);
+  e->set_repos(2);
+  RepoIdChecksum sum;
+  sum.Add("Qwen/A");
+  sum.Add("x/B");
+  e->set_id_checksum(sum.value());
+  ASSERT_TRUE(CommitRpc(commit).ok());
+
+  // The next crawl: A unchanged, B with a new head commit, C new.
+  v1::WriteBatch second = batch_of("2025-10-31", {{"Qwen/A", "s1"}, {"x/B", "s2"}, {"y/C", "s1"}});
+  v1::WriteResponse second_response;
+  ASSERT_TRUE(Write({second}, &second_response).ok());
+  EXPECT_THAT(second_response.changed_repo_ids(), ::testing::ElementsAre("x/B", "y/C"));
+
+  // Without report_changed nothing is reported (the default listing needs no details).
+  second.set_report_changed(false);
+  v1::WriteResponse quiet;
+  ASSERT_TRUE(Write({second}, &quiet).ok());
+  EXPECT_EQ(quiet.changed_repo_ids_size(), 0);
 }
 
 }  // namespace
