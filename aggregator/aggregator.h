@@ -8,9 +8,9 @@
 
 #include <memory>
 #include <optional>
-#include <vector>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"

@@ -91,9 +91,15 @@ int RunLocal(const Args& args) {
   }
   std::string text;
   switch (*out_format) {
-    case aggregator::OutputFormat::kJson: text = aggregator::FamiliesToJson(*families_response); break;
-    case aggregator::OutputFormat::kCsv: text = aggregator::FamiliesToCsv(*families_response); break;
-    default: text = aggregator::FamiliesToTable(*families_response); break;
+    case aggregator::OutputFormat::kJson:
+      text = aggregator::FamiliesToJson(*families_response);
+      break;
+    case aggregator::OutputFormat::kCsv:
+      text = aggregator::FamiliesToCsv(*families_response);
+      break;
+    default:
+      text = aggregator::FamiliesToTable(*families_response);
+      break;
   }
   std::fputs(text.c_str(), stdout);
   if (!text.empty() && text.back() != '\n') std::fputc('\n', stdout);

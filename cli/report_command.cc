@@ -31,7 +31,8 @@ int RunReport(const Args& args) {
   if (!data_dir.empty()) {
     auto config = LoadFamilyConfigOrDefault(families);
     if (!config.ok()) {
-      std::fprintf(stderr, "hubcensus report: %s\n", std::string(config.status().message()).c_str());
+      std::fprintf(stderr, "hubcensus report: %s\n",
+                   std::string(config.status().message()).c_str());
       return 2;
     }
     aggregator::AggregatorOptions options;
@@ -40,13 +41,15 @@ int RunReport(const Args& args) {
     options.read_only = true;
     auto opened = aggregator::Aggregator::Open(options);
     if (!opened.ok()) {
-      std::fprintf(stderr, "hubcensus report: %s\n", std::string(opened.status().message()).c_str());
+      std::fprintf(stderr, "hubcensus report: %s\n",
+                   std::string(opened.status().message()).c_str());
       return 1;
     }
     agg = std::move(*opened);
     auto started = GrpcServer::Start(GrpcServerOptions{}, {agg->census_service()});
     if (!started.ok()) {
-      std::fprintf(stderr, "hubcensus report: %s\n", std::string(started.status().message()).c_str());
+      std::fprintf(stderr, "hubcensus report: %s\n",
+                   std::string(started.status().message()).c_str());
       return 1;
     }
     server = std::move(*started);

@@ -8,7 +8,6 @@
 
 #include "absl/strings/string_view.h"
 
-
 namespace hubcensus {
 
 inline uint64_t RepoIdHash(absl::string_view id) {

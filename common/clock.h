@@ -3,7 +3,6 @@
 #ifndef HUBCENSUS_COMMON_CLOCK_H_
 #define HUBCENSUS_COMMON_CLOCK_H_
 
-
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"

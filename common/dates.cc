@@ -27,7 +27,9 @@ absl::StatusOr<std::string> ResolveDate(absl::string_view text, absl::Time now) 
   return FormatDate(*t);
 }
 
-std::string FormatDate(absl::Time t) { return absl::FormatTime("%Y-%m-%d", t, absl::UTCTimeZone()); }
+std::string FormatDate(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%d", t, absl::UTCTimeZone());
+}
 
 std::string MonthOf(int64_t unix_seconds) {
   return absl::FormatTime("%Y-%m", absl::FromUnixSeconds(unix_seconds), absl::UTCTimeZone());

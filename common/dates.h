@@ -5,9 +5,8 @@
 #include <cstdint>
 #include <string>
 
-
-#include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace hubcensus {

@@ -27,8 +27,7 @@ void FlagSet::String(const std::string& name, std::string* target, std::string h
 }
 
 void FlagSet::Int(const std::string& name, int64_t* target, std::string help) {
-  Add({name, std::move(help), absl::StrCat(*target), false,
-       [target, name](const std::string& v) {
+  Add({name, std::move(help), absl::StrCat(*target), false, [target, name](const std::string& v) {
          int64_t parsed;
          if (!absl::SimpleAtoi(v, &parsed)) {
            return absl::InvalidArgumentError(
@@ -40,8 +39,7 @@ void FlagSet::Int(const std::string& name, int64_t* target, std::string help) {
 }
 
 void FlagSet::Double(const std::string& name, double* target, std::string help) {
-  Add({name, std::move(help), absl::StrCat(*target), false,
-       [target, name](const std::string& v) {
+  Add({name, std::move(help), absl::StrCat(*target), false, [target, name](const std::string& v) {
          double parsed;
          if (!absl::SimpleAtod(v, &parsed)) {
            return absl::InvalidArgumentError(

@@ -3,11 +3,11 @@
 #ifndef HUBCENSUS_COMMON_GRPC_SERVER_H_
 #define HUBCENSUS_COMMON_GRPC_SERVER_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -52,8 +52,7 @@ class GrpcServer {
 
 // Client channel with the same limits; `target` is host:port.
 std::shared_ptr<grpc::Channel> MakeChannel(
-    const std::string& target,
-    std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr,
+    const std::string& target, std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr,
     int max_message_bytes = 64 << 20);
 
 }  // namespace hubcensus

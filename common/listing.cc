@@ -1,17 +1,17 @@
 #include "common/listing.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/strip.h"
 
 namespace hubcensus {
 
 const std::vector<std::string>& DefaultListingExpand() {
   static const auto* expand = new std::vector<std::string>{
-      "author",    "createdAt",     "lastModified", "downloads", "downloadsAllTime",
-      "likes",     "trendingScore", "tags",         "pipeline_tag", "library_name",
-      "private",   "disabled",      "gated",        "sha",       "cardData"};
+      "author",  "createdAt",     "lastModified", "downloads",    "downloadsAllTime",
+      "likes",   "trendingScore", "tags",         "pipeline_tag", "library_name",
+      "private", "disabled",      "gated",        "sha",          "cardData"};
   return *expand;
 }
 
@@ -38,8 +38,9 @@ std::string UrlEncode(absl::string_view value) {
 
 std::string FirstListingUrl(const std::string& hub_url, const v1::ListingOptions& options) {
   v1::ListingOptions o = WithListingDefaults(options);
-  std::string url = absl::StrCat(absl::StripSuffix(hub_url, "/"), "/api/models?sort=",
-                                 UrlEncode(o.sort()), "&limit=", o.page_size());
+  std::string url =
+      absl::StrCat(absl::StripSuffix(hub_url, "/"), "/api/models?sort=", UrlEncode(o.sort()),
+                   "&limit=", o.page_size());
   if (!o.author().empty()) absl::StrAppend(&url, "&author=", UrlEncode(o.author()));
   for (const auto& f : o.filter()) absl::StrAppend(&url, "&filter=", UrlEncode(f));
   for (const auto& e : o.expand()) absl::StrAppend(&url, "&expand=", UrlEncode(e));

@@ -4,10 +4,9 @@
 #define HUBCENSUS_COMMON_LISTING_H_
 
 #include <string>
-
-#include "absl/strings/string_view.h"
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "hubcensus/v1/crawl.pb.h"
 
 namespace hubcensus {

@@ -5,16 +5,15 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 #include <tuple>
 #include <type_traits>
-#include <string>
-
 #include <utility>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 namespace hubcensus {
 

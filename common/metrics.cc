@@ -9,8 +9,8 @@
 namespace hubcensus {
 
 std::shared_ptr<prometheus::Registry> MetricsRegistry() {
-  static auto* registry = new std::shared_ptr<prometheus::Registry>(
-      std::make_shared<prometheus::Registry>());
+  static auto* registry =
+      new std::shared_ptr<prometheus::Registry>(std::make_shared<prometheus::Registry>());
   return *registry;
 }
 

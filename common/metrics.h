@@ -2,14 +2,14 @@
 #ifndef HUBCENSUS_COMMON_METRICS_H_
 #define HUBCENSUS_COMMON_METRICS_H_
 
-#include <memory>
-#include <string>
-
 #include <prometheus/counter.h>
 #include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 

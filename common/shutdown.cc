@@ -2,10 +2,10 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <thread>
-#include <unistd.h>
 
 #include "absl/synchronization/mutex.h"
 #include "common/log.h"

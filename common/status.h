@@ -4,18 +4,18 @@
 
 #include <grpcpp/support/status.h>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 #define HC_STATUS_CONCAT_INNER_(a, b) a##b
 #define HC_STATUS_CONCAT_(a, b) HC_STATUS_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function when `expr` (an absl::Status) is not OK.
-#define RETURN_IF_ERROR(expr)                                  \
-  do {                                                         \
-    ::absl::Status hc_status_ = (expr);                        \
-    if (!hc_status_.ok()) return hc_status_;                   \
+#define RETURN_IF_ERROR(expr)                \
+  do {                                       \
+    ::absl::Status hc_status_ = (expr);      \
+    if (!hc_status_.ok()) return hc_status_; \
   } while (0)
 
 // ASSIGN_OR_RETURN(auto x, StatusOrExpr()); returns the error, or moves the value into `lhs`.

@@ -1,11 +1,11 @@
 #include "config/family_config.h"
 
-#include <fstream>
-#include <sstream>
-
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
 #include <re2/re2.h>
+
+#include <fstream>
+#include <sstream>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
@@ -100,16 +100,17 @@ absl::Status Validate(const v1::FamilyConfig& config, const Locator& at) {
   for (int i = 0; i < config.family_size(); ++i) {
     const v1::Family& f = config.family(i);
     if (f.name().empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(at.Family(i, nullptr), ": family has no name"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(at.Family(i, nullptr), ": family has no name"));
     }
     if (!names.insert(f.name()).second) {
       return absl::InvalidArgumentError(
           absl::StrCat(at.Family(i, "name"), ": family \"", f.name(), "\" is defined twice"));
     }
     if (!IsRegion(f.region())) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          at.Family(i, "region"), ": unknown region \"", f.region(), "\" for family \"", f.name(),
-          "\" (one of china, us, eu, other, unknown)"));
+      return absl::InvalidArgumentError(absl::StrCat(at.Family(i, "region"), ": unknown region \"",
+                                                     f.region(), "\" for family \"", f.name(),
+                                                     "\" (one of china, us, eu, other, unknown)"));
     }
     if (f.namespace__size() == 0 && f.namespace_pattern_size() == 0) {
       return absl::InvalidArgumentError(
@@ -118,8 +119,8 @@ absl::Status Validate(const v1::FamilyConfig& config, const Locator& at) {
     for (int j = 0; j < f.namespace__size(); ++j) {
       const std::string& ns = f.namespace_(j);
       if (ns.empty() || ns.find('/') != std::string::npos) {
-        return absl::InvalidArgumentError(absl::StrCat(at.Family(i, "namespace", j),
-                                                       ": bad namespace \"", ns, "\""));
+        return absl::InvalidArgumentError(
+            absl::StrCat(at.Family(i, "namespace", j), ": bad namespace \"", ns, "\""));
       }
     }
     if (!f.name_regex().empty()) {
@@ -128,8 +129,8 @@ absl::Status Validate(const v1::FamilyConfig& config, const Locator& at) {
     for (int j = 0; j < f.namespace_pattern_size(); ++j) {
       const auto& p = f.namespace_pattern(j);
       if (p.namespace_().empty()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(at.Family(i, "namespace_pattern", j), ": namespace_pattern has no namespace"));
+        return absl::InvalidArgumentError(absl::StrCat(at.Family(i, "namespace_pattern", j),
+                                                       ": namespace_pattern has no namespace"));
       }
       RETURN_IF_ERROR(CheckRegex(p.name_regex(), at.Family(i, "namespace_pattern", j)));
     }

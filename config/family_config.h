@@ -5,12 +5,11 @@
 
 #include <memory>
 #include <string>
-
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "hubcensus/v1/config.pb.h"
 
 namespace re2 {

@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <tuple>
 #include <cstdlib>
 #include <filesystem>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -134,7 +134,8 @@ absl::StatusOr<DemoResult> RunDemo(const DemoOptions& options, FILE* out) {
          {std::tuple{aggregator::FamiliesToJson(families), truth_families, "families"},
           std::tuple{aggregator::SharesToJson(shares), truth_shares, "shares"}}) {
       ASSIGN_OR_RETURN(auto diffs, JsonDifferences(ours, theirs));
-      for (const auto& d : diffs) result.mismatches.push_back(absl::StrCat(date, " ", what, " ", d));
+      for (const auto& d : diffs)
+        result.mismatches.push_back(absl::StrCat(date, " ", what, " ", d));
     }
   }
   double seconds = absl::ToDoubleSeconds(absl::Now() - started);
@@ -144,7 +145,8 @@ absl::StatusOr<DemoResult> RunDemo(const DemoOptions& options, FILE* out) {
       result.mismatches.empty()
           ? absl::StrCat("Every figure of all ", result.crawls,
                          " censuses equals the simulator's ground truth.")
-          : absl::StrCat(result.mismatches.size(), " figures differ from the simulator's ground truth.");
+          : absl::StrCat(result.mismatches.size(),
+                         " figures differ from the simulator's ground truth.");
   RETURN_IF_ERROR(WriteReport(report, options.out_dir));
   result.report_path = options.out_dir + "/index.html";
 
@@ -191,8 +193,8 @@ absl::StatusOr<DemoResult> RunDemo(const DemoOptions& options, FILE* out) {
     absl::StrAppend(&h, "ground truth: every figure of all ", result.crawls,
                     " censuses equals the simulator's (families, regions, derivatives, shares)\n");
   } else {
-    absl::StrAppend(&h, "ground truth: ", result.mismatches.size(), " figures DIFFER, first: ",
-                    result.mismatches.front(), "\n");
+    absl::StrAppend(&h, "ground truth: ", result.mismatches.size(),
+                    " figures DIFFER, first: ", result.mismatches.front(), "\n");
   }
   absl::StrAppend(&h, "report: ", result.report_path, "\n");
   result.headline = h;

@@ -27,7 +27,7 @@ struct DemoResult {
   int64_t repos_last_crawl = 0;
   std::vector<std::string> mismatches;  // "2025-10-31 families[Qwen]...: ours vs truth"
   std::string report_path;
-  std::string headline;                 // what the demo printed
+  std::string headline;  // what the demo printed
 };
 
 // The last day of each month from `from_month` to `to_month` (YYYY-MM), as YYYY-MM-DD.

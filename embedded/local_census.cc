@@ -88,10 +88,10 @@ absl::StatusOr<std::unique_ptr<LocalCensus>> LocalCensus::Start(LocalCensusOptio
   agg.families = options.families;
   agg.sync_writes = options.sync_writes;
   ASSIGN_OR_RETURN(impl->aggregator, aggregator::Aggregator::Open(agg));
-  ASSIGN_OR_RETURN(impl->aggregator_server,
-                   GrpcServer::Start(GrpcServerOptions{},
-                                     {impl->aggregator->snapshot_store_service(),
-                                      impl->aggregator->census_service()}));
+  ASSIGN_OR_RETURN(
+      impl->aggregator_server,
+      GrpcServer::Start(GrpcServerOptions{}, {impl->aggregator->snapshot_store_service(),
+                                              impl->aggregator->census_service()}));
   const std::string store_address = impl->aggregator_server->dial_address();
 
   coordinator::CoordinatorOptions coord;
@@ -154,17 +154,17 @@ absl::StatusOr<LocalCrawlOutcome> LocalCensus::RunCrawl(
       case v1::CRAWL_COMMITTED:
         return outcome;
       case v1::CRAWL_FAILED:
-        return absl::AbortedError(absl::StrCat(outcome.crawl.crawl_id(), " failed: ",
-                                               outcome.crawl.failure_reason()));
+        return absl::AbortedError(
+            absl::StrCat(outcome.crawl.crawl_id(), " failed: ", outcome.crawl.failure_reason()));
       case v1::CRAWL_CANCELLED:
         return absl::CancelledError(absl::StrCat(outcome.crawl.crawl_id(), " was cancelled"));
       default:
         break;
     }
     if (ShutdownRequested()) {
-      return absl::CancelledError(absl::StrCat(
-          "interrupted: ", outcome.crawl.crawl_id(),
-          " stays open and resumes from its checkpoint on the next run"));
+      return absl::CancelledError(
+          absl::StrCat("interrupted: ", outcome.crawl.crawl_id(),
+                       " stays open and resumes from its checkpoint on the next run"));
     }
     WaitForShutdown(absl::Milliseconds(100));
     v1::GetCrawlRequest get;

@@ -24,13 +24,13 @@ struct LocalCensusOptions {
   std::string data_dir;  // store in DIR/store, coordinator state in DIR/coordinator
   std::string hub_url;   // the Hub (or fakehub) every crawl reads
   int workers = 2;
-  int parallelism = 1;   // leases in flight per worker
+  int parallelism = 1;  // leases in flight per worker
   v1::FamilyConfig families;
   // The request budget before the Hub's RateLimit headers are seen: "500/300" (anonymous) or
   // "off" (fakehub with --rate_limit=off).
   std::string hub_quota = "500/300";
-  std::string hf_token;          // sent to the Hub only as a bearer token; never logged
-  bool sync_writes = true;       // fsync the stores on every acknowledged write
+  std::string hf_token;     // sent to the Hub only as a bearer token; never logged
+  bool sync_writes = true;  // fsync the stores on every acknowledged write
   absl::Duration lease_duration = absl::Seconds(30);
 };
 

@@ -12,9 +12,9 @@
 namespace hubcensus {
 
 struct ProgressSnapshot {
-  std::string label;       // e.g. "crawl-2025-10-31"
-  int64_t items_done = 0;  // pages
-  int64_t items_total = 0; // known so far (a cursor chain grows as it goes)
+  std::string label;        // e.g. "crawl-2025-10-31"
+  int64_t items_done = 0;   // pages
+  int64_t items_total = 0;  // known so far (a cursor chain grows as it goes)
   int64_t repos = 0;
   int64_t eta_seconds = -1;
   bool finished = false;

@@ -3,8 +3,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cerrno>
+#include <cmath>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -26,11 +26,20 @@ std::string Escape(absl::string_view s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out.push_back(c);
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
@@ -47,7 +56,8 @@ std::string CsvField(absl::string_view s) {
 }
 
 std::string Number(double v) {
-  if (std::fabs(v - std::round(v)) < 1e-9) return absl::StrCat(static_cast<int64_t>(std::llround(v)));
+  if (std::fabs(v - std::round(v)) < 1e-9)
+    return absl::StrCat(static_cast<int64_t>(std::llround(v)));
   return absl::StrFormat("%.4f", v);
 }
 
@@ -104,11 +114,12 @@ void AxisY(std::string* svg, const Frame& f, double max, bool percent) {
   for (int i = 0; i <= 4; ++i) {
     double v = max * i / 4;
     double y = f.top + f.plot_h() * (1 - static_cast<double>(i) / 4);
-    absl::StrAppendFormat(svg,
-                          "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>"
-                          "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"end\">%s</text>",
-                          f.left, f.left + f.plot_w(), y, y, f.left - 6, y + 4,
-                          percent ? absl::StrFormat("%.0f%%", v * 100) : Human(v));
+    absl::StrAppendFormat(
+        svg,
+        "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>"
+        "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"end\">%s</text>",
+        f.left, f.left + f.plot_w(), y, y, f.left - 6, y + 4,
+        percent ? absl::StrFormat("%.0f%%", v * 100) : Human(v));
   }
 }
 
@@ -139,8 +150,9 @@ std::string CumulativeChart(const ReportData& data, const std::vector<std::strin
   // Date labels: first, last, and every few in between.
   size_t step = std::max<size_t>(1, n / 6);
   for (size_t i = 0; i < n; i += step) {
-    absl::StrAppendFormat(&svg, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"middle\">%s</text>",
-                          x_of(i), f.top + f.plot_h() + 18, Escape(data.crawls[i].date()));
+    absl::StrAppendFormat(
+        &svg, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"middle\">%s</text>",
+        x_of(i), f.top + f.plot_h() + 18, Escape(data.crawls[i].date()));
   }
   int colour = 0;
   struct EndLabel {
@@ -152,12 +164,14 @@ std::string CumulativeChart(const ReportData& data, const std::vector<std::strin
   for (const auto& name : names) {
     const auto& v = values[name];
     std::vector<std::string> points;
-    for (size_t i = 0; i < n; ++i) points.push_back(absl::StrFormat("%.1f,%.1f", x_of(i), y_of(v[i])));
+    for (size_t i = 0; i < n; ++i)
+      points.push_back(absl::StrFormat("%.1f,%.1f", x_of(i), y_of(v[i])));
     const char* c = kPalette[colour++ % 7];
-    absl::StrAppendFormat(&svg,
-                          "<polyline class=\"series\" data-series=\"%s\" fill=\"none\" stroke=\"%s\" "
-                          "stroke-width=\"2.5\" points=\"%s\"><title>%s</title></polyline>",
-                          Escape(name), c, absl::StrJoin(points, " "), Escape(name));
+    absl::StrAppendFormat(
+        &svg,
+        "<polyline class=\"series\" data-series=\"%s\" fill=\"none\" stroke=\"%s\" "
+        "stroke-width=\"2.5\" points=\"%s\"><title>%s</title></polyline>",
+        Escape(name), c, absl::StrJoin(points, " "), Escape(name));
     if (n > 0) labels.push_back({y_of(v[n - 1]) + 4, absl::StrCat(name, " ", Human(v[n - 1])), c});
   }
   // Lines that end close together would print their labels on top of each other: push apart.
@@ -176,8 +190,10 @@ std::string CumulativeChart(const ReportData& data, const std::vector<std::strin
       absl::StrAppendFormat(
           &svg,
           "<g id=\"crossover-marker\" data-date=\"%s\" data-a=\"%s\" data-b=\"%s\">"
-          "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"7\" fill=\"none\" stroke=\"#111\" stroke-width=\"2\"/>"
-          "<text x=\"%.1f\" y=\"%.1f\" class=\"label\" text-anchor=\"end\">%s passes %s: %s</text></g>",
+          "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"7\" fill=\"none\" stroke=\"#111\" "
+          "stroke-width=\"2\"/>"
+          "<text x=\"%.1f\" y=\"%.1f\" class=\"label\" text-anchor=\"end\">%s passes %s: "
+          "%s</text></g>",
           Escape(data.crossover.date()), Escape(data.crossover_a), Escape(data.crossover_b), x, y,
           x - 10, y - 12, Escape(data.crossover_a), Escape(data.crossover_b),
           Escape(data.crossover.date()));
@@ -224,8 +240,9 @@ std::string SharesChart(const ReportData& data, const std::vector<std::string>& 
     }
     if (m.total() > 0 && named < 1 - 1e-9) bar("Other", 1 - named, kOtherColour);
     if (i % step == 0) {
-      absl::StrAppendFormat(&svg, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"middle\">%s</text>",
-                            x + w / 2, f.top + f.plot_h() + 18, Escape(m.month()));
+      absl::StrAppendFormat(
+          &svg, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"middle\">%s</text>",
+          x + w / 2, f.top + f.plot_h() + 18, Escape(m.month()));
     }
   }
   // Legend.
@@ -273,16 +290,18 @@ std::string RegionsChart(const v1::FamiliesResponse& latest) {
     for (int k = 0; k < 2; ++k) {
       double v = k == 0 ? fp : eco;
       double h = f.plot_h() * v / max;
-      absl::StrAppendFormat(&svg,
-                            "<rect class=\"region\" data-region=\"%s\" data-metric=\"%s\" x=\"%.1f\" "
-                            "y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>%s %s: "
-                            "%s</title></rect>",
-                            Escape(r.region()), k == 0 ? "first_party" : "ecosystem", x + k * w,
-                            f.top + f.plot_h() - h, w, h, k == 0 ? kPalette[1] : kPalette[3],
-                            Escape(r.region()), k == 0 ? "first-party" : "ecosystem", Human(v));
+      absl::StrAppendFormat(
+          &svg,
+          "<rect class=\"region\" data-region=\"%s\" data-metric=\"%s\" x=\"%.1f\" "
+          "y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>%s %s: "
+          "%s</title></rect>",
+          Escape(r.region()), k == 0 ? "first_party" : "ecosystem", x + k * w,
+          f.top + f.plot_h() - h, w, h, k == 0 ? kPalette[1] : kPalette[3], Escape(r.region()),
+          k == 0 ? "first-party" : "ecosystem", Human(v));
     }
-    absl::StrAppendFormat(&svg, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"middle\">%s</text>",
-                          x + w, f.top + f.plot_h() + 18, Escape(r.region()));
+    absl::StrAppendFormat(
+        &svg, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"middle\">%s</text>", x + w,
+        f.top + f.plot_h() + 18, Escape(r.region()));
   }
   absl::StrAppendFormat(&svg,
                         "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" fill=\"%s\"/>"
@@ -304,7 +323,8 @@ std::string FamilyTable(const v1::FamiliesResponse& latest) {
     }
   }
   std::stable_sort(rows.begin(), rows.end(), [](const auto* a, const auto* b) {
-    return a->figures().ecosystem_downloads_all_time() > b->figures().ecosystem_downloads_all_time();
+    return a->figures().ecosystem_downloads_all_time() >
+           b->figures().ecosystem_downloads_all_time();
   });
   std::string out =
       "<table id=\"family-table\"><thead><tr><th>family</th><th>region</th><th>first-party "
@@ -405,11 +425,11 @@ std::string RenderReportHtml(const ReportData& data) {
                       Escape(data.crossover.date()), " (", Human(data.crossover.a_value()), " vs ",
                       Human(data.crossover.b_value()), ").");
     }
-    if (!data.ground_truth_note.empty()) absl::StrAppend(&html, " ", Escape(data.ground_truth_note));
+    if (!data.ground_truth_note.empty())
+      absl::StrAppend(&html, " ", Escape(data.ground_truth_note));
     html += "</p>";
   }
-  absl::StrAppend(&html, "<h2>Cumulative first-party downloads</h2>",
-                  CumulativeChart(data, names),
+  absl::StrAppend(&html, "<h2>Cumulative first-party downloads</h2>", CumulativeChart(data, names),
                   "<p class=\"note\">Sum of downloadsAllTime over each family's own repos, per "
                   "crawl. Data: <a href=\"cumulative_downloads.csv\">cumulative_downloads.csv</a>."
                   "</p><h2>Share of new derivative models, by month</h2>",
@@ -432,8 +452,9 @@ absl::Status WriteReport(const ReportData& data, const std::string& out_dir) {
   }
   RETURN_IF_ERROR(WriteFile(out_dir + "/index.html", RenderReportHtml(data)));
 
-  std::string cumulative = "date,crawl_id,family,region,first_party_downloads_all_time,"
-                           "first_party_downloads_30d,ecosystem_downloads_all_time\n";
+  std::string cumulative =
+      "date,crawl_id,family,region,first_party_downloads_all_time,"
+      "first_party_downloads_30d,ecosystem_downloads_all_time\n";
   for (const auto& crawl : data.crawls) {
     for (const auto& f : crawl.families()) {
       absl::StrAppend(&cumulative, crawl.date(), ",", CsvField(crawl.crawl_id()), ",",
@@ -455,11 +476,13 @@ absl::Status WriteReport(const ReportData& data, const std::string& out_dir) {
   }
   RETURN_IF_ERROR(WriteFile(out_dir + "/new_derivative_share.csv", shares));
 
-  std::string regions = "date,region,first_party_repos,first_party_downloads_all_time,"
-                        "first_party_downloads_30d,ecosystem_downloads_all_time\n";
-  std::string families = "date,family,region,first_party_repos,first_party_downloads_all_time,"
-                         "first_party_downloads_30d,ecosystem_downloads_all_time,finetune,adapter,"
-                         "quantized,merge,unknown\n";
+  std::string regions =
+      "date,region,first_party_repos,first_party_downloads_all_time,"
+      "first_party_downloads_30d,ecosystem_downloads_all_time\n";
+  std::string families =
+      "date,family,region,first_party_repos,first_party_downloads_all_time,"
+      "first_party_downloads_30d,ecosystem_downloads_all_time,finetune,adapter,"
+      "quantized,merge,unknown\n";
   if (!data.crawls.empty()) {
     const auto& latest = data.crawls.back();
     for (const auto& r : latest.regions()) {

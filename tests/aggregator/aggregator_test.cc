@@ -526,7 +526,8 @@ namespace {
 // What per-repo detail shards are planned from (listing.fetch_details): the store names the repos
 // of a batch that are new or whose sha changed since the latest committed crawl before it.
 TEST_F(AggregatorTest, ReportsNewAndChangedReposSinceTheLastCommittedCrawl) {
-  auto batch_of = [](const std::string& date, const std::vector<std::pair<std::string, std::string>>& repos) {
+  auto batch_of = [](const std::string& date,
+                     const std::vector<std::pair<std::string, std::string>>& repos) {
     v1::WriteBatch b;
     b.set_crawl_id(CrawlId(date));
     b.set_crawl_date(date);

@@ -26,9 +26,9 @@ FlagSet MakeFlags(Parsed* p) {
 TEST(FlagSet, ParsesBothSpellingsAndPositionals) {
   Parsed p;
   FlagSet flags = MakeFlags(&p);
-  auto rest = flags.Parse({"start", "--hub_url=http://127.0.0.1:1", "--port", "8080",
-                           "--fault_rate=0.05", "--wait", "--fault=a", "--fault", "b", "--",
-                           "--not-a-flag"});
+  auto rest =
+      flags.Parse({"start", "--hub_url=http://127.0.0.1:1", "--port", "8080", "--fault_rate=0.05",
+                   "--wait", "--fault=a", "--fault", "b", "--", "--not-a-flag"});
   ASSERT_TRUE(rest.ok()) << rest.status();
   EXPECT_EQ(p.hub_url, "http://127.0.0.1:1");
   EXPECT_EQ(p.port, 8080);

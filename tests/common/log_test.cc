@@ -28,8 +28,11 @@ class LogTest : public ::testing::Test {
 
 TEST_F(LogTest, TextIsOneLinePerEventWithQuotedValues) {
   SetLogFormat(LogFormat::kText);
-  HC_LOG(kInfo, "lease_acquired").Field("crawl", "crawl-2025-10-31").Field("fence", 3)
-      .Field("reason", "two words").Field("ok", true);
+  HC_LOG(kInfo, "lease_acquired")
+      .Field("crawl", "crawl-2025-10-31")
+      .Field("fence", 3)
+      .Field("reason", "two words")
+      .Field("ok", true);
   ASSERT_EQ(lines_.size(), 1u);
   const std::string& line = lines_[0];
   EXPECT_NE(line.find(" INFO lease_acquired crawl=crawl-2025-10-31 fence=3 reason=\"two words\" "
@@ -41,7 +44,9 @@ TEST_F(LogTest, TextIsOneLinePerEventWithQuotedValues) {
 
 TEST_F(LogTest, JsonEscapesAndTypes) {
   SetLogFormat(LogFormat::kJson);
-  HC_LOG(kWarning, "entry_rejected").Field("reason", "bad \"id\"\nline").Field("count", 7)
+  HC_LOG(kWarning, "entry_rejected")
+      .Field("reason", "bad \"id\"\nline")
+      .Field("count", 7)
       .Field("rate", 0.5);
   ASSERT_EQ(lines_.size(), 1u);
   const std::string& line = lines_[0];

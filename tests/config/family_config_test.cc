@@ -74,8 +74,8 @@ TEST(FamilyConfig, ErrorsNameFileLineAndProblem) {
 }
 
 TEST(FamilyConfig, DefaultsFilledIn) {
-  auto config = ParseFamilyConfig("family { name: \"A\" region: \"us\" namespace: \"a\" }",
-                                  "f.textproto");
+  auto config =
+      ParseFamilyConfig("family { name: \"A\" region: \"us\" namespace: \"a\" }", "f.textproto");
   ASSERT_TRUE(config.ok());
   v1::FamilyConfig full = WithDefaults(*config);
   EXPECT_EQ(full.lineage().max_steps(), 64);

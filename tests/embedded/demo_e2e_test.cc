@@ -24,9 +24,16 @@ std::string ReadFile(const std::string& path) {
 }
 
 std::vector<std::string> Chromium(const std::string& profile) {
-  return {"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-          "--no-first-run", "--disable-background-networking", "--disable-component-update",
-          "--disable-sync", "--user-data-dir=" + profile};
+  return {"/usr/bin/chromium",
+          "--headless",
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+          "--user-data-dir=" + profile};
 }
 
 class DemoE2E : public ::testing::Test {
@@ -54,16 +61,15 @@ TEST_F(DemoE2E, EveryFigureEqualsGroundTruth) {
   EXPECT_NE(output_->find("Qwen passed Llama in the census of 2025-"), std::string::npos)
       << *output_;
   EXPECT_NE(output_->find("new derivative models in 2025-10: Qwen "), std::string::npos);
-  for (const char* csv : {"cumulative_downloads.csv", "new_derivative_share.csv", "regions.csv",
-                          "families.csv"}) {
+  for (const char* csv :
+       {"cumulative_downloads.csv", "new_derivative_share.csv", "regions.csv", "families.csv"}) {
     std::string text = ReadFile(*out_dir_ + "/" + csv);
     EXPECT_GT(std::count(text.begin(), text.end(), '\n'), 3) << csv;
   }
   std::string cumulative = ReadFile(*out_dir_ + "/cumulative_downloads.csv");
   EXPECT_NE(cumulative.find("2025-10-31,crawl-2025-10-31,Qwen,china,385300000,"),
             std::string::npos);
-  EXPECT_NE(cumulative.find("2025-10-31,crawl-2025-10-31,Llama,us,346200000,"),
-            std::string::npos);
+  EXPECT_NE(cumulative.find("2025-10-31,crawl-2025-10-31,Llama,us,346200000,"), std::string::npos);
 }
 
 TEST_F(DemoE2E, ReportRendersInHeadlessChromium) {
@@ -112,16 +118,16 @@ TEST_F(DemoE2E, ReportCommandRewritesTheReportFromTheStore) {
       << out;
   EXPECT_NE(out.find("(23 crawls)"), std::string::npos) << out;
   // The same store gives the same figures (the demo adds only its ground-truth sentence).
-  for (const char* csv : {"cumulative_downloads.csv", "new_derivative_share.csv", "regions.csv",
-                          "families.csv"}) {
+  for (const char* csv :
+       {"cumulative_downloads.csv", "new_derivative_share.csv", "regions.csv", "families.csv"}) {
     EXPECT_EQ(ReadFile(again + "/" + csv), ReadFile(*out_dir_ + "/" + csv)) << csv;
   }
   EXPECT_EQ(RunToCompletion({HubcensusBinary(), "report", "--out=" + again}, &out), 2);
   EXPECT_NE(out.find("one of --data_dir or --aggregator"), std::string::npos) << out;
-  EXPECT_EQ(RunToCompletion({HubcensusBinary(), "report", "--data_dir=/nonexistent/store",
-                             "--out=" + again},
-                            &out),
-            1);
+  EXPECT_EQ(
+      RunToCompletion(
+          {HubcensusBinary(), "report", "--data_dir=/nonexistent/store", "--out=" + again}, &out),
+      1);
 }
 
 }  // namespace

@@ -25,8 +25,8 @@ std::string Member(const std::string& json, const char* key) {
 
 TEST(LocalE2E, TwoDatesGiveTwoCrawlsEqualToGroundTruth) {
   std::string hub;
-  auto fakehub = StartFakehub({"--repos=6000", "--seed=7", "--rate_limit=off", "--date=2025-09-30"},
-                              &hub);
+  auto fakehub =
+      StartFakehub({"--repos=6000", "--seed=7", "--rate_limit=off", "--date=2025-09-30"}, &hub);
   ASSERT_TRUE(fakehub) << "fakehub did not start";
   std::string data = MakeTempDir("local-e2e");
   std::string out;
@@ -34,9 +34,9 @@ TEST(LocalE2E, TwoDatesGiveTwoCrawlsEqualToGroundTruth) {
   for (const std::string date : {"2025-09-30", "2025-10-31"}) {
     std::string body;
     ASSERT_EQ(HttpCall(hub + "/_sim/clock?date=" + date, &body, /*post=*/true), 200) << body;
-    ASSERT_EQ(RunToCompletion({HubcensusBinary(), "local", "--hub_url=" + hub,
-                               "--data_dir=" + data, "--date=" + date, "--workers=2",
-                               "--hub_quota=off", "--format=json", "--log_level=warn"},
+    ASSERT_EQ(RunToCompletion({HubcensusBinary(), "local", "--hub_url=" + hub, "--data_dir=" + data,
+                               "--date=" + date, "--workers=2", "--hub_quota=off", "--format=json",
+                               "--log_level=warn"},
                               &out),
               0)
         << out;
@@ -59,11 +59,11 @@ TEST(LocalE2E, TwoDatesGiveTwoCrawlsEqualToGroundTruth) {
   EXPECT_NE(out.find("crawl-2025-10-31 exists"), std::string::npos) << out;
 
   // A series over the store shows both crawls.
-  ASSERT_EQ(RunToCompletion({HubcensusBinary(), "query", "series", "--data_dir=" + data + "/store",
-                             "--metric=first_party_downloads_all_time", "--family=Qwen",
-                             "--format=csv"},
-                            &out),
-            0)
+  ASSERT_EQ(
+      RunToCompletion({HubcensusBinary(), "query", "series", "--data_dir=" + data + "/store",
+                       "--metric=first_party_downloads_all_time", "--family=Qwen", "--format=csv"},
+                      &out),
+      0)
       << out;
   EXPECT_NE(out.find("2025-09-30"), std::string::npos) << out;
   EXPECT_NE(out.find("2025-10-31"), std::string::npos) << out;

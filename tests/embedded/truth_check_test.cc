@@ -6,8 +6,9 @@ namespace hubcensus {
 namespace {
 
 TEST(JsonDifferences, EqualDocumentsHaveNone) {
-  auto d = JsonDifferences(R"({"crawl_id":"crawl-2025-10-31","families":[{"family":"Qwen","n":3}]})",
-                           R"({"crawl_id":"","families":[{"n":3.0,"family":"Qwen"}]})");
+  auto d =
+      JsonDifferences(R"({"crawl_id":"crawl-2025-10-31","families":[{"family":"Qwen","n":3}]})",
+                      R"({"crawl_id":"","families":[{"n":3.0,"family":"Qwen"}]})");
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_TRUE(d->empty()) << (*d)[0];
 }

@@ -56,8 +56,8 @@ absl::StatusOr<Image> DecodePng(const std::string& bytes) {
     pos += 12 + len;
   }
   if (bit_depth != 8 || (colour_type != 2 && colour_type != 6) || interlace != 0) {
-    return absl::UnimplementedError(absl::StrCat("PNG kind not handled: depth ", bit_depth,
-                                                 " colour type ", colour_type));
+    return absl::UnimplementedError(
+        absl::StrCat("PNG kind not handled: depth ", bit_depth, " colour type ", colour_type));
   }
   int bpp = colour_type == 6 ? 4 : 3;
   size_t stride = static_cast<size_t>(img.width) * bpp;
@@ -78,11 +78,20 @@ absl::StatusOr<Image> DecodePng(const std::string& bytes) {
       int c = x >= static_cast<size_t>(bpp) ? prev[x - bpp] : 0;
       int v = row[1 + x];
       switch (filter) {
-        case 1: v += a; break;
-        case 2: v += b; break;
-        case 3: v += (a + b) / 2; break;
-        case 4: v += Paeth(a, b, c); break;
-        default: break;
+        case 1:
+          v += a;
+          break;
+        case 2:
+          v += b;
+          break;
+        case 3:
+          v += (a + b) / 2;
+          break;
+        case 4:
+          v += Paeth(a, b, c);
+          break;
+        default:
+          break;
       }
       cur[x] = static_cast<unsigned char>(v);
     }
