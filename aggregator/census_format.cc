@@ -160,38 +160,6 @@ std::string FormatNumber(double value) {
   return std::string(buf, res.ptr);
 }
 
-std::string JsonString(absl::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
-
 std::string FamiliesToJson(const v1::FamiliesResponse& r) {
   std::string out = absl::StrCat("{\"crawl_id\": ", JsonString(r.crawl_id()),
                                  ", \"date\": ", JsonString(r.date()), ", \"families\": [");

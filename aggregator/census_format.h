@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/json_text.h"
 #include "hubcensus/v1/census.pb.h"
 #include "hubcensus/v1/repo.pb.h"
 
@@ -18,7 +19,8 @@ absl::StatusOr<OutputFormat> ParseOutputFormat(absl::string_view text);  // tabl
 // Integers (SPLIT-free counts, downloads) print as integers, fractions as the shortest decimal
 // that reads back to the same double.
 std::string FormatNumber(double value);
-std::string JsonString(absl::string_view s);
+// JSON string quoting (common/json_text.h), as the output formats write it.
+using ::hubcensus::JsonString;
 
 // {"crawl_id", "date", "families": [{"family", "region", "first_party_repos",
 //  "first_party_downloads_all_time", "first_party_downloads_30d", "ecosystem_downloads_all_time",
