@@ -177,11 +177,17 @@ TEST(CrawlE2E, SurvivesAKilledWorkerAndAKilledCoordinatorAndMatchesTheTruth) {
   EXPECT_NE(out.find("already exists"), std::string::npos) << out;
   EXPECT_NE(out.find("COMMITTED"), std::string::npos) << out;
 
+  // The first channel held a connection to the killed coordinator, and a call on that connection
+  // fails with UNAVAILABLE ("Broken pipe") once; a new channel dials the restarted one.
+  stub = v1::Coordinator::NewStub(MakeChannel(coordinator));
   grpc::ClientContext context;
+  context.set_wait_for_ready(true);
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
   v1::GetCrawlRequest request;
   request.set_date(kDate);
   v1::Crawl crawl;
-  ASSERT_TRUE(stub->GetCrawl(&context, request, &crawl).ok());
+  grpc::Status got = stub->GetCrawl(&context, request, &crawl);
+  ASSERT_TRUE(got.ok()) << got.error_code() << ": " << got.error_message();
   EXPECT_EQ(crawl.state(), v1::CRAWL_COMMITTED);
   EXPECT_GE(crawl.stats().lease_expiries(), 1);  // the killed worker's, and the restart's
   // Every repo listed at that date, once (the store de-duplicates; the count is its census size).
