@@ -4,13 +4,18 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <thread>
+#include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "aggregator/aggregator.h"
 #include "aggregator/census_format.h"
 #include "common/grpc_server.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/shutdown.h"
 #include "common/status.h"
 #include "config/family_config.h"
 #include "hubcensus/v1/census.grpc.pb.h"
@@ -248,33 +253,89 @@ absl::StatusOr<int64_t> RunExport(const ExportOptions& o) {
   return n;
 }
 
+namespace {
+
+// The port of a host:port address, or nullopt when it has none.
+std::optional<int> PortOf(const std::string& address) {
+  auto colon = address.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
+    return std::nullopt;
+  }
+  return port;
+}
+
+std::string HostOf(const std::string& address) { return address.substr(0, address.rfind(':')); }
+
+}  // namespace
+
 absl::Status ServeAggregator(const AggregatorServerOptions& o) {
   if (o.data_dir.empty()) return absl::InvalidArgumentError("--data_dir: required");
+  const bool split = !o.ingest_listen.empty();
+  if (split) {
+    std::optional<int> ingest_port = PortOf(o.ingest_listen);
+    if (!ingest_port) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--ingest_listen: \"", o.ingest_listen, "\" is not HOST:PORT"));
+    }
+    // gRPC binds with SO_REUSEPORT: a second listener on the same port would not fail, it would
+    // share the port and mix ingest and queries again.
+    if (*ingest_port != 0 && PortOf(o.listen) == ingest_port) {
+      return absl::InvalidArgumentError(absl::StrCat("--ingest_listen: port ", *ingest_port,
+                                                     " is the --listen port; give another"));
+    }
+  }
   ASSIGN_OR_RETURN(v1::FamilyConfig families, LoadFamilyConfigOrDefault(o.families_file));
   AggregatorOptions ao;
   ao.data_dir = o.data_dir;
   ao.families = families;
   ASSIGN_OR_RETURN(auto agg, Aggregator::Open(ao));
   ASSIGN_OR_RETURN(auto metrics, StartMetricsIfRequested(o.metrics_port));
+  ASSIGN_OR_RETURN(auto credentials, MakeServerCredentials(o.tls));
+  ASSIGN_OR_RETURN(auto health, StartHealthProbeIfRequested(o.tls.health_port));
+
+  std::unique_ptr<GrpcServer> ingest;
+  std::vector<grpc::Service*> query_services = {agg->census_service()};
+  if (split) {
+    GrpcServerOptions io;
+    io.listen_address = o.ingest_listen;
+    io.credentials = credentials;
+    ASSIGN_OR_RETURN(ingest, GrpcServer::Start(io, {agg->snapshot_store_service()}));
+  } else {
+    query_services.insert(query_services.begin(), agg->snapshot_store_service());
+  }
   GrpcServerOptions so;
   so.listen_address = o.listen;
-  ASSIGN_OR_RETURN(so.credentials, MakeServerCredentials(o.tls));
-  ASSIGN_OR_RETURN(auto health, StartHealthProbeIfRequested(o.tls.health_port));
-  ASSIGN_OR_RETURN(auto server,
-                   GrpcServer::Start(so, {agg->snapshot_store_service(), agg->census_service()}));
-  std::string host = o.listen.substr(0, o.listen.rfind(':'));
-  std::printf("aggregator listening on %s:%d\n", host.c_str(), server->port());
+  so.credentials = credentials;
+  ASSIGN_OR_RETURN(auto server, GrpcServer::Start(so, query_services));
+  if (ingest) {
+    std::printf("aggregator ingest listening on %s:%d\n", HostOf(o.ingest_listen).c_str(),
+                ingest->port());
+  }
+  std::printf("aggregator listening on %s:%d\n", HostOf(o.listen).c_str(), server->port());
   std::fflush(stdout);
   HC_LOG(kInfo, "aggregator_started")
       .Field("data_dir", o.data_dir)
       .Field("port", server->port())
+      .Field("ingest_port", ingest ? ingest->port() : server->port())
       .Field("families", families.family_size())
       .Field("metrics_port", metrics ? metrics->port() : 0)
       .Field("tls", !o.tls.cert_file.empty())
       .Field("mtls", o.tls.require_client_cert)
       .Field("health_port", health ? health->port() : 0);
   server->SetServing(true);
-  server->ServeUntilShutdownRequested();
+  if (ingest) ingest->SetServing(true);
+  WaitForShutdown();
+  HC_LOG(kInfo, "grpc_server_stopping")
+      .Field("port", server->port())
+      .Field("ingest_port", ingest ? ingest->port() : server->port());
+  // Both listeners drain in the same grace period: a crawler's batch in flight and a query in
+  // flight each get to finish.
+  std::thread ingest_shutdown([&ingest] {
+    if (ingest) ingest->Shutdown();
+  });
+  server->Shutdown();
+  ingest_shutdown.join();
   if (health) health->Shutdown();
   HC_LOG(kInfo, "aggregator_stopped");
   return absl::OkStatus();

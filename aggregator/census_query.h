@@ -54,12 +54,19 @@ absl::StatusOr<int64_t> RunExport(const ExportOptions& options);
 struct AggregatorServerOptions {
   std::string data_dir;
   std::string listen = "0.0.0.0:7003";
+  // host:port serving SnapshotStore only, so that ingest and queries can be told apart by port
+  // (NetworkPolicies); `listen` then serves Census only. Empty: both services on `listen`.
+  std::string ingest_listen;
   std::string families_file;
   int64_t metrics_port = 0;
-  TlsOptions tls;  // --tls_cert/--tls_key/--tls_ca/--tls_require_client_cert/--health_port
+  // --tls_cert/--tls_key/--tls_ca/--tls_require_client_cert/--health_port; TLS applies to both
+  // listeners.
+  TlsOptions tls;
 };
-// Serves SnapshotStore and Census until SIGTERM/SIGINT. Prints
-// "aggregator listening on HOST:PORT" (the real port when 0 was asked) once it accepts calls.
+// Serves SnapshotStore and Census until SIGTERM/SIGINT, then shuts every listener down
+// gracefully. Once it accepts calls it prints "aggregator ingest listening on HOST:PORT" (only
+// with ingest_listen) and then "aggregator listening on HOST:PORT" (the real ports when 0 was
+// asked). Each listener also serves grpc.health.v1 and reflection.
 absl::Status ServeAggregator(const AggregatorServerOptions& options);
 
 }  // namespace hubcensus::aggregator

@@ -9,11 +9,23 @@ namespace hubcensus::cli {
 
 int RunAggregator(const Args& args) {
   aggregator::AggregatorServerOptions o;
-  FlagSet flags("hubcensus aggregator --data_dir=DIR [flags]",
-                "Serves the snapshot store (SnapshotStore: crawler batches, coordinator commits) "
-                "and the Census query API over gRPC. Prints `aggregator listening on HOST:PORT`.");
+  FlagSet flags(
+      "hubcensus aggregator --data_dir=DIR [--listen=HOST:PORT] [--ingest_listen=HOST:PORT] "
+      "[flags]",
+      "Serves the snapshot store (SnapshotStore: crawler batches, coordinator commits) and the\n"
+      "Census query API over gRPC, each listener with grpc.health.v1 and the TLS flags below.\n"
+      "Without --ingest_listen both services share --listen (one port: one machine, tests);\n"
+      "with it, SnapshotStore is served only on --ingest_listen and Census only on --listen, so\n"
+      "the network can keep Census clients away from ingest. Prints\n"
+      "`aggregator ingest listening on HOST:PORT` (with --ingest_listen), then\n"
+      "`aggregator listening on HOST:PORT` once serving, until SIGTERM/SIGINT.");
   flags.String("data_dir", &o.data_dir, "the store's RocksDB folder (created when missing)");
-  flags.String("listen", &o.listen, "host:port to serve on; port 0 picks a free port");
+  flags.String("listen", &o.listen,
+               "host:port serving Census queries, and also SnapshotStore ingest unless "
+               "--ingest_listen is given; port 0 picks a free port");
+  flags.String("ingest_listen", &o.ingest_listen,
+               "host:port serving only SnapshotStore ingest (crawlers, coordinator); port 0 picks "
+               "a free port. Default: none, ingest is served on --listen");
   flags.String(
       "families", &o.families_file,
       "families textproto (FamilyConfig); default: the embedded config/families.textproto");
