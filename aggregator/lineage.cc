@@ -6,6 +6,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "aggregator/relation_names.h"
+#include "common/parallel.h"
 
 namespace hubcensus::aggregator {
 namespace {
@@ -27,7 +28,8 @@ void AddShare(std::vector<FamilyShare>* out, int32_t family, double weight) {
 
 }  // namespace
 
-LineageGraph BuildLineageGraph(const store::CrawlSnapshot& snapshot, const FamilyMatcher& matcher) {
+LineageGraph BuildLineageGraph(const store::CrawlSnapshot& snapshot, const FamilyMatcher& matcher,
+                               int threads) {
   LineageGraph g;
   const size_t n = snapshot.size();
   g.repos = static_cast<int32_t>(n);
@@ -43,12 +45,32 @@ LineageGraph BuildLineageGraph(const store::CrawlSnapshot& snapshot, const Famil
     for (int k = 0; k < snapshot.parent_count(i); ++k)
       parent_node.emplace(snapshot.parent_id(i, k), -1);
   }
-  for (size_t i = 0; i < n; ++i) {
-    g.first_party[i] = matcher.FirstPartyFamily(snapshot.id(i));
-    if (parent_node.empty()) continue;
-    auto it = parent_node.find(snapshot.id(i));
-    if (it != parent_node.end()) it->second = static_cast<int32_t>(i);
-  }
+  // The pass over every repo, in ranges on threads: the map is only read (each id is unique, so
+  // no two repos write the same entry's value), and first_party is written at distinct indices.
+  const size_t ranges = threads > 0 ? static_cast<size_t>(threads) : RangesFor(n, 1 << 18);
+  ForEachRange(n, ranges, [&](size_t, size_t begin, size_t end) {
+    // Ids come sorted, so a namespace's repos are adjacent: most namespaces are no family's, and
+    // one look-up answers for all of their repos.
+    absl::string_view untracked_ns;
+    bool have_untracked = false;
+    for (size_t i = begin; i < end; ++i) {
+      absl::string_view id = snapshot.id(i);
+      size_t slash = id.find('/');
+      absl::string_view ns = slash == absl::string_view::npos ? id : id.substr(0, slash);
+      if (have_untracked && ns == untracked_ns) {
+        g.first_party[i] = -1;
+      } else if (slash != absl::string_view::npos && !matcher.TracksNamespace(ns)) {
+        g.first_party[i] = -1;
+        untracked_ns = ns;
+        have_untracked = true;
+      } else {
+        g.first_party[i] = matcher.FirstPartyFamily(id);
+      }
+      if (parent_node.empty()) continue;
+      auto it = parent_node.find(id);
+      if (it != parent_node.end()) it->second = static_cast<int32_t>(i);
+    }
+  });
   g.parent_node.reserve(edges);
   for (size_t i = 0; i < n; ++i) {
     g.parent_begin[i] = static_cast<uint32_t>(g.parent_node.size());

@@ -32,7 +32,10 @@ struct LineageGraph {
   int32_t parent(int32_t node, int k) const { return parent_node[parent_begin[node] + k]; }
 };
 
-LineageGraph BuildLineageGraph(const store::CrawlSnapshot& snapshot, const FamilyMatcher& matcher);
+// `threads`: how many threads the pass over every repo may use; 0: one per core (see
+// common/parallel.h), 1: the caller's only.
+LineageGraph BuildLineageGraph(const store::CrawlSnapshot& snapshot, const FamilyMatcher& matcher,
+                               int threads = 0);
 
 // One family's part of a repo's attribution: 1 under FIRST_PARENT, a fraction under SPLIT.
 struct FamilyShare {

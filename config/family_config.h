@@ -49,6 +49,9 @@ class FamilyMatcher {
 
   // Family index in config order, or -1. `repo_id` is "namespace/name" (or a bare legacy name).
   int FirstPartyFamily(absl::string_view repo_id) const;
+  // Whether some family names this namespace (the part of a repo id before '/'). Repos of other
+  // namespaces are first-party for none, which lets a pass over ids sorted by namespace skip them.
+  bool TracksNamespace(absl::string_view ns) const { return rules_by_namespace_.contains(ns); }
   int size() const { return static_cast<int>(names_.size()); }
   const std::string& name(int family) const { return names_[family]; }
   const std::string& region(int family) const { return regions_[family]; }

@@ -3,10 +3,61 @@
 #include <algorithm>
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
+#include "store/store_encoding.h"
+
 namespace hubcensus::store {
 
 namespace {
 constexpr size_t kArenaBlock = 1 << 20;
+
+// Field numbers of hubcensus.v1.RepoSnapshot and Parent (proto/hubcensus/v1/repo.proto) that the
+// columns hold.
+constexpr uint32_t kCreatedAtField = 4;
+constexpr uint32_t kPipelineTagField = 11;
+constexpr uint32_t kParentsField = 17;
+constexpr uint32_t kParentIdField = 1;
+constexpr uint32_t kParentRelationField = 2;
+
+enum WireType { kVarint = 0, kFixed64 = 1, kLengthDelimited = 2, kFixed32 = 5 };
+
+// One field of a protobuf message in wire format: its number, its wire type and its payload (the
+// value of a varint, or the bytes of a length-delimited field).
+struct WireField {
+  uint32_t number = 0;
+  int type = 0;
+  uint64_t varint = 0;
+  absl::string_view bytes;
+};
+
+// Reads the next field from the front of `in`; false on a malformed or truncated encoding.
+bool NextField(absl::string_view* in, WireField* f) {
+  uint64_t key;
+  if (!GetVarint(in, &key) || (key >> 3) == 0 || (key >> 3) > 0x1fffffff) return false;
+  f->number = static_cast<uint32_t>(key >> 3);
+  f->type = static_cast<int>(key & 7);
+  switch (f->type) {
+    case kVarint:
+      return GetVarint(in, &f->varint);
+    case kFixed64:
+    case kFixed32: {
+      size_t n = f->type == kFixed64 ? 8 : 4;
+      if (in->size() < n) return false;
+      in->remove_prefix(n);
+      return true;
+    }
+    case kLengthDelimited: {
+      uint64_t len;
+      if (!GetVarint(in, &len) || len > in->size()) return false;
+      f->bytes = in->substr(0, static_cast<size_t>(len));
+      in->remove_prefix(static_cast<size_t>(len));
+      return true;
+    }
+    default:  // groups (3, 4) are not used by these messages; 6 and 7 do not exist
+      return false;
+  }
+}
+
 }  // namespace
 
 absl::string_view CrawlSnapshot::Intern(absl::string_view s) {
@@ -34,6 +85,17 @@ void CrawlSnapshot::Reserve(size_t repos) {
   parent_begin_.reserve(repos + 1);
 }
 
+uint16_t CrawlSnapshot::TagIndex(absl::string_view tag) {
+  if (tag.empty()) return 0;
+  auto it = pipeline_tag_index_.find(tag);
+  if (it != pipeline_tag_index_.end()) return it->second;
+  if (pipeline_tags_.size() >= 65535) return 0;  // more distinct tags than the Hub has: unknown
+  uint16_t index = static_cast<uint16_t>(pipeline_tags_.size());
+  pipeline_tags_.emplace_back(tag);
+  pipeline_tag_index_.emplace(std::string(tag), index);
+  return index;
+}
+
 void CrawlSnapshot::Add(const v1::RepoSnapshot& repo) {
   index_.reset();
   ids_.push_back(Intern(repo.id()));
@@ -42,23 +104,90 @@ void CrawlSnapshot::Add(const v1::RepoSnapshot& repo) {
   has_downloads_all_time_.push_back(repo.has_downloads_all_time() ? 1 : 0);
   downloads_all_time_.push_back(repo.has_downloads_all_time() ? repo.downloads_all_time() : 0);
   likes_.push_back(repo.likes());
-  uint16_t tag = 0;
-  if (!repo.pipeline_tag().empty()) {
-    auto it = pipeline_tag_index_.find(repo.pipeline_tag());
-    if (it != pipeline_tag_index_.end()) {
-      tag = it->second;
-    } else if (pipeline_tags_.size() < 65535) {
-      tag = static_cast<uint16_t>(pipeline_tags_.size());
-      pipeline_tags_.push_back(repo.pipeline_tag());
-      pipeline_tag_index_.emplace(repo.pipeline_tag(), tag);
-    }
-  }
-  pipeline_tag_.push_back(tag);
+  pipeline_tag_.push_back(TagIndex(repo.pipeline_tag()));
   for (const v1::Parent& p : repo.parents()) {
     parent_ids_.push_back(Intern(p.id()));
     parent_relations_.push_back(static_cast<uint8_t>(p.relation()));
   }
   parent_begin_.push_back(static_cast<uint32_t>(parent_ids_.size()));
+}
+
+absl::Status CrawlSnapshot::AddStored(absl::string_view id, const Counters& counters,
+                                      absl::string_view meta) {
+  // Protobuf's rules: the last occurrence of a scalar wins, repeated fields append, fields of an
+  // unexpected wire type are unknown fields and skipped.
+  int64_t created_at = 0;
+  absl::string_view tag;
+  const size_t parents_before = parent_ids_.size();
+  auto corrupt = [&](absl::string_view what) {
+    parent_ids_.resize(parents_before);
+    parent_relations_.resize(parents_before);
+    return absl::DataLossError(absl::StrCat("repo_meta of ", id, " is corrupt: ", what));
+  };
+  absl::string_view in = meta;
+  WireField f;
+  while (!in.empty()) {
+    if (!NextField(&in, &f)) return corrupt("a malformed field");
+    if (f.number == kCreatedAtField && f.type == kVarint) {
+      created_at = static_cast<int64_t>(f.varint);
+    } else if (f.number == kPipelineTagField && f.type == kLengthDelimited) {
+      tag = f.bytes;
+    } else if (f.number == kParentsField && f.type == kLengthDelimited) {
+      absl::string_view parent_id;
+      int32_t relation = 0;
+      absl::string_view p = f.bytes;
+      WireField pf;
+      while (!p.empty()) {
+        if (!NextField(&p, &pf)) return corrupt("a malformed parent");
+        if (pf.number == kParentIdField && pf.type == kLengthDelimited) {
+          parent_id = pf.bytes;
+        } else if (pf.number == kParentRelationField && pf.type == kVarint) {
+          relation = static_cast<int32_t>(pf.varint);
+        }
+      }
+      parent_ids_.push_back(Intern(parent_id));
+      parent_relations_.push_back(static_cast<uint8_t>(relation));
+    }
+  }
+  index_.reset();
+  ids_.push_back(Intern(id));
+  created_at_.push_back(created_at);
+  downloads_30d_.push_back(counters.downloads_30d);
+  has_downloads_all_time_.push_back(counters.has_downloads_all_time ? 1 : 0);
+  downloads_all_time_.push_back(counters.has_downloads_all_time ? counters.downloads_all_time : 0);
+  likes_.push_back(counters.likes);
+  pipeline_tag_.push_back(TagIndex(tag));
+  parent_begin_.push_back(static_cast<uint32_t>(parent_ids_.size()));
+  return absl::OkStatus();
+}
+
+void CrawlSnapshot::Append(CrawlSnapshot&& other) {
+  if (other.size() == 0) return;
+  index_.reset();
+  // The other snapshot's strings live in its arena blocks: adopt them (their addresses do not
+  // change), and go on filling its last block.
+  for (auto& block : other.arena_blocks_) arena_blocks_.push_back(std::move(block));
+  arena_used_ = other.arena_used_;
+  arena_capacity_ = other.arena_capacity_;
+  auto append = [](auto& to, auto& from) { to.insert(to.end(), from.begin(), from.end()); };
+  append(ids_, other.ids_);
+  append(created_at_, other.created_at_);
+  append(downloads_30d_, other.downloads_30d_);
+  append(downloads_all_time_, other.downloads_all_time_);
+  append(has_downloads_all_time_, other.has_downloads_all_time_);
+  append(likes_, other.likes_);
+  pipeline_tag_.reserve(pipeline_tag_.size() + other.pipeline_tag_.size());
+  std::vector<uint16_t> remap(other.pipeline_tags_.size());
+  for (size_t t = 0; t < remap.size(); ++t) remap[t] = TagIndex(other.pipeline_tags_[t]);
+  for (uint16_t t : other.pipeline_tag_) pipeline_tag_.push_back(remap[t]);
+  const uint32_t offset = static_cast<uint32_t>(parent_ids_.size());
+  append(parent_ids_, other.parent_ids_);
+  append(parent_relations_, other.parent_relations_);
+  parent_begin_.reserve(parent_begin_.size() + other.size());
+  for (size_t i = 1; i < other.parent_begin_.size(); ++i) {
+    parent_begin_.push_back(offset + other.parent_begin_[i]);
+  }
+  other = CrawlSnapshot();
 }
 
 int64_t CrawlSnapshot::Find(absl::string_view repo_id) const {

@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <thread>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/checksum.h"
 #include "common/dates.h"
 #include "common/log.h"
+#include "common/parallel.h"
 #include "common/status.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
@@ -122,6 +124,15 @@ void ApplyCounters(const SnapshotCounters& c, v1::RepoSnapshot* repo) {
   repo->set_trending_score(c.trending_score);
 }
 
+CrawlSnapshot::Counters ColumnCounters(const SnapshotCounters& c) {
+  CrawlSnapshot::Counters out;
+  out.downloads_30d = c.downloads_30d;
+  out.has_downloads_all_time = c.has_downloads_all_time;
+  out.downloads_all_time = c.downloads_all_time;
+  out.likes = c.likes;
+  return out;
+}
+
 std::string TempSecondaryPath() {
   std::string tmpl =
       (std::filesystem::temp_directory_path() / "hubcensus-secondary-XXXXXX").string();
@@ -131,16 +142,25 @@ std::string TempSecondaryPath() {
 
 // Walks one crawl's snapshot rows in repo-id order, joined with their repo_meta versions.
 // Rows that `keep` refuses go to `dropped` (their keys) without a meta lookup.
+// The snapshot rows of one crawl between two keys: [lower, upper).
+struct RowRange {
+  std::string lower;
+  std::string upper;
+};
+
+RowRange WholeCrawl(uint32_t crawl_number) {
+  return {CrawlPrefix(crawl_number), CrawlPrefix(crawl_number + 1)};
+}
+
 absl::Status ScanCrawlRows(
     rocksdb::DB* db, rocksdb::ColumnFamilyHandle* snapshots_cf,
     rocksdb::ColumnFamilyHandle* meta_cf, const rocksdb::Snapshot* snapshot, uint32_t crawl_number,
-    const std::function<bool(const SnapshotCounters&)>& keep,
+    const RowRange& range, const std::function<bool(const SnapshotCounters&)>& keep,
     const std::function<void(absl::string_view key)>& dropped,
     const std::function<absl::Status(absl::string_view repo_id, const SnapshotCounters&,
                                      absl::string_view meta)>& row) {
-  std::string lower = CrawlPrefix(crawl_number);
-  std::string upper = CrawlPrefix(crawl_number + 1);
-  rocksdb::Slice upper_slice(upper);
+  const std::string& lower = range.lower;
+  rocksdb::Slice upper_slice(range.upper);
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot;
   ro.iterate_upper_bound = &upper_slice;
@@ -185,6 +205,81 @@ absl::Status ScanCrawlRows(
     RETURN_IF_ERROR(row(repo_id, *counters, ToView(meta_it->value())));
   }
   return FromRocks(it->status(), "snapshots scan");
+}
+
+// Cuts one crawl's rows into up to `ranges` key ranges of about equal size on disk, at the first
+// byte of the repo id (RocksDB's size estimates of the 256 one-byte ranges). One range when the
+// crawl is small or the estimates say nothing.
+std::vector<RowRange> SplitCrawl(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* snapshots_cf,
+                                 uint32_t crawl_number, size_t ranges, int64_t min_bytes) {
+  RowRange whole = WholeCrawl(crawl_number);
+  if (ranges <= 1) return {whole};
+  std::vector<std::string> starts(257);
+  for (int b = 0; b < 256; ++b) starts[b] = whole.lower + static_cast<char>(b);
+  starts[256] = whole.upper;
+  std::vector<rocksdb::Range> byte_ranges(256);
+  for (int b = 0; b < 256; ++b) byte_ranges[b] = rocksdb::Range(starts[b], starts[b + 1]);
+  std::vector<uint64_t> sizes(256, 0);
+  rocksdb::SizeApproximationOptions options;
+  options.include_memtables = true;
+  options.include_files = true;
+  if (!db->GetApproximateSizes(options, snapshots_cf, byte_ranges.data(), 256, sizes.data())
+           .ok()) {
+    return {whole};
+  }
+  uint64_t total = 0;
+  for (uint64_t size : sizes) total += size;
+  if (total < static_cast<uint64_t>(std::max<int64_t>(min_bytes, 0))) return {whole};
+  std::vector<RowRange> out;
+  std::string from = whole.lower;
+  uint64_t sum = 0;
+  for (int b = 0; b < 256 && out.size() + 1 < ranges; ++b) {
+    sum += sizes[b];
+    if (sum * ranges >= total * (out.size() + 1)) {
+      out.push_back({from, starts[b + 1]});
+      from = starts[b + 1];
+    }
+  }
+  out.push_back({from, whole.upper});
+  return out;
+}
+
+size_t ScanThreads(int option) {
+  if (option > 0) return static_cast<size_t>(option);
+  return std::min<size_t>(8, std::max(1u, std::thread::hardware_concurrency()));
+}
+
+// Reads one crawl's rows into columns, the key ranges on threads, and joins them in key order.
+// Rows that `keep` refuses are not loaded; their keys go to `dropped_keys` when it is given.
+absl::StatusOr<CrawlSnapshot> LoadColumns(rocksdb::DB* db,
+                                          rocksdb::ColumnFamilyHandle* snapshots_cf,
+                                          rocksdb::ColumnFamilyHandle* meta_cf,
+                                          const rocksdb::Snapshot* snapshot, uint32_t crawl_number,
+                                          size_t threads, int64_t split_min_bytes,
+                                          const std::function<bool(const SnapshotCounters&)>& keep,
+                                          std::vector<std::string>* dropped_keys) {
+  std::vector<RowRange> ranges =
+      SplitCrawl(db, snapshots_cf, crawl_number, threads, split_min_bytes);
+  std::vector<CrawlSnapshot> parts(ranges.size());
+  std::vector<absl::Status> statuses(ranges.size());
+  std::vector<std::vector<std::string>> dropped(ranges.size());
+  ForEachRange(ranges.size(), ranges.size(), [&](size_t r, size_t, size_t) {
+    auto row = [&](absl::string_view repo_id, const SnapshotCounters& c, absl::string_view meta) {
+      return parts[r].AddStored(repo_id, ColumnCounters(c), meta);
+    };
+    auto drop = [&](absl::string_view key) { dropped[r].emplace_back(key); };
+    statuses[r] = ScanCrawlRows(db, snapshots_cf, meta_cf, snapshot, crawl_number, ranges[r],
+                                keep, drop, row);
+  });
+  for (const absl::Status& st : statuses) RETURN_IF_ERROR(st);
+  CrawlSnapshot out = std::move(parts[0]);
+  for (size_t r = 1; r < parts.size(); ++r) out.Append(std::move(parts[r]));
+  if (dropped_keys != nullptr) {
+    for (auto& keys : dropped) {
+      for (auto& key : keys) dropped_keys->push_back(std::move(key));
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -591,31 +686,22 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
   }
 
   rocksdb::WriteBatch wb;
-  CrawlSnapshot snapshot;
   CommitOutcome outcome;
-  v1::RepoSnapshot repo;
-  auto keep = [&](const SnapshotCounters& c) {
+  // Called from the scan's threads: it only reads.
+  auto keep = [&published_fence](const SnapshotCounters& c) {
     for (const SnapshotWriter& w : c.writers) {
       auto it = published_fence.find(w.item_number);
       if (it != published_fence.end() && it->second == w.fence) return true;
     }
     return false;
   };
-  auto dropped = [&](absl::string_view key) {
-    wb.Delete(snapshots_cf_, ToSlice(key));
-    ++outcome.dropped_rows;
-  };
-  auto row = [&](absl::string_view repo_id, const SnapshotCounters& c, absl::string_view meta) {
-    if (!repo.ParseFromArray(meta.data(), static_cast<int>(meta.size()))) {
-      return absl::DataLossError(absl::StrCat("repo_meta of ", repo_id, " is corrupt"));
-    }
-    repo.mutable_id()->assign(repo_id.data(), repo_id.size());
-    ApplyCounters(c, &repo);
-    snapshot.Add(repo);
-    return absl::OkStatus();
-  };
-  RETURN_IF_ERROR(
-      ScanCrawlRows(db_.get(), snapshots_cf_, repo_meta_cf_, nullptr, n, keep, dropped, row));
+  std::vector<std::string> dropped;
+  ASSIGN_OR_RETURN(CrawlSnapshot snapshot,
+                   LoadColumns(db_.get(), snapshots_cf_, repo_meta_cf_, nullptr, n,
+                               ScanThreads(options_.scan_threads),
+                               options_.scan_split_min_bytes, keep, &dropped));
+  for (const std::string& key : dropped) wb.Delete(snapshots_cf_, ToSlice(key));
+  outcome.dropped_rows = static_cast<int64_t>(dropped.size());
 
   crawl.set_state(v1::STORED_CRAWL_COMMITTED);
   crawl.set_repos(static_cast<int64_t>(snapshot.size()));
@@ -778,21 +864,9 @@ absl::StatusOr<CrawlSnapshot> StoreView::LoadCrawl(const v1::StoredCrawl& crawl)
     return absl::FailedPreconditionError(
         absl::StrCat("crawl ", crawl.crawl_id(), " is not committed"));
   }
-  CrawlSnapshot snapshot;
-  snapshot.Reserve(static_cast<size_t>(crawl.repos()));
-  v1::RepoSnapshot repo;
-  auto row = [&](absl::string_view repo_id, const SnapshotCounters& c, absl::string_view meta) {
-    if (!repo.ParseFromArray(meta.data(), static_cast<int>(meta.size()))) {
-      return absl::DataLossError(absl::StrCat("repo_meta of ", repo_id, " is corrupt"));
-    }
-    repo.mutable_id()->assign(repo_id.data(), repo_id.size());
-    ApplyCounters(c, &repo);
-    snapshot.Add(repo);
-    return absl::OkStatus();
-  };
-  RETURN_IF_ERROR(ScanCrawlRows(store_->db_.get(), store_->snapshots_cf_, store_->repo_meta_cf_,
-                                snapshot_, crawl.crawl_number(), nullptr, nullptr, row));
-  return snapshot;
+  return LoadColumns(store_->db_.get(), store_->snapshots_cf_, store_->repo_meta_cf_, snapshot_,
+                     crawl.crawl_number(), ScanThreads(store_->options_.scan_threads),
+                     store_->options_.scan_split_min_bytes, nullptr, nullptr);
 }
 
 absl::Status StoreView::ForEachRepo(
@@ -813,7 +887,8 @@ absl::Status StoreView::ForEachRepo(
     return fn(repo);
   };
   return ScanCrawlRows(store_->db_.get(), store_->snapshots_cf_, store_->repo_meta_cf_, snapshot_,
-                       crawl.crawl_number(), nullptr, nullptr, row);
+                       crawl.crawl_number(), WholeCrawl(crawl.crawl_number()), nullptr, nullptr,
+                       row);
 }
 
 absl::StatusOr<std::optional<v1::RepoSnapshot>> StoreView::GetRepo(

@@ -41,6 +41,11 @@ struct SnapshotStoreOptions {
   Clock* clock = Clock::Real();
   // fsync the WAL on every acknowledged batch and commit (survives power loss, not just SIGKILL).
   bool sync_writes = true;
+  // Threads that read one crawl's rows at commit and load (each a key range of about equal size
+  // on disk). 0: one per core, up to 8; a small crawl is read by one thread.
+  int scan_threads = 0;
+  // A crawl smaller than this on disk is read by one thread (tests lower it to split small ones).
+  int64_t scan_split_min_bytes = 8 << 20;  // about 250k repos' counters
 };
 
 // What one batch wrote: its marker.

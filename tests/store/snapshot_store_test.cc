@@ -1,9 +1,11 @@
 #include "store/snapshot_store.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "common/checksum.h"
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"
@@ -59,11 +61,13 @@ class SnapshotStoreTest : public ::testing::Test {
     dir_ = hubcensus::testing::MakeTempDir("store");
     Reopen();
   }
-  void Reopen() {
+  void Reopen(int scan_threads = 0, int64_t scan_split_min_bytes = 8 << 20) {
     store_.reset();
     SnapshotStoreOptions o;
     o.path = dir_;
     o.sync_writes = false;
+    o.scan_threads = scan_threads;
+    o.scan_split_min_bytes = scan_split_min_bytes;
     auto s = SnapshotStore::Open(o);
     ASSERT_TRUE(s.ok()) << s.status();
     store_ = std::move(*s);
@@ -185,6 +189,72 @@ TEST_F(SnapshotStoreTest, ARepoCarriedByTwoItemsIsPublishedByEither) {
   ASSERT_TRUE(store_->Write(b_new).ok());
   ASSERT_TRUE(Commit(Manifest("crawl-1", {a, b_new})).ok());
   EXPECT_EQ(Ids(Load("crawl-1")), (std::vector<std::string>{"x/a", "x/b", "x/shared"}));
+}
+
+// Commit and load read a crawl's rows in key ranges on threads; what they publish and load is
+// the same as one thread's scan, and the same as the full messages ForEachRepo streams.
+TEST_F(SnapshotStoreTest, RangesOnThreadsLoadWhatOneScanLoads) {
+  Reopen(/*scan_threads=*/5, /*scan_split_min_bytes=*/0);
+  const std::string first_chars = "0159ABMZabcmqxyz_-";
+  std::vector<v1::WriteBatch> batches;
+  for (int item = 0; item < 30; ++item) {
+    std::vector<RepoSpec> repos;
+    for (int i = 0; i < 60; ++i) {
+      std::string id = absl::StrCat(std::string(1, first_chars[(item + i) % first_chars.size()]),
+                                    "user", i % 7, "/m-", item, "-", i);
+      RepoSpec spec{id};
+      if (i % 3 == 0) spec.parents = {{"Qwen/Qwen3-8B", v1::RELATION_FINETUNE}};
+      if (i % 5 == 0) spec.downloads_all_time.reset();
+      spec.downloads_30d = item * 100 + i;
+      spec.pipeline_tag = i % 2 ? "text-generation" : "fill-mask";
+      repos.push_back(spec);
+    }
+    batches.push_back(Batch("crawl-1", absl::StrCat("list/", item), 1, repos));
+    ASSERT_TRUE(store_->Write(batches.back()).ok());
+  }
+  // Item 7 is retried with other repos: the first attempt's rows are dropped at commit.
+  batches[7] = Batch("crawl-1", "list/7", 2, {{"zz/retried-1"}, {"AA/retried-2"}});
+  ASSERT_TRUE(store_->Write(batches[7]).ok());
+  ASSERT_TRUE(store_->CompactAll().ok());
+  auto committed = Commit(Manifest("crawl-1", batches));
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  EXPECT_EQ(committed->dropped_rows, 60);
+  EXPECT_EQ(committed->crawl.repos(), 29 * 60 + 2);
+
+  CrawlSnapshot threaded = Load("crawl-1");
+  std::vector<v1::RepoSnapshot> streamed;
+  {
+    auto view = store_->View();
+    ASSERT_TRUE(view.ok());
+    auto crawl = (*view)->FindCrawl("crawl-1");
+    ASSERT_TRUE(crawl.ok());
+    ASSERT_TRUE((*view)
+                    ->ForEachRepo(*crawl,
+                                  [&](const v1::RepoSnapshot& r) {
+                                    streamed.push_back(r);
+                                    return absl::OkStatus();
+                                  })
+                    .ok());
+  }
+  Reopen(/*scan_threads=*/1);
+  CrawlSnapshot single = Load("crawl-1");
+  ASSERT_EQ(threaded.size(), streamed.size());
+  ASSERT_EQ(single.size(), streamed.size());
+  for (size_t i = 0; i < streamed.size(); ++i) {
+    const v1::RepoSnapshot& r = streamed[i];
+    SCOPED_TRACE(r.id());
+    for (const CrawlSnapshot* s : {&threaded, &single}) {
+      EXPECT_EQ(s->id(i), r.id());
+      EXPECT_EQ(s->downloads_30d(i), r.downloads_30d());
+      EXPECT_EQ(s->has_downloads_all_time(i), r.has_downloads_all_time());
+      EXPECT_EQ(s->created_at(i), r.created_at());
+      EXPECT_EQ(s->pipeline_tag(i), r.pipeline_tag());
+      ASSERT_EQ(s->parent_count(i), r.parents_size());
+      for (int k = 0; k < r.parents_size(); ++k) EXPECT_EQ(s->parent_id(i, k), r.parents(k).id());
+    }
+  }
+  EXPECT_TRUE(std::is_sorted(streamed.begin(), streamed.end(),
+                             [](const auto& a, const auto& b) { return a.id() < b.id(); }));
 }
 
 TEST_F(SnapshotStoreTest, ManifestMismatchesAreRefusedNamingTheItem) {

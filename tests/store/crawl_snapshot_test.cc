@@ -1,0 +1,178 @@
+// CrawlSnapshot's two ways in: from a RepoSnapshot message, and from the stored parts (id,
+// counters, repo_meta bytes) decoded straight from the wire format. Both must give the same
+// columns for any repo, and a damaged meta must be an error that appends nothing.
+#include "store/crawl_snapshot.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+namespace hubcensus::store {
+namespace {
+
+v1::RepoSnapshot RandomRepo(std::mt19937_64& rng, int i) {
+  auto pick = [&](std::initializer_list<const char*> options) {
+    return std::string(*(options.begin() + rng() % options.size()));
+  };
+  v1::RepoSnapshot r;
+  r.set_id(pick({"Qwen", "meta-llama", "someone", "a-b"}) + "/model-" + std::to_string(i));
+  r.set_object_id("0123456789abcdef01234567");
+  r.set_author("someone");
+  // Negative, zero and large values all go through varints.
+  r.set_created_at(static_cast<int64_t>(rng() % 3) - 1 + (rng() % 2 ? 1700000000 : 0));
+  r.set_created_at_placeholder(rng() % 2);
+  r.set_last_modified(static_cast<int64_t>(rng() >> 20));
+  r.set_pipeline_tag(pick({"", "text-generation", "image-text-to-text", "fill-mask"}));
+  r.set_library_name(pick({"", "transformers", "gguf"}));
+  r.set_is_private(rng() % 5 == 0);
+  r.set_disabled(rng() % 7 == 0);
+  r.set_gated(static_cast<v1::Gated>(rng() % 3));
+  r.set_sha(std::string(40, 'a' + static_cast<char>(rng() % 6)));
+  r.set_trending_score(static_cast<double>(rng() % 1000) / 7.0);  // fixed64, to be skipped
+  int parents = static_cast<int>(rng() % 4);
+  for (int k = 0; k < parents; ++k) {
+    auto* p = r.add_parents();
+    if (rng() % 8 != 0) p->set_id(pick({"Qwen/Qwen3-8B", "x/y", "meta-llama/Llama-3.1-8B"}));
+    p->set_relation(static_cast<v1::Relation>(rng() % 6));
+  }
+  r.set_downloads_30d(static_cast<int64_t>(rng() % 100000));
+  if (rng() % 4 != 0) r.set_downloads_all_time(static_cast<int64_t>(rng() % 10000000));
+  r.set_likes(static_cast<int64_t>(rng() % 500));
+  return r;
+}
+
+// What the store keeps as repo_meta: the message without id and counters.
+std::string Meta(const v1::RepoSnapshot& repo) {
+  v1::RepoSnapshot meta = repo;
+  meta.clear_id();
+  meta.clear_downloads_30d();
+  meta.clear_downloads_all_time();
+  meta.clear_likes();
+  meta.clear_trending_score();
+  return meta.SerializeAsString();
+}
+
+CrawlSnapshot::Counters CountersOf(const v1::RepoSnapshot& r) {
+  CrawlSnapshot::Counters c;
+  c.downloads_30d = r.downloads_30d();
+  c.has_downloads_all_time = r.has_downloads_all_time();
+  c.downloads_all_time = r.downloads_all_time();
+  c.likes = r.likes();
+  return c;
+}
+
+void ExpectSameColumns(const CrawlSnapshot& a, const CrawlSnapshot& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    SCOPED_TRACE(std::string(a.id(i)));
+    EXPECT_EQ(a.id(i), b.id(i));
+    EXPECT_EQ(a.created_at(i), b.created_at(i));
+    EXPECT_EQ(a.downloads_30d(i), b.downloads_30d(i));
+    EXPECT_EQ(a.has_downloads_all_time(i), b.has_downloads_all_time(i));
+    EXPECT_EQ(a.downloads_all_time(i), b.downloads_all_time(i));
+    EXPECT_EQ(a.likes(i), b.likes(i));
+    EXPECT_EQ(a.pipeline_tag(i), b.pipeline_tag(i));
+    ASSERT_EQ(a.parent_count(i), b.parent_count(i));
+    for (int k = 0; k < a.parent_count(i); ++k) {
+      EXPECT_EQ(a.parent_id(i, k), b.parent_id(i, k));
+      EXPECT_EQ(a.parent_relation(i, k), b.parent_relation(i, k));
+    }
+  }
+}
+
+TEST(CrawlSnapshotTest, StoredPartsGiveTheSameColumnsAsTheMessage) {
+  std::mt19937_64 rng(42);
+  CrawlSnapshot from_messages, from_stored;
+  for (int i = 0; i < 5000; ++i) {
+    v1::RepoSnapshot r = RandomRepo(rng, i);
+    from_messages.Add(r);
+    ASSERT_TRUE(from_stored.AddStored(r.id(), CountersOf(r), Meta(r)).ok());
+  }
+  ExpectSameColumns(from_messages, from_stored);
+  EXPECT_EQ(from_stored.Find("Qwen/model-17") >= 0, from_messages.Find("Qwen/model-17") >= 0);
+}
+
+TEST(CrawlSnapshotTest, AnEmptyMetaIsARepoWithDefaults) {
+  CrawlSnapshot s;
+  CrawlSnapshot::Counters c;
+  c.downloads_30d = 5;
+  ASSERT_TRUE(s.AddStored("a/b", c, "").ok());
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s.created_at(0), 0);
+  EXPECT_EQ(s.pipeline_tag(0), "");
+  EXPECT_EQ(s.parent_count(0), 0);
+  EXPECT_EQ(s.downloads_30d(0), 5);
+  EXPECT_FALSE(s.has_downloads_all_time(0));
+}
+
+TEST(CrawlSnapshotTest, DamagedMetaIsDataLossAndAppendsNothing) {
+  std::mt19937_64 rng(7);
+  v1::RepoSnapshot r = RandomRepo(rng, 1);
+  r.clear_parents();
+  r.add_parents()->set_id("Qwen/Qwen3-8B");
+  r.add_parents()->set_id("x/y");
+  const std::string meta = Meta(r);
+  int refused = 0;
+  // Every truncation: protobuf's own parser decides which prefixes are well formed.
+  for (size_t len = 0; len < meta.size(); ++len) {
+    CrawlSnapshot s;
+    ASSERT_TRUE(s.AddStored("ok/first", {}, "").ok());
+    std::string cut = meta.substr(0, len);
+    v1::RepoSnapshot parsed;
+    const bool well_formed = parsed.ParseFromString(cut);
+    absl::Status st = s.AddStored("a/b", {}, cut);
+    EXPECT_EQ(st.ok(), well_formed) << "prefix of " << len << " bytes: " << st;
+    if (!st.ok()) {
+      ++refused;
+      EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss);
+      EXPECT_NE(st.message().find("repo_meta of a/b"), std::string::npos) << st;
+      ASSERT_EQ(s.size(), 1u);
+      EXPECT_EQ(s.parent_count(0), 0);
+      // The next row still goes in cleanly after a refused one.
+      ASSERT_TRUE(s.AddStored("c/d", {}, meta).ok());
+      ASSERT_EQ(s.size(), 2u);
+      EXPECT_EQ(s.parent_count(1), 2);
+      EXPECT_EQ(s.parent_id(1, 1), "x/y");
+    }
+  }
+  EXPECT_GT(refused, 0);
+  for (std::string bad : {std::string("\x07", 1), std::string("\x00\x01", 2),
+                          std::string("\x8a\x01\x05\x0a\x09", 5), std::string("\xff", 1)}) {
+    CrawlSnapshot s;
+    absl::Status st = s.AddStored("a/b", {}, bad);
+    EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+    EXPECT_EQ(s.size(), 0u);
+  }
+}
+
+TEST(CrawlSnapshotTest, AppendEqualsAddingEverythingToOne) {
+  std::mt19937_64 rng(3);
+  std::vector<v1::RepoSnapshot> repos;
+  for (int i = 0; i < 3000; ++i) repos.push_back(RandomRepo(rng, i));
+  // The second part meets a tag first that the first part never has, so the two parts number
+  // their tags differently and Append must map them.
+  repos[1000].set_pipeline_tag("zero-shot-classification");
+  CrawlSnapshot whole;
+  for (const auto& r : repos) whole.Add(r);
+  CrawlSnapshot first, second, third;
+  for (int i = 0; i < 1000; ++i) first.Add(repos[i]);
+  for (int i = 1000; i < 2000; ++i) second.Add(repos[i]);
+  for (int i = 2000; i < 3000; ++i) third.Add(repos[i]);
+  CrawlSnapshot joined;
+  joined.Append(std::move(first));
+  joined.Append(std::move(second));
+  joined.Append(CrawlSnapshot());
+  joined.Append(std::move(third));
+  EXPECT_EQ(second.size(), 0u);
+  // Adding after an append goes on in the adopted arena.
+  v1::RepoSnapshot extra = RandomRepo(rng, 9999);
+  joined.Add(extra);
+  whole.Add(extra);
+  ExpectSameColumns(whole, joined);
+  EXPECT_EQ(joined.Find(extra.id()), 3000);
+}
+
+}  // namespace
+}  // namespace hubcensus::store
