@@ -101,8 +101,10 @@ int main(int argc, char** argv) {
   hubcensus::v1::ListingOptions options;
   const std::string first = hubcensus::FirstListingUrl(url, options);
   CrawlOnce(first, false);  // warm the sort order
-  std::printf("%-6s %-8s %10s %12s %12s %12s %12s\n", "gzip", "clients", "pages", "entries",
-              "seconds", "pages/s", "entries/s");
+  // Every row is also given as a ratio to the first one (its peer in this run).
+  std::printf("%-6s %-8s %10s %12s %12s %12s %12s %12s\n", "gzip", "clients", "pages", "entries",
+              "seconds", "pages/s", "entries/s", "vs row 1");
+  double baseline_pages_per_s = 0;
   for (absl::string_view g : absl::StrSplit(gzip_text, ',')) {
     bool gzip = g == "yes";
     for (absl::string_view c : absl::StrSplit(clients_text, ',')) {
@@ -123,9 +125,12 @@ int main(int argc, char** argv) {
         total.entries += s.entries;
         total.bytes += s.bytes;
       }
-      std::printf("%-6s %-8d %10lld %12lld %12.2f %12.1f %12.0f\n", gzip ? "yes" : "no", clients,
-                  static_cast<long long>(total.pages), static_cast<long long>(total.entries),
-                  seconds, total.pages / seconds, total.entries / seconds);
+      const double pages_per_s = total.pages / seconds;
+      if (baseline_pages_per_s == 0) baseline_pages_per_s = pages_per_s;
+      std::printf("%-6s %-8d %10lld %12lld %12.2f %12.1f %12.0f %11.2fx\n", gzip ? "yes" : "no",
+                  clients, static_cast<long long>(total.pages),
+                  static_cast<long long>(total.entries), seconds, pages_per_s,
+                  total.entries / seconds, pages_per_s / baseline_pages_per_s);
     }
   }
   if (hub) hub->Stop();
