@@ -156,6 +156,8 @@ std::string FormatProgressBar(const v1::Crawl& c, int width, absl::Time now) {
   }
   fraction = std::min(1.0, std::max(0.0, fraction));
   int filled = static_cast<int>(fraction * width + 0.5);
+  // Only a committed crawl has a full bar (an ETA rounds to 0 s well before the end).
+  if (c.state() != v1::CRAWL_COMMITTED) filled = std::min(filled, std::max(0, width - 1));
   std::string bar(filled, '#');
   bar.append(width - filled, '.');
   return absl::StrFormat("%s [%s] %d/%d items, %d repos, %s, eta %s", c.crawl_id(), bar,

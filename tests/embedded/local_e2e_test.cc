@@ -11,8 +11,23 @@ namespace {
 using testing::HttpCall;
 using testing::HubcensusBinary;
 using testing::MakeTempDir;
+using testing::RunInTerminal;
 using testing::RunToCompletion;
 using testing::StartFakehub;
+using testing::Subprocess;
+
+int Count(const std::string& text, const std::string& word) {
+  int n = 0;
+  for (size_t at = text.find(word); at != std::string::npos; at = text.find(word, at + 1)) ++n;
+  return n;
+}
+
+// What follows "<prefix>" on the line a process printed, without the line end.
+std::string AfterPrefix(const std::string& line, const std::string& prefix) {
+  std::string rest = line.substr(line.find(prefix) + prefix.size());
+  while (!rest.empty() && (rest.back() == '\n' || rest.back() == '\r')) rest.pop_back();
+  return rest;
+}
 
 std::string Member(const std::string& json, const char* key) {
   simdjson::dom::parser parser;
@@ -76,6 +91,73 @@ TEST(LocalE2E, TwoDatesGiveTwoCrawlsEqualToGroundTruth) {
   EXPECT_NE(out.find("2025-13-01"), std::string::npos) << out;
   fakehub->Signal(SIGTERM);
   EXPECT_EQ(fakehub->Wait(), 0);
+}
+
+// At a terminal, `local` and `crawl start --wait` redraw one live bar in place (carriage return,
+// clear to end of line) instead of printing progress lines; the bar ends full.
+TEST(LocalE2E, ATerminalGetsALiveProgressBar) {
+  std::string hub;
+  // Paced by a rate limit (10 requests a second), so the seven pages take over half a second
+  // and the bar is drawn several times.
+  auto fakehub =
+      StartFakehub({"--repos=6000", "--seed=3", "--rate_limit=10/1", "--date=2025-10-31"}, &hub);
+  ASSERT_TRUE(fakehub) << "fakehub did not start";
+  std::string out;
+  ASSERT_EQ(RunInTerminal({HubcensusBinary(), "local", "--hub_url=" + hub,
+                           "--data_dir=" + MakeTempDir("local-tty"), "--date=2025-10-31",
+                           "--workers=2", "--log_level=warn"},
+                          &out, absl::Seconds(300)),
+            0)
+      << out;
+  const std::string redraw = "\r\033[Kcrawl-2025-10-31 [";
+  EXPECT_GE(Count(out, redraw), 2) << out;
+  EXPECT_NE(out.find("[############################] "), std::string::npos) << out;
+  EXPECT_NE(out.find(" repos/s  eta "), std::string::npos) << out;
+  EXPECT_EQ(out.find("crawl-2025-10-31: "), std::string::npos) << "a plain progress line:\n" << out;
+  // The family table follows the bar.
+  EXPECT_NE(out.find("Qwen"), std::string::npos) << out;
+
+  // The operator's CLI against real processes, its standard output a terminal.
+  auto start = [](const std::vector<std::string>& argv, const std::string& ready,
+                  std::string* address) -> std::optional<Subprocess> {
+    auto p = Subprocess::Start(argv);
+    if (!p) return std::nullopt;
+    auto line = p->WaitForOutput(ready, absl::Seconds(60));
+    if (!line) return std::nullopt;
+    *address = AfterPrefix(*line, ready);
+    return p;
+  };
+  std::string store, coordinator, ignored;
+  auto aggregator = start({HubcensusBinary(), "aggregator", "--data_dir=" + MakeTempDir("tty-store"),
+                           "--listen=127.0.0.1:0"},
+                          "aggregator listening on ", &store);
+  ASSERT_TRUE(aggregator);
+  auto coord = start({HubcensusBinary(), "coordinator", "--state_dir=" + MakeTempDir("tty-coord"),
+                      "--store=" + store, "--listen=127.0.0.1:0", "--hub_url=" + hub},
+                     "coordinator listening on ", &coordinator);
+  ASSERT_TRUE(coord);
+  auto crawler = Subprocess::Start({HubcensusBinary(), "crawler", "--coordinator=" + coordinator,
+                                    "--store=" + store, "--log_level=warn"});
+  ASSERT_TRUE(crawler);
+  ASSERT_EQ(RunInTerminal({HubcensusBinary(), "crawl", "start", "--coordinator=" + coordinator,
+                           "--date=2025-10-31", "--wait", "--poll_seconds=0.05"},
+                          &out, absl::Seconds(300)),
+            0)
+      << out;
+  EXPECT_GE(Count(out, "\rcrawl-2025-10-31 ["), 2) << out;
+  // The bar is full once, when the crawl is committed.
+  const std::string full = "[" + std::string(30, '#') + "]";
+  ASSERT_EQ(Count(out, full), 1) << out;
+  EXPECT_NE(out.find("COMMITTED", out.find(full)), std::string::npos) << out;
+  EXPECT_NE(out.find("\033[K"), std::string::npos) << out;
+  EXPECT_NE(out.find("COMMITTED"), std::string::npos) << out;
+  for (const char* plain : {"RUNNING items ", "COMMITTED items "}) {
+    EXPECT_EQ(out.find(plain), std::string::npos) << "a plain progress line:\n" << out;
+  }
+  for (Subprocess* p : {&*crawler, &*coord, &*aggregator, &*fakehub}) p->Signal(SIGTERM);
+  for (Subprocess* p : {&*crawler, &*coord, &*aggregator, &*fakehub}) {
+    EXPECT_EQ(p->Wait(absl::Seconds(60)), 0);
+  }
 }
 
 }  // namespace

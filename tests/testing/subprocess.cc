@@ -1,12 +1,16 @@
 #include "tests/testing/subprocess.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -136,6 +140,55 @@ int RunToCompletion(const std::vector<std::string>& argv, std::string* output,
   auto code = p->Wait(timeout);
   if (output != nullptr) *output = p->Output();
   return code ? *code : -1;
+}
+
+int RunInTerminal(const std::vector<std::string>& argv, std::string* output,
+                  absl::Duration timeout, const std::vector<std::string>& env) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  struct winsize size = {};
+  size.ws_row = 40;
+  size.ws_col = 160;
+  int master = -1;
+  pid_t pid = forkpty(&master, nullptr, nullptr, &size);
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  std::string got;
+  const absl::Time deadline = absl::Now() + timeout;
+  bool timed_out = false;
+  char buf[4096];
+  while (true) {
+    absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      timed_out = true;
+      break;
+    }
+    struct pollfd fd = {master, POLLIN, 0};
+    int ready = poll(&fd, 1, static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(left), 1000)));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) continue;
+    ssize_t n = read(master, buf, sizeof(buf));
+    if (n > 0) {
+      got.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    break;  // EIO: every holder of the terminal's other end has closed it
+  }
+  if (timed_out) kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  close(master);
+  if (output != nullptr) *output = got;
+  if (timed_out) return -1;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
 }
 
 }  // namespace hubcensus::testing

@@ -52,6 +52,13 @@ int RunToCompletion(const std::vector<std::string>& argv, std::string* output,
                     absl::Duration timeout = absl::Seconds(300),
                     const std::vector<std::string>& env = {});
 
+// Runs to completion with stdin, stdout and stderr on a pseudo-terminal (what a user at a
+// terminal sees: isatty() is true); returns the exit code, -1 on a timeout (the process is
+// killed), and fills `output` with every byte written to the terminal.
+int RunInTerminal(const std::vector<std::string>& argv, std::string* output,
+                  absl::Duration timeout = absl::Seconds(300),
+                  const std::vector<std::string>& env = {});
+
 }  // namespace hubcensus::testing
 
 #endif  // HUBCENSUS_TESTS_TESTING_SUBPROCESS_H_
