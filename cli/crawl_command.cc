@@ -14,7 +14,8 @@ int RunCrawl(const Args& args) {
   std::string admin_token_file;
   double poll_seconds = 2;
   FlagSet flags("hubcensus crawl start|status|list|cancel --coordinator=ADDR [flags]",
-                "Operates crawls on a coordinator. `start` is idempotent per date; with --wait it "
+                "Operates crawls on a coordinator. `start` is idempotent per date (--retry starts "
+                "another attempt of a date whose crawl failed or was cancelled); with --wait it "
                 "follows the crawl (a progress bar on a terminal, one line per change otherwise) "
                 "and exits 0 when it is committed, 1 when it failed or was cancelled.");
   flags.String("coordinator", &options.coordinator, "the coordinator's address host:port");
@@ -23,6 +24,9 @@ int RunCrawl(const Args& args) {
   flags.String("hub_url", &options.hub_url, "start: the Hub endpoint (default: the coordinator's)");
   flags.Bool("fetch_details", &options.fetch_details,
              "start: also fetch per-repo detail for new or changed repos");
+  flags.Bool("retry", &options.retry,
+             "start: when the date's crawl FAILED or was CANCELLED, start another attempt "
+             "(crawl-DATE.2, .3, ...); a running or committed crawl is left as it is");
   flags.StringList("extra_stream", &options.extra_streams,
                    "start: a further listing stream (sort key) crawled in parallel; repeatable");
   flags.Bool("wait", &options.wait, "start/status: follow the crawl until it ends");

@@ -221,6 +221,18 @@ std::string CoordinatorService::CrawlIdForDate(const std::string& date) {
   return absl::StrCat("crawl-", date);
 }
 
+std::string CoordinatorService::CrawlIdForAttempt(const std::string& date, int attempt) {
+  if (attempt <= 1) return CrawlIdForDate(date);
+  return absl::StrCat(CrawlIdForDate(date), ".", attempt);
+}
+
+std::pair<std::string, int> CoordinatorService::LatestAttemptLocked(const std::string& date) const {
+  // Attempts are made one after another, so their numbers have no gaps.
+  int attempt = 0;
+  while (crawls_.count(CrawlIdForAttempt(date, attempt + 1)) > 0) ++attempt;
+  return {CrawlIdForAttempt(date, std::max(attempt, 1)), attempt};
+}
+
 std::string CoordinatorService::PageItemId(const std::string& stream, int32_t page_index) {
   return absl::StrFormat("%s/p%06d", stream, page_index);
 }
@@ -367,7 +379,6 @@ absl::StatusOr<v1::StartCrawlResponse> CoordinatorService::HandleStartCrawl(
   }
   RETURN_IF_ERROR(ValidateListing(request.listing()));
   v1::ListingOptions listing = WithListingDefaults(request.listing());
-  const std::string crawl_id = CrawlIdForDate(date);
   absl::Time now = clock_->Now();
   if (*ParseDate(date) > now + absl::Hours(24)) {
     // A census is a snapshot of the Hub now: a later label is a typo, not a plan.
@@ -377,11 +388,22 @@ absl::StatusOr<v1::StartCrawlResponse> CoordinatorService::HandleStartCrawl(
 
   absl::MutexLock lock(&mu_);
   v1::StartCrawlResponse response;
-  auto existing = crawls_.find(crawl_id);
-  if (existing != crawls_.end()) {
-    *response.mutable_crawl() = CrawlViewLocked(existing->second, now);
-    response.set_already_existed(true);
-    return response;
+  auto [latest_id, attempts] = LatestAttemptLocked(date);
+  std::string crawl_id = latest_id;
+  if (attempts > 0) {
+    const CrawlEntry& existing = crawls_.at(latest_id);
+    const v1::CrawlState state = existing.record.crawl().state();
+    const bool ended_badly = state == v1::CRAWL_FAILED || state == v1::CRAWL_CANCELLED;
+    if (!request.retry() || !ended_badly) {
+      *response.mutable_crawl() = CrawlViewLocked(existing, now);
+      response.set_already_existed(true);
+      return response;
+    }
+    crawl_id = CrawlIdForAttempt(date, attempts + 1);
+    HC_LOG(kInfo, "crawl_retried")
+        .Field("crawl", crawl_id)
+        .Field("previous", latest_id)
+        .Field("previous_state", CrawlStateName(state));
   }
   std::vector<std::string> streams = {listing.sort()};
   streams.insert(streams.end(), listing.extra_streams().begin(), listing.extra_streams().end());
@@ -443,7 +465,8 @@ absl::StatusOr<v1::Crawl> CoordinatorService::HandleGetCrawl(const v1::GetCrawlR
       return absl::InvalidArgumentError("crawl_id: required (or date)");
     }
     ASSIGN_OR_RETURN(std::string date, ValidateCrawlDate(request.date(), "date"));
-    crawl_id = CrawlIdForDate(date);
+    absl::ReaderMutexLock lock(&mu_);
+    crawl_id = LatestAttemptLocked(date).first;
   }
   absl::ReaderMutexLock lock(&mu_);
   auto it = crawls_.find(crawl_id);

@@ -113,8 +113,10 @@ class CoordinatorService final : public v1::Coordinator::Service {
   grpc::Status FailLease(grpc::ServerContext* context, const v1::FailLeaseRequest* request,
                          v1::FailLeaseResponse* response) override;
 
-  // "crawl-2025-10-31".
+  // "crawl-2025-10-31": a date's first crawl.
   static std::string CrawlIdForDate(const std::string& date);
+  // A date's later attempts (StartCrawl with retry after a failure): "crawl-2025-10-31.2", ...
+  static std::string CrawlIdForAttempt(const std::string& date, int attempt);
   // "createdAt/p000042".
   static std::string PageItemId(const std::string& stream, int32_t page_index);
 
@@ -166,6 +168,10 @@ class CoordinatorService final : public v1::Coordinator::Service {
   void CloseCrawlLocked(CrawlEntry& crawl, v1::CrawlState state, const std::string& reason,
                         absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::Crawl CrawlViewLocked(const CrawlEntry& crawl, absl::Time now) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The id of the date's latest attempt (see CrawlIdForAttempt) and its number; attempt 0 and
+  // the first attempt's id when the date has no crawl.
+  std::pair<std::string, int> LatestAttemptLocked(const std::string& date) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   int64_t EtaSecondsLocked(const CrawlEntry& crawl, absl::Time now) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);

@@ -173,6 +173,13 @@ int RunCrawlCli(const CrawlCliOptions& options, FILE* out, FILE* err) {
   auto crawl_id_or_date = [&]() -> absl::StatusOr<std::string> {
     if (!options.crawl_id.empty()) return options.crawl_id;
     ASSIGN_OR_RETURN(std::string date, resolve_date());
+    // A date may have had several attempts: the coordinator knows the latest.
+    v1::GetCrawlRequest request;
+    request.set_date(date);
+    v1::Crawl crawl;
+    if (client.Call(&v1::Coordinator::Stub::GetCrawl, request, &crawl).ok()) {
+      return crawl.crawl_id();
+    }
     return CoordinatorService::CrawlIdForDate(date);
   };
 
@@ -187,6 +194,7 @@ int RunCrawlCli(const CrawlCliOptions& options, FILE* out, FILE* err) {
     request.set_date(*date);
     request.set_hub_url(options.hub_url);
     request.mutable_listing()->set_fetch_details(options.fetch_details);
+    request.set_retry(options.retry);
     for (const auto& stream : options.extra_streams) {
       request.mutable_listing()->add_extra_streams(stream);
     }
@@ -196,6 +204,13 @@ int RunCrawlCli(const CrawlCliOptions& options, FILE* out, FILE* err) {
     std::fprintf(out, "%s %s (%s)\n", response.crawl().crawl_id().c_str(),
                  response.already_existed() ? "already exists" : "started",
                  CrawlStateName(response.crawl().state()));
+    const v1::CrawlState state = response.crawl().state();
+    if (response.already_existed() && !options.retry &&
+        (state == v1::CRAWL_FAILED || state == v1::CRAWL_CANCELLED)) {
+      std::fprintf(err, "hubcensus crawl start: %s %s: %s; start it again with --retry\n",
+                   response.crawl().crawl_id().c_str(), CrawlStateName(state),
+                   response.crawl().failure_reason().c_str());
+    }
     std::fflush(out);
     if (!options.wait) {
       v1::CrawlState s = response.crawl().state();

@@ -24,6 +24,7 @@ struct CrawlCliOptions {
   std::string crawl_id;        // status/cancel: instead of --date
   std::string hub_url;
   bool fetch_details = false;
+  bool retry = false;  // start: a new attempt when the date's crawl failed or was cancelled
   std::vector<std::string> extra_streams;  // start: further listing streams (sort keys)
   bool wait = false;
   std::string admin_token;

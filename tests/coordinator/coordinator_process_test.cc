@@ -139,6 +139,17 @@ TEST_F(CoordinatorProcessTest, WaitExitsNonZeroWhenTheCrawlIsCancelled) {
   ASSERT_EQ(Crawl({"cancel", "--date=2025-11-01", "--reason=bad night"}, &out), 0) << out;
   EXPECT_EQ(Crawl({"start", "--date=2025-11-01", "--wait"}, &out), 1) << out;
   EXPECT_NE(out.find("bad night"), std::string::npos) << out;
+  EXPECT_NE(out.find("start it again with --retry"), std::string::npos) << out;
+  // --retry starts a second attempt; --date then means the latest attempt.
+  ASSERT_EQ(Crawl({"start", "--date=2025-11-01", "--retry"}, &out), 0) << out;
+  EXPECT_NE(out.find("crawl-2025-11-01.2 started (RUNNING)"), std::string::npos) << out;
+  ASSERT_EQ(Crawl({"status", "--date=2025-11-01"}, &out), 0) << out;
+  EXPECT_NE(out.find("crawl-2025-11-01.2"), std::string::npos) << out;
+  EXPECT_NE(out.find("RUNNING"), std::string::npos) << out;
+  ASSERT_EQ(Crawl({"cancel", "--date=2025-11-01", "--reason=again"}, &out), 0) << out;
+  ASSERT_EQ(Crawl({"list"}, &out), 0) << out;
+  EXPECT_NE(out.find("crawl-2025-11-01.2 CANCELLED"), std::string::npos) << out;
+  EXPECT_NE(out.find("crawl-2025-11-01   CANCELLED"), std::string::npos) << out;
   // Without the token, operator commands are refused.
   std::string refused;
   EXPECT_EQ(

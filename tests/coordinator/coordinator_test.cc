@@ -381,6 +381,82 @@ TEST_F(CoordinatorTest, RepeatedNonRetryableFailureFailsTheCrawlWithTheReason) {
   EXPECT_EQ(again.crawl().state(), v1::CRAWL_FAILED);
 }
 
+// A date whose crawl failed or was cancelled can be crawled again: StartCrawl with retry makes
+// a new attempt with an id of its own; without retry, and for a running or committed crawl, it
+// stays idempotent.
+TEST_F(CoordinatorTest, RetryStartsAnotherAttemptOfAFailedOrCancelledDate) {
+  Open();
+  auto start = [&](bool retry) {
+    v1::StartCrawlRequest request;
+    request.set_date(kDate);
+    request.set_retry(retry);
+    v1::StartCrawlResponse response;
+    grpc::Status s = stub_->StartCrawl(Context(token_).get(), request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response;
+  };
+  auto by_date = [&]() {
+    v1::GetCrawlRequest request;
+    request.set_date(kDate);
+    v1::Crawl crawl;
+    grpc::Status s = stub_->GetCrawl(Context(token_).get(), request, &crawl);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return crawl;
+  };
+  // Retry of a running crawl is the running crawl.
+  EXPECT_FALSE(start(false).already_existed());
+  v1::StartCrawlResponse running = start(true);
+  EXPECT_TRUE(running.already_existed());
+  EXPECT_EQ(running.crawl().crawl_id(), "crawl-2025-10-31");
+
+  v1::Lease stale = MustAcquire("w1");
+  v1::CancelCrawlRequest cancel;
+  cancel.set_crawl_id("crawl-2025-10-31");
+  cancel.set_reason("wrong hub");
+  v1::Crawl cancelled;
+  ASSERT_TRUE(stub_->CancelCrawl(Context(token_).get(), cancel, &cancelled).ok());
+  EXPECT_EQ(start(false).crawl().state(), v1::CRAWL_CANCELLED);
+
+  clock_.Advance(absl::Minutes(10));
+  v1::StartCrawlResponse second = start(true);
+  EXPECT_FALSE(second.already_existed());
+  EXPECT_EQ(second.crawl().crawl_id(), "crawl-2025-10-31.2");
+  EXPECT_EQ(second.crawl().date(), kDate);
+  EXPECT_EQ(second.crawl().state(), v1::CRAWL_RUNNING);
+  EXPECT_EQ(second.crawl().started_at_unix_ms(), absl::ToUnixMillis(clock_.Now()));
+  EXPECT_EQ(by_date().crawl_id(), "crawl-2025-10-31.2");
+  EXPECT_EQ(Get("crawl-2025-10-31").state(), v1::CRAWL_CANCELLED);  // the first is kept
+  EXPECT_EQ(start(true).crawl().crawl_id(), "crawl-2025-10-31.2");   // running: unchanged
+
+  // The cancelled attempt's worker is fenced out; the new attempt's page goes to a worker.
+  EXPECT_EQ(Complete(stale, PageUrl(1)).error_code(), grpc::StatusCode::ABORTED);
+  v1::Lease lease = MustAcquire("w2");
+  EXPECT_EQ(lease.item().crawl_id(), "crawl-2025-10-31.2");
+  EXPECT_EQ(lease.item().crawl_date(), kDate);
+
+  // The attempts survive a restart, and the latest one is committed under its own id.
+  Restart();
+  EXPECT_EQ(by_date().crawl_id(), "crawl-2025-10-31.2");
+  clock_.Advance(absl::Minutes(1));  // the lease held across the restart expires
+  v1::Lease resumed = MustAcquire("w2");
+  ASSERT_TRUE(Complete(resumed, "").ok());
+  service_->Tick();
+  ASSERT_EQ(store_.commits().size(), 1u);
+  EXPECT_EQ(store_.commits()[0].crawl_id(), "crawl-2025-10-31.2");
+  EXPECT_EQ(store_.commits()[0].crawl_date(), kDate);
+  EXPECT_EQ(by_date().state(), v1::CRAWL_COMMITTED);
+  v1::StartCrawlResponse after = start(true);
+  EXPECT_TRUE(after.already_existed());
+  EXPECT_EQ(after.crawl().state(), v1::CRAWL_COMMITTED);
+
+  v1::ListCrawlsRequest list;
+  v1::ListCrawlsResponse listed;
+  ASSERT_TRUE(stub_->ListCrawls(Context(token_).get(), list, &listed).ok());
+  ASSERT_EQ(listed.crawls_size(), 2);
+  EXPECT_EQ(listed.crawls(0).crawl_id(), "crawl-2025-10-31.2");
+  EXPECT_EQ(listed.crawls(1).crawl_id(), "crawl-2025-10-31");
+}
+
 TEST_F(CoordinatorTest, CancelAbortsInTheStoreAndFencesOutItsWorkers) {
   Open();
   v1::StartCrawlResponse started;
