@@ -60,6 +60,18 @@ bool NextField(absl::string_view* in, WireField* f) {
 
 }  // namespace
 
+std::string MetaBytes(const v1::RepoSnapshot& repo) {
+  v1::RepoSnapshot meta = repo;
+  meta.clear_id();
+  meta.clear_downloads_30d();
+  meta.clear_downloads_all_time();
+  meta.clear_likes();
+  meta.clear_trending_score();
+  std::string out;
+  meta.SerializeToString(&out);
+  return out;
+}
+
 absl::string_view CrawlSnapshot::Intern(absl::string_view s) {
   if (s.empty()) return absl::string_view();
   if (arena_used_ + s.size() > arena_capacity_) {

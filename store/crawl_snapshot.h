@@ -15,6 +15,11 @@
 
 namespace hubcensus::store {
 
+// The repo_meta value of a repo: the slowly changing part of a snapshot, everything but the id
+// (in the key) and the daily counters, as a serialised RepoSnapshot. CrawlSnapshot::AddStored
+// reads it back.
+std::string MetaBytes(const v1::RepoSnapshot& repo);
+
 class CrawlSnapshot {
  public:
   CrawlSnapshot() = default;

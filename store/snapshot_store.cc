@@ -100,19 +100,6 @@ absl::Status CheckId(absl::string_view field, absl::string_view value) {
   return absl::OkStatus();
 }
 
-// The slowly changing part of a snapshot: everything but the id (in the key) and the counters.
-std::string MetaBytes(const v1::RepoSnapshot& repo) {
-  v1::RepoSnapshot meta = repo;
-  meta.clear_id();
-  meta.clear_downloads_30d();
-  meta.clear_downloads_all_time();
-  meta.clear_likes();
-  meta.clear_trending_score();
-  std::string out;
-  meta.SerializeToString(&out);
-  return out;
-}
-
 void ApplyCounters(const SnapshotCounters& c, v1::RepoSnapshot* repo) {
   repo->set_downloads_30d(c.downloads_30d);
   if (c.has_downloads_all_time) {

@@ -43,17 +43,6 @@ v1::RepoSnapshot RandomRepo(std::mt19937_64& rng, int i) {
   return r;
 }
 
-// What the store keeps as repo_meta: the message without id and counters.
-std::string Meta(const v1::RepoSnapshot& repo) {
-  v1::RepoSnapshot meta = repo;
-  meta.clear_id();
-  meta.clear_downloads_30d();
-  meta.clear_downloads_all_time();
-  meta.clear_likes();
-  meta.clear_trending_score();
-  return meta.SerializeAsString();
-}
-
 CrawlSnapshot::Counters CountersOf(const v1::RepoSnapshot& r) {
   CrawlSnapshot::Counters c;
   c.downloads_30d = r.downloads_30d();
@@ -88,7 +77,7 @@ TEST(CrawlSnapshotTest, StoredPartsGiveTheSameColumnsAsTheMessage) {
   for (int i = 0; i < 5000; ++i) {
     v1::RepoSnapshot r = RandomRepo(rng, i);
     from_messages.Add(r);
-    ASSERT_TRUE(from_stored.AddStored(r.id(), CountersOf(r), Meta(r)).ok());
+    ASSERT_TRUE(from_stored.AddStored(r.id(), CountersOf(r), MetaBytes(r)).ok());
   }
   ExpectSameColumns(from_messages, from_stored);
   EXPECT_EQ(from_stored.Find("Qwen/model-17") >= 0, from_messages.Find("Qwen/model-17") >= 0);
@@ -113,7 +102,7 @@ TEST(CrawlSnapshotTest, DamagedMetaIsDataLossAndAppendsNothing) {
   r.clear_parents();
   r.add_parents()->set_id("Qwen/Qwen3-8B");
   r.add_parents()->set_id("x/y");
-  const std::string meta = Meta(r);
+  const std::string meta = MetaBytes(r);
   int refused = 0;
   // Every truncation: protobuf's own parser decides which prefixes are well formed.
   for (size_t len = 0; len < meta.size(); ++len) {
