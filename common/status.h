@@ -4,6 +4,8 @@
 
 #include <grpcpp/support/status.h>
 
+#include <utility>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -31,6 +33,14 @@ namespace hubcensus {
 
 // Keeps the code and the message; absl and gRPC share the canonical code numbering.
 grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// A service method's answer: the value into `response`, or the error as a grpc::Status.
+template <typename T>
+grpc::Status ToGrpcReply(absl::StatusOr<T> result, T* response) {
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
 absl::Status FromGrpcStatus(const grpc::Status& status);
 
 // Prefixes the message with context ("families.textproto: ..."), keeping the code.

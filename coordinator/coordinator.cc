@@ -1179,57 +1179,39 @@ grpc::Status CoordinatorService::StartCrawl(grpc::ServerContext* context,
                                             const v1::StartCrawlRequest* request,
                                             v1::StartCrawlResponse* response) {
   if (auto s = CheckAdmin(context); !s.ok()) return ToGrpcStatus(s);
-  auto r = HandleStartCrawl(*request);
-  if (!r.ok()) return ToGrpcStatus(r.status());
-  *response = std::move(*r);
-  return grpc::Status::OK;
+  return ToGrpcReply(HandleStartCrawl(*request), response);
 }
 
 grpc::Status CoordinatorService::GetCrawl(grpc::ServerContext* context,
                                           const v1::GetCrawlRequest* request, v1::Crawl* response) {
   if (auto s = CheckAdmin(context); !s.ok()) return ToGrpcStatus(s);
-  auto r = HandleGetCrawl(*request);
-  if (!r.ok()) return ToGrpcStatus(r.status());
-  *response = std::move(*r);
-  return grpc::Status::OK;
+  return ToGrpcReply(HandleGetCrawl(*request), response);
 }
 
 grpc::Status CoordinatorService::ListCrawls(grpc::ServerContext* context,
                                             const v1::ListCrawlsRequest* request,
                                             v1::ListCrawlsResponse* response) {
   if (auto s = CheckAdmin(context); !s.ok()) return ToGrpcStatus(s);
-  auto r = HandleListCrawls(*request);
-  if (!r.ok()) return ToGrpcStatus(r.status());
-  *response = std::move(*r);
-  return grpc::Status::OK;
+  return ToGrpcReply(HandleListCrawls(*request), response);
 }
 
 grpc::Status CoordinatorService::CancelCrawl(grpc::ServerContext* context,
                                              const v1::CancelCrawlRequest* request,
                                              v1::Crawl* response) {
   if (auto s = CheckAdmin(context); !s.ok()) return ToGrpcStatus(s);
-  auto r = HandleCancelCrawl(*request);
-  if (!r.ok()) return ToGrpcStatus(r.status());
-  *response = std::move(*r);
-  return grpc::Status::OK;
+  return ToGrpcReply(HandleCancelCrawl(*request), response);
 }
 
 grpc::Status CoordinatorService::AcquireLease(grpc::ServerContext* context,
                                               const v1::AcquireLeaseRequest* request,
                                               v1::AcquireLeaseResponse* response) {
-  auto r = HandleAcquireLease(*request);
-  if (!r.ok()) return ToGrpcStatus(r.status());
-  *response = std::move(*r);
-  return grpc::Status::OK;
+  return ToGrpcReply(HandleAcquireLease(*request), response);
 }
 
 grpc::Status CoordinatorService::RenewLease(grpc::ServerContext* context,
                                             const v1::RenewLeaseRequest* request,
                                             v1::RenewLeaseResponse* response) {
-  auto r = HandleRenewLease(*request);
-  if (!r.ok()) return ToGrpcStatus(r.status());
-  *response = std::move(*r);
-  return grpc::Status::OK;
+  return ToGrpcReply(HandleRenewLease(*request), response);
 }
 
 grpc::Status CoordinatorService::CompleteLease(grpc::ServerContext* context,
