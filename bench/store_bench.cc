@@ -98,7 +98,7 @@ struct Flags {
   bool load_only = false;  // reuse the store at --dir: time only load + metrics
 };
 
-void InMemory(int64_t n) {
+bool InMemory(int64_t n) {
   std::printf("== in memory: %lld repos ==\n", static_cast<long long>(n));
   auto repos = SyntheticHub(n, 7);
   auto t = Clock::now();
@@ -123,12 +123,17 @@ void InMemory(int64_t n) {
               std::thread::hardware_concurrency(), graph_s, single_s / graph_s);
   if (single.parent_node != graph.parent_node || single.first_party != graph.first_party) {
     std::printf("error: the threaded graph differs from the single-threaded one\n");
+    return false;
   }
   t = Clock::now();
   auto figures = aggregator::ComputeCensus(snap, config, "bench", "2025-10-31", 100);
   std::printf("every family metric (graph + lineage + figures + shares + top-100 lists): %.3f s\n",
               Seconds(t));
-  if (!figures.ok()) std::printf("error: %s\n", figures.status().ToString().c_str());
+  if (!figures.ok()) {
+    std::printf("error: %s\n", figures.status().ToString().c_str());
+    return false;
+  }
+  return true;
 }
 
 int Main(int argc, char** argv) {
@@ -156,7 +161,7 @@ int Main(int argc, char** argv) {
       return 2;
     }
   }
-  if (flags.in_memory_repos > 0) InMemory(flags.in_memory_repos);
+  if (flags.in_memory_repos > 0 && !InMemory(flags.in_memory_repos)) return 1;
   if (flags.repos <= 0) return 0;
 
   std::string dir =
@@ -276,8 +281,20 @@ int Main(int argc, char** argv) {
   t = Clock::now();
   auto threaded = (*view)->LoadCrawl(last);
   double threaded_s = Seconds(t);
-  if (!streamed.ok() || !columns.ok() || !threaded.ok() || parsed.size() != columns->size() ||
-      threaded->size() != columns->size()) {
+  auto same = [](const store::CrawlSnapshot& a, const store::CrawlSnapshot& b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (a.id(i) != b.id(i) || a.downloads_30d(i) != b.downloads_30d(i) ||
+          a.downloads_all_time(i) != b.downloads_all_time(i) ||
+          a.created_at(i) != b.created_at(i) || a.pipeline_tag(i) != b.pipeline_tag(i) ||
+          a.parent_count(i) != b.parent_count(i)) {
+        return false;
+      }
+    }
+    return true;
+  };
+  if (!streamed.ok() || !columns.ok() || !threaded.ok() || !same(parsed, *columns) ||
+      !same(*threaded, *columns)) {
     std::fprintf(stderr, "error: the load peers disagree\n");
     return 1;
   }
@@ -289,6 +306,10 @@ int Main(int argc, char** argv) {
   t = Clock::now();
   auto figures = aggregator::ComputeCensus(*threaded, config, "x", "2025-10-31", 100);
   double metrics_s = Seconds(t);
+  if (!figures.ok()) {
+    std::fprintf(stderr, "error: %s\n", figures.status().ToString().c_str());
+    return 1;
+  }
   std::printf("metrics over it: %.2f s; load + metrics %.2f s (message path + metrics %.2f s: %.2fx)\n",
               metrics_s, threaded_s + metrics_s, message_s + metrics_s,
               (message_s + metrics_s) / (threaded_s + metrics_s));
