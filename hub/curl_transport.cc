@@ -62,10 +62,56 @@ int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return transfer->cancelled != nullptr && transfer->cancelled->load() ? 1 : 0;
 }
 
+// The host a URL names, for messages ("" when it does not parse).
+std::string HostOf(const std::string& url) {
+  CURLU* parsed = curl_url();
+  std::string host;
+  char* part = nullptr;
+  if (curl_url_set(parsed, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+      curl_url_get(parsed, CURLUPART_HOST, &part, 0) == CURLUE_OK) {
+    host = part;
+    curl_free(part);
+  }
+  curl_url_cleanup(parsed);
+  return host;
+}
+
+// The request URL as a TLS error shows it: no credentials and no query at all (a cursor or any
+// other parameter may carry a secret; the host and path say what failed).
+std::string UrlWithoutQuery(const std::string& url) {
+  std::string out = RedactUrl(url);
+  size_t cut = out.find_first_of("?#");
+  if (cut != std::string::npos) out.resize(cut);
+  return out;
+}
+
+bool IsTlsVerificationFailure(CURLcode code) {
+  switch (code) {
+    case CURLE_PEER_FAILED_VERIFICATION:  // unknown issuer, expired, host name mismatch
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_CACERT_BADFILE:  // the CA file cannot be loaded
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// `detail` is curl's error buffer: it names the reason (e.g. "SSL certificate problem: unable
+// to get local issuer certificate") and never a request header.
 absl::Status CurlError(CURLcode code, const std::string& method, const std::string& url,
                        const char* detail) {
+  const bool has_detail = detail != nullptr && detail[0] != '\0';
+  if (IsTlsVerificationFailure(code)) {
+    // Not worth a retry: the same certificate fails the same way until someone fixes the CA
+    // bundle (--hub_ca_file) or the server.
+    return absl::FailedPreconditionError(absl::StrCat(
+        method, " ", UrlWithoutQuery(url), ": TLS certificate verification failed for ",
+        HostOf(url), ": ", has_detail ? detail : curl_easy_strerror(code)));
+  }
   std::string message = absl::StrCat(method, " ", RedactUrl(url), ": ", curl_easy_strerror(code));
-  if (detail != nullptr && detail[0] != '\0') absl::StrAppend(&message, " (", detail, ")");
+  if (has_detail) absl::StrAppend(&message, " (", detail, ")");
   switch (code) {
     case CURLE_OPERATION_TIMEDOUT:
       return absl::DeadlineExceededError(message);
@@ -76,22 +122,33 @@ absl::Status CurlError(CURLcode code, const std::string& method, const std::stri
     case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
       return absl::InvalidArgumentError(message);
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_CERTPROBLEM:
-      return absl::FailedPreconditionError(message);
     case CURLE_FILESIZE_EXCEEDED:
       return absl::ResourceExhaustedError(message);
     default:
-      // Connection refused or reset, DNS, bad content encoding, HTTP/2 stream errors: all are
-      // worth another attempt.
+      // Connection refused or reset, DNS, TLS handshake failures, bad content encoding, HTTP/2
+      // stream errors: all are worth another attempt.
       return absl::UnavailableError(message);
+  }
+}
+
+HttpVersion VersionOf(long curl_version) {
+  switch (curl_version) {
+    case CURL_HTTP_VERSION_1_0:
+      return HttpVersion::kHttp10;
+    case CURL_HTTP_VERSION_1_1:
+      return HttpVersion::kHttp11;
+    case CURL_HTTP_VERSION_2_0:
+      return HttpVersion::kHttp2;
+    case CURL_HTTP_VERSION_3:
+      return HttpVersion::kHttp3;
+    default:
+      return HttpVersion::kUnknown;
   }
 }
 
 class CurlTransport : public HttpTransport {
  public:
-  explicit CurlTransport(std::string user_agent) : user_agent_(std::move(user_agent)) {
+  explicit CurlTransport(CurlTransportOptions options) : options_(std::move(options)) {
     GlobalInit();
     share_ = curl_share_init();
     curl_share_setopt(share_, CURLSHOPT_LOCKFUNC, &CurlTransport::Lock);
@@ -129,6 +186,7 @@ class CurlTransport : public HttpTransport {
     curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");  // every encoding libcurl decodes
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!options_.ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, options_.ca_file.c_str());
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, kMaxBodyBytes);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
@@ -140,7 +198,7 @@ class CurlTransport : public HttpTransport {
                      static_cast<long>(request.timeouts.low_speed_bytes_per_s));
     curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME,
                      static_cast<long>(absl::ToInt64Seconds(request.timeouts.low_speed_time)));
-    curl_easy_setopt(easy, CURLOPT_USERAGENT, user_agent_.c_str());
+    curl_easy_setopt(easy, CURLOPT_USERAGENT, options_.user_agent.c_str());
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &OnBody);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, &transfer);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &OnHeader);
@@ -164,6 +222,9 @@ class CurlTransport : public HttpTransport {
       long status = 0;
       curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
       response.status = static_cast<int>(status);
+      long version = 0;
+      curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version);
+      response.http_version = VersionOf(version);
     } else {
       response.transport_error = CurlError(rc, request.method, request.url, error);
       response.status = 0;
@@ -207,7 +268,7 @@ class CurlTransport : public HttpTransport {
   }
 
   static constexpr size_t kLocks = CURL_LOCK_DATA_LAST + 1;
-  std::string user_agent_;
+  CurlTransportOptions options_;
   CURLSH* share_ = nullptr;
   std::array<absl::Mutex, kLocks> locks_;
   absl::Mutex pool_mu_;
@@ -216,9 +277,9 @@ class CurlTransport : public HttpTransport {
 
 }  // namespace
 
-std::shared_ptr<HttpTransport> NewCurlTransport(std::string user_agent) {
-  if (user_agent.empty()) user_agent = kUserAgent;
-  return std::make_shared<CurlTransport>(std::move(user_agent));
+std::shared_ptr<HttpTransport> NewCurlTransport(CurlTransportOptions options) {
+  if (options.user_agent.empty()) options.user_agent = kUserAgent;
+  return std::make_shared<CurlTransport>(std::move(options));
 }
 
 }  // namespace hubcensus::hub

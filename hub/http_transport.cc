@@ -1,9 +1,57 @@
 #include "hub/http_transport.h"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 
 namespace hubcensus::hub {
+
+absl::string_view HttpVersionName(HttpVersion version) {
+  switch (version) {
+    case HttpVersion::kHttp10:
+      return "1.0";
+    case HttpVersion::kHttp11:
+      return "1.1";
+    case HttpVersion::kHttp2:
+      return "2";
+    case HttpVersion::kHttp3:
+      return "3";
+    default:
+      return "unknown";
+  }
+}
+
+absl::Status CheckCaFile(absl::string_view path) {
+  const std::string name(path);
+  std::FILE* file = std::fopen(name.c_str(), "rb");
+  if (file == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(name, ": cannot read the CA file (", std::strerror(errno), ")"));
+  }
+  std::string content;
+  char buffer[8192];
+  size_t n;
+  // A CA bundle is at most a few hundred KB; reading stops well before a stray huge file ends.
+  while (content.size() < (16u << 20) && (n = std::fread(buffer, 1, sizeof(buffer), file)) > 0) {
+    content.append(buffer, n);
+  }
+  const bool failed = std::ferror(file) != 0;
+  const int read_errno = errno;
+  std::fclose(file);
+  if (failed) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(name, ": cannot read the CA file (", std::strerror(read_errno), ")"));
+  }
+  if (!absl::StrContains(content, "-----BEGIN CERTIFICATE-----")) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(name, ": holds no PEM certificate (-----BEGIN CERTIFICATE-----)"));
+  }
+  return absl::OkStatus();
+}
 
 void HttpHeaders::Add(absl::string_view name, absl::string_view value) {
   fields_.emplace_back(std::string(name), std::string(value));

@@ -55,13 +55,21 @@ struct HttpRequest {
   const std::atomic<bool>* cancelled = nullptr;
 };
 
+// The protocol version an answer came in (ALPN picks h2 over TLS when the server offers it).
+enum class HttpVersion { kUnknown, kHttp10, kHttp11, kHttp2, kHttp3 };
+// "1.0", "1.1", "2", "3", or "unknown" (no answer, or a fake transport that did not say).
+absl::string_view HttpVersionName(HttpVersion version);
+
 struct HttpResponse {
   int status = 0;  // 0 when transport_error is set
   HttpHeaders headers;
   std::string body;
+  HttpVersion http_version = HttpVersion::kUnknown;  // libcurl: CURLINFO_HTTP_VERSION
   // Not OK when no complete HTTP answer arrived: DEADLINE_EXCEEDED (timeouts), UNAVAILABLE
-  // (connection refused or reset, truncated body), CANCELLED, INTERNAL (misuse). Never names a
-  // header value.
+  // (connection refused or reset, truncated body, TLS handshake failures), FAILED_PRECONDITION
+  // (the server's TLS certificate failed verification, or the CA file cannot be used: retrying
+  // cannot help), INVALID_ARGUMENT (a malformed URL), CANCELLED, INTERNAL (misuse). Never names
+  // a header value.
   absl::Status transport_error;
 };
 
@@ -73,10 +81,22 @@ class HttpTransport {
   virtual HttpResponse Send(const HttpRequest& request) = 0;
 };
 
+struct CurlTransportOptions {
+  std::string user_agent;  // "": common/version.h
+  // A PEM bundle of the CAs that may sign the Hub's certificate (CURLOPT_CAINFO), e.g. a
+  // corporate TLS proxy's; "": the system store. Check it at startup with CheckCaFile.
+  std::string ca_file;
+};
+
 // libcurl: connections, DNS and TLS sessions shared across threads (a curl share handle and a
-// pool of reusable easy handles), HTTP/2 where the server offers it, gzip/deflate/br/zstd,
-// TLS verification on. `user_agent` defaults to common/version.h.
-std::shared_ptr<HttpTransport> NewCurlTransport(std::string user_agent = "");
+// pool of reusable easy handles), HTTP/2 where the server offers it (ALPN), gzip/deflate/br/zstd,
+// TLS verification (peer and host name) always on.
+std::shared_ptr<HttpTransport> NewCurlTransport(CurlTransportOptions options = {});
+
+// OK when `path` is a readable file holding at least one PEM certificate; otherwise
+// FAILED_PRECONDITION naming the path and what is wrong, so a bad CA option fails at startup
+// rather than on the first request.
+absl::Status CheckCaFile(absl::string_view path);
 
 // An in-memory Hub for tests: a handler answers each request; every request is recorded. An
 // optional clock is advanced by `latency` per request, so simulated time passes as on a network.

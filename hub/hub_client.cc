@@ -86,6 +86,10 @@ HubMetrics& HubMetrics::Get() {
              .Name("hubcensus_hub_retries_total")
              .Help("Hub requests retried, by cause (HTTP status, timeout, reset, bad_body)")
              .Register(*registry);
+    m->responses = &prometheus::BuildCounter()
+                        .Name("hubcensus_hub_responses_total")
+                        .Help("HTTP answers received from the Hub, by HTTP version (1.1, 2)")
+                        .Register(*registry);
     m->rate_limited = &prometheus::BuildCounter()
                            .Name("hubcensus_hub_rate_limited_total")
                            .Help("HTTP 429 answers from the Hub")
@@ -258,6 +262,11 @@ absl::StatusOr<HttpResponse> HubClient::Get(
         ->Add({{"code",
                 response.transport_error.ok() ? absl::StrCat(response.status) : "transport_error"}})
         .Increment();
+    if (response.transport_error.ok() && response.http_version != HttpVersion::kUnknown) {
+      metrics.responses
+          ->Add({{"http_version", std::string(HttpVersionName(response.http_version))}})
+          .Increment();
+    }
     ObserveRateLimit(response, budget, stats);
 
     if (!response.transport_error.ok()) {

@@ -17,6 +17,8 @@ struct HubMetrics {
   prometheus::Counter* rate_limited;                  // 429 answers
   prometheus::Counter* response_bytes;
   prometheus::Histogram* request_seconds;
+  // Answers received (any status), by the protocol they came in: {http_version} "1.1", "2".
+  prometheus::Family<prometheus::Counter>* responses;
   static HubMetrics& Get();
 };
 
