@@ -11,7 +11,7 @@
 namespace hubcensus::cli {
 
 int RunCrawler(const Args& args) {
-  std::string coordinator, store, worker_id, hf_token_file, hub_url;
+  std::string coordinator, store, worker_id, hf_token_file, hub_url, hub_ca_file;
   int64_t parallelism = 4, metrics_port = 0, drain_seconds = 20;
   FlagSet flags("hubcensus crawler --coordinator=ADDR --store=ADDR [flags]",
                 "Runs a crawler worker: leases work from the coordinator, fetches it from the Hub "
@@ -27,6 +27,10 @@ int RunCrawler(const Args& args) {
   flags.String("hub_url", &hub_url,
                "Hub endpoint for work items that name none (default: $HF_ENDPOINT, else "
                "https://huggingface.co)");
+  flags.String("hub_ca_file", &hub_ca_file,
+               "PEM file of the CA certificates trusted for the Hub's TLS certificate, e.g. a "
+               "corporate TLS proxy's CA or a private Hub mirror's (default: the system store; "
+               "verification stays on either way)");
   flags.Int("drain_seconds", &drain_seconds,
             "after SIGTERM, how long leases in flight may run before they are handed back");
   flags.Int("metrics_port", &metrics_port, "Prometheus /metrics port (0: off)");
@@ -46,6 +50,10 @@ int RunCrawler(const Args& args) {
   if (!token.ok()) return usage(std::string(token.status().message()));
   absl::StatusOr<std::string> endpoint = hub::ResolveHubEndpoint(hub_url);
   if (!endpoint.ok()) return usage(std::string(endpoint.status().message()));
+  if (!hub_ca_file.empty()) {
+    absl::Status ca = hub::CheckCaFile(hub_ca_file);
+    if (!ca.ok()) return usage(absl::StrCat("--hub_ca_file=", ca.message()));
+  }
 
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       MakeChannelCredentials(tls);
@@ -60,6 +68,7 @@ int RunCrawler(const Args& args) {
   options.parallelism = static_cast<int>(parallelism);
   options.hub_token = *token;
   options.default_hub_url = *endpoint;
+  options.hub_ca_file = hub_ca_file;
   options.drain_timeout = absl::Seconds(drain_seconds);
   return crawler::RunCrawlerUntilShutdown(std::move(options), metrics_port);
 }

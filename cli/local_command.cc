@@ -17,6 +17,7 @@ namespace hubcensus::cli {
 int RunLocal(const Args& args) {
   std::string hub_url, data_dir, date = "today", families, token_file, format = "table";
   std::string hub_quota = "500/300";
+  std::string hub_ca_file;
   int64_t workers = 2, parallelism = 1;
   FlagSet flags(
       "hubcensus local --data_dir=DIR [--hub_url=URL] [--date=YYYY-MM-DD] [--workers=N]",
@@ -31,6 +32,10 @@ int RunLocal(const Args& args) {
   flags.Int("parallelism", &parallelism, "leases in flight per worker");
   flags.String("families", &families, "families file (default: the embedded one)");
   flags.String("hf_token_file", &token_file, "file holding the Hub token (else $HF_TOKEN)");
+  flags.String("hub_ca_file", &hub_ca_file,
+               "PEM file of the CA certificates trusted for the Hub's TLS certificate, e.g. a "
+               "corporate TLS proxy's CA or a private Hub mirror's (default: the system store; "
+               "verification stays on either way)");
   flags.String("hub_quota", &hub_quota,
                "requests per window before the Hub's RateLimit headers are seen: Q/W or off");
   flags.String("format", &format, "the family table as table, csv or json");
@@ -51,6 +56,14 @@ int RunLocal(const Args& args) {
       return 2;
     }
   }
+  if (!hub_ca_file.empty()) {
+    absl::Status ca = hub::CheckCaFile(hub_ca_file);
+    if (!ca.ok()) {
+      std::fprintf(stderr, "hubcensus local: --hub_ca_file=%s\n",
+                   std::string(ca.message()).c_str());
+      return 2;
+    }
+  }
   LocalCensusOptions options;
   options.data_dir = data_dir;
   options.hub_url = *endpoint;
@@ -59,6 +72,7 @@ int RunLocal(const Args& args) {
   options.families = *config;
   options.hub_quota = hub_quota;
   options.hf_token = *token;
+  options.hub_ca_file = hub_ca_file;
   auto census = LocalCensus::Start(options);
   if (!census.ok()) {
     std::fprintf(stderr, "hubcensus local: %s\n", std::string(census.status().message()).c_str());

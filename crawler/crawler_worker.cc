@@ -301,6 +301,9 @@ absl::StatusOr<std::unique_ptr<CrawlerWorker>> CrawlerWorker::Create(CrawlerWork
         absl::StrCat("token-", absl::Hex(RepoIdHash(options.hub_token) >> 32, absl::kZeroPad8));
   }
   ASSIGN_OR_RETURN(options.default_hub_url, hub::ResolveHubEndpoint(options.default_hub_url));
+  if (!options.hub_ca_file.empty()) {
+    RETURN_IF_ERROR(Annotate(hub::CheckCaFile(options.hub_ca_file), "hub_ca_file"));
+  }
   return std::unique_ptr<CrawlerWorker>(new CrawlerWorker(std::move(options)));
 }
 
@@ -312,7 +315,11 @@ CrawlerWorker::CrawlerWorker(CrawlerWorkerOptions options) : options_(std::move(
                                                          : MakeChannel(options_.store_target);
   coordinator_ = v1::Coordinator::NewStub(coordinator_channel);
   store_ = v1::SnapshotStore::NewStub(store_channel);
-  if (!options_.transport_factory) shared_transport_ = hub::NewCurlTransport();
+  if (!options_.transport_factory) {
+    hub::CurlTransportOptions transport;
+    transport.ca_file = options_.hub_ca_file;
+    shared_transport_ = hub::NewCurlTransport(std::move(transport));
+  }
   CrawlerMetrics::Get();
 }
 

@@ -47,6 +47,9 @@ struct CrawlerWorkerOptions {
   Clock* clock = Clock::Real();
   // One transport per slot; null: one libcurl transport shared by the slots.
   std::function<std::shared_ptr<hub::HttpTransport>()> transport_factory;
+  // PEM CA bundle the libcurl transport trusts for the Hub (--hub_ca_file); "": the system
+  // store. Unused with a transport_factory.
+  std::string hub_ca_file;
   hub::RetryPolicy retry;
   hub::HttpTimeouts timeouts;
   std::function<double()> random;  // backoff jitter in [0, 1); null: seeded

@@ -118,6 +118,7 @@ absl::StatusOr<std::unique_ptr<LocalCensus>> LocalCensus::Start(LocalCensusOptio
     w.worker_id = absl::StrCat("local-", i);
     w.parallelism = options.parallelism;
     w.hub_token = options.hf_token;
+    w.hub_ca_file = options.hub_ca_file;
     w.idle_wait = absl::Milliseconds(50);
     w.budget_wait = absl::Milliseconds(200);
     // The command that runs this census owns shutdown: it stops the workers itself.

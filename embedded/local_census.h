@@ -29,7 +29,9 @@ struct LocalCensusOptions {
   // The request budget before the Hub's RateLimit headers are seen: "500/300" (anonymous) or
   // "off" (fakehub with --rate_limit=off).
   std::string hub_quota = "500/300";
-  std::string hf_token;     // sent to the Hub only as a bearer token; never logged
+  std::string hf_token;  // sent to the Hub only as a bearer token; never logged
+  // PEM CA bundle trusted for the Hub's TLS certificate (--hub_ca_file); "": the system store.
+  std::string hub_ca_file;
   bool sync_writes = true;  // fsync the stores on every acknowledged write
   absl::Duration lease_duration = absl::Seconds(30);
 };
