@@ -2,7 +2,8 @@
 // Kubernetes schemas offline, check that the manifests agree with the hubcensus binary, the
 // Dockerfile with scripts/setup, and the families copy with config/.
 //
-//   node deploy_check.mjs <render|validate|consistency|broken-flag|broken-port|image|families>
+//   node deploy_check.mjs <render|validate|consistency|broken-flag|broken-port|
+//                          broken-ingest-policy|image|families>
 //        --source=DIR --tools=DIR [--binary=PATH] [--deploy=DIR]
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -259,7 +260,8 @@ function checkConsistency(rendered, binary, problems) {
           }
         }
         const ports = listeningPorts(words, flags);
-        podsOf.push({ obj, tpl, c, ports });
+        const pod = { obj, tpl, c, ports, dials: [] };
+        podsOf.push(pod);
         for (const p of c.ports ?? []) {
           if (!ports.has(p.containerPort)) {
             problems.add(at, `containerPort ${p.containerPort} (${p.name}) is not a port the ` +
@@ -277,11 +279,12 @@ function checkConsistency(rendered, binary, problems) {
           if (!kindOf) {
             problems.add(at, `${kind} port ${spec.port} is not a port the process listens on (${
                 [...ports.keys()].join(", ") || "none"})`);
-          } else if (mech === "grpc" && kindOf !== "grpc" && kindOf !== "health") {
+          } else if (mech === "grpc" && !["grpc", "ingest", "health"].includes(kindOf)) {
             problems.add(at, `${kind} is a gRPC probe on the ${kindOf} port ${port}`);
           } else if (mech === "httpGet" && kindOf !== "metrics" && kindOf !== "http") {
             problems.add(at, `${kind} is an HTTP probe on the gRPC port ${port}`);
-          } else if (mech === "grpc" && kindOf === "grpc" && flagValue(flags, "tls_cert")) {
+          } else if (mech === "grpc" && (kindOf === "grpc" || kindOf === "ingest") &&
+                     flagValue(flags, "tls_cert")) {
             problems.add(at, `${kind}: kubelet's gRPC probe cannot speak TLS; probe --health_port`);
           }
         }
@@ -294,6 +297,8 @@ function checkConsistency(rendered, binary, problems) {
           if (!svc) problems.add(at, `--${f.name}=${f.value} names no Service in ${overlay}`);
           else if (!svc.spec.ports.some((p) => p.port === Number(m[2]))) {
             problems.add(at, `--${f.name}=${f.value}: Service ${m[1]} has no port ${m[2]}`);
+          } else {
+            pod.dials.push({ service: svc, port: Number(m[2]) });
           }
         }
         if (overlay === "prod") checkProdSecurity(at, words, flags, problems);
@@ -330,8 +335,79 @@ function checkConsistency(rendered, binary, problems) {
         }
       }
     }
+    checkIngestPolicies(overlay, objs, podsOf, problems);
   }
   return containers;
+}
+
+// The aggregator's ingest port (--ingest_listen) is for the workloads that dial it (their
+// --store=SERVICE:PORT reaches it): NetworkPolicies must admit exactly those, from this namespace,
+// and let them out to it. A Census client, another namespace or an address block admitted to
+// the ingest port is a mistake.
+function checkIngestPolicies(overlay, objs, podsOf, problems) {
+  const policies = objs.filter((o) => o.kind === "NetworkPolicy");
+  const labelsOf = (p) => p.tpl.metadata.labels ?? {};
+  const selectsPod = (selector, p) => selects(selector?.matchLabels ?? {}, labelsOf(p));
+  const covers = (rule, target, port) => !(rule.ports ?? []).length ||
+      rule.ports.some((x) => resolvePort(x.port, target.c) === port);
+  const describe = (peer) => JSON.stringify(peer);
+  for (const server of podsOf) {
+    for (const [port, kind] of server.ports) {
+      if (kind !== "ingest") continue;
+      const at = `${where(overlay, server.obj)}: ingest port ${port}`;
+      const dialers = podsOf.filter((p) => p.dials.some(({ service, port: sp }) => {
+        const spec = service.spec.ports.find((x) => x.port === sp);
+        return selects(service.spec.selector, labelsOf(server)) &&
+            resolvePort(spec.targetPort ?? spec.port, server.c) === port;
+      }));
+      if (!dialers.length) problems.add(at, "no workload dials it (--store=SERVICE:PORT)");
+      const ingressPolicies = policies.filter(
+          (np) => selectsPod(np.spec.podSelector, server) &&
+                  (np.spec.policyTypes ?? ["Ingress"]).includes("Ingress"));
+      const admitted = new Set();
+      for (const np of ingressPolicies) {
+        for (const rule of np.spec.ingress ?? []) {
+          if (!covers(rule, server, port)) continue;
+          if (!(rule.from ?? []).length) {
+            problems.add(at, `NetworkPolicy ${np.metadata.name} admits every source`);
+            continue;
+          }
+          for (const peer of rule.from) {
+            if (peer.ipBlock || peer.namespaceSelector || !peer.podSelector) {
+              problems.add(at, `NetworkPolicy ${np.metadata.name} admits ${describe(peer)}: ` +
+                           "only pods of this namespace that dial it may reach it");
+              continue;
+            }
+            const selected = podsOf.filter((p) => selectsPod(peer.podSelector, p));
+            const outsiders = selected.filter((p) => !dialers.includes(p));
+            if (!selected.length || outsiders.length) {
+              const names = (list) => list.map((p) => p.obj.metadata.name).join(", ");
+              problems.add(at, `NetworkPolicy ${np.metadata.name} admits ${describe(peer)}, which ${
+                  selected.length ? `selects ${names(outsiders)}`
+                                  : "selects no workload of the overlay"} (it is dialed only by ${
+                  names(dialers)})`);
+            }
+            for (const p of selected) admitted.add(p);
+          }
+        }
+      }
+      for (const d of dialers) {
+        const name = d.obj.metadata.name;
+        if (ingressPolicies.length && !admitted.has(d)) {
+          problems.add(at, `${name} dials it but no NetworkPolicy admits ${name}`);
+        }
+        const egressPolicies = policies.filter((np) => selectsPod(np.spec.podSelector, d) &&
+                                               (np.spec.policyTypes ?? []).includes("Egress"));
+        const out = egressPolicies.some((np) => (np.spec.egress ?? []).some((rule) =>
+            covers(rule, server, port) &&
+            (!(rule.to ?? []).length || rule.to.some((peer) => peer.podSelector && !peer.ipBlock &&
+                                                           selectsPod(peer.podSelector, server)))));
+        if (egressPolicies.length && !out) {
+          problems.add(at, `${name} dials it but its NetworkPolicies do not let it out to ${port}`);
+        }
+      }
+    }
+  }
 }
 
 function checkProdSecurity(at, words, flags, problems) {
@@ -510,21 +586,29 @@ async function main() {
     // Negative cases: a deliberately broken copy of deploy/ must fail the consistency check,
     // naming the mistake.
     case "broken-flag":
-    case "broken-port": {
+    case "broken-port":
+    case "broken-ingest-policy": {
       // The flag goes into the coordinator; the probe port into the crawler's liveness probe
-      // (prod moves the coordinator's probes to its health port, which would hide the mistake).
+      // (prod moves the coordinator's probes to its health port, which would hide the mistake);
+      // the ingest port into the aggregator's NetworkPolicy rule for Census clients.
       const dir = command === "broken-flag"
           ? brokenCopy(deploy, (t) => t.replace("- --lease_seconds=30",
                                                 "- --lease_seconds=30\n            - --no_such_flag=1"))
-          : brokenCopy(deploy, (t) => t.replace(/(livenessProbe:\n\s+httpGet:\n\s+path: \/metrics\n\s+port: )metrics/,
-                                                "$17999"), "base/crawler.yaml");
+          : command === "broken-port"
+          ? brokenCopy(deploy, (t) => t.replace(/(livenessProbe:\n\s+httpGet:\n\s+path: \/metrics\n\s+port: )metrics/,
+                                                "$17999"), "base/crawler.yaml")
+          : brokenCopy(deploy, (t) => t.replace(
+                /(hubcensus\.io\/census-client: "true"\n\s+ports:\n)(\s+)- protocol: TCP\n\s+port: 7003\n/,
+                "$1$2- protocol: TCP\n$2  port: 7003\n$2- protocol: TCP\n$2  port: 7004\n"),
+                       "base/networkpolicies.yaml");
       try {
         const rendered = await renderOverlays(dir, YAML);
         checkConsistency(rendered, args.binary, problems);
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }
-      const needle = command === "broken-flag" ? "--no_such_flag" : "port 7999";
+      const needle = command === "broken-flag" ? "--no_such_flag"
+          : command === "broken-port" ? "port 7999" : "census-client";
       const caught = problems.list.filter((p) => p.includes(needle));
       if (caught.length < OVERLAYS.length) {
         console.error(`the consistency check missed the deliberate mistake (${needle}) in ` +

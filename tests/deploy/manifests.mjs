@@ -146,7 +146,9 @@ export function flagValue(flags, name) {
   return f ? f.value : undefined;
 }
 
-// Ports the process listens on, from its flags: {port -> "grpc"|"metrics"|"health"|"http"}.
+// Ports the process listens on, from its flags:
+// {port -> "grpc"|"ingest"|"metrics"|"health"|"http"}. "ingest" is the aggregator's
+// --ingest_listen (SnapshotStore only; it serves grpc.health.v1 too).
 export function listeningPorts(words, flags) {
   const ports = new Map();
   // --listen=HOST:PORT (gRPC servers; fakehub accepts HOST with --port=PORT).
@@ -154,6 +156,11 @@ export function listeningPorts(words, flags) {
   if (listen) {
     const m = /:(\d+)$/.exec(listen);
     if (m) ports.set(Number(m[1]), words[0] === "fakehub" ? "http" : "grpc");
+  }
+  const ingest = flagValue(flags, "ingest_listen");
+  if (ingest) {
+    const m = /:(\d+)$/.exec(ingest);
+    if (m) ports.set(Number(m[1]), "ingest");
   }
   const port = flagValue(flags, "port");
   if (port && words[0] === "fakehub") ports.set(Number(port), "http");

@@ -88,6 +88,39 @@ async function grpcHealth(port) {
   }
 }
 
+// One SnapshotStore.Abort call on a local port, with the TLS files among `clientTls`
+// (--tls_ca, --tls_cert, --tls_key; none: plaintext): the gRPC status code, 0 when it succeeded
+// (12 UNIMPLEMENTED: no such service there; 14 UNAVAILABLE: e.g. refused in the handshake).
+let storeClientCtor = null;
+async function snapshotStoreAbortCode(port, clientTls) {
+  if (!storeClientCtor) {
+    const grpc = await importNodeTool(args.tools, "@grpc/grpc-js");
+    const loader = await importNodeTool(args.tools, "@grpc/proto-loader");
+    const def = (loader.default ?? loader).loadSync(
+        path.join(args.source, "proto/hubcensus/v1/store.proto"),
+        { includeDirs: [path.join(args.source, "proto")] });
+    const pkg = (grpc.default ?? grpc).loadPackageDefinition(def);
+    storeClientCtor = { grpc: grpc.default ?? grpc, SnapshotStore: pkg.hubcensus.v1.SnapshotStore };
+  }
+  const { grpc, SnapshotStore } = storeClientCtor;
+  const file = (flag) => {
+    const f = clientTls.find((x) => x.startsWith(`--${flag}=`));
+    return f ? fs.readFileSync(f.slice(flag.length + 3)) : null;
+  };
+  const credentials = file("tls_ca")
+      ? grpc.credentials.createSsl(file("tls_ca"), file("tls_key"), file("tls_cert"))
+      : grpc.credentials.createInsecure();
+  const client = new SnapshotStore(`127.0.0.1:${port}`, credentials);
+  try {
+    return await new Promise((resolve) => {
+      client.Abort({ crawl_id: "rehearsal-no-such-crawl" }, { deadline: Date.now() + 10000 },
+                   (err) => resolve(err ? err.code : 0));
+    });
+  } finally {
+    client.close();
+  }
+}
+
 async function tcpOpen(port) {
   return new Promise((resolve) => {
     const s = net.connect(port, "127.0.0.1");
@@ -216,9 +249,10 @@ class Pod {
       if (f.name in overrides) continue;
       if (f.value === null) {
         out.push(f.raw);
-      } else if (f.name === "listen") {
+      } else if (f.name === "listen" || f.name === "ingest_listen") {
         const m = /^(.*?)(?::(\d+))?$/.exec(f.value);
-        out.push(m[2] ? `--listen=127.0.0.1:${this.localPort(Number(m[2]))}` : "--listen=127.0.0.1");
+        out.push(m[2] ? `--${f.name}=127.0.0.1:${this.localPort(Number(m[2]))}`
+                      : `--${f.name}=127.0.0.1`);
       } else if (["metrics_port", "health_port"].includes(f.name) ||
                  (isFakehub && f.name === "port")) {
         out.push(`--${f.name}=${Number(f.value) > 0 ? this.localPort(Number(f.value)) : f.value}`);
@@ -524,12 +558,45 @@ async function main() {
             fail(`\`hubcensus ${argv.join(" ")}\` succeeded without a client certificate`);
           }
         }
+        // The ingest port (the crawlers' --store) holds the same line: a SnapshotStore call that
+        // trusts the CA but presents no certificate is refused in the handshake.
+        const ingestPort = cluster.serviceAddress("hubcensus-aggregator", 7004);
+        const ingestCode = await snapshotStoreAbortCode(ingestPort, [clientTls[0]]);
+        if (ingestCode !== 14) {
+          fail(`SnapshotStore on the ingest port without a client certificate answered code ${
+              ingestCode}, not 14 (UNAVAILABLE: refused in the handshake)`);
+        }
         const allowed = run(["query", "crawls", `--aggregator=127.0.0.1:${aggregatorPort}`,
                              ...clientTls]);
         if (allowed.code !== 0) fail(`query crawls with a client certificate failed: ${allowed.out}`);
-        log("mTLS: calls without a client certificate are refused by the coordinator and the " +
-            "aggregator; with one they pass");
+        log("mTLS: calls without a client certificate are refused by the coordinator and both " +
+            "of the aggregator's ports; with one they pass");
       }
+    }
+    // The aggregator's Service ports as a pod reaches them: ingest (the coordinator's and the
+    // crawlers' --store) serves only SnapshotStore, the query port only Census.
+    {
+      const storeFlag = (w) => splitArgv(w.spec.template.spec.containers[0]).flags
+          .find((f) => f.name === "store")?.value ?? "";
+      const store = storeFlag(coordinatorWorkload);
+      const [, storeService, storePort] = /^([a-z0-9-]+):(\d+)$/.exec(store) ?? [];
+      if (storeService !== "hubcensus-aggregator" || storeFlag(crawlerWorkload) !== store) {
+        fail(`the coordinator and the crawlers must dial the same store Service port (--store=${
+            storeFlag(coordinatorWorkload)}, --store=${storeFlag(crawlerWorkload)})`);
+      }
+      const ingestPort = cluster.serviceAddress(storeService, Number(storePort));
+      const queryPort = cluster.serviceAddress("hubcensus-aggregator", 7003);
+      if (ingestPort === queryPort) fail("the store's ingest and query ports are one port");
+      const census = run(["query", "crawls", `--aggregator=127.0.0.1:${ingestPort}`, ...clientTls]);
+      if (census.code === 0 || !/UNIMPLEMENTED/.test(census.out)) {
+        fail(`Census on the ingest port ${storePort} was not UNIMPLEMENTED (exit ${census.code}): ${
+            census.out}`);
+      }
+      const code = await snapshotStoreAbortCode(queryPort, clientTls);
+      if (code !== 12) {
+        fail(`SnapshotStore on the query port 7003 answered code ${code}, not 12 (UNIMPLEMENTED)`);
+      }
+      log(`the aggregator serves SnapshotStore only on ${storePort} and Census only on 7003`);
     }
     if (untilServers) {
       await terminateRoles(cluster);
