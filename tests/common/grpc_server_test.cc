@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "common/shutdown.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
@@ -42,6 +43,17 @@ TEST(GrpcServer, TwoServersGetDifferentPorts) {
   auto b = GrpcServer::Start(GrpcServerOptions{}, {});
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_NE((*a)->port(), (*b)->port());
+}
+
+TEST(GrpcServer, APortInUseIsAnErrorNotASharedPort) {
+  auto a = GrpcServer::Start(GrpcServerOptions{}, {});
+  ASSERT_TRUE(a.ok()) << a.status();
+  GrpcServerOptions same;
+  same.listen_address = absl::StrCat("127.0.0.1:", (*a)->port());
+  auto b = GrpcServer::Start(same, {});
+  ASSERT_FALSE(b.ok()) << "a second server bound port " << (*a)->port();
+  EXPECT_NE(b.status().message().find(same.listen_address), std::string::npos) << b.status();
+  EXPECT_NE(b.status().message().find("another process"), std::string::npos) << b.status();
 }
 
 TEST(GrpcServer, BadAddressIsAClearError) {
