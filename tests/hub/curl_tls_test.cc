@@ -61,7 +61,6 @@ class RecordingTransport : public HttpTransport {
     HttpResponse response = inner_->Send(request);
     absl::MutexLock lock(&mu_);
     versions_.push_back(response.http_version);
-    errors_.push_back(response.transport_error);
     return response;
   }
   std::vector<HttpVersion> versions() {
@@ -73,7 +72,6 @@ class RecordingTransport : public HttpTransport {
   std::shared_ptr<HttpTransport> inner_;
   absl::Mutex mu_;
   std::vector<HttpVersion> versions_ ABSL_GUARDED_BY(mu_);
-  std::vector<absl::Status> errors_ ABSL_GUARDED_BY(mu_);
 };
 
 // Answers the first request with a 503 itself, so the client's retry path (which logs) runs
@@ -362,7 +360,7 @@ TEST_F(CurlTlsTest, UnusableCaFileFailsOnceAsAVerificationFailure) {
   EXPECT_EQ(stats.requests, 1);
 }
 
-TEST(CheckCaFile, NamesThePathAndWhatIsWrong) {
+TEST(CurlCaFile, CheckCaFileNamesThePathAndWhatIsWrong) {
   absl::StatusOr<TestPki> pki = GetTestPki();
   ASSERT_TRUE(pki.ok()) << pki.status();
   EXPECT_TRUE(CheckCaFile(pki->ca_cert).ok());
