@@ -142,6 +142,8 @@ absl::StatusOr<LocalCrawlOutcome> LocalCensus::RunCrawl(
   v1::StartCrawlRequest start;
   start.set_date(date);
   start.set_hub_url(impl_->options.hub_url);
+  // Running `local` again for a date whose crawl failed or was cancelled crawls it again.
+  start.set_retry(true);
   v1::StartCrawlResponse started;
   RETURN_IF_ERROR(FromGrpcStatus(CallWithDeadline([&](grpc::ClientContext* ctx) {
     return impl_->coordinator_stub->StartCrawl(ctx, start, &started);
