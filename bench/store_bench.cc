@@ -125,6 +125,18 @@ bool InMemory(int64_t n) {
     std::printf("error: the threaded graph differs from the single-threaded one\n");
     return false;
   }
+  for (auto policy : {v1::FIRST_PARENT, v1::SPLIT}) {
+    for (auto attribution : {v1::NEAREST, v1::ROOT}) {
+      v1::LineageOptions o = config.lineage();
+      o.set_parent_policy(policy);
+      o.set_attribution(attribution);
+      aggregator::LineageResolver resolver(graph, o);
+      t = Clock::now();
+      resolver.ResolveAll();
+      std::printf("lineage %s/%s: resolve %.3f s\n", policy == v1::SPLIT ? "SPLIT" : "FIRST_PARENT",
+                  attribution == v1::ROOT ? "ROOT" : "NEAREST", Seconds(t));
+    }
+  }
   t = Clock::now();
   auto figures = aggregator::ComputeCensus(snap, config, "bench", "2025-10-31", 100);
   std::printf("every family metric (graph + lineage + figures + shares + top-100 lists): %.3f s\n",

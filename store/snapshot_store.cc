@@ -194,38 +194,66 @@ absl::Status ScanCrawlRows(
   return FromRocks(it->status(), "snapshots scan");
 }
 
-// Cuts one crawl's rows into up to `ranges` key ranges of about equal size on disk, at the first
-// byte of the repo id (RocksDB's size estimates of the 256 one-byte ranges). One range when the
-// crawl is small or the estimates say nothing.
+// The sizes on disk (RocksDB's estimates, memtables included) of the 256 key ranges that extend
+// `prefix` by one byte; `prefix_end` is the first key after every key starting with `prefix`.
+bool ChildSizes(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, const std::string& prefix,
+                const std::string& prefix_end, std::vector<uint64_t>* sizes) {
+  std::vector<std::string> starts(257);
+  for (int b = 0; b < 256; ++b) starts[b] = prefix + static_cast<char>(b);
+  starts[256] = prefix_end;
+  std::vector<rocksdb::Range> ranges(256);
+  for (int b = 0; b < 256; ++b) ranges[b] = rocksdb::Range(starts[b], starts[b + 1]);
+  sizes->assign(256, 0);
+  rocksdb::SizeApproximationOptions options;
+  options.include_memtables = true;
+  options.include_files = true;
+  return db->GetApproximateSizes(options, cf, ranges.data(), 256, sizes->data()).ok();
+}
+
+// Cuts one crawl's rows into up to `ranges` key ranges of about equal size on disk. Each cut is
+// found by descending the key space a byte at a time (repo ids often share their first bytes, as
+// "user..." namespaces do), up to twelve bytes into the repo id. One range when the crawl is
+// smaller than `min_bytes` or RocksDB has no estimate.
 std::vector<RowRange> SplitCrawl(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* snapshots_cf,
                                  uint32_t crawl_number, size_t ranges, int64_t min_bytes) {
   RowRange whole = WholeCrawl(crawl_number);
   if (ranges <= 1) return {whole};
-  std::vector<std::string> starts(257);
-  for (int b = 0; b < 256; ++b) starts[b] = whole.lower + static_cast<char>(b);
-  starts[256] = whole.upper;
-  std::vector<rocksdb::Range> byte_ranges(256);
-  for (int b = 0; b < 256; ++b) byte_ranges[b] = rocksdb::Range(starts[b], starts[b + 1]);
-  std::vector<uint64_t> sizes(256, 0);
-  rocksdb::SizeApproximationOptions options;
-  options.include_memtables = true;
-  options.include_files = true;
-  if (!db->GetApproximateSizes(options, snapshots_cf, byte_ranges.data(), 256, sizes.data())
-           .ok()) {
-    return {whole};
-  }
+  std::vector<uint64_t> sizes;
+  if (!ChildSizes(db, snapshots_cf, whole.lower, whole.upper, &sizes)) return {whole};
   uint64_t total = 0;
   for (uint64_t size : sizes) total += size;
-  if (total < static_cast<uint64_t>(std::max<int64_t>(min_bytes, 0))) return {whole};
+  if (total == 0 || total < static_cast<uint64_t>(std::max<int64_t>(min_bytes, 0))) {
+    return {whole};
+  }
+  constexpr int kMaxDepth = 12;
   std::vector<RowRange> out;
   std::string from = whole.lower;
-  uint64_t sum = 0;
-  for (int b = 0; b < 256 && out.size() + 1 < ranges; ++b) {
-    sum += sizes[b];
-    if (sum * ranges >= total * (out.size() + 1)) {
-      out.push_back({from, starts[b + 1]});
-      from = starts[b + 1];
+  for (size_t r = 1; r < ranges; ++r) {
+    const uint64_t target = total * r / ranges;  // bytes before the cut
+    std::string prefix = whole.lower, prefix_end = whole.upper;
+    std::vector<uint64_t> level = sizes;
+    uint64_t before = 0;  // bytes before `prefix`
+    std::string cut = whole.upper;
+    for (int depth = 0; depth < kMaxDepth; ++depth) {
+      int b = 0;
+      while (b < 255 && before + level[b] < target) before += level[b++];
+      std::string child = prefix + static_cast<char>(b);
+      std::string child_end = b < 255 ? prefix + static_cast<char>(b + 1) : prefix_end;
+      // Cut inside this child only when it is large against a range: else at its nearer edge.
+      if (depth + 1 == kMaxDepth || level[b] * ranges * 8 < total) {
+        cut = (target - before) * 2 < level[b] ? child : child_end;
+        break;
+      }
+      prefix = child;
+      prefix_end = child_end;
+      if (!ChildSizes(db, snapshots_cf, prefix, prefix_end, &level)) {
+        cut = prefix;
+        break;
+      }
     }
+    if (cut <= from || cut >= whole.upper) continue;
+    out.push_back({from, cut});
+    from = cut;
   }
   out.push_back({from, whole.upper});
   return out;
