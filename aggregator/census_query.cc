@@ -278,8 +278,8 @@ absl::Status ServeAggregator(const AggregatorServerOptions& o) {
       return absl::InvalidArgumentError(
           absl::StrCat("--ingest_listen: \"", o.ingest_listen, "\" is not HOST:PORT"));
     }
-    // gRPC binds with SO_REUSEPORT: a second listener on the same port would not fail, it would
-    // share the port and mix ingest and queries again.
+    // Caught here with a message that names both flags (the second bind would fail anyway:
+    // common/grpc_server.cc turns SO_REUSEPORT off).
     if (*ingest_port != 0 && PortOf(o.listen) == ingest_port) {
       return absl::InvalidArgumentError(absl::StrCat("--ingest_listen: port ", *ingest_port,
                                                      " is the --listen port; give another"));
