@@ -2,13 +2,58 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/support/server_interceptor.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/shutdown.h"
+#include "common/status.h"
 
 namespace hubcensus {
+namespace {
+
+prometheus::Family<prometheus::Counter>& HandledRpcs() {
+  static auto* family = &prometheus::BuildCounter()
+                             .Name("hubcensus_grpc_server_handled_total")
+                             .Help("RPCs answered by this process's gRPC servers, by method and "
+                                   "status code (INVALID_ARGUMENT: a bad request)")
+                             .Register(*MetricsRegistry());
+  return *family;
+}
+
+// Counts every RPC a server answers by its status, so that refused requests (bad arguments, no
+// token) are visible in Prometheus, whichever service refused them.
+class CountingInterceptor : public grpc::experimental::Interceptor {
+ public:
+  explicit CountingInterceptor(grpc::experimental::ServerRpcInfo* info) : method_(info->method()) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      const grpc::Status status = methods->GetSendStatus();
+      HandledRpcs()
+          .Add({{"method", method_},
+                {"code", std::string(absl::StatusCodeToString(FromGrpcStatus(status).code()))}})
+          .Increment();
+    }
+    methods->Proceed();
+  }
+
+ private:
+  std::string method_;
+};
+
+class CountingInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new CountingInterceptor(info);
+  }
+};
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     const GrpcServerOptions& options, const std::vector<grpc::Service*>& services) {
@@ -35,6 +80,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   // serves and silently split its connections: a taken port must be an error instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counting;
+  counting.push_back(std::make_unique<CountingInterceptorFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(counting));
   for (grpc::Service* s : services) builder.RegisterService(s);
   out->server_ = builder.BuildAndStart();
   if (out->server_ == nullptr || out->port_ == 0) {

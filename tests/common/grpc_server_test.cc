@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/shutdown.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/testing/metrics.h"
 
 namespace hubcensus {
 namespace {
@@ -43,6 +44,30 @@ TEST(GrpcServer, TwoServersGetDifferentPorts) {
   auto b = GrpcServer::Start(GrpcServerOptions{}, {});
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_NE((*a)->port(), (*b)->port());
+}
+
+double Handled(const std::string& method, const std::string& code) {
+  return testing::CounterValue("hubcensus_grpc_server_handled_total",
+                               {{"method", method}, {"code", code}});
+}
+
+TEST(GrpcServer, CountsEveryAnsweredRpcByMethodAndCode) {
+  auto server = GrpcServer::Start(GrpcServerOptions{}, {});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string method = "/grpc.health.v1.Health/Check";
+  const double ok_before = Handled(method, "OK");
+  const double not_found_before = Handled(method, "NOT_FOUND");
+  EXPECT_EQ(Check((*server)->dial_address()), HealthCheckResponse::SERVING);
+  // A request naming a service nobody registered is refused, and counted as such.
+  auto stub = Health::NewStub(MakeChannel((*server)->dial_address()));
+  grpc::ClientContext ctx;
+  HealthCheckRequest req;
+  req.set_service("no.such.Service");
+  HealthCheckResponse resp;
+  EXPECT_EQ(stub->Check(&ctx, req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Handled(method, "OK"), ok_before + 1);
+  EXPECT_EQ(Handled(method, "NOT_FOUND"), not_found_before + 1);
+  (*server)->Shutdown(absl::Seconds(1));
 }
 
 TEST(GrpcServer, APortInUseIsAnErrorNotASharedPort) {

@@ -13,6 +13,7 @@
 #include "common/listing.h"
 #include "common/metrics.h"
 #include "tests/coordinator/recording_store.h"
+#include "tests/testing/metrics.h"
 #include "tests/testing/subprocess.h"
 
 namespace hubcensus::coordinator {
@@ -751,21 +752,12 @@ TEST_F(CoordinatorTest, ScheduleStartsTheDaysCrawlOnce) {
 
 TEST_F(CoordinatorTest, CountsLeaseEventsInPrometheus) {
   auto granted = [] {
-    for (const auto& family : MetricsRegistry()->Collect()) {
-      if (family.name != "hubcensus_coordinator_leases_total") continue;
-      for (const auto& metric : family.metric) {
-        for (const auto& label : metric.label) {
-          if (label.name == "event" && label.value == "granted") return metric.counter.value;
-        }
-      }
-    }
-    return -1.0;
+    return testing::CounterValue("hubcensus_coordinator_leases_total", {{"event", "granted"}});
   };
   Open();
   v1::StartCrawlResponse started;
   ASSERT_TRUE(Start(kDate, &started).ok());
   const double before = granted();
-  ASSERT_GE(before, 0);
   CrawlChain(2);
   EXPECT_EQ(granted(), before + 2);
 }
@@ -782,10 +774,17 @@ TEST_F(CoordinatorTest, InvalidRequestsNameTheField) {
     EXPECT_EQ(s.error_message().rfind(field, 0), 0u) << field << ": " << s.error_message();
   };
   v1::StartCrawlResponse sr;
+  auto refused_starts = [] {
+    return testing::CounterValue(
+        "hubcensus_grpc_server_handled_total",
+        {{"method", "/hubcensus.v1.Coordinator/StartCrawl"}, {"code", "INVALID_ARGUMENT"}});
+  };
+  const double refused_before = refused_starts();
   for (const char* bad_date :
        {"", "2025-13-01", "31/10/2025", "today", "2025-10-31x", "2025-11-02", "2062-10-31"}) {
     expect_invalid(Start(bad_date, &sr), "date");
   }
+  EXPECT_EQ(refused_starts(), refused_before + 7);  // each refusal is counted
   {
     v1::StartCrawlRequest r;
     r.set_date("2025-10-30");

@@ -12,10 +12,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
-#include "common/metrics.h"
 #include "hub/http_transport.h"
 #include "hub/hub_client.h"
 #include "tests/hub/tls_servers.h"
+#include "tests/testing/metrics.h"
 
 namespace hubcensus::hub {
 namespace {
@@ -90,15 +90,7 @@ class BusyOnceTransport : public HttpTransport {
 };
 
 double ResponsesByVersion(const std::string& version) {
-  for (const auto& family : MetricsRegistry()->Collect()) {
-    if (family.name != "hubcensus_hub_responses_total") continue;
-    for (const auto& metric : family.metric) {
-      for (const auto& label : metric.label) {
-        if (label.name == "http_version" && label.value == version) return metric.counter.value;
-      }
-    }
-  }
-  return 0;
+  return testing::CounterValue("hubcensus_hub_responses_total", {{"http_version", version}});
 }
 
 // nghttpd -v numbers its sessions [id=1], [id=2], ... and logs each one's end. Session 1 is
