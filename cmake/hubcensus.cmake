@@ -49,8 +49,16 @@ function(hubcensus_test NAME)
     HUBCENSUS_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     HUBCENSUS_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared"
     HUBCENSUS_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  set(properties TIMEOUT ${ARG_TIMEOUT})
+  if(ARG_LABELS)
+    list(APPEND properties LABELS "${ARG_LABELS}")
+  endif()
+  if(HUBCENSUS_SANITIZE)
+    # Leaks inside system libraries (cmake/lsan.supp) are not ours to fix.
+    list(APPEND properties ENVIRONMENT "LSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/cmake/lsan.supp")
+  endif()
   gtest_discover_tests(${NAME}
     DISCOVERY_MODE PRE_TEST
     DISCOVERY_TIMEOUT 60
-    PROPERTIES TIMEOUT ${ARG_TIMEOUT} LABELS "${ARG_LABELS}")
+    PROPERTIES ${properties})
 endfunction()
