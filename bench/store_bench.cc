@@ -322,9 +322,10 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n", figures.status().ToString().c_str());
     return 1;
   }
-  std::printf("metrics over it: %.2f s; load + metrics %.2f s (message path + metrics %.2f s: %.2fx)\n",
-              metrics_s, threaded_s + metrics_s, message_s + metrics_s,
-              (message_s + metrics_s) / (threaded_s + metrics_s));
+  std::printf(
+      "metrics over it: %.2f s; load + metrics %.2f s (message path + metrics %.2f s: %.2fx)\n",
+      metrics_s, threaded_s + metrics_s, message_s + metrics_s,
+      (message_s + metrics_s) / (threaded_s + metrics_s));
   view->reset();
   store.reset();
   if (flags.dir.empty() && !flags.load_only) std::filesystem::remove_all(dir);

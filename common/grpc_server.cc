@@ -17,8 +17,9 @@ namespace {
 prometheus::Family<prometheus::Counter>& HandledRpcs() {
   static auto* family = &prometheus::BuildCounter()
                              .Name("hubcensus_grpc_server_handled_total")
-                             .Help("RPCs answered by this process's gRPC servers, by method and "
-                                   "status code (INVALID_ARGUMENT: a bad request)")
+                             .Help(
+                                 "RPCs answered by this process's gRPC servers, by method and "
+                                 "status code (INVALID_ARGUMENT: a bad request)")
                              .Register(*MetricsRegistry());
   return *family;
 }

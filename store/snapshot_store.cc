@@ -283,8 +283,8 @@ absl::StatusOr<CrawlSnapshot> LoadColumns(rocksdb::DB* db,
       return parts[r].AddStored(repo_id, ColumnCounters(c), meta);
     };
     auto drop = [&](absl::string_view key) { dropped[r].emplace_back(key); };
-    statuses[r] = ScanCrawlRows(db, snapshots_cf, meta_cf, snapshot, crawl_number, ranges[r],
-                                keep, drop, row);
+    statuses[r] = ScanCrawlRows(db, snapshots_cf, meta_cf, snapshot, crawl_number, ranges[r], keep,
+                                drop, row);
   });
   for (const absl::Status& st : statuses) RETURN_IF_ERROR(st);
   CrawlSnapshot out = std::move(parts[0]);
@@ -713,8 +713,8 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
   std::vector<std::string> dropped;
   ASSIGN_OR_RETURN(CrawlSnapshot snapshot,
                    LoadColumns(db_.get(), snapshots_cf_, repo_meta_cf_, nullptr, n,
-                               ScanThreads(options_.scan_threads),
-                               options_.scan_split_min_bytes, keep, &dropped));
+                               ScanThreads(options_.scan_threads), options_.scan_split_min_bytes,
+                               keep, &dropped));
   for (const std::string& key : dropped) wb.Delete(snapshots_cf_, ToSlice(key));
   outcome.dropped_rows = static_cast<int64_t>(dropped.size());
 

@@ -427,7 +427,7 @@ TEST_F(CoordinatorTest, RetryStartsAnotherAttemptOfAFailedOrCancelledDate) {
   EXPECT_EQ(second.crawl().started_at_unix_ms(), absl::ToUnixMillis(clock_.Now()));
   EXPECT_EQ(by_date().crawl_id(), "crawl-2025-10-31.2");
   EXPECT_EQ(Get("crawl-2025-10-31").state(), v1::CRAWL_CANCELLED);  // the first is kept
-  EXPECT_EQ(start(true).crawl().crawl_id(), "crawl-2025-10-31.2");   // running: unchanged
+  EXPECT_EQ(start(true).crawl().crawl_id(), "crawl-2025-10-31.2");  // running: unchanged
 
   // The cancelled attempt's worker is fenced out; the new attempt's page goes to a worker.
   EXPECT_EQ(Complete(stale, PageUrl(1)).error_code(), grpc::StatusCode::ABORTED);

@@ -151,9 +151,9 @@ TEST(CrawlCliFormat, ProgressBarAndLine) {
             "crawl-2025-10-31 [##......] 3/4 items, 3000 repos, RUNNING, eta 30s");
   // The ETA says 0 s while the last page is still out: nearly full, not full.
   crawl.mutable_stats()->set_eta_seconds(0);
-  EXPECT_EQ(FormatProgressBar(crawl, 4, absl::FromUnixMillis(1000000) + absl::Seconds(10))
-                .substr(17, 6),
-            "[###.]");
+  EXPECT_EQ(
+      FormatProgressBar(crawl, 4, absl::FromUnixMillis(1000000) + absl::Seconds(10)).substr(17, 6),
+      "[###.]");
   crawl.set_state(v1::CRAWL_COMMITTED);
   EXPECT_EQ(FormatProgressBar(crawl, 4, absl::FromUnixMillis(1000000)).substr(17, 6), "[####]");
 }

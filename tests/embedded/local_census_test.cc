@@ -75,7 +75,6 @@ TEST(LocalCensus, DetailShardsCoverOnlyNewOrChangedReposAndTheCensusStaysExact) 
   (*census)->Stop();
 }
 
-
 // `local` run again on a date whose crawl was cancelled (or failed) crawls the date again, and the
 // new attempt's census is the one queries see.
 TEST(LocalCensus, ACancelledDateIsCrawledAgainOnTheNextRun) {

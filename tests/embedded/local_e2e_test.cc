@@ -128,8 +128,8 @@ TEST(LocalE2E, ATerminalGetsALiveProgressBar) {
     return p;
   };
   std::string store, coordinator, ignored;
-  auto aggregator = start({HubcensusBinary(), "aggregator", "--data_dir=" + MakeTempDir("tty-store"),
-                           "--listen=127.0.0.1:0"},
+  auto aggregator = start({HubcensusBinary(), "aggregator",
+                           "--data_dir=" + MakeTempDir("tty-store"), "--listen=127.0.0.1:0"},
                           "aggregator listening on ", &store);
   ASSERT_TRUE(aggregator);
   auto coord = start({HubcensusBinary(), "coordinator", "--state_dir=" + MakeTempDir("tty-coord"),

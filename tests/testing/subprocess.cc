@@ -142,8 +142,8 @@ int RunToCompletion(const std::vector<std::string>& argv, std::string* output,
   return code ? *code : -1;
 }
 
-int RunInTerminal(const std::vector<std::string>& argv, std::string* output,
-                  absl::Duration timeout, const std::vector<std::string>& env) {
+int RunInTerminal(const std::vector<std::string>& argv, std::string* output, absl::Duration timeout,
+                  const std::vector<std::string>& env) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -169,7 +169,8 @@ int RunInTerminal(const std::vector<std::string>& argv, std::string* output,
       break;
     }
     struct pollfd fd = {master, POLLIN, 0};
-    int ready = poll(&fd, 1, static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(left), 1000)));
+    int ready =
+        poll(&fd, 1, static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(left), 1000)));
     if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) continue;
     ssize_t n = read(master, buf, sizeof(buf));
