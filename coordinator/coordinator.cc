@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
@@ -481,10 +482,25 @@ absl::StatusOr<v1::ListCrawlsResponse> CoordinatorService::HandleListCrawls(
   RETURN_IF_ERROR(NonNegative(request.limit(), "limit"));
   absl::ReaderMutexLock lock(&mu_);
   absl::Time now = clock_->Now();
+  // Newest first: by date, then by attempt (numerically: ".10" after ".9").
+  auto attempt = [](const std::string& crawl_id) {
+    auto dot = crawl_id.rfind('.');
+    int n = 1;
+    if (dot == std::string::npos || !absl::SimpleAtoi(crawl_id.substr(dot + 1), &n)) return 1;
+    return n;
+  };
+  std::vector<const CrawlEntry*> order;
+  for (const auto& [id, entry] : crawls_) order.push_back(&entry);
+  std::stable_sort(order.begin(), order.end(), [&](const CrawlEntry* a, const CrawlEntry* b) {
+    const v1::Crawl& x = a->record.crawl();
+    const v1::Crawl& y = b->record.crawl();
+    if (x.date() != y.date()) return x.date() > y.date();
+    return attempt(x.crawl_id()) > attempt(y.crawl_id());
+  });
   v1::ListCrawlsResponse response;
-  for (auto it = crawls_.rbegin(); it != crawls_.rend(); ++it) {
+  for (const CrawlEntry* entry : order) {
     if (request.limit() > 0 && response.crawls_size() >= request.limit()) break;
-    *response.add_crawls() = CrawlViewLocked(it->second, now);
+    *response.add_crawls() = CrawlViewLocked(*entry, now);
   }
   return response;
 }

@@ -458,6 +458,39 @@ TEST_F(CoordinatorTest, RetryStartsAnotherAttemptOfAFailedOrCancelledDate) {
   EXPECT_EQ(listed.crawls(1).crawl_id(), "crawl-2025-10-31");
 }
 
+TEST_F(CoordinatorTest, AttemptsPastTheNinthListInNumberOrder) {
+  Open();
+  v1::StartCrawlRequest request;
+  request.set_date(kDate);
+  request.set_retry(true);
+  for (int k = 1; k <= 11; ++k) {
+    v1::StartCrawlResponse started;
+    ASSERT_TRUE(stub_->StartCrawl(Context(token_).get(), request, &started).ok());
+    ASSERT_EQ(started.crawl().crawl_id(),
+              k == 1 ? std::string("crawl-2025-10-31") : absl::StrCat("crawl-2025-10-31.", k));
+    v1::CancelCrawlRequest cancel;
+    cancel.set_crawl_id(started.crawl().crawl_id());
+    v1::Crawl cancelled;
+    ASSERT_TRUE(stub_->CancelCrawl(Context(token_).get(), cancel, &cancelled).ok());
+  }
+  v1::StartCrawlResponse other;
+  ASSERT_TRUE(Start("2025-10-30", &other).ok());
+  v1::ListCrawlsRequest list;
+  list.set_limit(4);
+  v1::ListCrawlsResponse listed;
+  ASSERT_TRUE(stub_->ListCrawls(Context(token_).get(), list, &listed).ok());
+  ASSERT_EQ(listed.crawls_size(), 4);
+  EXPECT_EQ(listed.crawls(0).crawl_id(), "crawl-2025-10-31.11");
+  EXPECT_EQ(listed.crawls(1).crawl_id(), "crawl-2025-10-31.10");
+  EXPECT_EQ(listed.crawls(2).crawl_id(), "crawl-2025-10-31.9");
+  EXPECT_EQ(listed.crawls(3).crawl_id(), "crawl-2025-10-31.8");
+  list.set_limit(0);
+  ASSERT_TRUE(stub_->ListCrawls(Context(token_).get(), list, &listed).ok());
+  ASSERT_EQ(listed.crawls_size(), 12);
+  EXPECT_EQ(listed.crawls(10).crawl_id(), "crawl-2025-10-31");
+  EXPECT_EQ(listed.crawls(11).crawl_id(), "crawl-2025-10-30");
+}
+
 TEST_F(CoordinatorTest, CancelAbortsInTheStoreAndFencesOutItsWorkers) {
   Open();
   v1::StartCrawlResponse started;
