@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -31,6 +32,9 @@ struct HttpServer::Connection {
   std::string inbuf;
   bool busy = false;  // a worker owns it (not armed in epoll)
   absl::Time last_active;
+  // A stall fault: the connection gets no answer and is closed at this time, or when the client
+  // gives up first. No worker is held meanwhile; the poller watches it.
+  std::optional<absl::Time> stalled_until;
 };
 
 namespace {
@@ -283,7 +287,10 @@ void HttpServer::PollLoop() {
       absl::Time now = absl::Now();
       for (auto it = connections_.begin(); it != connections_.end();) {
         Connection* c = it->get();
-        if (!c->busy && now - c->last_active > options_.idle_timeout) {
+        const bool expired = c->stalled_until.has_value()
+                                 ? now >= *c->stalled_until
+                                 : now - c->last_active > options_.idle_timeout;
+        if (!c->busy && expired) {
           epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->fd, nullptr);
           ::close(c->fd);
           it = connections_.erase(it);
@@ -323,6 +330,11 @@ void HttpServer::PollLoop() {
       }
       auto* conn = static_cast<Connection*>(ptr);
       absl::MutexLock lock(&mu_);
+      if (conn->stalled_until.has_value()) {
+        // The client of a stalled request closed it or wrote again: the stall is over.
+        CloseLocked(conn);
+        continue;
+      }
       conn->busy = true;
       ready_.push_back(conn);
     }
@@ -363,6 +375,10 @@ void HttpServer::Rearm(Connection* conn) {
 
 void HttpServer::Close(Connection* conn) {
   absl::MutexLock lock(&mu_);
+  CloseLocked(conn);
+}
+
+void HttpServer::CloseLocked(Connection* conn) {
   if (conn->fd >= 0) {
     epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, conn->fd, nullptr);
     ::close(conn->fd);
@@ -468,29 +484,15 @@ bool HttpServer::Serve(Connection* conn) {
                              : !absl::EqualsIgnoreCase(connection, "close");
     HttpResponse response = handler_(request);
     if (response.fault == TransportFault::kStall) {
-      StallUntilClosed(conn, response.stall);
-      return false;
+      // Back to the poller, which closes it when the stall ends or the client gives up.
+      conn->stalled_until = absl::Now() + response.stall;
+      return true;
     }
     if (!WriteResponse(conn, request, std::move(response), keep_alive)) return false;
     if (!keep_alive) return false;
     served_one = true;
   }
   return false;
-}
-
-void HttpServer::StallUntilClosed(Connection* conn, absl::Duration stall) {
-  // Hold the connection silently until the client gives up (closes) or the stall ends.
-  absl::Time deadline = absl::Now() + stall;
-  while (!stopping_ && absl::Now() < deadline) {
-    pollfd p{conn->fd, POLLIN | POLLRDHUP, 0};
-    int ready = ::poll(&p, 1, 100);
-    if (ready > 0) {
-      char buf[4096];
-      ssize_t n = ::recv(conn->fd, buf, sizeof(buf), MSG_DONTWAIT);
-      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return;
-      if (p.revents & (POLLHUP | POLLRDHUP | POLLERR)) return;
-    }
-  }
 }
 
 bool HttpServer::WriteResponse(Connection* conn, const HttpRequest& request, HttpResponse response,

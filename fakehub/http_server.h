@@ -88,9 +88,9 @@ class HttpServer {
   bool Serve(Connection* conn);
   bool WriteResponse(Connection* conn, const HttpRequest& request, HttpResponse response,
                      bool keep_alive);
-  void StallUntilClosed(Connection* conn, absl::Duration stall);
   void Rearm(Connection* conn);
   void Close(Connection* conn);
+  void CloseLocked(Connection* conn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   HttpServerOptions options_;
   HttpHandler handler_;

@@ -8,11 +8,13 @@
 #include <regex>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/clock.h"
 #include "fakehub/fakehub.h"
 #include "fakehub/faults.h"
@@ -503,6 +505,36 @@ TEST(FakeHubFaults, ResetMidBodyTruncatedJsonAndStall) {
     HttpResult r = client.Get(hub->url() + "/api/models?limit=10", {}, /*timeout_ms=*/500);
     EXPECT_EQ(r.code, CURLE_OPERATION_TIMEDOUT);
   }
+}
+
+// A stalled request holds its connection, not a server thread: with one worker thread, other
+// requests are answered while a client waits on a stall, and the server closes the stalled
+// connection when the stall ends.
+TEST(FakeHubFaults, AStallHoldsItsConnectionNotAWorker) {
+  FakeHubOptions o = Small(1000);
+  o.faults = "stall=1";
+  o.stall_seconds = 2;
+  o.threads = 1;
+  auto hub = StartHub(o);
+  HttpResult stalled, outlasted;
+  std::thread waiting([&] {
+    HttpTestClient client;
+    stalled = client.Get(hub->url() + "/api/models?limit=10", {}, /*timeout_ms=*/1500);
+  });
+  std::thread patient([&] {
+    HttpTestClient client;
+    outlasted = client.Get(hub->url() + "/api/models?limit=10", {}, /*timeout_ms=*/10000);
+  });
+  absl::SleepFor(absl::Milliseconds(300));  // both requests are stalled by now
+  HttpTestClient client;
+  HttpResult answered = client.Get(hub->url() + "/_sim/ids", {}, /*timeout_ms=*/1000);
+  EXPECT_EQ(answered.code, CURLE_OK) << "the only worker thread was held by a stall";
+  EXPECT_EQ(answered.status, 200);
+  waiting.join();
+  patient.join();
+  EXPECT_EQ(stalled.code, CURLE_OPERATION_TIMEDOUT);
+  // The client that waited longer than the stall sees the connection closed with no answer.
+  EXPECT_EQ(outlasted.code, CURLE_GOT_NOTHING) << curl_easy_strerror(outlasted.code);
 }
 
 TEST(FakeHubFaults, MalformedEntriesAreExtraAndRepeatedEntriesCrossPages) {
