@@ -7,6 +7,38 @@
 
 namespace hubcensus {
 
+const std::vector<std::string>& HubListingExpandValues() {
+  static const auto* values = new std::vector<std::string>{"author",
+                                                           "cardData",
+                                                           "config",
+                                                           "createdAt",
+                                                           "disabled",
+                                                           "downloads",
+                                                           "downloadsAllTime",
+                                                           "evalResults",
+                                                           "gated",
+                                                           "gguf",
+                                                           "inference",
+                                                           "inferenceProviderMapping",
+                                                           "lastModified",
+                                                           "library_name",
+                                                           "likes",
+                                                           "mask_token",
+                                                           "model-index",
+                                                           "pipeline_tag",
+                                                           "private",
+                                                           "safetensors",
+                                                           "sha",
+                                                           "siblings",
+                                                           "spaces",
+                                                           "tags",
+                                                           "transformersInfo",
+                                                           "trendingScore",
+                                                           "widgetData",
+                                                           "resourceGroup"};
+  return *values;
+}
+
 const std::vector<std::string>& DefaultListingExpand() {
   static const auto* expand = new std::vector<std::string>{
       "author",  "createdAt",     "lastModified", "downloads",    "downloadsAllTime",

@@ -105,38 +105,6 @@ absl::Duration Backoff(int attempt, absl::Duration cap) {
   return std::min(d, cap);
 }
 
-const std::set<std::string>& ListingExpandValues() {
-  static const auto* values = new std::set<std::string>{"author",
-                                                        "cardData",
-                                                        "config",
-                                                        "createdAt",
-                                                        "disabled",
-                                                        "downloads",
-                                                        "downloadsAllTime",
-                                                        "evalResults",
-                                                        "gated",
-                                                        "gguf",
-                                                        "inference",
-                                                        "inferenceProviderMapping",
-                                                        "lastModified",
-                                                        "library_name",
-                                                        "likes",
-                                                        "mask_token",
-                                                        "model-index",
-                                                        "pipeline_tag",
-                                                        "private",
-                                                        "safetensors",
-                                                        "sha",
-                                                        "siblings",
-                                                        "spaces",
-                                                        "tags",
-                                                        "transformersInfo",
-                                                        "trendingScore",
-                                                        "widgetData",
-                                                        "resourceGroup"};
-  return *values;
-}
-
 absl::Status ValidateListing(const v1::ListingOptions& l) {
   static const auto* sorts =
       new std::set<std::string>{"createdAt", "lastModified", "downloads", "likes", "trendingScore"};
@@ -149,8 +117,9 @@ absl::Status ValidateListing(const v1::ListingOptions& l) {
     return absl::InvalidArgumentError(
         absl::StrCat("listing.page_size: ", l.page_size(), " is outside 0..1000 (0: 1000)"));
   }
+  const std::vector<std::string>& accepted = HubListingExpandValues();
   for (int i = 0; i < l.expand_size(); ++i) {
-    if (ListingExpandValues().count(l.expand(i)) == 0) {
+    if (std::find(accepted.begin(), accepted.end(), l.expand(i)) == accepted.end()) {
       return absl::InvalidArgumentError(absl::StrCat("listing.expand[", i, "]: \"", l.expand(i),
                                                      "\" is not accepted by the Hub's listing"));
     }

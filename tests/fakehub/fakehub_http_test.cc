@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <regex>
@@ -16,6 +17,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/clock.h"
+#include "common/listing.h"
+#include "fakehub/catalog.h"
 #include "fakehub/fakehub.h"
 #include "fakehub/faults.h"
 #include "fakehub/rate_limiter.h"
@@ -154,35 +157,13 @@ TEST(FakeHubListing, ExpandIsValidatedAndShapesEntries) {
   EXPECT_EQ(client.Get(base + "&expand=baseModels").status, 400);
   EXPECT_EQ(client.Get(base + "&expand=childrenModelCount").status, 400);
   EXPECT_EQ(client.Get(base + "&expand=downloads&full=true").status, 400);
-  // Every accepted value works, in both spellings.
-  for (const char* e : {"author",
-                        "cardData",
-                        "config",
-                        "createdAt",
-                        "disabled",
-                        "downloads",
-                        "downloadsAllTime",
-                        "evalResults",
-                        "gated",
-                        "gguf",
-                        "inference",
-                        "inferenceProviderMapping",
-                        "lastModified",
-                        "library_name",
-                        "likes",
-                        "mask_token",
-                        "model-index",
-                        "pipeline_tag",
-                        "private",
-                        "safetensors",
-                        "sha",
-                        "siblings",
-                        "spaces",
-                        "tags",
-                        "transformersInfo",
-                        "trendingScore",
-                        "widgetData",
-                        "resourceGroup"}) {
+  // Every value the Hub accepts works, in both spellings, and fakehub accepts no other.
+  std::vector<std::string> accepted = HubListingExpandValues();
+  std::vector<std::string> served = ExpandNames(/*per_repo=*/false);
+  std::sort(accepted.begin(), accepted.end());
+  std::sort(served.begin(), served.end());
+  EXPECT_EQ(served, accepted);
+  for (const std::string& e : HubListingExpandValues()) {
     EXPECT_EQ(client.Get(base + "&expand=" + e).status, 200) << e;
     EXPECT_EQ(client.Get(base + "&expand%5B%5D=" + e).status, 200) << e;
   }
