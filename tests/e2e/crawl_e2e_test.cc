@@ -4,11 +4,8 @@
 // ground truth.
 #include <curl/curl.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <simdjson.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <thread>
@@ -30,21 +27,6 @@ using testing::RunToCompletion;
 using testing::Subprocess;
 
 const char kDate[] = "2025-10-31";
-
-// A port nothing listens on now, so a restarted coordinator can come back at the same address.
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
 
 size_t Append(char* data, size_t size, size_t n, void* out) {
   static_cast<std::string*>(out)->append(data, size * n);
@@ -100,7 +82,7 @@ TEST(CrawlE2E, SurvivesAKilledWorkerAndAKilledCoordinatorAndMatchesTheTruth) {
                 "aggregator listening on ", &line);
   const std::string store = AfterPrefix(line, "aggregator listening on ");
 
-  const std::string coordinator = absl::StrCat("127.0.0.1:", FreePort());
+  const std::string coordinator = absl::StrCat("127.0.0.1:", testing::FreeLoopbackPort());
   const std::vector<std::string> coordinator_argv = {
       HubcensusBinary(),
       "coordinator",

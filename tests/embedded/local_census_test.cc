@@ -28,33 +28,60 @@ v1::Crawl RunWithDetails(LocalCensus& census, const std::string& date, const std
   return outcome.ok() ? outcome->crawl : v1::Crawl();
 }
 
-TEST(LocalCensus, DetailShardsCoverOnlyNewOrChangedReposAndTheCensusStaysExact) {
-  fakehub::FakeHubOptions hub_options;
-  hub_options.repos = 3000;
-  hub_options.seed = 3;
-  hub_options.rate_limit = "off";
-  hub_options.date = "2025-09-30";
-  auto hub = fakehub::FakeHub::Start(hub_options);
-  ASSERT_TRUE(hub.ok()) << hub.status();
+std::unique_ptr<fakehub::FakeHub> StartHub(int64_t repos, uint64_t seed, const std::string& date) {
+  fakehub::FakeHubOptions options;
+  options.repos = repos;
+  options.seed = seed;
+  options.rate_limit = "off";
+  options.date = date;
+  auto hub = fakehub::FakeHub::Start(options);
+  EXPECT_TRUE(hub.ok()) << hub.status();
+  return hub.ok() ? std::move(*hub) : nullptr;
+}
 
+LocalCensusOptions LocalOptions(const fakehub::FakeHub& hub, const std::string& name) {
   LocalCensusOptions options;
-  options.data_dir = testing::MakeTempDir("local-census") + "/data";
-  options.hub_url = (*hub)->url();
+  options.data_dir = testing::MakeTempDir(name) + "/data";
+  options.hub_url = hub.url();
   options.workers = 2;
   options.families = DefaultFamilyConfig();
   options.hub_quota = "off";
   options.sync_writes = false;
-  auto census = LocalCensus::Start(options);
+  return options;
+}
+
+// The families figures of the date's committed crawl equal fakehub's ground truth; returns the
+// crawl id they came from.
+std::string ExpectFamiliesEqualTruth(LocalCensus& census, fakehub::FakeHub& hub,
+                                     const std::string& date) {
+  v1::FamiliesRequest req;
+  req.mutable_crawl()->set_date(date);
+  auto families = census.aggregator()->Families(req);
+  EXPECT_TRUE(families.ok()) << families.status();
+  auto truth = hub.TruthJson(date);
+  EXPECT_TRUE(truth.ok());
+  if (!families.ok() || !truth.ok()) return "";
+  std::string ours = absl::StrCat("{\"families\":", aggregator::FamiliesToJson(*families), "}");
+  auto diffs = JsonDifferences(ours, *truth, {"crawl_id", "shares"});
+  EXPECT_TRUE(diffs.ok()) << diffs.status();
+  if (diffs.ok()) EXPECT_TRUE(diffs->empty()) << (*diffs)[0];
+  return families->crawl_id();
+}
+
+TEST(LocalCensus, DetailShardsCoverOnlyNewOrChangedReposAndTheCensusStaysExact) {
+  auto hub = StartHub(3000, 3, "2025-09-30");
+  ASSERT_NE(hub, nullptr);
+  auto census = LocalCensus::Start(LocalOptions(*hub, "local-census"));
   ASSERT_TRUE(census.ok()) << census.status();
 
-  v1::Crawl first = RunWithDetails(**census, "2025-09-30", (*hub)->url());
+  v1::Crawl first = RunWithDetails(**census, "2025-09-30", hub->url());
   ASSERT_EQ(first.state(), v1::CRAWL_COMMITTED) << first.failure_reason();
   int64_t first_details = first.stats().items_total() - first.stats().pages();
   // No earlier crawl: every repo is new, so every page planned detail shards.
   EXPECT_GE(first_details, first.stats().pages());
 
-  ASSERT_TRUE((*hub)->SetDate("2025-10-31").ok());
-  v1::Crawl second = RunWithDetails(**census, "2025-10-31", (*hub)->url());
+  ASSERT_TRUE(hub->SetDate("2025-10-31").ok());
+  v1::Crawl second = RunWithDetails(**census, "2025-10-31", hub->url());
   ASSERT_EQ(second.state(), v1::CRAWL_COMMITTED) << second.failure_reason();
   int64_t second_details = second.stats().items_total() - second.stats().pages();
   // Repos created in October are new, so some shards were planned; most repos did not change.
@@ -62,37 +89,19 @@ TEST(LocalCensus, DetailShardsCoverOnlyNewOrChangedReposAndTheCensusStaysExact) 
   EXPECT_LT(second_details, first_details);
 
   // Details replace listing entries with the same figures: the census still equals the truth.
-  v1::FamiliesRequest req;
-  req.mutable_crawl()->set_date("2025-10-31");
-  auto families = (*census)->aggregator()->Families(req);
-  ASSERT_TRUE(families.ok()) << families.status();
-  auto truth = (*hub)->TruthJson("2025-10-31");
-  ASSERT_TRUE(truth.ok());
-  std::string ours = absl::StrCat("{\"families\":", aggregator::FamiliesToJson(*families), "}");
-  auto diffs = JsonDifferences(ours, *truth, {"crawl_id", "shares"});
-  ASSERT_TRUE(diffs.ok()) << diffs.status();
-  EXPECT_TRUE(diffs->empty()) << (*diffs)[0];
+  ExpectFamiliesEqualTruth(**census, *hub, "2025-10-31");
   (*census)->Stop();
 }
 
 // `local` run again on a date whose crawl was cancelled (or failed) crawls the date again, and the
 // new attempt's census is the one queries see.
 TEST(LocalCensus, ACancelledDateIsCrawledAgainOnTheNextRun) {
-  fakehub::FakeHubOptions hub_options;
-  hub_options.repos = 2000;
-  hub_options.seed = 5;
-  hub_options.rate_limit = "off";
-  hub_options.date = "2025-10-31";
-  auto hub = fakehub::FakeHub::Start(hub_options);
-  ASSERT_TRUE(hub.ok()) << hub.status();
-  LocalCensusOptions options;
-  options.data_dir = testing::MakeTempDir("local-census-retry") + "/data";
-  options.hub_url = (*hub)->url();
-  options.workers = 2;  // one is stuck on the cancelled attempt's dead Hub until its renew
-  options.lease_duration = absl::Seconds(3);  // which comes at a third of the lease
-  options.families = DefaultFamilyConfig();
-  options.hub_quota = "off";
-  options.sync_writes = false;
+  auto hub = StartHub(2000, 5, "2025-10-31");
+  ASSERT_NE(hub, nullptr);
+  // Two workers: one is stuck on the cancelled attempt's dead Hub until its renew, which comes
+  // at a third of the lease.
+  LocalCensusOptions options = LocalOptions(*hub, "local-census-retry");
+  options.lease_duration = absl::Seconds(3);
   auto census = LocalCensus::Start(options);
   ASSERT_TRUE(census.ok()) << census.status();
 
@@ -122,17 +131,7 @@ TEST(LocalCensus, ACancelledDateIsCrawledAgainOnTheNextRun) {
   EXPECT_EQ(outcome->crawl.crawl_id(), "crawl-2025-10-31.2");
   EXPECT_EQ(outcome->crawl.state(), v1::CRAWL_COMMITTED);
 
-  v1::FamiliesRequest req;
-  req.mutable_crawl()->set_date("2025-10-31");
-  auto families = (*census)->aggregator()->Families(req);
-  ASSERT_TRUE(families.ok()) << families.status();
-  EXPECT_EQ(families->crawl_id(), "crawl-2025-10-31.2");
-  auto truth = (*hub)->TruthJson("2025-10-31");
-  ASSERT_TRUE(truth.ok());
-  std::string ours = absl::StrCat("{\"families\":", aggregator::FamiliesToJson(*families), "}");
-  auto diffs = JsonDifferences(ours, *truth, {"crawl_id", "shares"});
-  ASSERT_TRUE(diffs.ok()) << diffs.status();
-  EXPECT_TRUE(diffs->empty()) << (*diffs)[0];
+  EXPECT_EQ(ExpectFamiliesEqualTruth(**census, *hub, "2025-10-31"), "crawl-2025-10-31.2");
 
   // A third run finds the committed attempt and changes nothing.
   auto again = (*census)->RunCrawl("2025-10-31", nullptr);

@@ -18,22 +18,6 @@ constexpr char kPathPrefix[] = "PATH=\"$PATH:/usr/sbin:/sbin\"; export PATH; ";
 
 std::string Quoted(const std::string& text) { return absl::StrCat("'", text, "'"); }
 
-// A port nothing listens on now (the way tests/e2e picks ports for processes that need one
-// given); Start() tries another if a process took it meanwhile.
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
-
 bool Accepts(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -125,7 +109,7 @@ absl::StatusOr<std::unique_ptr<TlsTestServer>> TlsTestServer::Start(const Option
   }
   std::string last_output;
   for (int attempt = 0; attempt < 5; ++attempt) {
-    const int port = FreePort();
+    const int port = FreeLoopbackPort();  // retried below if taken meanwhile
     std::string command;
     if (h2) {
       command = absl::StrCat("exec nghttpd", options.verbose ? " -v" : "", " -d ",

@@ -47,6 +47,10 @@ class Subprocess {
   std::optional<int> exit_code_;
 };
 
+// A loopback port nothing listens on now, for a process that must be given its port (one that
+// comes back on the same address after a restart). Another process may take it meanwhile.
+int FreeLoopbackPort();
+
 // Runs to completion; returns the exit code and fills `output` (stdout+stderr).
 int RunToCompletion(const std::vector<std::string>& argv, std::string* output,
                     absl::Duration timeout = absl::Seconds(300),
