@@ -196,6 +196,13 @@ std::string CoordinatorService::CrawlIdForAttempt(const std::string& date, int a
   return absl::StrCat(CrawlIdForDate(date), ".", attempt);
 }
 
+int CoordinatorService::AttemptOf(const std::string& crawl_id) {
+  auto dot = crawl_id.rfind('.');
+  int attempt = 1;
+  if (dot == std::string::npos || !absl::SimpleAtoi(crawl_id.substr(dot + 1), &attempt)) return 1;
+  return attempt;
+}
+
 std::pair<std::string, int> CoordinatorService::LatestAttemptLocked(const std::string& date) const {
   // Attempts are made one after another, so their numbers have no gaps.
   int attempt = 0;
@@ -452,19 +459,13 @@ absl::StatusOr<v1::ListCrawlsResponse> CoordinatorService::HandleListCrawls(
   absl::ReaderMutexLock lock(&mu_);
   absl::Time now = clock_->Now();
   // Newest first: by date, then by attempt (numerically: ".10" after ".9").
-  auto attempt = [](const std::string& crawl_id) {
-    auto dot = crawl_id.rfind('.');
-    int n = 1;
-    if (dot == std::string::npos || !absl::SimpleAtoi(crawl_id.substr(dot + 1), &n)) return 1;
-    return n;
-  };
   std::vector<const CrawlEntry*> order;
   for (const auto& [id, entry] : crawls_) order.push_back(&entry);
   std::stable_sort(order.begin(), order.end(), [&](const CrawlEntry* a, const CrawlEntry* b) {
     const v1::Crawl& x = a->record.crawl();
     const v1::Crawl& y = b->record.crawl();
     if (x.date() != y.date()) return x.date() > y.date();
-    return attempt(x.crawl_id()) > attempt(y.crawl_id());
+    return AttemptOf(x.crawl_id()) > AttemptOf(y.crawl_id());
   });
   v1::ListCrawlsResponse response;
   for (const CrawlEntry* entry : order) {

@@ -117,6 +117,8 @@ class CoordinatorService final : public v1::Coordinator::Service {
   static std::string CrawlIdForDate(const std::string& date);
   // A date's later attempts (StartCrawl with retry after a failure): "crawl-2025-10-31.2", ...
   static std::string CrawlIdForAttempt(const std::string& date, int attempt);
+  // The attempt number in a crawl id of that form: 1 for "crawl-2025-10-31", 2 for ".2", ...
+  static int AttemptOf(const std::string& crawl_id);
   // "createdAt/p000042".
   static std::string PageItemId(const std::string& stream, int32_t page_index);
 

@@ -109,18 +109,28 @@ uint16_t CrawlSnapshot::TagIndex(absl::string_view tag) {
 }
 
 void CrawlSnapshot::Add(const v1::RepoSnapshot& repo) {
-  index_.reset();
-  ids_.push_back(Intern(repo.id()));
-  created_at_.push_back(repo.created_at());
-  downloads_30d_.push_back(repo.downloads_30d());
-  has_downloads_all_time_.push_back(repo.has_downloads_all_time() ? 1 : 0);
-  downloads_all_time_.push_back(repo.has_downloads_all_time() ? repo.downloads_all_time() : 0);
-  likes_.push_back(repo.likes());
-  pipeline_tag_.push_back(TagIndex(repo.pipeline_tag()));
   for (const v1::Parent& p : repo.parents()) {
     parent_ids_.push_back(Intern(p.id()));
     parent_relations_.push_back(static_cast<uint8_t>(p.relation()));
   }
+  Counters counters;
+  counters.downloads_30d = repo.downloads_30d();
+  counters.has_downloads_all_time = repo.has_downloads_all_time();
+  counters.downloads_all_time = repo.downloads_all_time();
+  counters.likes = repo.likes();
+  AppendRow(repo.id(), repo.created_at(), counters, repo.pipeline_tag());
+}
+
+void CrawlSnapshot::AppendRow(absl::string_view id, int64_t created_at, const Counters& counters,
+                              absl::string_view pipeline_tag) {
+  index_.reset();
+  ids_.push_back(Intern(id));
+  created_at_.push_back(created_at);
+  downloads_30d_.push_back(counters.downloads_30d);
+  has_downloads_all_time_.push_back(counters.has_downloads_all_time ? 1 : 0);
+  downloads_all_time_.push_back(counters.has_downloads_all_time ? counters.downloads_all_time : 0);
+  likes_.push_back(counters.likes);
+  pipeline_tag_.push_back(TagIndex(pipeline_tag));
   parent_begin_.push_back(static_cast<uint32_t>(parent_ids_.size()));
 }
 
@@ -161,15 +171,7 @@ absl::Status CrawlSnapshot::AddStored(absl::string_view id, const Counters& coun
       parent_relations_.push_back(static_cast<uint8_t>(relation));
     }
   }
-  index_.reset();
-  ids_.push_back(Intern(id));
-  created_at_.push_back(created_at);
-  downloads_30d_.push_back(counters.downloads_30d);
-  has_downloads_all_time_.push_back(counters.has_downloads_all_time ? 1 : 0);
-  downloads_all_time_.push_back(counters.has_downloads_all_time ? counters.downloads_all_time : 0);
-  likes_.push_back(counters.likes);
-  pipeline_tag_.push_back(TagIndex(tag));
-  parent_begin_.push_back(static_cast<uint32_t>(parent_ids_.size()));
+  AppendRow(id, created_at, counters, tag);
   return absl::OkStatus();
 }
 

@@ -66,6 +66,9 @@ class CrawlSnapshot {
  private:
   absl::string_view Intern(absl::string_view s);
   uint16_t TagIndex(absl::string_view tag);
+  // Appends a row's columns; its parents were pushed just before.
+  void AppendRow(absl::string_view id, int64_t created_at, const Counters& counters,
+                 absl::string_view pipeline_tag);
 
   std::vector<std::unique_ptr<char[]>> arena_blocks_;
   size_t arena_used_ = 0;
