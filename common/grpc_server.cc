@@ -140,6 +140,12 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
   args.SetMaxSendMessageSize(max_message_bytes);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // gRPC's default reconnect backoff grows to 120 s, so a peer restarted after a minute's
+  // outage was reached only a minute later. Peers here restart in seconds: retry every 0.25 to
+  // 2 s (with gRPC's jitter) instead.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   return grpc::CreateCustomChannel(
       target, credentials ? credentials : grpc::InsecureChannelCredentials(), args);
 }
