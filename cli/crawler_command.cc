@@ -12,7 +12,7 @@ namespace hubcensus::cli {
 
 int RunCrawler(const Args& args) {
   std::string coordinator, store, worker_id, hf_token_file, hub_url, hub_ca_file;
-  int64_t parallelism = 4, metrics_port = 0, drain_seconds = 20;
+  int64_t parallelism = 4, metrics_port = 0, drain_seconds = 1;
   FlagSet flags("hubcensus crawler --coordinator=ADDR --store=ADDR [flags]",
                 "Runs a crawler worker: leases work from the coordinator, fetches it from the Hub "
                 "within the lease's request budget, writes the snapshots to the store and "

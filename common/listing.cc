@@ -43,7 +43,7 @@ const std::vector<std::string>& DefaultListingExpand() {
   static const auto* expand = new std::vector<std::string>{
       "author",  "createdAt",     "lastModified", "downloads",    "downloadsAllTime",
       "likes",   "trendingScore", "tags",         "pipeline_tag", "library_name",
-      "private", "disabled",      "gated",        "sha",          "cardData"};
+      "private", "disabled",      "gated",        "sha"};
   return *expand;
 }
 

@@ -14,7 +14,9 @@ namespace hubcensus {
 // Every value the Hub's model listing accepts in `expand` (../shared/hub-api.md); anything else
 // gets a 400. The coordinator validates crawl requests against it, and tests hold fakehub to it.
 const std::vector<std::string>& HubListingExpandValues();
-// The listing properties the metrics need (every one is on the Hub's accepted expand list).
+// The listing properties the census reads (every one is on the Hub's accepted expand list).
+// Not `cardData`, the heaviest field (the Hub answers 504 to heavy pages): lineage comes from
+// `tags`; the parser still reads cardData.base_model when a crawl asks for it.
 const std::vector<std::string>& DefaultListingExpand();
 // sort=createdAt (immutable), limit=1000, the default expand list: what an empty option means.
 v1::ListingOptions WithListingDefaults(v1::ListingOptions options);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <optional>
 #include <utility>
 
@@ -16,6 +17,7 @@
 #include "common/metrics.h"
 #include "common/shutdown.h"
 #include "common/status.h"
+#include "hub/hub_metrics.h"
 #include "hub/request_budget.h"
 
 namespace hubcensus::crawler {
@@ -30,6 +32,8 @@ struct CrawlerMetrics {
   prometheus::Family<prometheus::Counter>* rejected;  // {reason}
   prometheus::Family<prometheus::Counter>* leases;    // {outcome}
   prometheus::Gauge* leases_in_flight;
+  prometheus::Counter* private_skipped;
+  prometheus::Family<prometheus::Counter>* unreadable;  // {reason}
 
   static CrawlerMetrics& Get() {
     static CrawlerMetrics* metrics = [] {
@@ -68,6 +72,19 @@ struct CrawlerMetrics {
                        .Name("hubcensus_crawler_leases_total")
                        .Help("Leases by outcome: completed, lost, failed, handed_back")
                        .Register(*registry);
+      m->private_skipped = &prometheus::BuildCounter()
+                                .Name("hubcensus_crawler_private_skipped_total")
+                                .Help(
+                                    "Private entries dropped before the store (the census "
+                                    "counts the public Hub)")
+                                .Register(*registry)
+                                .Add({});
+      m->unreadable = &prometheus::BuildCounter()
+                           .Name("hubcensus_crawler_unreadable_details_total")
+                           .Help(
+                               "Per-repo details the Hub would not show (401, 401_gated, 403, "
+                               "404, redirects), by reason; the listing's snapshot stays")
+                           .Register(*registry);
       m->leases_in_flight = &prometheus::BuildGauge()
                                  .Name("hubcensus_crawler_leases_in_flight")
                                  .Help("Leases being worked on now")
@@ -88,9 +105,18 @@ bool RetryableRpcCode(grpc::StatusCode code) {
          code == grpc::StatusCode::RESOURCE_EXHAUSTED;
 }
 
+// Every call to the coordinator and the store waits for a channel that is reconnecting (the
+// channels retry within 2 s, common/grpc_server.cc) up to its deadline, instead of failing at
+// once while a restarted peer comes back.
 void SetDeadline(grpc::ClientContext* context, absl::Duration timeout) {
   context->set_deadline(std::chrono::system_clock::now() +
                         std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)));
+  context->set_wait_for_ready(true);
+}
+
+// A peer (the store or the coordinator) could not be reached, as opposed to refusing the call.
+bool PeerUnavailable(const absl::Status& status) {
+  return absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status);
 }
 
 std::string DefaultWorkerId() {
@@ -185,7 +211,9 @@ class CrawlerWorker::LeaseSession : public hub::RequestBudget {
       if (latest_) *request.mutable_rate_limit() = *latest_;
     }
     grpc::ClientContext context;
-    SetDeadline(&context, options_.rpc_timeout);
+    // Short: a renewal that fails is tried again within a second, and Finish() (the slot ending
+    // the lease, or a drain) waits for a renewal in flight.
+    SetDeadline(&context, std::min(options_.rpc_timeout, absl::Seconds(1)));
     v1::RenewLeaseResponse response;
     grpc::Status status = coordinator_->RenewLease(&context, request, &response);
     absl::MutexLock lock(&mu_);
@@ -321,6 +349,7 @@ CrawlerWorker::CrawlerWorker(CrawlerWorkerOptions options) : options_(std::move(
     shared_transport_ = hub::NewCurlTransport(std::move(transport));
   }
   CrawlerMetrics::Get();
+  hub::HubMetrics::Get();  // exported from the start, at 0 (limit shrinks, retries, ...)
 }
 
 CrawlerWorker::~CrawlerWorker() {
@@ -352,6 +381,8 @@ void CrawlerWorker::Stop() {
   if (stopping_) return;
   stopping_ = true;
   drain_deadline_ = options_.clock->Now() + options_.drain_timeout;
+  // An AcquireLease waiting for an unreachable coordinator must not hold up the exit.
+  for (grpc::ClientContext* context : acquiring_) context->TryCancel();
 }
 
 void CrawlerWorker::Wait() {
@@ -427,8 +458,10 @@ void CrawlerWorker::RunRenewer() {
       drain = stopping_ && options_.clock->Now() >= drain_deadline_;
     }
     absl::Time now = options_.clock->Now();
+    if (drain) {
+      for (const auto& session : sessions) session->HandBack();
+    }
     for (const auto& session : sessions) {
-      if (drain) session->HandBack();
       session->MaybeRenew(now);  // a no-op once the slot called Finish()
     }
   }
@@ -446,7 +479,21 @@ void CrawlerWorker::RunSlot(int slot) {
     v1::AcquireLeaseResponse response;
     grpc::ClientContext context;
     SetDeadline(&context, options_.rpc_timeout);
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) break;
+      acquiring_.insert(&context);
+    }
     grpc::Status status = coordinator_->AcquireLease(&context, request, &response);
+    {
+      absl::MutexLock lock(&mu_);
+      acquiring_.erase(&context);
+    }
+    if (Stopping()) {
+      // Stopped while asking: a lease granted now is handed back at once.
+      if (status.ok() && response.has_lease()) HandBackUnstarted(response.lease());
+      break;
+    }
     if (!status.ok()) {
       HC_LOG(kWarning, "acquire_lease_failed")
           .Field("worker", options_.worker_id)
@@ -513,6 +560,7 @@ void CrawlerWorker::ProcessLease(const v1::Lease& lease,
 
   hub::FetchStats fetch;
   hub::ParsedEntries entries;
+  std::map<std::string, int64_t> unreadable_by_reason;
   std::string next_url;
   absl::Status fetched = absl::OkStatus();
   int64_t detail_count = 0;
@@ -527,15 +575,19 @@ void CrawlerWorker::ProcessLease(const v1::Lease& lease,
     }
   } else if (item.kind() == v1::REPO_DETAIL) {
     for (const std::string& repo_id : item.repo_ids()) {
-      absl::Status status = client->FetchRepoDetail(repo_id, session.get(), &fetch, &entries);
-      if (absl::IsNotFound(status)) {
-        // Deleted (or made private) since the listing saw it: not this crawl's repo any more.
-        ++entries.rejected_by_reason["detail_not_found"];
-        continue;
-      }
+      std::string unreadable;
+      absl::Status status =
+          client->FetchRepoDetail(repo_id, session.get(), &fetch, &entries, &unreadable);
       if (!status.ok()) {
         fetched = status;
         break;
+      }
+      if (!unreadable.empty()) {
+        // Deleted, private, gated or disabled since the listing saw it: nothing is written for
+        // it, so the listing's snapshot of the repo (written under the page's item) is what the
+        // census keeps. Not a failure of the item.
+        ++unreadable_by_reason[unreadable];
+        continue;
       }
       ++detail_count;
     }
@@ -578,9 +630,20 @@ void CrawlerWorker::ProcessLease(const v1::Lease& lease,
     std::string reason = handed_back ? std::string("worker shutting down: lease handed back")
                                      : std::string(fetched.message());
     session->Finish();
-    FailLease(*session, reason, retryable);
+    FailLease(*session, reason, retryable,
+              FailFlags::Connection(!handed_back && hub::IsConnectionFailure(fetched)));
     finish(retryable ? "handed_back" : "failed");
     return;
+  }
+
+  // The census counts the public Hub: a listing made with a token also lists the private repos
+  // it can see, and a detail can answer for a repo made private. Neither reaches the store.
+  int64_t private_skipped = 0;
+  {
+    auto is_private = [](const v1::RepoSnapshot& repo) { return repo.is_private(); };
+    auto first_private = std::remove_if(entries.repos.begin(), entries.repos.end(), is_private);
+    private_skipped = entries.repos.end() - first_private;
+    entries.repos.erase(first_private, entries.repos.end());
   }
 
   // De-duplicate by id within the batch: a page can repeat an entry when the Hub's order shifts.
@@ -610,7 +673,9 @@ void CrawlerWorker::ProcessLease(const v1::Lease& lease,
       return drop_lost(written.message());
     }
     session->Finish();
-    FailLease(*session, absl::StrCat("snapshot store: ", written.message()), true);
+    // The store's outage is not the item's failure: the item goes back to the queue uncounted.
+    FailLease(*session, absl::StrCat("snapshot store: ", written.message()), true,
+              FailFlags::Peer(PeerUnavailable(written)));
     finish("handed_back");
     return;
   }
@@ -629,6 +694,11 @@ void CrawlerWorker::ProcessLease(const v1::Lease& lease,
     rejected += n;
   }
   complete.set_rejected_entries(rejected);
+  complete.set_private_skipped(private_skipped);
+  complete.set_limit_shrinks(static_cast<int32_t>(fetch.limit_shrinks));
+  for (const auto& [reason, n] : unreadable_by_reason) {
+    (*complete.mutable_unreadable_by_reason())[reason] = n;
+  }
   complete.set_retries(fetch.retries);
   complete.set_requests_used(session->TakeUnreported());
   complete.set_bytes(fetch.bytes);
@@ -641,7 +711,8 @@ void CrawlerWorker::ProcessLease(const v1::Lease& lease,
       return drop_lost(completed.message());
     }
     bool retryable = !absl::IsInvalidArgument(completed);
-    FailLease(*session, absl::StrCat("CompleteLease: ", completed.message()), retryable);
+    FailLease(*session, absl::StrCat("CompleteLease: ", completed.message()), retryable,
+              FailFlags::Peer(PeerUnavailable(completed)));
     finish(retryable ? "handed_back" : "failed");
     return;
   }
@@ -654,11 +725,18 @@ void CrawlerWorker::ProcessLease(const v1::Lease& lease,
     stats_.repos += batch.repos_size();
     stats_.duplicates += duplicates;
     stats_.rejected += rejected - duplicates;
+    stats_.private_skipped += private_skipped;
+    stats_.limit_shrinks += fetch.limit_shrinks;
+    for (const auto& [reason, n] : unreadable_by_reason) stats_.unreadable += n;
   }
   if (item.kind() == v1::LIST_PAGE) metrics.pages->Increment();
   metrics.details->Increment(static_cast<double>(detail_count));
   metrics.repos->Increment(static_cast<double>(batch.repos_size()));
   metrics.duplicates->Increment(static_cast<double>(duplicates));
+  metrics.private_skipped->Increment(static_cast<double>(private_skipped));
+  for (const auto& [reason, n] : unreadable_by_reason) {
+    metrics.unreadable->Add({{"reason", reason}}).Increment(static_cast<double>(n));
+  }
   for (const auto& [reason, n] : entries.rejected_by_reason) {
     if (reason != "duplicate_in_batch") {
       metrics.rejected->Add({{"reason", reason}}).Increment(static_cast<double>(n));
@@ -670,6 +748,8 @@ void CrawlerWorker::ProcessLease(const v1::Lease& lease,
       .Field("fence", lease.fence())
       .Field("repos", batch.repos_size())
       .Field("rejected", rejected)
+      .Field("private_skipped", private_skipped)
+      .Field("limit_shrinks", fetch.limit_shrinks)
       .Field("requests", fetch.requests)
       .Field("last_page", next_url.empty());
   finish("completed");
@@ -729,7 +809,8 @@ absl::Status CrawlerWorker::CompleteLease(const v1::CompleteLeaseRequest& reques
   return last;
 }
 
-void CrawlerWorker::FailLease(LeaseSession& session, const std::string& reason, bool retryable) {
+void CrawlerWorker::FailLease(LeaseSession& session, const std::string& reason, bool retryable,
+                              FailFlags flags) {
   const v1::Lease& lease = session.lease();
   v1::FailLeaseRequest request;
   request.set_lease_id(lease.lease_id());
@@ -737,8 +818,13 @@ void CrawlerWorker::FailLease(LeaseSession& session, const std::string& reason, 
   request.set_reason(Truncated(reason, 2000));
   request.set_retryable(retryable);
   request.set_requests_used(session.TakeUnreported());
+  request.set_connection_failure(flags.connection_failure);
+  request.set_peer_unavailable(flags.peer_unavailable);
   grpc::ClientContext context;
-  SetDeadline(&context, options_.rpc_timeout);
+  // While stopping, a coordinator that cannot be reached must not hold up the exit (the lease
+  // expires there by itself).
+  SetDeadline(&context, Stopping() ? std::min(options_.rpc_timeout, absl::Milliseconds(500))
+                                   : options_.rpc_timeout);
   v1::FailLeaseResponse response;
   grpc::Status status = coordinator_->FailLease(&context, request, &response);
   {
@@ -754,7 +840,24 @@ void CrawlerWorker::FailLease(LeaseSession& session, const std::string& reason, 
       .Field("item", lease.item().item_id())
       .Field("fence", lease.fence())
       .Field("reason", request.reason())
+      .Field("connection_failure", flags.connection_failure)
+      .Field("peer_unavailable", flags.peer_unavailable)
       .Field("fail_lease", FromGrpcStatus(status));
+}
+
+void CrawlerWorker::HandBackUnstarted(const v1::Lease& lease) {
+  v1::FailLeaseRequest request;
+  request.set_lease_id(lease.lease_id());
+  request.set_fence(lease.fence());
+  request.set_reason("worker shutting down: lease handed back");
+  request.set_retryable(true);
+  grpc::ClientContext context;
+  SetDeadline(&context, std::min(options_.rpc_timeout, absl::Milliseconds(500)));
+  v1::FailLeaseResponse response;
+  grpc::Status status = coordinator_->FailLease(&context, request, &response);
+  absl::MutexLock lock(&mu_);
+  ++stats_.leases;
+  ++stats_.handed_back;
 }
 
 int RunCrawlerUntilShutdown(CrawlerWorkerOptions options, int64_t metrics_port) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -56,8 +57,9 @@ struct CrawlerWorkerOptions {
   // Deadline of each coordinator and store RPC.
   absl::Duration rpc_timeout = absl::Seconds(10);
   // After Stop(): how long leases in flight may run before they are handed back (FailLease
-  // retryable=true).
-  absl::Duration drain_timeout = absl::Seconds(20);
+  // retryable=true). Short, so SIGTERM ends the process within 2 s; a handed-back page is simply
+  // fetched again by another worker.
+  absl::Duration drain_timeout = absl::Seconds(1);
   // RenewLease granted no requests: ask again after this.
   absl::Duration budget_wait = absl::Seconds(1);
   // AcquireLease gave no lease and no retry_after_ms, or failed: wait this long (doubling on
@@ -86,6 +88,9 @@ struct CrawlerWorkerStats {
   int64_t requests = 0;
   int64_t retries = 0;
   int64_t bytes = 0;
+  int64_t private_skipped = 0;  // private entries dropped before the store
+  int64_t limit_shrinks = 0;    // listing requests re-sent with a smaller limit
+  int64_t unreadable = 0;       // details the Hub would not show (the listing snapshot stays)
 };
 
 class CrawlerWorker {
@@ -119,7 +124,24 @@ class CrawlerWorker {
   absl::Status WriteBatch(const v1::WriteBatch& batch, uint64_t checksum,
                           std::vector<std::string>* changed);
   absl::Status CompleteLease(const v1::CompleteLeaseRequest& request);
-  void FailLease(LeaseSession& session, const std::string& reason, bool retryable);
+  struct FailFlags {
+    bool connection_failure = false;  // every attempt failed to reach the Hub
+    bool peer_unavailable = false;    // the store (or coordinator) could not be reached
+    static FailFlags Connection(bool value) {
+      FailFlags flags;
+      flags.connection_failure = value;
+      return flags;
+    }
+    static FailFlags Peer(bool value) {
+      FailFlags flags;
+      flags.peer_unavailable = value;
+      return flags;
+    }
+  };
+  void FailLease(LeaseSession& session, const std::string& reason, bool retryable,
+                 FailFlags flags = {});
+  // A lease granted as Stop() began: handed back without being worked on.
+  void HandBackUnstarted(const v1::Lease& lease);
 
   CrawlerWorkerOptions options_;
   std::unique_ptr<v1::Coordinator::Stub> coordinator_;
@@ -132,6 +154,8 @@ class CrawlerWorker {
   bool slots_done_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time drain_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   std::vector<std::shared_ptr<LeaseSession>> sessions_ ABSL_GUARDED_BY(mu_);
+  // AcquireLease calls in flight, cancelled by Stop().
+  absl::flat_hash_set<grpc::ClientContext*> acquiring_ ABSL_GUARDED_BY(mu_);
   CrawlerWorkerStats stats_ ABSL_GUARDED_BY(mu_);
 
   std::vector<std::thread> slots_;

@@ -7,6 +7,7 @@
 #include <array>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -131,6 +132,32 @@ absl::Status CurlError(CURLcode code, const std::string& method, const std::stri
   }
 }
 
+// When the server was never reached, why in a few words; nullopt when it answered or the
+// failure came later (a reset, a timeout after connecting, a cut body).
+std::optional<std::string> ConnectionFailureCause(CURL* easy, CURLcode code) {
+  switch (code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      return "cannot resolve the host name";
+    case CURLE_COULDNT_CONNECT:
+      return "connection refused";
+    case CURLE_SSL_CONNECT_ERROR:
+      return "TLS handshake failed";
+    case CURLE_OPERATION_TIMEDOUT: {
+      // Timed out before a connection existed (a black-holed address): the connect phase.
+      curl_off_t connected_us = 0;
+      if (curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connected_us) == CURLE_OK &&
+          connected_us == 0) {
+        return "connection timed out";
+      }
+      return std::nullopt;
+    }
+    default:
+      if (IsTlsVerificationFailure(code)) return "TLS certificate verification failed";
+      return std::nullopt;
+  }
+}
+
 HttpVersion VersionOf(long curl_version) {
   switch (curl_version) {
     case CURL_HTTP_VERSION_1_0:
@@ -227,6 +254,10 @@ class CurlTransport : public HttpTransport {
       response.http_version = VersionOf(version);
     } else {
       response.transport_error = CurlError(rc, request.method, request.url, error);
+      if (std::optional<std::string> cause = ConnectionFailureCause(easy, rc)) {
+        response.connection_failure = true;
+        response.connection_failure_cause = *std::move(cause);
+      }
       response.status = 0;
       response.body.clear();
     }

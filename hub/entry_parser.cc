@@ -4,7 +4,6 @@
 #include <cstring>
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -131,7 +130,7 @@ class EntryReader {
     absl::StatusOr<int64_t> seconds = ParseHubTimestamp(View(text));
     if (!seconds.ok()) return Reject(absl::StrCat("bad_timestamp:", field));
     *out = *seconds;
-    if (placeholder != nullptr) *placeholder = View(text) == kCreatedAtPlaceholder;
+    if (placeholder != nullptr) *placeholder = IsCreatedAtPlaceholder(View(text));
     return Outcome::kAccepted;
   }
 
@@ -417,18 +416,18 @@ int64_t ParsedEntries::rejected() const {
   return total;
 }
 
+bool IsCreatedAtPlaceholder(absl::string_view created_at) {
+  return created_at == kCreatedAtPlaceholder || created_at == kCreatedAtPlaceholder2;
+}
+
 std::vector<v1::Parent> DeriveParents(const std::vector<absl::string_view>& tags,
                                       const std::vector<absl::string_view>& card_base_models) {
-  struct Candidate {
-    absl::string_view id;
-    v1::Relation relation;
-    size_t position;
-  };
-  // First relation tag per id; first bare tag per id.
-  absl::flat_hash_map<absl::string_view, Candidate> related;
-  absl::flat_hash_map<absl::string_view, size_t> bare;
-  for (size_t i = 0; i < tags.size(); ++i) {
-    absl::string_view rest = tags[i];
+  std::vector<v1::Parent> related;
+  std::vector<v1::Parent> bare;
+  absl::flat_hash_set<absl::string_view> related_ids;
+  absl::flat_hash_set<absl::string_view> bare_ids;
+  for (absl::string_view tag : tags) {
+    absl::string_view rest = tag;
     if (!absl::ConsumePrefix(&rest, "base_model:") || rest.empty()) continue;
     size_t colon = rest.find(':');
     v1::Relation relation = v1::RELATION_UNKNOWN;
@@ -441,30 +440,23 @@ std::vector<v1::Parent> DeriveParents(const std::vector<absl::string_view>& tags
     }
     if (relation != v1::RELATION_UNKNOWN) {
       absl::string_view id = rest.substr(colon + 1);
-      if (!id.empty() && id.size() <= kMaxRepoIdBytes)
-        related.try_emplace(id, Candidate{id, relation, i});
-    } else if (rest.size() <= kMaxRepoIdBytes) {
-      bare.try_emplace(rest, i);
+      if (id.empty() || id.size() > kMaxRepoIdBytes || !related_ids.insert(id).second) continue;
+      v1::Parent& parent = related.emplace_back();
+      parent.set_id(std::string(id));
+      parent.set_relation(relation);
+    } else if (related.empty() && rest.size() <= kMaxRepoIdBytes && bare_ids.insert(rest).second) {
+      // An unknown relation word stays part of the id (ids hold no ':'), as a bare tag's.
+      v1::Parent& parent = bare.emplace_back();
+      parent.set_id(std::string(rest));
+      parent.set_relation(v1::RELATION_UNKNOWN);
     }
   }
-  std::vector<Candidate> chosen;
-  for (const auto& [id, candidate] : related) chosen.push_back(candidate);
-  for (const auto& [id, position] : bare) {
-    if (!related.contains(id)) chosen.push_back(Candidate{id, v1::RELATION_UNKNOWN, position});
-  }
-  std::sort(chosen.begin(), chosen.end(),
-            [](const Candidate& a, const Candidate& b) { return a.position < b.position; });
-  std::vector<v1::Parent> parents;
-  absl::flat_hash_set<absl::string_view> seen;
-  for (const Candidate& c : chosen) {
-    seen.insert(c.id);
-    v1::Parent& parent = parents.emplace_back();
-    parent.set_id(std::string(c.id));
-    parent.set_relation(c.relation);
-  }
+  std::vector<v1::Parent> parents = related.empty() ? std::move(bare) : std::move(related);
+  absl::flat_hash_set<std::string> seen;
+  for (const v1::Parent& parent : parents) seen.insert(parent.id());
   for (absl::string_view raw : card_base_models) {
     absl::string_view id = absl::StripAsciiWhitespace(raw);
-    if (id.empty() || id.size() > kMaxRepoIdBytes || !seen.insert(id).second) continue;
+    if (id.empty() || id.size() > kMaxRepoIdBytes || !seen.insert(std::string(id)).second) continue;
     v1::Parent& parent = parents.emplace_back();
     parent.set_id(std::string(id));
     parent.set_relation(v1::RELATION_UNKNOWN);

@@ -34,11 +34,7 @@ struct ParsedEntries {
 
 // Reuses one simdjson parser and one padded buffer across bodies: one per thread.
 //
-// Parents are derived as the contract (shared/design.md) says: the ids of the
-// base_model:<relation>:<id> tags (relation finetune, adapter, quantized, merge), and of bare
-// base_model:<id> tags whose id has no relation tag, each at the position of the tag that
-// contributed it (tag order); then cardData.base_model ids (a string or a list) not already
-// present, as RELATION_UNKNOWN. An id appears once.
+// Parents are derived by DeriveParents (below), the one reading of the lineage tags.
 class EntryParser {
  public:
   EntryParser() = default;
@@ -62,13 +58,22 @@ class EntryParser {
   std::string buffer_;
 };
 
-// Parent derivation alone (tags in order, then cardData.base_model ids), for the parser and for
-// anyone holding tags already.
+// THE reading of the lineage tags (shared/design.md), for the parser, fakehub and anyone holding
+// tags already: the parents are the ids of the base_model:<relation>:<id> tags (relation
+// finetune, adapter, quantized, merge) in tag order; only when the entry has no relation tag at
+// all, the ids of its bare base_model:<id> tags, in tag order (the Hub writes both tags for each
+// base it knows the relation of, so a bare tag beside relation tags adds nothing). Then the
+// cardData.base_model ids (a string or a list; only present when cardData was asked for) not
+// already present, as RELATION_UNKNOWN. An id appears once, with its first relation.
 std::vector<v1::Parent> DeriveParents(const std::vector<absl::string_view>& tags,
                                       const std::vector<absl::string_view>& card_base_models);
 
-// The createdAt the Hub reports for repos created before creation dates were stored.
+// The createdAt values the Hub reports for repos created before creation dates were stored
+// (both are in ../shared/data/real-hub): such a repo is new in no month.
 inline constexpr char kCreatedAtPlaceholder[] = "2022-03-02T23:29:04.000Z";
+inline constexpr char kCreatedAtPlaceholder2[] = "2022-03-02T23:29:05.000Z";
+// Whether `created_at` (as the Hub writes it) is one of the placeholders.
+bool IsCreatedAtPlaceholder(absl::string_view created_at);
 
 }  // namespace hubcensus::hub
 

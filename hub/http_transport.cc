@@ -130,4 +130,11 @@ HttpResponse MakeTransportError(absl::Status error) {
   return response;
 }
 
+HttpResponse MakeConnectionFailure(absl::Status error, std::string cause) {
+  HttpResponse response = MakeTransportError(std::move(error));
+  response.connection_failure = true;
+  response.connection_failure_cause = std::move(cause);
+  return response;
+}
+
 }  // namespace hubcensus::hub

@@ -71,6 +71,11 @@ struct HttpResponse {
   // cannot help), INVALID_ARGUMENT (a malformed URL), CANCELLED, INTERNAL (misuse). Never names
   // a header value.
   absl::Status transport_error;
+  // Set with transport_error when the server was never reached: the host name did not resolve,
+  // the connection was refused or timed out, or the TLS handshake or certificate verification
+  // failed. `connection_failure_cause` then says which, in a few words ("connection refused").
+  bool connection_failure = false;
+  std::string connection_failure_cause;
 };
 
 // Sends one request, without following redirects (the Hub client follows them itself so every
@@ -123,6 +128,8 @@ class FakeHttpTransport : public HttpTransport {
 HttpResponse MakeResponse(int status, std::string body,
                           std::vector<std::pair<std::string, std::string>> headers = {});
 HttpResponse MakeTransportError(absl::Status error);
+// A transport error at connection level, as NewCurlTransport reports "connection refused".
+HttpResponse MakeConnectionFailure(absl::Status error, std::string cause);
 
 }  // namespace hubcensus::hub
 

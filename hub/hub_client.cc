@@ -9,7 +9,9 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
@@ -63,6 +65,24 @@ std::string CauseOf(const HttpResponse& response) {
   }
 }
 
+constexpr char kConnectionFailurePayload[] = "type.hubcensus.dev/hub.ConnectionFailure";
+
+absl::Status ConnectionFailureError(absl::StatusCode code, std::string message,
+                                    absl::string_view host) {
+  absl::Status status(code, message);
+  status.SetPayload(kConnectionFailurePayload, absl::Cord(host));
+  return status;
+}
+
+// Whether a 2xx body cannot be JSON at all (an HTML page from a proxy or an error handler), as
+// opposed to JSON that is cut or garbled.
+bool LooksLikeNotJson(const HttpResponse& response) {
+  std::optional<std::string> type = response.headers.Get("Content-Type");
+  if (type && !absl::StrContains(absl::AsciiStrToLower(*type), "json")) return true;
+  absl::string_view body = absl::StripLeadingAsciiWhitespace(response.body);
+  return body.empty() || (body.front() != '[' && body.front() != '{');
+}
+
 std::string ExpandQuery(const std::vector<std::string>& expand) {
   std::string query;
   for (const std::string& e : expand) {
@@ -100,6 +120,13 @@ HubMetrics& HubMetrics::Get() {
                              .Help("Response body bytes received from the Hub")
                              .Register(*registry)
                              .Add({});
+    m->limit_shrinks = &prometheus::BuildCounter()
+                            .Name("hubcensus_hub_limit_shrinks_total")
+                            .Help(
+                                "Listing requests re-sent with a smaller limit after a 504 or a "
+                                "timeout")
+                            .Register(*registry)
+                            .Add({});
     m->request_seconds =
         &prometheus::BuildHistogram()
              .Name("hubcensus_hub_request_duration_seconds")
@@ -159,6 +186,10 @@ absl::StatusOr<std::string> ResolveHubToken(absl::string_view token_file_flag) {
   return token;
 }
 
+bool IsConnectionFailure(const absl::Status& status) {
+  return !status.ok() && status.GetPayload(kConnectionFailurePayload).has_value();
+}
+
 bool IsRetryableHubError(const absl::Status& status) {
   switch (status.code()) {
     case absl::StatusCode::kUnavailable:
@@ -193,6 +224,21 @@ HubClient::HubClient(HubClientOptions options) : options_(std::move(options)) {
     };
   }
   if (options_.detail_expand.empty()) options_.detail_expand = DefaultListingExpand();
+  options_.min_page_limit = std::max(1, options_.min_page_limit);
+  options_.grow_after_pages = std::max(1, options_.grow_after_pages);
+  if (absl::StatusOr<std::string> origin = OriginOf(options_.hub_url); origin.ok()) {
+    hub_origin_ = *std::move(origin);
+  }
+}
+
+absl::Status HubClient::CheckHubOrigin(const std::string& url, absl::string_view what) const {
+  absl::StatusOr<std::string> origin = OriginOf(url);
+  if (origin.ok() && !hub_origin_.empty() && *origin == hub_origin_) return absl::OkStatus();
+  // The token goes to the Hub's origin only (scheme, host and port): nothing is sent elsewhere.
+  return absl::FailedPreconditionError(absl::StrCat(
+      what, " points to ", HostForMessage(url).empty() ? "an unparsable URL" : HostForMessage(url),
+      ", not the Hub (", HostForMessage(options_.hub_url),
+      "); nothing was sent there (the Hub token goes only to the Hub's origin)"));
 }
 
 double HubClient::Random() { return std::clamp(options_.random(), 0.0, 1.0); }
@@ -227,13 +273,20 @@ void HubClient::ObserveRateLimit(const HttpResponse& response, RequestBudget* bu
 }
 
 absl::StatusOr<HttpResponse> HubClient::Get(
-    const std::string& url, RequestBudget* budget, FetchStats* stats,
-    const std::function<absl::Status(const HttpResponse&)>& accept) {
+    const std::string& first_url, RequestBudget* budget, FetchStats* stats,
+    const std::function<absl::Status(const HttpResponse&)>& accept, const BeforeRetry& before_retry,
+    std::string* sent_url, bool return_client_errors) {
   HubMetrics& metrics = HubMetrics::Get();
   Clock* clock = options_.clock;
-  const absl::Time deadline = clock->Now() + options_.retry.per_request_deadline;
+  const absl::Time first_attempt = clock->Now();
+  const absl::Time deadline = first_attempt + options_.retry.per_request_deadline;
+  std::string url = first_url;
+  RETURN_IF_ERROR(CheckHubOrigin(url, absl::StrCat("GET ", RedactUrl(url))));
   std::string last_failure;
+  bool only_connection_failures = true;
+  int not_json_attempts = 0;
   for (int attempt = 1;; ++attempt) {
+    if (sent_url != nullptr) *sent_url = url;
     if (options_.cancellation != nullptr && options_.cancellation->cancelled()) {
       return absl::CancelledError(absl::StrCat("GET ", RedactUrl(url), ": cancelled"));
     }
@@ -268,12 +321,21 @@ absl::StatusOr<HttpResponse> HubClient::Get(
           .Increment();
     }
     ObserveRateLimit(response, budget, stats);
+    if (response.transport_error.ok() || !response.connection_failure) {
+      only_connection_failures = false;
+    }
 
     if (!response.transport_error.ok()) {
       if (absl::IsCancelled(response.transport_error)) return response.transport_error;
       if (absl::IsInvalidArgument(response.transport_error) ||
           absl::IsFailedPrecondition(response.transport_error)) {
-        return response.transport_error;  // a malformed URL or a TLS verification failure
+        // A malformed URL or a TLS verification failure: retrying cannot help.
+        if (response.connection_failure) {
+          return ConnectionFailureError(response.transport_error.code(),
+                                        std::string(response.transport_error.message()),
+                                        HostForMessage(url));
+        }
+        return response.transport_error;
       }
       last_failure = response.transport_error.ToString();
     } else if (response.status == 429) {
@@ -287,7 +349,19 @@ absl::StatusOr<HttpResponse> HubClient::Get(
       if (accepted.ok()) return response;
       if (!absl::IsDataLoss(accepted)) return accepted;
       last_failure = accepted.ToString();
+      if (LooksLikeNotJson(response) &&
+          ++not_json_attempts >= options_.retry.max_not_json_attempts) {
+        std::optional<std::string> type = response.headers.Get("Content-Type");
+        return absl::FailedPreconditionError(
+            absl::StrCat("GET ", RedactUrl(url), ": the Hub answered HTTP ", response.status, " ",
+                         not_json_attempts, " times with a body that is not JSON (Content-Type: ",
+                         type ? QuoteInput(*type) : std::string("none"), ", ", response.body.size(),
+                         " bytes): ", QuoteInput(response.body)));
+      }
     } else if (IsRedirect(response.status)) {
+      return response;
+    } else if (return_client_errors &&
+               (response.status == 401 || response.status == 403 || response.status == 404)) {
       return response;
     } else {
       return NonRetryableHttpError(response.status, url);
@@ -297,7 +371,19 @@ absl::StatusOr<HttpResponse> HubClient::Get(
         response.transport_error.ok() && response.status >= 200 && response.status < 300
             ? "bad_body"
             : CauseOf(response);
+    auto connection_failure = [&]() {
+      // One short line: where, and why (the transport's message is kept out: it repeats the URL).
+      return ConnectionFailureError(
+          absl::StatusCode::kUnavailable,
+          absl::StrCat("cannot reach ", HostForMessage(url), ": ",
+                       response.connection_failure_cause, " (", attempt, " attempts in ",
+                       absl::FormatDuration(
+                           absl::Trunc(clock->Now() - first_attempt, absl::Milliseconds(100))),
+                       ")"),
+          HostForMessage(url));
+    };
     if (attempt >= options_.retry.max_attempts) {
+      if (only_connection_failures) return connection_failure();
       std::string message = absl::StrCat("GET ", RedactUrl(url), ": gave up after ", attempt,
                                          " attempts; last: ", last_failure);
       return response.status == 429 ? absl::ResourceExhaustedError(message)
@@ -320,6 +406,10 @@ absl::StatusOr<HttpResponse> HubClient::Get(
       }
     }
     absl::Time wake = clock->Now() + wait;
+    if (only_connection_failures &&
+        wake - first_attempt > options_.retry.connection_failure_deadline) {
+      return connection_failure();
+    }
     if (wake > deadline) {
       return absl::DeadlineExceededError(absl::StrCat(
           "GET ", RedactUrl(url), ": the per-request deadline of ",
@@ -334,6 +424,7 @@ absl::StatusOr<HttpResponse> HubClient::Get(
         .Field("attempt", attempt)
         .Field("cause", cause)
         .Field("wait_ms", absl::ToInt64Milliseconds(wait));
+    if (before_retry) before_retry(cause, &url);
     if (options_.cancellation != nullptr) {
       if (!options_.cancellation->SleepUntil(clock, wake)) {
         return absl::CancelledError(absl::StrCat("GET ", RedactUrl(url), ": cancelled"));
@@ -346,10 +437,14 @@ absl::StatusOr<HttpResponse> HubClient::Get(
 
 absl::StatusOr<HttpResponse> HubClient::GetFollowingRedirects(
     const std::string& url, RequestBudget* budget, FetchStats* stats,
-    const std::function<absl::Status(const HttpResponse&)>& accept, std::string* final_url) {
+    const std::function<absl::Status(const HttpResponse&)>& accept, const BeforeRetry& before_retry,
+    int max_redirects, std::string* final_url) {
   std::string current = url;
   for (int hop = 0;; ++hop) {
-    ASSIGN_OR_RETURN(HttpResponse response, Get(current, budget, stats, accept));
+    std::string sent;
+    ASSIGN_OR_RETURN(HttpResponse response,
+                     Get(current, budget, stats, accept, before_retry, &sent));
+    current = std::move(sent);
     if (!IsRedirect(response.status)) {
       *final_url = current;
       return response;
@@ -359,9 +454,9 @@ absl::StatusOr<HttpResponse> HubClient::GetFollowingRedirects(
       return absl::FailedPreconditionError(absl::StrCat(
           "GET ", RedactUrl(current), " answered HTTP ", response.status, " without a Location"));
     }
-    if (hop >= options_.max_redirects) {
-      return absl::FailedPreconditionError(absl::StrCat("GET ", RedactUrl(url), ": more than ",
-                                                        options_.max_redirects, " redirects"));
+    if (hop >= max_redirects) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("GET ", RedactUrl(url), ": more than ", max_redirects, " redirects"));
     }
     ASSIGN_OR_RETURN(std::string next, ResolveUrl(current, *location));
     // A relative Location such as /api/models/<new id> drops the query; keep asking for the
@@ -370,27 +465,78 @@ absl::StatusOr<HttpResponse> HubClient::GetFollowingRedirects(
     if (next.find('?') == std::string::npos && query != std::string::npos) {
       next += current.substr(query);
     }
+    RETURN_IF_ERROR(CheckHubOrigin(
+        next, absl::StrCat("the HTTP ", response.status, " redirect of GET ", RedactUrl(current))));
     current = std::move(next);
   }
 }
 
 absl::StatusOr<ListingPage> HubClient::FetchListingPage(const std::string& url,
                                                         RequestBudget* budget, FetchStats* stats) {
+  // The page's own limit is the most asked (the configured page size); a 504 or a timeout,
+  // which the Hub answers to heavy pages, halves it for the same cursor.
+  int64_t asked_limit = 0;
+  if (std::optional<std::string> text = QueryParameter(url, "limit")) {
+    if (!absl::SimpleAtoi(*text, &asked_limit) || asked_limit <= 0) asked_limit = 0;
+  }
+  int64_t limit = asked_limit;
+  if (asked_limit > 0 && shrunk_limit_ > 0 && shrunk_limit_ < asked_limit) limit = shrunk_limit_;
+  std::string first =
+      limit == asked_limit ? url : WithQueryParameter(url, "limit", absl::StrCat(limit));
+  BeforeRetry shrink = [&](absl::string_view cause, std::string* next_url) {
+    if (asked_limit <= 0 || (cause != "504" && cause != "timeout")) return;
+    int64_t smaller = std::max<int64_t>(options_.min_page_limit, limit / 2);
+    if (smaller >= limit) return;
+    limit = smaller;
+    // Only `limit` changes: the cursor stays the Hub's, byte for byte.
+    *next_url = WithQueryParameter(*next_url, "limit", absl::StrCat(limit));
+    ++stats->limit_shrinks;
+    HubMetrics::Get().limit_shrinks->Increment();
+    HC_LOG(kInfo, "hub_page_limit_shrunk")
+        .Field("url", RedactUrl(url))
+        .Field("cause", cause)
+        .Field("limit", limit);
+  };
+
   ListingPage page;
   auto accept = [&](const HttpResponse& response) {
     page.entries = ParsedEntries();
     return parser_.ParseListing(response.body, &page.entries);
   };
   ASSIGN_OR_RETURN(HttpResponse response,
-                   GetFollowingRedirects(url, budget, stats, accept, &page.url));
+                   GetFollowingRedirects(first, budget, stats, accept, shrink,
+                                         options_.max_redirects, &page.url));
+  if (asked_limit > 0) {
+    if (limit < asked_limit) {
+      if (limit != shrunk_limit_) {
+        shrunk_limit_ = limit;
+        pages_at_shrunk_limit_ = 0;
+      }
+      // Grow back after a run of successes at this size.
+      if (++pages_at_shrunk_limit_ >= options_.grow_after_pages) {
+        shrunk_limit_ = std::min(asked_limit, shrunk_limit_ * 2);
+        pages_at_shrunk_limit_ = 0;
+        if (shrunk_limit_ >= asked_limit) shrunk_limit_ = 0;
+      }
+    }
+  }
   if (std::optional<std::string> next = FindNextLink(response.headers, page.url)) {
+    RETURN_IF_ERROR(CheckHubOrigin(
+        *next, absl::StrCat("the rel=\"next\" link of listing page ", RedactUrl(page.url))));
     page.next_url = *std::move(next);
+    // The Hub's Link echoes the smaller limit sent; the chain keeps the page's own, so the next
+    // URL reported may differ from the Link in `limit` only (the coordinator compares chain URLs
+    // with `limit` removed). The next fetch starts from the shrunk size anyway (shrunk_limit_).
+    if (limit != asked_limit && QueryParameter(page.next_url, "limit")) {
+      page.next_url = WithQueryParameter(page.next_url, "limit", absl::StrCat(asked_limit));
+    }
   }
   return page;
 }
 
 absl::Status HubClient::FetchRepoDetail(absl::string_view repo_id, RequestBudget* budget,
-                                        FetchStats* stats, ParsedEntries* out) {
+                                        FetchStats* stats, ParsedEntries* out,
+                                        std::string* unreadable) {
   std::string url =
       absl::StrCat(RepoDetailUrl(options_.hub_url, repo_id), ExpandQuery(options_.detail_expand));
   ParsedEntries entry;
@@ -398,10 +544,48 @@ absl::Status HubClient::FetchRepoDetail(absl::string_view repo_id, RequestBudget
     entry = ParsedEntries();
     return parser_.ParseDetail(response.body, &entry);
   };
-  std::string final_url;
-  ASSIGN_OR_RETURN(HttpResponse response,
-                   GetFollowingRedirects(url, budget, stats, accept, &final_url));
-  (void)response;
+  // A renamed repo answers one redirect to its new id; a redirect from there is not a rename.
+  std::string current = url;
+  HttpResponse response;
+  for (int hop = 0;; ++hop) {
+    std::string sent;
+    ASSIGN_OR_RETURN(response, Get(current, budget, stats, accept, nullptr, &sent,
+                                   /*return_client_errors=*/true));
+    if (response.status >= 200 && response.status < 300) break;
+    if (!IsRedirect(response.status)) {
+      // 401 (missing, private, or gated with X-Error-Code: GatedRepo), 403 (disabled), 404.
+      if (unreadable == nullptr) return NonRetryableHttpError(response.status, sent);
+      std::optional<std::string> code = response.headers.Get("X-Error-Code");
+      *unreadable = response.status == 401
+                        ? (code && *code == "GatedRepo" ? kUnreadable401Gated : kUnreadable401)
+                    : response.status == 403 ? kUnreadable403
+                                             : kUnreadable404;
+      return absl::OkStatus();
+    }
+    std::optional<std::string> location = response.headers.Get("Location");
+    if (!location) {
+      return absl::FailedPreconditionError(absl::StrCat("GET ", RedactUrl(sent), " answered HTTP ",
+                                                        response.status, " without a Location"));
+    }
+    ASSIGN_OR_RETURN(std::string next, ResolveUrl(sent, *location));
+    size_t query = sent.find('?');
+    if (next.find('?') == std::string::npos && query != std::string::npos) {
+      next += sent.substr(query);
+    }
+    RETURN_IF_ERROR(CheckHubOrigin(
+        next, absl::StrCat("the HTTP ", response.status, " redirect of GET ", RedactUrl(sent))));
+    if (hop >= 1) {
+      const char* reason =
+          next == url || next == sent ? kUnreadableRedirectLoop : kUnreadableSecondRedirect;
+      if (unreadable != nullptr) {
+        *unreadable = reason;
+        return absl::OkStatus();
+      }
+      return absl::FailedPreconditionError(
+          absl::StrCat("GET ", RedactUrl(url), ": redirected more than once (", reason, ")"));
+    }
+    current = std::move(next);
+  }
   for (auto& repo : entry.repos) out->repos.push_back(std::move(repo));
   for (const auto& [reason, n] : entry.rejected_by_reason) out->rejected_by_reason[reason] += n;
   return absl::OkStatus();

@@ -19,6 +19,8 @@ struct HubMetrics {
   prometheus::Histogram* request_seconds;
   // Answers received (any status), by the protocol they came in: {http_version} "1.1", "2".
   prometheus::Family<prometheus::Counter>* responses;
+  // Listing requests re-sent with a smaller `limit` after a 504 or a timeout.
+  prometheus::Counter* limit_shrinks;
   static HubMetrics& Get();
 };
 

@@ -2,11 +2,15 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -67,7 +71,19 @@ absl::StatusOr<std::string> ResolveUrl(absl::string_view base, absl::string_view
   return out;
 }
 
+// RedactUrl without the length cap.
+static std::string RedactFullUrl(absl::string_view url);
+
 std::string RedactUrl(absl::string_view url) {
+  std::string out = RedactFullUrl(url);
+  if (out.size() > kMaxQuotedBytes) {
+    out.resize(kMaxQuotedBytes);
+    out += "...";
+  }
+  return out;
+}
+
+static std::string RedactFullUrl(absl::string_view url) {
   std::string out(url);
   // userinfo: between "://" and the first '@' before the path.
   size_t scheme_end = out.find("://");
@@ -95,6 +111,120 @@ std::string RedactUrl(absl::string_view url) {
     }
   }
   return absl::StrCat(out.substr(0, query), "?", absl::StrJoin(parts, "&"), tail);
+}
+
+std::string QuoteInput(absl::string_view text, size_t max_bytes) {
+  std::string out;
+  absl::string_view shown = text.substr(0, std::min(text.size(), max_bytes));
+  for (unsigned char c : shown) {
+    if (c < 0x20 || c >= 0x7f || c == '\\') {
+      absl::StrAppendFormat(&out, "\\x%02X", c);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  if (shown.size() < text.size()) out += "...";
+  return out;
+}
+
+absl::StatusOr<std::string> OriginOf(absl::string_view url) {
+  CurlUrl parsed;
+  if (parsed.handle == nullptr) return absl::InternalError("curl_url() failed");
+  std::string text(url);
+  if (curl_url_set(parsed.handle, CURLUPART_URL, text.c_str(), CURLU_NON_SUPPORT_SCHEME) !=
+      CURLUE_OK) {
+    return absl::InvalidArgumentError(absl::StrCat("URL ", RedactUrl(url), " is not a valid URL"));
+  }
+  auto part = [&](CURLUPart which, unsigned int flags) -> std::optional<std::string> {
+    char* value = nullptr;
+    if (curl_url_get(parsed.handle, which, &value, flags) != CURLUE_OK) return std::nullopt;
+    std::string out(value);
+    curl_free(value);
+    return out;
+  };
+  std::optional<std::string> scheme = part(CURLUPART_SCHEME, 0);
+  std::optional<std::string> host = part(CURLUPART_HOST, 0);
+  // CURLU_DEFAULT_PORT: the scheme's port when the URL names none.
+  std::optional<std::string> port = part(CURLUPART_PORT, CURLU_DEFAULT_PORT);
+  if (!scheme || !host || !port || host->empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("URL ", RedactUrl(url), " names no host"));
+  }
+  std::string scheme_text = absl::AsciiStrToLower(*scheme);
+  if (scheme_text != "http" && scheme_text != "https") {
+    return absl::InvalidArgumentError(absl::StrCat("URL ", RedactUrl(url), " is not http(s)"));
+  }
+  return absl::StrCat(scheme_text, "://", absl::AsciiStrToLower(*host), ":", *port);
+}
+
+std::string HostForMessage(absl::string_view url) {
+  CurlUrl parsed;
+  std::string text(url);
+  if (parsed.handle == nullptr || curl_url_set(parsed.handle, CURLUPART_URL, text.c_str(),
+                                               CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+    return "";
+  }
+  std::string out;
+  char* value = nullptr;
+  if (curl_url_get(parsed.handle, CURLUPART_HOST, &value, 0) == CURLUE_OK) {
+    out = value;
+    curl_free(value);
+  }
+  if (curl_url_get(parsed.handle, CURLUPART_PORT, &value, 0) == CURLUE_OK) {
+    absl::StrAppend(&out, ":", value);
+    curl_free(value);
+  }
+  return QuoteInput(out);
+}
+
+namespace {
+// The [begin, end) of the query (after '?', before '#'), or nullopt.
+std::optional<std::pair<size_t, size_t>> QuerySpan(absl::string_view url) {
+  size_t query = url.find('?');
+  if (query == absl::string_view::npos) return std::nullopt;
+  size_t end = url.find('#', query);
+  if (end == absl::string_view::npos) end = url.size();
+  return std::make_pair(query + 1, end);
+}
+}  // namespace
+
+std::optional<std::string> QueryParameter(absl::string_view url, absl::string_view name) {
+  std::optional<std::pair<size_t, size_t>> span = QuerySpan(url);
+  if (!span) return std::nullopt;
+  for (absl::string_view part :
+       absl::StrSplit(url.substr(span->first, span->second - span->first), '&')) {
+    size_t eq = part.find('=');
+    if (part.substr(0, eq) == name) {
+      return std::string(eq == absl::string_view::npos ? absl::string_view() : part.substr(eq + 1));
+    }
+  }
+  return std::nullopt;
+}
+
+std::string WithQueryParameter(absl::string_view url, absl::string_view name,
+                               absl::string_view value) {
+  std::optional<std::pair<size_t, size_t>> span = QuerySpan(url);
+  if (!span) {
+    size_t fragment = url.find('#');
+    absl::string_view base = url.substr(0, fragment);
+    absl::string_view tail =
+        fragment == absl::string_view::npos ? absl::string_view() : url.substr(fragment);
+    return absl::StrCat(base, "?", name, "=", value, tail);
+  }
+  std::vector<std::string> parts;
+  bool replaced = false;
+  for (absl::string_view part :
+       absl::StrSplit(url.substr(span->first, span->second - span->first), '&')) {
+    size_t eq = part.find('=');
+    if (part.substr(0, eq) == name) {
+      if (!replaced) parts.push_back(absl::StrCat(name, "=", value));
+      replaced = true;
+      continue;
+    }
+    parts.emplace_back(part);
+  }
+  if (!replaced) parts.push_back(absl::StrCat(name, "=", value));
+  return absl::StrCat(url.substr(0, span->first), absl::StrJoin(parts, "&"),
+                      url.substr(span->second));
 }
 
 std::string RepoDetailUrl(absl::string_view hub_url, absl::string_view repo_id) {

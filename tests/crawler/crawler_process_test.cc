@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <atomic>
+#include <optional>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "aggregator/aggregator.h"
@@ -11,6 +14,7 @@
 #include "coordinator/coordinator.h"
 #include "fakehub/fakehub.h"
 #include "hub/http_transport.h"
+#include "tests/hub/http_test_server.h"
 #include "tests/testing/subprocess.h"
 
 namespace hubcensus::crawler {
@@ -133,6 +137,81 @@ TEST(CrawlerCommand, CrawlsThenExitsZeroOnSigterm) {
   EXPECT_EQ(*code, 0) << process->Output();
   EXPECT_THAT(process->Output(), HasSubstr("crawler_stopped"));
   EXPECT_THAT(process->Output(), Not(HasSubstr(token)));
+  (*service)->StopBackground();
+  (*coordinator_server)->Shutdown(absl::ZeroDuration());
+  (*store_server)->Shutdown(absl::ZeroDuration());
+}
+
+// SIGTERM while a lease is in flight on a Hub that does not answer: the worker hands the lease
+// back and exits within about a second (the drain), not after the Hub's timeouts.
+TEST(CrawlerCommand, SigtermWithALeaseInFlightExitsPromptly) {
+  std::atomic<int> listing_requests{0};
+  hubcensus::testing::HttpTestServer hub([&](const hubcensus::testing::ReceivedRequest&) {
+    ++listing_requests;
+    hubcensus::testing::ScriptedAnswer stall;
+    stall.raw = hubcensus::testing::HttpTestServer::Response(200, "[]");
+    stall.delay = absl::Minutes(10);
+    return stall;
+  });
+  aggregator::AggregatorOptions a;
+  a.data_dir = hubcensus::testing::MakeTempDir("crawler_sigterm_store");
+  a.sync_writes = false;
+  auto aggregator = aggregator::Aggregator::Open(a);
+  ASSERT_TRUE(aggregator.ok()) << aggregator.status();
+  auto store_server = GrpcServer::Start({}, {(*aggregator)->snapshot_store_service()});
+  ASSERT_TRUE(store_server.ok());
+  coordinator::CoordinatorOptions c;
+  c.state_dir = hubcensus::testing::MakeTempDir("crawler_sigterm_coordinator");
+  c.store_target = (*store_server)->dial_address();
+  c.hub_url = hub.url("");
+  c.sync_writes = false;
+  c.tick_interval = absl::Milliseconds(50);
+  c.hub_quota = coordinator::HubQuota{true, 0, 0};
+  auto service = coordinator::CoordinatorService::Open(c);
+  ASSERT_TRUE(service.ok()) << service.status();
+  (*service)->StartBackground();
+  auto coordinator_server = GrpcServer::Start({}, {service->get()});
+  ASSERT_TRUE(coordinator_server.ok());
+  auto stub = v1::Coordinator::NewStub(MakeChannel((*coordinator_server)->dial_address()));
+  {
+    v1::StartCrawlRequest request;
+    request.set_date("2025-10-31");
+    v1::StartCrawlResponse response;
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->StartCrawl(&context, request, &response).ok());
+  }
+  auto process =
+      Subprocess::Start({HubcensusBinary(), "crawler",
+                         absl::StrCat("--coordinator=", (*coordinator_server)->dial_address()),
+                         absl::StrCat("--store=", (*store_server)->dial_address()),
+                         "--parallelism=1", "--metrics_port=-1", "--log_level=debug"},
+                        {});
+  ASSERT_TRUE(process.has_value());
+  std::optional<std::string> metrics_line = process->WaitForOutput("metrics_listening");
+  ASSERT_TRUE(metrics_line.has_value()) << process->Output();
+  absl::Time give_up = absl::Now() + absl::Seconds(60);
+  while (listing_requests == 0 && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_GT(listing_requests, 0) << process->Output();
+
+  // The new counters are exported from the start, at 0.
+  size_t at = metrics_line->find("port=");
+  ASSERT_NE(at, std::string::npos) << *metrics_line;
+  int port = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(
+      metrics_line->substr(at + 5, metrics_line->find_first_of(" \n", at) - at - 5), &port));
+  hub::HttpRequest request;
+  request.url = absl::StrCat("http://127.0.0.1:", port, "/metrics");
+  hub::HttpResponse metrics = hub::NewCurlTransport()->Send(request);
+  ASSERT_EQ(metrics.status, 200) << metrics.transport_error;
+  EXPECT_THAT(metrics.body, HasSubstr("hubcensus_hub_limit_shrinks_total 0"));
+  EXPECT_THAT(metrics.body, HasSubstr("hubcensus_crawler_private_skipped_total 0"));
+
+  process->Signal(SIGTERM);
+  // The drain is 1 s; 8 s leaves room for a loaded machine, and is far below the old 20 s drain.
+  std::optional<int> code = process->Wait(absl::Seconds(8));
+  ASSERT_TRUE(code.has_value()) << "still running 8 s after SIGTERM\n" << process->Output();
+  EXPECT_EQ(*code, 0) << process->Output();
+  EXPECT_THAT(process->Output(), HasSubstr("lease_handed_back"));
   (*service)->StopBackground();
   (*coordinator_server)->Shutdown(absl::ZeroDuration());
   (*store_server)->Shutdown(absl::ZeroDuration());

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -157,22 +158,120 @@ TEST(DeriveParents, RelationTagsBareTagsAndCardData) {
       parents({"base_model:a/x", "base_model:b/y", "base_model:merge:a/x", "base_model:merge:b/y"},
               {}),
       ElementsAre(Pair("a/x", v1::RELATION_MERGE), Pair("b/y", v1::RELATION_MERGE)));
-  // A bare tag counts only when its id has no relation tag; it keeps its own position.
+  // Bare tags count only when the entry has no relation tag at all (shared/design.md): beside
+  // relation tags they add nothing, whatever their order.
   EXPECT_THAT(parents({"base_model:a/x", "base_model:c/z", "base_model:adapter:a/x"}, {}),
-              ElementsAre(Pair("c/z", v1::RELATION_UNKNOWN), Pair("a/x", v1::RELATION_ADAPTER)));
+              ElementsAre(Pair("a/x", v1::RELATION_ADAPTER)));
+  EXPECT_THAT(parents({"base_model:adapter:a/x", "base_model:c/z", "base_model:merge:d/w"}, {}),
+              ElementsAre(Pair("a/x", v1::RELATION_ADAPTER), Pair("d/w", v1::RELATION_MERGE)));
+  // Bare tags alone: their ids, in tag order, once each.
+  EXPECT_THAT(parents({"base_model:c/z", "license:mit", "base_model:a/x", "base_model:c/z"}, {}),
+              ElementsAre(Pair("c/z", v1::RELATION_UNKNOWN), Pair("a/x", v1::RELATION_UNKNOWN)));
   // Relation tags alone, each relation kind.
   EXPECT_THAT(parents({"base_model:quantized:q/1", "license:mit", "base_model:finetune:f/2"}, {}),
               ElementsAre(Pair("q/1", v1::RELATION_QUANTIZED), Pair("f/2", v1::RELATION_FINETUNE)));
   // cardData ids not already present come last, as unknown.
   EXPECT_THAT(parents({"base_model:finetune:f/2"}, {"f/2", " g/3 ", "", "g/3"}),
               ElementsAre(Pair("f/2", v1::RELATION_FINETUNE), Pair("g/3", v1::RELATION_UNKNOWN)));
-  // Unknown relation words are part of a bare id (ids hold no ':'), the first relation wins,
-  // self-loops are kept (the resolver handles them).
+  // Unknown relation words are part of a bare id (ids hold no ':'), so they count only without
+  // relation tags; the first relation wins; self-loops are kept (the resolver handles them).
   EXPECT_THAT(parents({"base_model:distill:a/b", "base_model:finetune:s/self",
                        "base_model:adapter:s/self", "base_model:", "base_model:finetune:"},
                       {}),
-              ElementsAre(Pair("distill:a/b", v1::RELATION_UNKNOWN),
-                          Pair("s/self", v1::RELATION_FINETUNE)));
+              ElementsAre(Pair("s/self", v1::RELATION_FINETUNE)));
+  EXPECT_THAT(parents({"base_model:distill:a/b", "base_model:"}, {}),
+              ElementsAre(Pair("distill:a/b", v1::RELATION_UNKNOWN)));
+  // A mixed list with cardData: relation tags, then card ids not yet present.
+  EXPECT_THAT(
+      parents({"base_model:b/bare", "base_model:quantized:q/1"}, {"b/bare", "q/1"}),
+      ElementsAre(Pair("q/1", v1::RELATION_QUANTIZED), Pair("b/bare", v1::RELATION_UNKNOWN)));
+}
+
+// The parser derives parents through DeriveParents, the one reading: the same tags give the
+// same parents whether parsed from a body or passed in.
+TEST(EntryParser, ParentsAreDeriveParentsOfTheTags) {
+  const std::vector<std::vector<absl::string_view>> tag_lists = {
+      {"base_model:a/x", "base_model:c/z", "base_model:adapter:a/x"},
+      {"base_model:c/z", "base_model:a/x"},
+      {"base_model:merge:m/1", "base_model:m/1", "base_model:merge:m/2", "base_model:m/3"},
+      {"license:mit"},
+  };
+  EntryParser parser;
+  for (const auto& tags : tag_lists) {
+    std::string body = R"([{"id":"o/r","tags":[)";
+    for (size_t i = 0; i < tags.size(); ++i) {
+      absl::StrAppend(&body, i ? "," : "", "\"", tags[i], "\"");
+    }
+    body += "]}]";
+    ParsedEntries out;
+    ASSERT_TRUE(parser.ParseListing(body, &out).ok()) << body;
+    ASSERT_EQ(out.repos.size(), 1u);
+    std::vector<std::pair<std::string, v1::Relation>> want;
+    for (const auto& p : DeriveParents(tags, {})) want.emplace_back(p.id(), p.relation());
+    EXPECT_EQ(Parents(out.repos[0]), want) << body;
+  }
+}
+
+// Every answer the real Hub gave its per-repo endpoint (../shared/data/real-hub): each 200 body
+// parses without a rejection (both placeholder dates, gated "manual", fields to skip), and each
+// 307 is followed by the client as a rename.
+TEST(EntryParser, EveryRecordedRealHubAnswer) {
+  std::ifstream in(std::string(HUBCENSUS_SHARED_DIR) + "/data/real-hub/model-answers.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  ASSERT_FALSE(text.str().empty());
+  simdjson::dom::parser dom;
+  simdjson::dom::element answers;
+  ASSERT_EQ(dom.parse(text.str()).get(answers), simdjson::SUCCESS);
+  EntryParser parser;
+  int bodies = 0;
+  int placeholders = 0;
+  std::set<std::string> placeholder_texts;
+  int manual = 0;
+  for (simdjson::dom::element answer : answers.get_array()) {
+    int64_t status = answer["status"].get_int64().value();
+    if (status != 200) continue;
+    std::string body = simdjson::minify(answer["body"]);
+    ParsedEntries out;
+    ASSERT_TRUE(parser.ParseDetail(body, &out).ok()) << body.substr(0, 200);
+    EXPECT_EQ(out.rejected(), 0) << body.substr(0, 200);
+    ASSERT_EQ(out.repos.size(), 1u);
+    const v1::RepoSnapshot& repo = out.repos[0];
+    std::string_view created = answer["body"]["createdAt"].get_string().value();
+    EXPECT_EQ(repo.created_at_placeholder(),
+              created == "2022-03-02T23:29:04.000Z" || created == "2022-03-02T23:29:05.000Z")
+        << repo.id();
+    if (repo.created_at_placeholder()) {
+      ++placeholders;
+      placeholder_texts.emplace(created);
+    }
+    if (repo.gated() == v1::GATED_MANUAL) ++manual;
+    EXPECT_FALSE(repo.is_private());
+    ++bodies;
+  }
+  EXPECT_EQ(bodies, 12);
+  EXPECT_EQ(placeholders, 5);
+  EXPECT_THAT(placeholder_texts,
+              ElementsAre("2022-03-02T23:29:04.000Z", "2022-03-02T23:29:05.000Z"));
+  EXPECT_EQ(manual, 2);
+}
+
+TEST(EntryParser, BothPlaceholderDates) {
+  EntryParser parser;
+  ParsedEntries out;
+  ASSERT_TRUE(parser
+                  .ParseListing(R"([
+      {"id":"a/1","createdAt":"2022-03-02T23:29:04.000Z"},
+      {"id":"a/2","createdAt":"2022-03-02T23:29:05.000Z"},
+      {"id":"a/3","createdAt":"2022-03-02T23:29:06.000Z"}])",
+                                &out)
+                  .ok());
+  ASSERT_EQ(out.repos.size(), 3u);
+  EXPECT_TRUE(out.repos[0].created_at_placeholder());
+  EXPECT_TRUE(out.repos[1].created_at_placeholder());
+  EXPECT_FALSE(out.repos[2].created_at_placeholder());
+  EXPECT_TRUE(IsCreatedAtPlaceholder("2022-03-02T23:29:05.000Z"));
+  EXPECT_FALSE(IsCreatedAtPlaceholder("2022-03-02T23:29:05Z"));
 }
 
 TEST(EntryParser, CardDataBaseModelStringOrList) {

@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -12,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/listing.h"
 #include "common/log.h"
+#include "hub/url.h"
 
 namespace hubcensus::hub {
 namespace {
@@ -430,7 +435,7 @@ TEST_F(HubClientTest, RedirectLoopsAreBounded) {
   ParsedEntries out;
   absl::Status status = client.FetchRepoDetail("a/loop", &budget_, &stats, &out);
   EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
-  EXPECT_EQ(transport->request_count(), 6);
+  EXPECT_EQ(transport->request_count(), 2);  // a rename is followed once
 }
 
 TEST_F(HubClientTest, CancelledFetchStopsAtOnce) {
@@ -477,6 +482,359 @@ TEST(ResolveHubToken, FileThenEnvironmentNeverEchoingTheToken) {
   EXPECT_THAT(bad.status().ToString(), Not(HasSubstr("hf_bad")));
   EXPECT_TRUE(absl::IsNotFound(ResolveHubToken(path + ".missing").status()));
   unsetenv("HF_TOKEN");
+}
+
+// A Hub whose heavy pages time out: any listing request with `limit` above `max_limit` answers
+// 504 with an HTML body, as the real Hub did for hours. Entries are numbered by cursor.
+struct HeavyPageHub {
+  int total = 0;
+  int max_limit = 100;
+  std::vector<std::string> cursors_asked;  // the cursor of every request, as sent
+  std::vector<int> limits_asked;
+  HttpResponse Serve(const HttpRequest& r) {
+    std::optional<std::string> cursor = QueryParameter(r.url, "cursor");
+    std::optional<std::string> limit_text = QueryParameter(r.url, "limit");
+    int offset = 0;
+    int limit = 0;
+    if (cursor) absl::SimpleAtoi(cursor->substr(1), &offset);  // "c<offset>"
+    absl::SimpleAtoi(limit_text.value_or("0"), &limit);
+    cursors_asked.push_back(cursor.value_or(""));
+    limits_asked.push_back(limit);
+    if (limit > max_limit) {
+      return MakeResponse(504, "<html><body>504 Gateway Time-out</body></html>",
+                          {{"Content-Type", "text/html"}});
+    }
+    std::string body = "[";
+    for (int i = offset; i < std::min(total, offset + limit); ++i) {
+      absl::StrAppend(&body, i > offset ? "," : "", Entry(i));
+    }
+    body += "]";
+    HttpResponse response = MakeResponse(200, body);
+    if (offset + limit < total) {
+      // The Hub echoes the limit it was sent; the cursor keeps '=' padding percent-encoded.
+      response.headers.Add(
+          "Link", absl::StrCat("<", kHub, "/api/models?sort=createdAt&cursor=c", offset + limit,
+                               "%3D&limit=", limit, ">; rel=\"next\""));
+    }
+    return response;
+  }
+};
+
+TEST_F(HubClientTest, HeavyPagesShrinkTheLimitForTheSameCursorAndGrowBack) {
+  HeavyPageHub hub;
+  hub.total = 100000;
+  hub.max_limit = 100;
+  auto transport =
+      std::make_shared<FakeHttpTransport>([&](const HttpRequest& r) { return hub.Serve(r); });
+  HubClientOptions options = Options(transport);
+  options.retry.initial_backoff = absl::Milliseconds(10);
+  HubClient client(options);
+  FetchStats stats;
+  const std::string first =
+      absl::StrCat(kHub, "/api/models?sort=createdAt&cursor=c0%3D&limit=1000");
+  absl::StatusOr<ListingPage> page = client.FetchListingPage(first, &budget_, &stats);
+  ASSERT_TRUE(page.ok()) << page.status();
+  // 1000 -> 500 -> 250 -> 125 -> 62: four shrinks, each the same cursor.
+  EXPECT_EQ(stats.limit_shrinks, 4);
+  EXPECT_THAT(hub.limits_asked, ::testing::ElementsAre(1000, 500, 250, 125, 62));
+  EXPECT_THAT(hub.cursors_asked, ::testing::Each(std::string("c0%3D")));
+  EXPECT_EQ(page->entries.repos.size(), 62u);
+  EXPECT_EQ(QueryParameter(page->url, "limit"), "62");
+  // The next URL is the Hub's cursor with the page's own limit (the configured page size).
+  EXPECT_EQ(page->next_url,
+            absl::StrCat(kHub, "/api/models?sort=createdAt&cursor=c62%3D&limit=1000"));
+
+  // The next pages start at the shrunk size (no 504 again), and after three in a row at it (the
+  // first page included) it doubles: 124 is still too heavy and shrinks back to 62.
+  hub.limits_asked.clear();
+  std::string url = page->next_url;
+  for (int i = 0; i < 4; ++i) {
+    absl::StatusOr<ListingPage> next = client.FetchListingPage(url, &budget_, &stats);
+    ASSERT_TRUE(next.ok()) << next.status();
+    url = next->next_url;
+  }
+  EXPECT_THAT(hub.limits_asked, ::testing::ElementsAre(62, 62, 124, 62, 62));
+  EXPECT_EQ(stats.limit_shrinks, 5);
+
+  // A Hub that recovers: the limit grows back to the configured size, doubling.
+  hub.max_limit = 100000;
+  hub.limits_asked.clear();
+  for (int i = 0; i < 12; ++i) {
+    absl::StatusOr<ListingPage> next = client.FetchListingPage(url, &budget_, &stats);
+    ASSERT_TRUE(next.ok()) << next.status();
+    url = next->next_url;
+  }
+  EXPECT_THAT(hub.limits_asked,
+              ::testing::ElementsAre(62, 124, 124, 124, 248, 248, 248, 496, 496, 496, 992, 992));
+  // Three pages at 992 double it past the page's own limit: back to 1000, no shrunk size.
+  absl::StatusOr<ListingPage> next = client.FetchListingPage(url, &budget_, &stats);
+  ASSERT_TRUE(next.ok());
+  next = client.FetchListingPage(next->next_url, &budget_, &stats);
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(hub.limits_asked.back(), 1000);
+  EXPECT_EQ(stats.limit_shrinks, 5);
+}
+
+TEST_F(HubClientTest, SmallPagesDoNotShrinkBelowTheFloor) {
+  HeavyPageHub hub;
+  hub.total = 100;
+  hub.max_limit = 10;
+  auto transport =
+      std::make_shared<FakeHttpTransport>([&](const HttpRequest& r) { return hub.Serve(r); });
+  HubClientOptions options = Options(transport);
+  options.retry.initial_backoff = absl::Milliseconds(10);
+  options.retry.max_attempts = 3;
+  HubClient client(options);
+  FetchStats stats;
+  absl::StatusOr<ListingPage> page = client.FetchListingPage(
+      absl::StrCat(kHub, "/api/models?sort=createdAt&limit=50"), &budget_, &stats);
+  EXPECT_TRUE(absl::IsUnavailable(page.status())) << page.status();
+  EXPECT_EQ(stats.limit_shrinks, 0);
+  EXPECT_THAT(hub.limits_asked, ::testing::ElementsAre(50, 50, 50));
+}
+
+TEST_F(HubClientTest, TheTokenNeverLeavesTheHubOrigin) {
+  struct Case {
+    const char* name;
+    std::vector<std::pair<std::string, std::string>> headers;
+    int status;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"next link to another host",
+            {{"Link", "<http://evil.test/api/models?cursor=x>; rel=\"next\""}},
+            200},
+           {"next link to another port",
+            {{"Link", "<http://hub.test:8080/api/models?cursor=x>; rel=\"next\""}},
+            200},
+           {"next link to https",
+            {{"Link", "<https://hub.test/api/models?cursor=x>; rel=\"next\""}},
+            200},
+           {"redirect to another host", {{"Location", "http://evil.test/api/models"}}, 302},
+           {"redirect to another port", {{"Location", "//hub.test:81/api/models"}}, 307}}) {
+    auto transport = std::make_shared<FakeHttpTransport>([&](const HttpRequest& r) {
+      if (r.url.rfind(absl::StrCat(kHub, "/"), 0) != 0) return MakeResponse(200, "[]");
+      return MakeResponse(c.status, c.status == 200 ? "[]" : "", c.headers);
+    });
+    HubClient client(Options(transport));
+    FetchStats stats;
+    absl::StatusOr<ListingPage> page = client.FetchListingPage(FirstUrl(), &budget_, &stats);
+    EXPECT_TRUE(absl::IsFailedPrecondition(page.status())) << c.name << ": " << page.status();
+    EXPECT_FALSE(IsRetryableHubError(page.status())) << c.name;
+    EXPECT_THAT(std::string(page.status().message()), HasSubstr("hub.test")) << c.name;
+    EXPECT_THAT(page.status().ToString(), Not(HasSubstr(kToken)));
+    ASSERT_EQ(transport->request_count(), 1) << c.name << ": a request left the Hub's origin";
+    EXPECT_EQ(transport->requests()[0].url.rfind(absl::StrCat(kHub, "/"), 0), 0u);
+  }
+  // A detail redirect too.
+  auto transport = std::make_shared<FakeHttpTransport>([&](const HttpRequest& r) {
+    return MakeResponse(307, "", {{"Location", "http://127.0.0.2:9/api/models/x/y"}});
+  });
+  HubClient client(Options(transport));
+  FetchStats stats;
+  ParsedEntries out;
+  std::string unreadable;
+  absl::Status status = client.FetchRepoDetail("a/b", &budget_, &stats, &out, &unreadable);
+  EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
+  EXPECT_THAT(std::string(status.message()), HasSubstr("127.0.0.2:9"));
+  EXPECT_EQ(transport->request_count(), 1);
+  // And a work item URL that is not the Hub's is refused before anything is sent.
+  absl::StatusOr<ListingPage> page =
+      client.FetchListingPage("http://other.test/api/models?limit=10", &budget_, &stats);
+  EXPECT_TRUE(absl::IsFailedPrecondition(page.status())) << page.status();
+  EXPECT_EQ(transport->request_count(), 1);
+}
+
+TEST_F(HubClientTest, NonJsonOkBodyFailsAfterAFewAttemptsNamingTypeAndFirstBytes) {
+  std::string html = "<!DOCTYPE html><html><head><title>Captive portal</title></head><body>" +
+                     std::string(5000, 'x') + "</body></html>";
+  auto transport = std::make_shared<FakeHttpTransport>([&](const HttpRequest&) {
+    return MakeResponse(200, html, {{"Content-Type", "text/html; charset=utf-8"}});
+  });
+  HubClientOptions options = Options(transport);
+  HubClient client(options);
+  FetchStats stats;
+  absl::Time start = clock_.Now();
+  absl::StatusOr<ListingPage> page = client.FetchListingPage(FirstUrl(), &budget_, &stats);
+  EXPECT_TRUE(absl::IsFailedPrecondition(page.status())) << page.status();
+  EXPECT_FALSE(IsRetryableHubError(page.status()));
+  std::string message(page.status().message());
+  EXPECT_THAT(message, HasSubstr("text/html"));
+  EXPECT_THAT(message, HasSubstr("<!DOCTYPE html><html>"));
+  EXPECT_THAT(message, Not(HasSubstr(std::string(300, 'x'))));
+  EXPECT_LT(message.size(), 700u);
+  EXPECT_EQ(transport->request_count(), 3);
+  EXPECT_EQ(stats.retries_by_cause["bad_body"], 2);
+  EXPECT_LT(clock_.Now() - start, absl::Minutes(1));
+}
+
+TEST_F(HubClientTest, CutJsonIsStillRetriedAsATransportFault) {
+  int calls = 0;
+  auto transport = std::make_shared<FakeHttpTransport>([&](const HttpRequest& r) {
+    if (++calls < 5)
+      return MakeResponse(200, "[{\"id\":\"a/b\"", {{"Content-Type", "application/json"}});
+    return MakeResponse(200, "[{\"id\":\"a/b\"}]", {{"Content-Type", "application/json"}});
+  });
+  HubClient client(Options(transport));
+  FetchStats stats;
+  absl::StatusOr<ListingPage> page = client.FetchListingPage(FirstUrl(), &budget_, &stats);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->entries.repos.size(), 1u);
+  EXPECT_EQ(stats.retries_by_cause["bad_body"], 4);
+}
+
+TEST_F(HubClientTest, ConnectionFailuresEndInSecondsWithOneShortLine) {
+  auto transport = std::make_shared<FakeHttpTransport>(
+      [&](const HttpRequest&) {
+        return MakeConnectionFailure(absl::UnavailableError(absl::StrCat(
+                                         "GET http://hub.test/api/models?", std::string(900, 'q'),
+                                         ": Couldn't connect to server")),
+                                     "connection refused");
+      },
+      &clock_, absl::Milliseconds(1));
+  HubClient client(Options(transport));
+  FetchStats stats;
+  absl::Time start = clock_.Now();
+  absl::StatusOr<ListingPage> page = client.FetchListingPage(FirstUrl(), &budget_, &stats);
+  EXPECT_TRUE(IsConnectionFailure(page.status())) << page.status();
+  EXPECT_TRUE(IsRetryableHubError(page.status()));
+  std::string message(page.status().message());
+  EXPECT_THAT(message, ::testing::StartsWith("cannot reach hub.test: connection refused"));
+  EXPECT_LT(message.size(), 120u) << message;
+  EXPECT_LE(clock_.Now() - start, absl::Seconds(15));
+  EXPECT_GE(transport->request_count(), 3);
+  // A failure after the Hub answered once is not a connection failure.
+  int calls = 0;
+  transport->set_handler([&](const HttpRequest&) {
+    return calls++ == 0
+               ? MakeResponse(503, "")
+               : MakeConnectionFailure(absl::UnavailableError("refused"), "connection refused");
+  });
+  HubClientOptions options = Options(transport);
+  options.retry.max_attempts = 3;
+  HubClient second(options);
+  page = second.FetchListingPage(FirstUrl(), &budget_, &stats);
+  EXPECT_TRUE(absl::IsUnavailable(page.status())) << page.status();
+  EXPECT_FALSE(IsConnectionFailure(page.status()));
+}
+
+// Per-repo answers as the real Hub gives them (../shared/hub-api.md): unreadable, not failures.
+TEST_F(HubClientTest, DetailUnreadableAnswersAreReasonsNotErrors) {
+  auto transport = std::make_shared<FakeHttpTransport>([&](const HttpRequest& r) {
+    auto is = [&](const char* id) {
+      return r.url.rfind(absl::StrCat(kHub, "/api/models/", id, "?"), 0) == 0;
+    };
+    if (is("missing/x")) return MakeResponse(401, R"({"error":"Invalid username or password."})");
+    if (is("gated/x")) {
+      return MakeResponse(401, R"({"error":"Access restricted"})", {{"X-Error-Code", "GatedRepo"}});
+    }
+    if (is("disabled/x")) return MakeResponse(403, "Access to this resource is disabled.");
+    if (is("gone/x")) return MakeResponse(404, R"({"error":"Repository not found"})");
+    if (is("twice/a")) return MakeResponse(307, "", {{"Location", "/api/models/twice/b"}});
+    if (is("twice/b")) return MakeResponse(307, "", {{"Location", "/api/models/twice/c"}});
+    if (is("loop/a")) return MakeResponse(307, "", {{"Location", "/api/models/loop/b"}});
+    if (is("loop/b")) return MakeResponse(307, "", {{"Location", "/api/models/loop/a"}});
+    return MakeResponse(200, R"({"id":"ok/x"})");
+  });
+  HubClient client(Options(transport));
+  for (const auto& [id, reason] :
+       std::vector<std::pair<std::string, std::string>>{{"missing/x", "401"},
+                                                        {"gated/x", "401_gated"},
+                                                        {"disabled/x", "403"},
+                                                        {"gone/x", "404"},
+                                                        {"twice/a", "second_redirect"},
+                                                        {"loop/a", "redirect_loop"},
+                                                        {"ok/x", ""}}) {
+    FetchStats stats;
+    ParsedEntries out;
+    std::string unreadable;
+    absl::Status status = client.FetchRepoDetail(id, &budget_, &stats, &out, &unreadable);
+    ASSERT_TRUE(status.ok()) << id << ": " << status;
+    EXPECT_EQ(unreadable, reason) << id;
+    EXPECT_EQ(out.repos.size(), reason.empty() ? 1u : 0u) << id;
+    EXPECT_EQ(stats.retries, 0) << id;
+  }
+}
+
+// The recorded 307s of the real Hub, served by an in-memory transport from model-answers.json:
+// each old id's detail is the renamed repo's.
+TEST_F(HubClientTest, RecordedRealHubRenamesAreFollowed) {
+  std::ifstream in(std::string(HUBCENSUS_SHARED_DIR) + "/data/real-hub/model-answers.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  simdjson::dom::parser dom;
+  simdjson::dom::element answers;
+  ASSERT_EQ(dom.parse(text.str()).get(answers), simdjson::SUCCESS);
+  std::map<std::string, HttpResponse> by_path;               // "/api/models/..." -> recorded answer
+  std::vector<std::pair<std::string, std::string>> renames;  // old id, Location
+  for (simdjson::dom::element answer : answers.get_array()) {
+    std::string uri(answer["uri"].get_string().value());
+    std::string path = uri.substr(uri.find("/api/models/"));
+    HttpResponse response;
+    response.status = static_cast<int>(answer["status"].get_int64().value());
+    for (auto [name, value] : answer["headers"].get_object()) {
+      response.headers.Add(std::string(name), std::string(value.get_string().value()));
+    }
+    if (!answer["body"].is_null()) response.body = simdjson::minify(answer["body"]);
+    if (response.status == 307) {
+      renames.emplace_back(path.substr(strlen("/api/models/")), *response.headers.Get("Location"));
+    }
+    by_path[path] = std::move(response);
+  }
+  ASSERT_EQ(renames.size(), 2u);
+  auto transport = std::make_shared<FakeHttpTransport>([&](const HttpRequest& r) {
+    std::string path = r.url.substr(strlen(kHub));
+    path = path.substr(0, path.find('?'));
+    auto it = by_path.find(path);
+    return it == by_path.end() ? MakeResponse(404, "") : it->second;
+  });
+  HubClient client(Options(transport));
+  for (const auto& [old_id, location] : renames) {
+    FetchStats stats;
+    ParsedEntries out;
+    std::string unreadable;
+    ASSERT_TRUE(client.FetchRepoDetail(old_id, &budget_, &stats, &out, &unreadable).ok());
+    EXPECT_EQ(unreadable, "");
+    ASSERT_EQ(out.repos.size(), 1u) << old_id;
+    EXPECT_EQ(absl::StrCat("/api/models/", out.repos[0].id()), location);
+    EXPECT_EQ(out.rejected(), 0);
+    EXPECT_TRUE(out.repos[0].created_at_placeholder()) << out.repos[0].id();
+    EXPECT_EQ(stats.requests, 2);
+  }
+}
+
+// Light pages: the default listing asks only what the census reads; cardData, the heaviest
+// field, is not requested (lineage comes from `tags`), yet still parsed when a crawl asks.
+TEST(DefaultListing, AsksOnlyWhatTheCensusReads) {
+  EXPECT_THAT(DefaultListingExpand(), Not(::testing::Contains("cardData")));
+  for (const std::string& e : DefaultListingExpand()) {
+    EXPECT_THAT(HubListingExpandValues(), ::testing::Contains(e));
+  }
+  for (const char* needed : {"createdAt", "downloads", "downloadsAllTime", "tags", "private"}) {
+    EXPECT_THAT(DefaultListingExpand(), ::testing::Contains(needed));
+  }
+  const std::string url = FirstListingUrl(kHub, v1::ListingOptions());
+  EXPECT_THAT(url, Not(HasSubstr("cardData")));
+  EXPECT_THAT(url, HasSubstr("&expand=tags"));
+}
+
+TEST(Url, OriginsQueryParametersAndQuotes) {
+  EXPECT_EQ(*OriginOf("https://HuggingFace.co/api/models?x=1"), "https://huggingface.co:443");
+  EXPECT_EQ(*OriginOf("http://127.0.0.1/x"), "http://127.0.0.1:80");
+  EXPECT_EQ(*OriginOf("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+  EXPECT_NE(*OriginOf("http://hub.test"), *OriginOf("https://hub.test"));
+  EXPECT_FALSE(OriginOf("/relative").ok());
+  EXPECT_EQ(HostForMessage("http://user:pw@h.test:81/p?token=x"), "h.test:81");
+  const std::string url = "http://h/api/models?sort=createdAt&limit=1000&cursor=ab%3D&limit=7#f";
+  EXPECT_EQ(QueryParameter(url, "limit"), "1000");
+  EXPECT_EQ(QueryParameter(url, "cursor"), "ab%3D");
+  EXPECT_EQ(QueryParameter(url, "nolimit"), std::nullopt);
+  EXPECT_EQ(WithQueryParameter(url, "limit", "500"),
+            "http://h/api/models?sort=createdAt&limit=500&cursor=ab%3D#f");
+  EXPECT_EQ(WithQueryParameter("http://h/api/models", "limit", "5"), "http://h/api/models?limit=5");
+  EXPECT_EQ(QuoteInput("ab\ncd"), "ab\\x0Acd");
+  EXPECT_EQ(QuoteInput(std::string(300, 'z')), std::string(200, 'z') + "...");
+  std::string long_url = "http://h/api/models?cursor=" + std::string(1000, 'c');
+  EXPECT_LE(RedactUrl(long_url).size(), 203u);
 }
 
 }  // namespace
