@@ -631,7 +631,7 @@ void CrawlerWorker::ProcessLease(const v1::Lease& lease,
                                      : std::string(fetched.message());
     session->Finish();
     FailLease(*session, reason, retryable,
-              FailFlags::Connection(!handed_back && hub::IsConnectionFailure(fetched)));
+              LeaseFailFlags::Connection(!handed_back && hub::IsConnectionFailure(fetched)));
     finish(retryable ? "handed_back" : "failed");
     return;
   }
@@ -675,7 +675,7 @@ void CrawlerWorker::ProcessLease(const v1::Lease& lease,
     session->Finish();
     // The store's outage is not the item's failure: the item goes back to the queue uncounted.
     FailLease(*session, absl::StrCat("snapshot store: ", written.message()), true,
-              FailFlags::Peer(PeerUnavailable(written)));
+              LeaseFailFlags::Peer(PeerUnavailable(written)));
     finish("handed_back");
     return;
   }
@@ -712,7 +712,7 @@ void CrawlerWorker::ProcessLease(const v1::Lease& lease,
     }
     bool retryable = !absl::IsInvalidArgument(completed);
     FailLease(*session, absl::StrCat("CompleteLease: ", completed.message()), retryable,
-              FailFlags::Peer(PeerUnavailable(completed)));
+              LeaseFailFlags::Peer(PeerUnavailable(completed)));
     finish(retryable ? "handed_back" : "failed");
     return;
   }
@@ -810,7 +810,7 @@ absl::Status CrawlerWorker::CompleteLease(const v1::CompleteLeaseRequest& reques
 }
 
 void CrawlerWorker::FailLease(LeaseSession& session, const std::string& reason, bool retryable,
-                              FailFlags flags) {
+                              LeaseFailFlags flags) {
   const v1::Lease& lease = session.lease();
   v1::FailLeaseRequest request;
   request.set_lease_id(lease.lease_id());

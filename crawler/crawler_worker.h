@@ -93,6 +93,22 @@ struct CrawlerWorkerStats {
   int64_t unreadable = 0;       // details the Hub would not show (the listing snapshot stays)
 };
 
+// What a FailLease says beyond its reason (FailLeaseRequest fields of the same names).
+struct LeaseFailFlags {
+  bool connection_failure = false;  // every attempt failed to reach the Hub
+  bool peer_unavailable = false;    // the store (or coordinator) could not be reached
+  static LeaseFailFlags Connection(bool value) {
+    LeaseFailFlags flags;
+    flags.connection_failure = value;
+    return flags;
+  }
+  static LeaseFailFlags Peer(bool value) {
+    LeaseFailFlags flags;
+    flags.peer_unavailable = value;
+    return flags;
+  }
+};
+
 class CrawlerWorker {
  public:
   static absl::StatusOr<std::unique_ptr<CrawlerWorker>> Create(CrawlerWorkerOptions options);
@@ -124,22 +140,8 @@ class CrawlerWorker {
   absl::Status WriteBatch(const v1::WriteBatch& batch, uint64_t checksum,
                           std::vector<std::string>* changed);
   absl::Status CompleteLease(const v1::CompleteLeaseRequest& request);
-  struct FailFlags {
-    bool connection_failure = false;  // every attempt failed to reach the Hub
-    bool peer_unavailable = false;    // the store (or coordinator) could not be reached
-    static FailFlags Connection(bool value) {
-      FailFlags flags;
-      flags.connection_failure = value;
-      return flags;
-    }
-    static FailFlags Peer(bool value) {
-      FailFlags flags;
-      flags.peer_unavailable = value;
-      return flags;
-    }
-  };
   void FailLease(LeaseSession& session, const std::string& reason, bool retryable,
-                 FailFlags flags = {});
+                 LeaseFailFlags flags = LeaseFailFlags());
   // A lease granted as Stop() began: handed back without being worked on.
   void HandBackUnstarted(const v1::Lease& lease);
 
