@@ -230,6 +230,8 @@ TEST_F(CurlTlsTest, SystemStoreRejectsTheTestCaOnceWithoutRetryOrToken) {
   absl::Status status = client.FetchRepoDetail(kRepo, &budget_, &stats, &out);
   EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
   EXPECT_FALSE(IsRetryableHubError(status));
+  // A connection-level failure: the worker reports it as FailLease.connection_failure.
+  EXPECT_TRUE(IsConnectionFailure(status)) << status;
   EXPECT_THAT(std::string(status.message()),
               HasSubstr("TLS certificate verification failed for 127.0.0.1: "));
   // curl's reason.

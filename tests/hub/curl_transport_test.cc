@@ -133,6 +133,8 @@ TEST(CurlTransport, DroppedConnectionAndRefusalAreUnavailable) {
   auto transport = NewCurlTransport();
   HttpResponse dropped = transport->Send(Get(server.url("/drop")));
   EXPECT_TRUE(absl::IsUnavailable(dropped.transport_error)) << dropped.transport_error;
+  // Connected, then dropped: the server was reached, so not a connection-level failure.
+  EXPECT_FALSE(dropped.connection_failure);
   int port = 0;
   {
     HttpTestServer closed([](const ReceivedRequest&) { return ScriptedAnswer{}; });
@@ -140,6 +142,8 @@ TEST(CurlTransport, DroppedConnectionAndRefusalAreUnavailable) {
   }
   HttpResponse refused = transport->Send(Get(absl::StrCat("http://127.0.0.1:", port, "/")));
   EXPECT_TRUE(absl::IsUnavailable(refused.transport_error)) << refused.transport_error;
+  EXPECT_TRUE(refused.connection_failure);
+  EXPECT_EQ(refused.connection_failure_cause, "connection refused");
 }
 
 TEST(CurlTransport, CancellationAbortsATransferInFlight) {
