@@ -855,6 +855,12 @@ void CrawlerWorker::HandBackUnstarted(const v1::Lease& lease) {
   SetDeadline(&context, std::min(options_.rpc_timeout, absl::Milliseconds(500)));
   v1::FailLeaseResponse response;
   grpc::Status status = coordinator_->FailLease(&context, request, &response);
+  HC_LOG(kInfo, "lease_handed_back")
+      .Field("worker", options_.worker_id)
+      .Field("item", lease.item().item_id())
+      .Field("fence", lease.fence())
+      .Field("reason", request.reason())
+      .Field("fail_lease", FromGrpcStatus(status));
   absl::MutexLock lock(&mu_);
   ++stats_.leases;
   ++stats_.handed_back;
