@@ -102,7 +102,8 @@ absl::StatusOr<std::unique_ptr<FixtureHub>> FixtureHub::Load(const std::string& 
         if (field.value.get(v) == simdjson::SUCCESS) e.trending = v;
       } else if (key == "private" || key == "disabled") {
         bool v = false;
-        if (field.value.get(v) == simdjson::SUCCESS) (key == "private" ? e.is_private : e.disabled) = v;
+        if (field.value.get(v) == simdjson::SUCCESS)
+          (key == "private" ? e.is_private : e.disabled) = v;
       } else if (key == "tags") {
         simdjson::dom::array tags;
         if (field.value.get(tags) == simdjson::SUCCESS) {
@@ -256,12 +257,11 @@ LineageGraph FixtureHub::Graph(const std::string& date) const {
     auto parents = Parents(e);
     bool pipeline_ok =
         std::find(pipelines.begin(), pipelines.end(), e.pipeline_tag) != pipelines.end();
-    g.AddNode(static_cast<int16_t>(matcher_->FirstPartyFamily(e.id)), e.has_all_time, e.all_time,
-              e.downloads,
-              IsPlaceholderCreated(e.created) ? LineageGraph::kPlaceholderMonth
-                                              : MonthOfUnix(e.created),
-              pipeline_ok,
-              parents.empty() ? Relation::kUnknown : parents[0].second);
+    g.AddNode(
+        static_cast<int16_t>(matcher_->FirstPartyFamily(e.id)), e.has_all_time, e.all_time,
+        e.downloads,
+        IsPlaceholderCreated(e.created) ? LineageGraph::kPlaceholderMonth : MonthOfUnix(e.created),
+        pipeline_ok, parents.empty() ? Relation::kUnknown : parents[0].second);
     for (const auto& [pid, relation] : parents) {
       auto it = by_id_.find(pid);
       if (it != by_id_.end() && node[it->second] >= 0) {

@@ -18,7 +18,7 @@ namespace hubcensus::fakehub {
 
 namespace {
 
-constexpr int64_t kEpoch = 1646092800;        // 2022-03-01T00:00:00Z
+constexpr int64_t kEpoch = 1646092800;  // 2022-03-01T00:00:00Z
 // The Hub's two placeholder createdAt values for repos older than its creation dates.
 constexpr int64_t kPlaceholder = 1646263744;  // 2022-03-02T23:29:04Z
 constexpr int64_t kPlaceholder05 = kPlaceholder + 1;
@@ -1163,7 +1163,9 @@ void GeneratedHub::BuildChildren() {
 }
 
 void GeneratedHub::AssignAccess() {
-  auto uniform = [](uint64_t h) { return static_cast<double>(h >> 11) * (1.0 / 9007199254740992.0); };
+  auto uniform = [](uint64_t h) {
+    return static_cast<double>(h >> 11) * (1.0 / 9007199254740992.0);
+  };
   for (uint32_t i = 0; i < repos_.size(); ++i) {
     RepoRecord& r = repos_[i];
     r.access = 0;

@@ -76,7 +76,8 @@ class GeneratedHub : public ModelCatalog {
   int64_t AllTimeAt(uint32_t i, int day) const;  // 0 before creation
 
  private:
-  // Per repo: 36 bytes (access fills what was padding). Everything else (name, downloads at a date, likes, sha) is derived.
+  // Per repo: 36 bytes (access fills what was padding). Everything else (name, downloads at a date,
+  // likes, sha) is derived.
   struct RepoRecord {
     uint32_t created;  // Unix seconds
     uint32_t ns;       // index into namespaces_, or kBare

@@ -82,11 +82,12 @@ absl::StatusOr<HostileModes> HostileModes::Parse(absl::string_view modes,
   }
   if (out.needs_foreign_origin()) {
     absl::string_view origin = foreign_origin;
-    bool scheme = absl::ConsumePrefix(&origin, "http://") || absl::ConsumePrefix(&origin, "https://");
+    bool scheme =
+        absl::ConsumePrefix(&origin, "http://") || absl::ConsumePrefix(&origin, "https://");
     if (!scheme || origin.empty() || origin.find('/') != absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--foreign_origin: \"", foreign_origin.substr(0, 200),
-                       "\" is not http(s)://HOST:PORT (foreign_next and foreign_redirect need it)"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--foreign_origin: \"", foreign_origin.substr(0, 200),
+          "\" is not http(s)://HOST:PORT (foreign_next and foreign_redirect need it)"));
     }
   }
   return out;
@@ -99,9 +100,10 @@ bool IsGarbageEntry(uint64_t seed, absl::string_view oid_hex, double fraction) {
 }
 
 std::string GarbageEntry(absl::string_view oid_hex, absl::string_view id) {
-  return absl::StrCat(R"({"_id":")", oid_hex, R"(","id":)", JsonString(id),
-                      R"(,"likes":"many","private":"no","downloads":"17","tags":"text-generation",)",
-                      R"("pipeline_tag":7,"createdAt":1700000000,"downloadsAllTime":[1]})");
+  return absl::StrCat(
+      R"({"_id":")", oid_hex, R"(","id":)", JsonString(id),
+      R"(,"likes":"many","private":"no","downloads":"17","tags":"text-generation",)",
+      R"("pipeline_tag":7,"createdAt":1700000000,"downloadsAllTime":[1]})");
 }
 
 }  // namespace hubcensus::fakehub

@@ -305,8 +305,8 @@ void HttpServer::PollLoop() {
             c->busy = true;
             ready_.push_back(c);
           } else if (!c->busy) {
-            int64_t ms = absl::ToInt64Milliseconds(absl::Ceil(*c->deferred_until - now,
-                                                              absl::Milliseconds(1)));
+            int64_t ms = absl::ToInt64Milliseconds(
+                absl::Ceil(*c->deferred_until - now, absl::Milliseconds(1)));
             wait_ms = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wait_ms, ms)));
           }
           ++it;
@@ -442,8 +442,7 @@ HttpServer::AfterServe HttpServer::Serve(Connection* conn) {
   bool served_one = false;
   if (conn->deferred != nullptr) {
     std::unique_ptr<Connection::Deferred> d = std::move(conn->deferred);
-    if (!WriteResponse(conn, d->request, std::move(d->response), d->keep_alive) ||
-        !d->keep_alive) {
+    if (!WriteResponse(conn, d->request, std::move(d->response), d->keep_alive) || !d->keep_alive) {
       return AfterServe::kClose;
     }
     served_one = true;
@@ -459,7 +458,8 @@ HttpServer::AfterServe HttpServer::Serve(Connection* conn) {
         WriteResponse(conn, bad, std::move(r), false);
         return AfterServe::kClose;
       }
-      if (served_one && conn->inbuf.empty()) return AfterServe::kRearm;  // back to epoll until more arrives
+      if (served_one && conn->inbuf.empty())
+        return AfterServe::kRearm;  // back to epoll until more arrives
       pollfd p{conn->fd, POLLIN, 0};
       int ready = ::poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(kReadTimeout)));
       if (ready <= 0) return AfterServe::kClose;

@@ -293,9 +293,9 @@ std::string EncodeCursor(SortField sort, double key, const ObjectId& oid) {
     value = JsonNumber(key);
   }
   const char* name = SortFieldName(sort);
-  std::string json = absl::StrCat(R"({"$or":[{")", name, "\":", value, R"(,"_id":{"$gt":")",
-                                  oid.Hex(), R"("}},{")", name, R"(":{"$lt":)", value, R"(}},{")",
-                                  name, R"(":null}]})");
+  std::string json =
+      absl::StrCat(R"({"$or":[{")", name, "\":", value, R"(,"_id":{"$gt":")", oid.Hex(),
+                   R"("}},{")", name, R"(":{"$lt":)", value, R"(}},{")", name, R"(":null}]})");
   return absl::Base64Escape(json);
 }
 

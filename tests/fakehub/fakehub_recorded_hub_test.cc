@@ -113,9 +113,17 @@ TEST(FakeHubCursor, ThreeBranchKeysetWithEncodedPaddingAcceptedBackExactly) {
   ASSERT_TRUE(by_downloads.NextLink().has_value());
   ASSERT_TRUE(absl::Base64Unescape(CursorOf(*by_downloads.NextLink()), &json));
   EXPECT_TRUE(std::regex_match(
-      json, std::regex(R"re(^\{"\$or":\[\{"downloads":([0-9]+),"_id":\{"\$gt":"[0-9a-f]{24}"\}\},)re"
-                       R"re(\{"downloads":\{"\$lt":\1\}\},\{"downloads":null\}\]\}$)re")))
+      json,
+      std::regex(R"re(^\{"\$or":\[\{"downloads":([0-9]+),"_id":\{"\$gt":"[0-9a-f]{24}"\}\},)re"
+                 R"re(\{"downloads":\{"\$lt":\1\}\},\{"downloads":null\}\]\}$)re")))
       << json;
+  // A cursor in the shape hub-api.md quotes from the real Hub (the default sort) is accepted.
+  const std::string real_shape =
+      R"({"$or":[{"trendingScore":2,"_id":{"$gt":"6634a171e0c1a2b3c4d5e6f7"}},)"
+      R"({"trendingScore":{"$lt":2}},{"trendingScore":null}]})";
+  HttpResult real = client.Get(
+      hub->url() + "/api/models?limit=10&cursor=" + UrlEncode(absl::Base64Escape(real_shape)));
+  EXPECT_EQ(real.status, 200) << real.body;
   // The cursor as sent comes back and is accepted; the page after it starts later.
   HttpResult second = client.Get(*next);
   EXPECT_EQ(second.status, 200) << second.body;
@@ -516,7 +524,8 @@ TEST(FakeHubHostile, ForeignNextAndForeignRedirectPointAtTheForeignOrigin) {
   HttpResult second = client.Get(*first.NextLink());
   ASSERT_EQ(second.status, 200);
   ASSERT_TRUE(second.NextLink().has_value());
-  EXPECT_TRUE(absl::StartsWith(*second.NextLink(), foreign + "/api/models?limit=100&sort=createdAt"))
+  EXPECT_TRUE(
+      absl::StartsWith(*second.NextLink(), foreign + "/api/models?limit=100&sort=createdAt"))
       << *second.NextLink();
 
   auto redirect_hub = StartHub(Hostile("foreign_redirect", foreign));
@@ -529,9 +538,12 @@ TEST(FakeHubHostile, ForeignNextAndForeignRedirectPointAtTheForeignOrigin) {
   EXPECT_EQ(moved.Header("location"), foreign + target);
 
   // Both need --foreign_origin; unknown modes are refused by name.
-  for (const auto& [modes, origin] : std::vector<std::pair<std::string, std::string>>{
-           {"foreign_next", ""}, {"foreign_redirect", "ftp://x"}, {"gremlins", ""},
-           {"garbage_entries=2", ""}, {"link_cycle,empty_pages", ""}}) {
+  for (const auto& [modes, origin] :
+       std::vector<std::pair<std::string, std::string>>{{"foreign_next", ""},
+                                                        {"foreign_redirect", "ftp://x"},
+                                                        {"gremlins", ""},
+                                                        {"garbage_entries=2", ""},
+                                                        {"link_cycle,empty_pages", ""}}) {
     auto refused = FakeHub::Start(Hostile(modes, origin));
     EXPECT_FALSE(refused.ok()) << modes;
     if (!refused.ok()) EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);

@@ -200,8 +200,8 @@ ParsedTruth BruteForce(const std::vector<CrawledEntry>& entries, const std::stri
     parents_of(e, &relation);
     f.derivatives[relation] += 1;
     bool pipeline = e.pipeline_tag == "text-generation" || e.pipeline_tag == "image-text-to-text";
-    bool placeholder = e.created_at == "2022-03-02T23:29:04.000Z" ||
-                       e.created_at == "2022-03-02T23:29:05.000Z";
+    bool placeholder =
+        e.created_at == "2022-03-02T23:29:04.000Z" || e.created_at == "2022-03-02T23:29:05.000Z";
     if (pipeline && (!e.has_all_time || e.all_time >= 5) && placeholder) {
       t.placeholder_dated_left_out += 1;  // created before March 2022: new in no month
     } else if (pipeline && (!e.has_all_time || e.all_time >= 5)) {
@@ -423,8 +423,8 @@ TEST(FakeHubTruth, DownloadsAllTimeIsMonotoneAndThirtyDayWindowsAgree) {
   // Placeholder createdAt on legacy repos.
   int placeholder = 0;
   for (const auto& e : b.entries) {
-    placeholder += e.created_at == "2022-03-02T23:29:04.000Z" ||
-                   e.created_at == "2022-03-02T23:29:05.000Z";
+    placeholder +=
+        e.created_at == "2022-03-02T23:29:04.000Z" || e.created_at == "2022-03-02T23:29:05.000Z";
   }
   EXPECT_GT(placeholder, 100);
 }
@@ -689,8 +689,8 @@ TEST(FakeHubGenerated, HasTheStructuresTheIssueLists) {
       ++depth;
     }
     max_depth = std::max(max_depth, depth);
-    placeholder += e.created_at == "2022-03-02T23:29:04.000Z" ||
-                   e.created_at == "2022-03-02T23:29:05.000Z";
+    placeholder +=
+        e.created_at == "2022-03-02T23:29:04.000Z" || e.created_at == "2022-03-02T23:29:05.000Z";
     no_all_time += !e.has_all_time;
     downloads.push_back(e.all_time);
     std::string lower = absl::AsciiStrToLower(e.id);
