@@ -48,7 +48,7 @@ int RunFakehub(const Args& args) {
   flags.Double("stall_seconds", &o.stall_seconds, "how long a stall fault holds a request");
   flags.Int("threads", &threads, "HTTP worker threads");
   flags.Double("private_repos", &o.private_repos,
-               "fraction (0..1) of non-first-party repos private to the token: listed only to "
+               "fraction (0..1) of repos private to the token: listed only to "
                "requests with a bearer token, never in the truth");
   flags.Double("gated_no_access", &o.gated_no_access,
                "fraction (0..1) of gated repos whose per-repo endpoint answers anonymous "

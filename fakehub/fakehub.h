@@ -32,7 +32,7 @@ struct FakeHubOptions {
   int threads = 16;                     // HTTP worker threads
 
   // The Hub as recorded (shared/hub-api.md); see fakehub/README.md.
-  // Fraction of non-first-party repos private to the token: listed ("private": true) and
+  // Fraction of repos private to the token: listed ("private": true) and
   // readable only by requests with `Authorization: Bearer <any token>`; never in the truth.
   double private_repos = 0;
   // Fraction of gated repos whose per-repo endpoint answers anonymous requests 401

@@ -1169,9 +1169,10 @@ void GeneratedHub::AssignAccess() {
   for (uint32_t i = 0; i < repos_.size(); ++i) {
     RepoRecord& r = repos_[i];
     r.access = 0;
-    // First-party repos stay public so the calibrated first-party figures hold.
-    if (r.first_party < 0 && !(r.flags & kPrivate) &&
-        uniform(Hash(0x9717, i)) < options_.private_fraction) {
+    // First-party repos can be private too (their children then have a missing parent in a
+    // family's namespace), except the one each family's download curve is anchored on.
+    bool anchor = r.first_party >= 0 && curves_[r.first_party].anchor == i;
+    if (!anchor && !(r.flags & kPrivate) && uniform(Hash(0x9717, i)) < options_.private_fraction) {
       r.access |= kTokenPrivate;
     }
     if ((r.flags & (kGatedAuto | kGatedManual)) &&

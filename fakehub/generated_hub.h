@@ -31,7 +31,7 @@ struct GeneratedHubOptions {
   int64_t repos = 20000;
   uint64_t seed = 1;
   std::string scenario = "article";
-  // Of the non-first-party repos, this fraction is private to the token: listed (with
+  // Of the repos, this fraction is private to the token: listed (with
   // "private": true) and readable only by requests carrying a bearer token. Independent of the
   // scenario's own private repos (about 0.8%), which belong to other accounts: no one lists them.
   double private_fraction = 0;

@@ -18,6 +18,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "common/listing.h"
+#include "config/family_config.h"
 #include "fakehub/fakehub.h"
 #include "fakehub/http_server.h"
 #include "simdjson.h"
@@ -203,8 +204,9 @@ TEST(FakeHubCursor, DirectionIsIgnoredAndAJsClientStyleCrawlListsEveryIdOnce) {
 }
 
 TEST(FakeHubPrivate, TokenListingsShowPrivateReposAndAnonymousOnesNever) {
-  FakeHubOptions o = Small(5000);
+  FakeHubOptions o = Small(20000);
   o.private_repos = 0.05;
+  FamilyMatcher matcher(DefaultFamilyConfig());
   auto hub = StartHub(o);
   HttpTestClient client;
   const std::string url = CrawlerFirstUrl(hub->url()) + "&expand=private";
@@ -231,8 +233,8 @@ TEST(FakeHubPrivate, TokenListingsShowPrivateReposAndAnonymousOnesNever) {
     }
   }
   EXPECT_EQ(token_public, public_set);
-  EXPECT_GT(private_ids.size(), 5000 * 0.05 * 0.5);
-  EXPECT_LT(private_ids.size(), 5000 * 0.05 * 1.5);
+  EXPECT_GT(private_ids.size(), 20000 * 0.05 * 0.5);
+  EXPECT_LT(private_ids.size(), 20000 * 0.05 * 1.5);
   // Some private repos are parents of public ones: a private parent must count as missing.
   absl::flat_hash_set<std::string> private_set(private_ids.begin(), private_ids.end());
   int private_parents = 0;
@@ -244,6 +246,17 @@ TEST(FakeHubPrivate, TokenListingsShowPrivateReposAndAnonymousOnesNever) {
     }
   }
   EXPECT_GT(private_parents, 0);
+  // Some private parents are in a family's namespace (a missing parent classified by it).
+  int private_family_parents = 0;
+  for (const auto& e : anonymous.entries) {
+    for (const auto& t : e.tags) {
+      if (!absl::StartsWith(t, "base_model:")) continue;
+      std::string parent = t.substr(t.rfind(':') + 1);
+      private_family_parents +=
+          private_set.contains(parent) && matcher.FirstPartyFamily(parent) >= 0;
+    }
+  }
+  EXPECT_GT(private_family_parents, 0);
   // Per repo: anonymous 401 as recorded; a token reads it, private: true.
   ASSERT_FALSE(private_ids.empty());
   HttpResult anon = client.Get(hub->url() + "/api/models/" + private_ids[0]);
@@ -258,7 +271,7 @@ TEST(FakeHubPrivate, TokenListingsShowPrivateReposAndAnonymousOnesNever) {
   for (const auto& id : private_ids) {
     EXPECT_EQ(ids.body.find(absl::StrCat("\"", id, "\"")), std::string::npos) << id;
   }
-  auto plain_hub = StartHub(Small(5000));
+  auto plain_hub = StartHub(Small(5000));  // no --private_repos
   auto plain_token = Crawl(client, CrawlerFirstUrl(plain_hub->url()), 100000, kToken);
   ASSERT_TRUE(plain_token.ok);
   EXPECT_EQ(plain_token.entries.size(), plain_hub->RepoIdsAt("").size());
