@@ -25,7 +25,9 @@ int RunFakehub(const Args& args) {
           "missing or private 401 {\"error\":\"Invalid username or password.\"} (404\n"
           "RepoNotFound with a token), disabled 403, gated without access 401 GatedRepo,\n"
           "renamed 307 with a relative Location, a bad revision 404 RevisionNotFound.\n"
-          "The truth counts the public Hub: private repos never; a private parent is missing.\n"
+          "Legacy repos carry either placeholder createdAt (2022-03-02T23:29:04/05.000Z).\n"
+          "The truth counts the public Hub: private repos never; a private parent is missing;\n"
+          "placeholder-dated repos count in every sum and are new in no month.\n"
           "\nHostile modes (--hostile=MODE,MODE; off by default):\n" +
           fakehub::HostileModesHelp());
   flags.Int("port", &port, "TCP port; 0 picks a free one and prints it");
