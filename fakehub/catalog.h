@@ -107,6 +107,11 @@ struct RepoLookup {
   enum Kind { kFound, kRenamed, kPrivate, kNotFound } kind = kNotFound;
   int64_t index = -1;
   std::string current_id;  // for kRenamed: where the repo lives now
+  // kPrivate: a private repo a request with a token sees (else another account's: never seen).
+  bool token_visible = false;
+  bool disabled = false;  // answers 403 to everyone
+  // Gated, and its per-repo endpoint answers anonymous requests 401 `X-Error-Code: GatedRepo`.
+  bool gated_no_access = false;
 };
 
 class ModelCatalog {
@@ -114,7 +119,10 @@ class ModelCatalog {
   virtual ~ModelCatalog() = default;
   // Repo slots; some are not listed at the current date (not created yet, deleted, private).
   virtual int64_t Count() const = 0;
+  // Listed to anonymous requests (the public Hub).
   virtual bool Listed(int64_t i) const = 0;
+  // Listed to a request with a token: the public Hub plus the private repos that token sees.
+  virtual bool ListedWithToken(int64_t i) const { return Listed(i); }
   virtual double SortKey(int64_t i, SortField field) const = 0;
   // Changes whenever any SortKey(., field) or Count() may have changed.
   virtual uint64_t KeyVersion(SortField field) const = 0;
@@ -124,6 +132,11 @@ class ModelCatalog {
   // Appends one JSON object: _id, id, then `fields` in order (absent values are left out).
   virtual void AppendEntry(int64_t i, const FieldList& fields, std::string* out) const = 0;
   virtual RepoLookup Lookup(absl::string_view repo_id) const = 0;
+  // Whether GET /api/models/{id}/revision/{rev} names a revision of repo i: "main", "HEAD" or
+  // its head commit.
+  virtual bool HasRevision(int64_t i, absl::string_view rev) const {
+    return rev == "main" || rev == "HEAD";
+  }
 };
 
 }  // namespace hubcensus::fakehub

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -20,6 +21,7 @@
 #include "fakehub/faults.h"
 #include "fakehub/fixture_hub.h"
 #include "fakehub/generated_hub.h"
+#include "fakehub/hostile.h"
 #include "fakehub/http_server.h"
 #include "fakehub/json_text.h"
 #include "fakehub/listing.h"
@@ -35,6 +37,35 @@ HttpResponse JsonError(int status, absl::string_view message) {
   r.status = status;
   r.body = absl::StrCat("{\"error\":", JsonString(message), "}");
   return r;
+}
+
+// What the Hub's gateway sends when a listing page takes too long (heavy or deep pages).
+HttpResponse GatewayTimeout() {
+  HttpResponse r;
+  r.status = 504;
+  r.content_type = "text/html";
+  r.body =
+      "<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n"
+      "<center><h1>504 Gateway Time-out</h1></center>\r\n</body>\r\n</html>\r\n";
+  return r;
+}
+
+// A request carrying `Authorization: Bearer <token>` (any token: fakehub checks none).
+bool HasToken(const HttpRequest& request) {
+  absl::string_view auth = request.Header("authorization");
+  return absl::StartsWithIgnoreCase(auth, "bearer ") &&
+         !absl::StripAsciiWhitespace(auth.substr(7)).empty();
+}
+
+// The request's query without its cursor parameter, joined again as sent.
+std::vector<absl::string_view> QueryWithoutCursor(absl::string_view target) {
+  std::vector<absl::string_view> kept;
+  auto q = target.find('?');
+  if (q == absl::string_view::npos) return kept;
+  for (absl::string_view part : absl::StrSplit(target.substr(q + 1), '&', absl::SkipEmpty())) {
+    if (!absl::StartsWith(part, "cursor=")) kept.push_back(part);
+  }
+  return kept;
 }
 
 // An entry a crawler must reject without losing anything else: never a real repo.
@@ -77,6 +108,13 @@ class FakeHub::Impl {
     ASSIGN_OR_RETURN(auto policy, ParseRateLimit(options_.rate_limit));
     if (policy) limiter_ = std::make_unique<RateLimiter>(*policy, clock_);
     ASSIGN_OR_RETURN(plan_, FaultPlan::Parse(options_.fault_rate, options_.faults));
+    ASSIGN_OR_RETURN(hostile_, HostileModes::Parse(options_.hostile, options_.foreign_origin));
+    if (options_.heavy_page_limit < 0) {
+      return absl::InvalidArgumentError("--heavy_page_limit must be 0 (off) or positive");
+    }
+    if (!(options_.page_latency_ms >= 0 && options_.page_latency_ms <= 600000)) {
+      return absl::InvalidArgumentError("--page_latency_ms must be in 0..600000");
+    }
     if (options_.stall_seconds <= 0) {
       return absl::InvalidArgumentError("--stall_seconds must be positive");
     }
@@ -89,6 +127,8 @@ class FakeHub::Impl {
       g.repos = options_.repos;
       g.seed = options_.seed;
       g.scenario = options_.scenario;
+      g.private_fraction = options_.private_repos;
+      g.gated_no_access_fraction = options_.gated_no_access;
       ASSIGN_OR_RETURN(generated_, GeneratedHub::Create(g, &config_, matcher_.get()));
       catalog_ = generated_.get();
     }
@@ -252,6 +292,48 @@ class FakeHub::Impl {
   HttpResponse HandleListing(const HttpRequest& request, uint64_t malformed_nonce, bool repeat) {
     auto parsed = ParseListingRequest(request.query);
     if (!parsed.ok()) return JsonError(400, parsed.status().message());
+    parsed->with_token = HasToken(request);
+    if (options_.heavy_page_limit > 0 && parsed->limit > options_.heavy_page_limit) {
+      return GatewayTimeout();
+    }
+    const bool later_page = !parsed->cursor.empty();
+    absl::string_view host = request.Header("host");
+    const std::string origin = host.empty() ? url_ : absl::StrCat("http://", host);
+    if (hostile_.foreign_redirect && later_page) {
+      HttpResponse response;
+      response.status = 302;
+      response.content_type = "text/plain; charset=utf-8";
+      std::string location = absl::StrCat(options_.foreign_origin, request.target);
+      response.body = absl::StrCat("Found. Redirecting to ", location);
+      response.headers.emplace_back("Location", location);
+      return response;
+    }
+    if (hostile_.html_200) {
+      HttpResponse response;
+      response.content_type = "text/html; charset=utf-8";
+      response.body =
+          "<!DOCTYPE html>\n<html><head><title>Hugging Face</title></head>"
+          "<body><h1>We're sorry, the Hub is in maintenance.</h1></body></html>\n";
+      return response;
+    }
+    std::vector<absl::string_view> kept = QueryWithoutCursor(request.target);
+    auto link_to = [&](absl::string_view base, absl::string_view cursor) {
+      std::string url = absl::StrCat(base, request.path, "?", absl::StrJoin(kept, "&"));
+      if (!cursor.empty()) {
+        absl::StrAppend(&url, kept.empty() ? "" : "&", "cursor=", UrlEncode(cursor));
+      }
+      return absl::StrCat("<", url, ">; rel=\"next\"");
+    };
+    if (hostile_.empty_pages && later_page) {
+      // An older keyset each time: a new URL on every page, and never an entry.
+      auto keyset = DecodeCursor(parsed->cursor, parsed->sort);
+      if (!keyset.ok()) return JsonError(400, keyset.status().message());
+      HttpResponse response;
+      response.body = "[]";
+      response.headers.emplace_back(
+          "Link", link_to(origin, EncodeCursor(parsed->sort, keyset->key - 1, keyset->oid)));
+      return response;
+    }
     absl::StatusOr<ListingPage> page;
     std::string repeated;
     {
@@ -259,6 +341,14 @@ class FakeHub::Impl {
       page = engine_->Page(*parsed);
       if (page.ok() && repeat && page->previous_index >= 0) {
         catalog_->AppendEntry(page->previous_index, parsed->fields, &repeated);
+      }
+      if (page.ok() && hostile_.garbage_fraction > 0) {
+        for (size_t k = 0; k < page->entries.size(); ++k) {
+          std::string oid = catalog_->Oid(page->indices[k]).Hex();
+          if (IsGarbageEntry(options_.seed, oid, hostile_.garbage_fraction)) {
+            page->entries[k] = GarbageEntry(oid, catalog_->Id(page->indices[k]));
+          }
+        }
       }
     }
     if (!page.ok()) return JsonError(400, page.status().message());
@@ -283,59 +373,86 @@ class FakeHub::Impl {
       add(MalformedEntry(malformed_nonce * 0x9e3779b97f4a7c15ull));
     }
     body.push_back(']');
-    if (page->next_cursor) {
-      absl::string_view target = request.target;
-      auto q = target.find('?');
-      std::vector<absl::string_view> kept;
-      if (q != absl::string_view::npos) {
-        for (absl::string_view part :
-             absl::StrSplit(target.substr(q + 1), '&', absl::SkipEmpty())) {
-          if (!absl::StartsWith(part, "cursor=")) kept.push_back(part);
-        }
-      }
-      absl::string_view host = request.Header("host");
-      std::string base = host.empty() ? url_ : absl::StrCat("http://", host);
-      std::string link =
-          absl::StrCat(base, request.path, "?", absl::StrJoin(kept, "&"), kept.empty() ? "" : "&",
-                       "cursor=", UrlEncode(*page->next_cursor));
-      response.headers.emplace_back("Link", absl::StrCat("<", link, ">; rel=\"next\""));
+    if (hostile_.link_cycle && later_page) {
+      // Back to the first page: A -> B -> A -> ...
+      response.headers.emplace_back("Link", link_to(origin, ""));
+    } else if (hostile_.foreign_next && later_page) {
+      response.headers.emplace_back(
+          "Link", link_to(options_.foreign_origin, page->next_cursor.value_or(parsed->cursor)));
+    } else if (page->next_cursor) {
+      response.headers.emplace_back("Link", link_to(origin, *page->next_cursor));
+    }
+    if (options_.page_latency_ms > 0) {
+      // The real Hub's pace: MS per 1,000 entries, served later by the HTTP server's poller.
+      response.delay = absl::Microseconds(static_cast<int64_t>(
+          options_.page_latency_ms * static_cast<double>(page->entries.size())));
     }
     return response;
   }
 
+  // GET /api/models/{id}[/revision/{rev}], answered as the Hub answered in the recordings
+  // (shared/data/real-hub, shared/hub-api.md).
   HttpResponse HandleRepo(const HttpRequest& request) {
     absl::string_view rest = absl::string_view(request.path).substr(strlen("/api/models/"));
     std::string suffix;
+    std::optional<std::string> revision;
     auto rev = rest.find("/revision/");
     if (rev != absl::string_view::npos) {
       suffix = std::string(rest.substr(rev));
+      revision = std::string(rest.substr(rev + strlen("/revision/")));
       rest = rest.substr(0, rev);
     }
     std::string id(absl::StripSuffix(rest, "/"));
-    if (id.empty() || std::count(id.begin(), id.end(), '/') > 1) {
-      return JsonError(404, "Repository not found");
-    }
+    const bool token = HasToken(request);
+    // Missing, or private to someone else: anonymous 401; with a token 404 (unverified).
+    auto not_found = [token]() {
+      if (!token) return JsonError(401, "Invalid username or password.");
+      HttpResponse r = JsonError(404, "Repository not found");
+      r.headers.emplace_back("X-Error-Code", "RepoNotFound");
+      return r;
+    };
+    if (id.empty() || std::count(id.begin(), id.end(), '/') > 1) return not_found();
     auto expand = ParseRepoExpand(request.query);
     if (!expand.ok()) return JsonError(400, expand.status().message());
     HttpResponse response;
     absl::ReaderMutexLock lock(&state_mu_);
     RepoLookup found = catalog_->Lookup(id);
+    if (found.kind == RepoLookup::kPrivate) {
+      if (!token || !found.token_visible) return not_found();
+      found.kind = found.current_id.empty() ? RepoLookup::kFound : RepoLookup::kRenamed;
+    }
     switch (found.kind) {
       case RepoLookup::kNotFound:
-        return JsonError(404, "Repository not found");
       case RepoLookup::kPrivate:
-        return JsonError(401, "Invalid username or password.");
+        return not_found();
       case RepoLookup::kRenamed: {
+        // As recorded: 307, text/plain, no body, a relative Location.
         auto q = request.target.find('?');
         std::string location = absl::StrCat("/api/models/", found.current_id, suffix,
                                             q == std::string::npos ? "" : request.target.substr(q));
-        response = JsonError(307, absl::StrCat("Temporary Redirect. Redirecting to ", location));
         response.status = 307;
+        response.content_type = "text/plain; charset=utf-8";
         response.headers.emplace_back("Location", location);
         return response;
       }
       case RepoLookup::kFound:
         break;
+    }
+    if (found.disabled) return JsonError(403, "Access to this resource is disabled.");
+    if (found.gated_no_access && !token) {
+      std::string message = absl::StrCat(
+          "Access to model ", id,
+          " is restricted. You must have access to it and be authenticated to access it. "
+          "Please log in.");
+      response = JsonError(401, message);
+      response.headers.emplace_back("X-Error-Code", "GatedRepo");
+      response.headers.emplace_back("X-Error-Message", message);
+      return response;
+    }
+    if (revision && !catalog_->HasRevision(found.index, *revision)) {
+      response = JsonError(404, absl::StrCat("Invalid rev id: ", revision->substr(0, 200)));
+      response.headers.emplace_back("X-Error-Code", "RevisionNotFound");
+      return response;
     }
     catalog_->AppendEntry(found.index, expand->has_value() ? **expand : DefaultRepoFields(),
                           &response.body);
@@ -390,6 +507,7 @@ class FakeHub::Impl {
   std::unique_ptr<FamilyMatcher> matcher_;
   std::unique_ptr<RateLimiter> limiter_;
   FaultPlan plan_;
+  HostileModes hostile_;
   std::unique_ptr<GeneratedHub> generated_;
   std::unique_ptr<FixtureHub> fixture_;
   ModelCatalog* catalog_ = nullptr;

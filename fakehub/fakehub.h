@@ -30,10 +30,29 @@ struct FakeHubOptions {
   Clock* clock = nullptr;               // rate-limit windows; null: the real clock
   double stall_seconds = 60;            // how long a `stall` fault holds a request
   int threads = 16;                     // HTTP worker threads
+
+  // The Hub as recorded (shared/hub-api.md); see fakehub/README.md.
+  // Fraction of repos private to the token: listed ("private": true) and
+  // readable only by requests with `Authorization: Bearer <any token>`; never in the truth.
+  double private_repos = 0;
+  // Fraction of gated repos whose per-repo endpoint answers anonymous requests 401
+  // `X-Error-Code: GatedRepo` (the rest answer 200, as the 2024-25 recordings show).
+  double gated_no_access = 0;
+  // Listing requests with a page size above this answer 504 with an HTML body (0: off).
+  int heavy_page_limit = 0;
+  // Each listing page is answered after this many milliseconds per 1,000 entries (0: at once),
+  // without holding a worker thread.
+  double page_latency_ms = 0;
+  // Hostile listing behaviours for tests (MODE,MODE: see HostileModesHelp()); off by default.
+  std::string hostile;
+  // Where foreign_next and foreign_redirect point: http(s)://HOST:PORT.
+  std::string foreign_origin;
 };
 
 // The fault kinds, one per line with what each does (for --help).
 std::string FaultKindsHelp();
+// The hostile modes, one per line with what each does and what the truth means (for --help).
+std::string HostileModesHelp();
 
 class FakeHub {
  public:

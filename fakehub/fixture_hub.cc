@@ -9,12 +9,31 @@
 #include "common/checksum.h"
 #include "common/dates.h"
 #include "fakehub/json_text.h"
+#include "hub/entry_parser.h"
 #include "simdjson.h"
 
 namespace hubcensus::fakehub {
 namespace {
 
 absl::string_view View(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+// The Hub's placeholder createdAt values, 2022-03-02T23:29:04.000Z and ...:05.000Z.
+bool IsPlaceholderCreated(int64_t t) { return t == 1646263744 || t == 1646263745; }
+
+Relation RelationOf(v1::Relation relation) {
+  switch (relation) {
+    case v1::RELATION_FINETUNE:
+      return Relation::kFinetune;
+    case v1::RELATION_ADAPTER:
+      return Relation::kAdapter;
+    case v1::RELATION_QUANTIZED:
+      return Relation::kQuantized;
+    case v1::RELATION_MERGE:
+      return Relation::kMerge;
+    default:
+      return Relation::kUnknown;
+  }
+}
 
 int MonthOfUnix(int64_t t) {
   absl::CivilSecond c = absl::ToCivilSecond(absl::FromUnixSeconds(t), absl::UTCTimeZone());
@@ -81,9 +100,10 @@ absl::StatusOr<std::unique_ptr<FixtureHub>> FixtureHub::Load(const std::string& 
       } else if (key == "trendingScore") {
         double v = 0;
         if (field.value.get(v) == simdjson::SUCCESS) e.trending = v;
-      } else if (key == "private") {
+      } else if (key == "private" || key == "disabled") {
         bool v = false;
-        if (field.value.get(v) == simdjson::SUCCESS) e.is_private = v;
+        if (field.value.get(v) == simdjson::SUCCESS)
+          (key == "private" ? e.is_private : e.disabled) = v;
       } else if (key == "tags") {
         simdjson::dom::array tags;
         if (field.value.get(tags) == simdjson::SUCCESS) {
@@ -117,6 +137,9 @@ bool FixtureHub::Listed(int64_t i) const {
   return !entries_[i].is_private && entries_[i].created <= end_of_day_;
 }
 
+// A recorded private entry is one the recording token could see: listed to token requests.
+bool FixtureHub::ListedWithToken(int64_t i) const { return entries_[i].created <= end_of_day_; }
+
 double FixtureHub::SortKey(int64_t i, SortField field) const {
   const Entry& e = entries_[i];
   switch (field) {
@@ -146,23 +169,14 @@ bool FixtureHub::Matches(int64_t i, const ListingFilter& filter) const {
 }
 
 std::vector<std::pair<std::string, Relation>> FixtureHub::Parents(const Entry& e) const {
-  std::vector<std::pair<std::string, Relation>> with_relation, bare;
-  for (const auto& tag : e.tags) {
-    if (!absl::StartsWith(tag, "base_model:")) continue;
-    absl::string_view rest = absl::string_view(tag).substr(11);
-    bool matched = false;
-    for (int r = 0; r < 4; ++r) {
-      std::string prefix = absl::StrCat(kRelationNames[r], ":");
-      if (absl::StartsWith(rest, prefix)) {
-        with_relation.emplace_back(std::string(rest.substr(prefix.size())),
-                                   static_cast<Relation>(r));
-        matched = true;
-        break;
-      }
-    }
-    if (!matched) bare.emplace_back(std::string(rest), Relation::kUnknown);
+  // The one reading of the lineage tags (hub/): relation tags, and bare tags only for ids with
+  // no relation tag, in tag order. Lineage comes from tags alone (cardData is not requested).
+  std::vector<absl::string_view> tags(e.tags.begin(), e.tags.end());
+  std::vector<std::pair<std::string, Relation>> parents;
+  for (const v1::Parent& p : hub::DeriveParents(tags, {})) {
+    parents.emplace_back(p.id(), RelationOf(p.relation()));
   }
-  return with_relation.empty() ? bare : with_relation;
+  return parents;
 }
 
 void FixtureHub::AppendEntry(int64_t i, const FieldList& fields, std::string* out) const {
@@ -220,6 +234,8 @@ RepoLookup FixtureHub::Lookup(absl::string_view repo_id) const {
   if (it == by_id_.end() || entries_[it->second].created > end_of_day_) return result;
   result.index = it->second;
   result.kind = entries_[it->second].is_private ? RepoLookup::kPrivate : RepoLookup::kFound;
+  result.token_visible = entries_[it->second].is_private;
+  result.disabled = entries_[it->second].disabled;
   return result;
 }
 
@@ -241,9 +257,11 @@ LineageGraph FixtureHub::Graph(const std::string& date) const {
     auto parents = Parents(e);
     bool pipeline_ok =
         std::find(pipelines.begin(), pipelines.end(), e.pipeline_tag) != pipelines.end();
-    g.AddNode(static_cast<int16_t>(matcher_->FirstPartyFamily(e.id)), e.has_all_time, e.all_time,
-              e.downloads, MonthOfUnix(e.created), pipeline_ok,
-              parents.empty() ? Relation::kUnknown : parents[0].second);
+    g.AddNode(
+        static_cast<int16_t>(matcher_->FirstPartyFamily(e.id)), e.has_all_time, e.all_time,
+        e.downloads,
+        IsPlaceholderCreated(e.created) ? LineageGraph::kPlaceholderMonth : MonthOfUnix(e.created),
+        pipeline_ok, parents.empty() ? Relation::kUnknown : parents[0].second);
     for (const auto& [pid, relation] : parents) {
       auto it = by_id_.find(pid);
       if (it != by_id_.end() && node[it->second] >= 0) {

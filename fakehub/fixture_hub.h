@@ -29,6 +29,7 @@ class FixtureHub : public ModelCatalog {
 
   int64_t Count() const override { return static_cast<int64_t>(entries_.size()); }
   bool Listed(int64_t i) const override;
+  bool ListedWithToken(int64_t i) const override;
   double SortKey(int64_t i, SortField field) const override;
   uint64_t KeyVersion(SortField field) const override { return 1; }
   ObjectId Oid(int64_t i) const override { return entries_[i].oid; }
@@ -54,12 +55,13 @@ class FixtureHub : public ModelCatalog {
     bool has_all_time = false;
     int64_t all_time = 0;
     bool is_private = false;
+    bool disabled = false;
     std::vector<std::string> tags;
     std::vector<std::pair<std::string, std::string>> raw;  // key -> minified JSON value
   };
   FixtureHub(const v1::FamilyConfig* config, const FamilyMatcher* matcher)
       : config_(config), matcher_(matcher) {}
-  // (parent id, relation) from the entry's tags, in tag order.
+  // (parent id, relation) from the entry's tags by hub::DeriveParents.
   std::vector<std::pair<std::string, Relation>> Parents(const Entry& e) const;
 
   const v1::FamilyConfig* config_;

@@ -18,8 +18,10 @@ namespace hubcensus::fakehub {
 
 namespace {
 
-constexpr int64_t kEpoch = 1646092800;        // 2022-03-01T00:00:00Z
+constexpr int64_t kEpoch = 1646092800;  // 2022-03-01T00:00:00Z
+// The Hub's two placeholder createdAt values for repos older than its creation dates.
 constexpr int64_t kPlaceholder = 1646263744;  // 2022-03-02T23:29:04Z
+constexpr int64_t kPlaceholder05 = kPlaceholder + 1;
 constexpr uint32_t kBare = UINT32_MAX;
 constexpr uint16_t kNever = UINT16_MAX;
 constexpr uint32_t kGhostBit = 0x80000000u;
@@ -34,6 +36,11 @@ enum Flag : uint8_t {
   kGatedAuto = 32,
   kGatedManual = 64,
   kPlaceholderCreated = 128,
+};
+// RepoRecord::access: who may read a repo, decided after generation from the options.
+enum Access : uint8_t {
+  kTokenPrivate = 1,   // private, listed to requests with a token (--private_repos)
+  kGatedNoAccess = 2,  // gated; the per-repo endpoint answers anonymous requests 401 GatedRepo
 };
 
 constexpr const char* kPipelines[] = {
@@ -471,7 +478,16 @@ absl::StatusOr<std::unique_ptr<GeneratedHub>> GeneratedHub::Create(
         absl::StrCat("--repos: ", options.repos, " is outside 1000..10000000"));
   }
   std::unique_ptr<GeneratedHub> hub(new GeneratedHub(options, config, matcher));
+  if (!(options.private_fraction >= 0 && options.private_fraction <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--private_repos: ", options.private_fraction, " is not a fraction in 0..1"));
+  }
+  if (!(options.gated_no_access_fraction >= 0 && options.gated_no_access_fraction <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--gated_no_access: ", options.gated_no_access_fraction, " is not a fraction in 0..1"));
+  }
   RETURN_IF_ERROR(hub->Generate());
+  hub->AssignAccess();
   return hub;
 }
 
@@ -711,6 +727,8 @@ absl::Status GeneratedHub::Generate() {
     int month = MonthIndexOfDay(day);
     if (slot.created == kPlaceholder) {
       r.flags |= kPlaceholderCreated;
+      // The Hub gives old repos either placeholder second (both recorded in data/real-hub).
+      if (Hash(0x9105, i) & 1) r.created = static_cast<uint32_t>(kPlaceholder05);
       r.lastmod_days = static_cast<uint16_t>((h >> 12) % 1000);
     }
     if (slot.family >= 0) {
@@ -1144,12 +1162,41 @@ void GeneratedHub::BuildChildren() {
   }
 }
 
+void GeneratedHub::AssignAccess() {
+  auto uniform = [](uint64_t h) {
+    return static_cast<double>(h >> 11) * (1.0 / 9007199254740992.0);
+  };
+  for (uint32_t i = 0; i < repos_.size(); ++i) {
+    RepoRecord& r = repos_[i];
+    r.access = 0;
+    // First-party repos can be private too (their children then have a missing parent in a
+    // family's namespace), except the one each family's download curve is anchored on.
+    bool anchor = r.first_party >= 0 && curves_[r.first_party].anchor == i;
+    if (!anchor && !(r.flags & kPrivate) && uniform(Hash(0x9717, i)) < options_.private_fraction) {
+      r.access |= kTokenPrivate;
+    }
+    if ((r.flags & (kGatedAuto | kGatedManual)) &&
+        uniform(Hash(0x6a7e, i)) < options_.gated_no_access_fraction) {
+      r.access |= kGatedNoAccess;
+    }
+  }
+}
+
 void GeneratedHub::SetDay(int day) { day_ = std::min(std::max(day, kFirstDay), kLastDay); }
 
 bool GeneratedHub::ListedAt(uint32_t i, int day) const {
+  return ExistsAt(i, day) && !(repos_[i].flags & kPrivate) && !(repos_[i].access & kTokenPrivate);
+}
+
+bool GeneratedHub::ExistsAt(uint32_t i, int day) const {
   const RepoRecord& r = repos_[i];
-  if (r.created_day > day || (r.flags & kPrivate) || r.deleted_day <= day) return false;
+  if (r.created_day > day || r.deleted_day <= day) return false;
   return mutation_deleted_.empty() || !mutation_deleted_.contains(i);
+}
+
+bool GeneratedHub::ListedWithToken(int64_t index) const {
+  uint32_t i = static_cast<uint32_t>(index);
+  return ExistsAt(i, day_) && !(repos_[i].flags & kPrivate);
 }
 
 int GeneratedHub::GenAt(uint32_t i, int day) const {
@@ -1407,7 +1454,8 @@ void GeneratedHub::AppendEntry(int64_t index, const FieldList& fields, std::stri
         if (r.pipeline != 0) absl::StrAppend(out, ",\"pipeline_tag\":\"", pipeline, "\"");
         break;
       case Property::kPrivate:
-        absl::StrAppend(out, ",\"private\":", (r.flags & kPrivate) ? "true" : "false");
+        absl::StrAppend(out, ",\"private\":",
+                        (r.flags & kPrivate) || (r.access & kTokenPrivate) ? "true" : "false");
         break;
       case Property::kSafetensors:
         if (safetensors) {
@@ -1415,12 +1463,9 @@ void GeneratedHub::AppendEntry(int64_t index, const FieldList& fields, std::stri
                           "},\"total\":", params, "}");
         }
         break;
-      case Property::kSha: {
-        uint64_t a = Hash(0x54a, (static_cast<uint64_t>(i) << 20) ^ LastModifiedAt(i, day_));
-        absl::StrAppendFormat(out, ",\"sha\":\"%016x%016x%08x\"", a, SplitMix(a),
-                              static_cast<uint32_t>(SplitMix(a + 1)));
+      case Property::kSha:
+        absl::StrAppend(out, ",\"sha\":\"", Sha(i), "\"");
         break;
-      }
       case Property::kSiblings: {
         out->append(
             ",\"siblings\":[{\"rfilename\":\".gitattributes\"},{\"rfilename\":\"README.md\"}");
@@ -1501,6 +1546,15 @@ void GeneratedHub::AppendEntry(int64_t index, const FieldList& fields, std::stri
   out->push_back('}');
 }
 
+std::string GeneratedHub::Sha(uint32_t i) const {
+  uint64_t a = Hash(0x54a, (static_cast<uint64_t>(i) << 20) ^ LastModifiedAt(i, day_));
+  return absl::StrFormat("%016x%016x%08x", a, SplitMix(a), static_cast<uint32_t>(SplitMix(a + 1)));
+}
+
+bool GeneratedHub::HasRevision(int64_t index, absl::string_view rev) const {
+  return rev == "main" || rev == "HEAD" || rev == Sha(static_cast<uint32_t>(index));
+}
+
 RepoLookup GeneratedHub::Lookup(absl::string_view repo_id) const {
   RepoLookup result;
   auto it = ids_.find(IdKey(repo_id));
@@ -1517,8 +1571,12 @@ RepoLookup GeneratedHub::Lookup(absl::string_view repo_id) const {
   int current = GenAt(i, day_);
   if (gen > current) return result;
   result.index = i;
-  if (r.flags & kPrivate) {
+  result.disabled = (r.flags & kDisabled) != 0;
+  result.gated_no_access = (r.access & kGatedNoAccess) != 0;
+  if ((r.flags & kPrivate) || (r.access & kTokenPrivate)) {
     result.kind = RepoLookup::kPrivate;
+    result.token_visible = (r.access & kTokenPrivate) != 0;
+    if (gen < current) result.current_id = NameAt(i, current);
   } else if (gen < current) {
     result.kind = RepoLookup::kRenamed;
     result.current_id = NameAt(i, current);
@@ -1551,8 +1609,11 @@ LineageGraph GeneratedHub::GraphAt(int day) const {
     if (r.edge_count > 0 && !(r.flags & kBareTags)) {
       relation = static_cast<Relation>(edges_[r.edge_begin].relation);
     }
+    // A placeholder createdAt is an unknown date before March 2022: new in no month.
+    int32_t month = (r.flags & kPlaceholderCreated) ? LineageGraph::kPlaceholderMonth
+                                                    : MonthIndexOfDay(r.created_day);
     g.AddNode(r.first_party, !(r.flags & kNoAllTime), AllTimeAt(i, day), Downloads30At(i, day),
-              MonthIndexOfDay(r.created_day), pipeline_ok[r.pipeline] != 0, relation);
+              month, pipeline_ok[r.pipeline] != 0, relation);
     for (uint32_t k = r.edge_begin; k < r.edge_begin + r.edge_count; ++k) {
       const Edge& e = edges_[k];
       if (e.target & kGhostBit) {
@@ -1560,7 +1621,8 @@ LineageGraph GeneratedHub::GraphAt(int day) const {
       } else if (node[e.target] >= 0) {
         g.AddParent(node[e.target]);
       } else {
-        // Not listed (private, deleted, not yet created): classified by its namespace.
+        // Not on the public Hub (private to anyone, deleted, not yet created): missing,
+        // classified by its namespace.
         g.AddParent(LineageGraph::MissingParent(repos_[e.target].first_party));
       }
     }
@@ -1602,7 +1664,8 @@ void GeneratedHub::Mutate(uint64_t nonce) {
     r.created =
         std::min<uint32_t>(newest + 1 + k, static_cast<uint32_t>(kEpoch + (day + 1) * 86400LL - 1));
     r.created_day = static_cast<uint16_t>(day);
-    r.flags &= static_cast<uint8_t>(~(kRenamed | kPrivate));
+    r.flags &= static_cast<uint8_t>(~(kRenamed | kPrivate | kPlaceholderCreated));
+    r.access = 0;
     r.deleted_day = kNever;
     r.ns = static_cast<uint32_t>(namespaces_.size() - 1 - rng.Below(20));
     r.salt = 0;

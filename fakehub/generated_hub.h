@@ -31,6 +31,12 @@ struct GeneratedHubOptions {
   int64_t repos = 20000;
   uint64_t seed = 1;
   std::string scenario = "article";
+  // Of the repos, this fraction is private to the token: listed (with
+  // "private": true) and readable only by requests carrying a bearer token. Independent of the
+  // scenario's own private repos (about 0.8%), which belong to other accounts: no one lists them.
+  double private_fraction = 0;
+  // Of the gated repos, this fraction answers anonymous per-repo requests 401 GatedRepo.
+  double gated_no_access_fraction = 0;
 };
 
 class GeneratedHub : public ModelCatalog {
@@ -47,6 +53,8 @@ class GeneratedHub : public ModelCatalog {
   // ModelCatalog, at the current date.
   int64_t Count() const override { return static_cast<int64_t>(repos_.size()); }
   bool Listed(int64_t i) const override { return ListedAt(static_cast<uint32_t>(i), day_); }
+  bool ListedWithToken(int64_t i) const override;
+  bool HasRevision(int64_t i, absl::string_view rev) const override;
   double SortKey(int64_t i, SortField field) const override;
   uint64_t KeyVersion(SortField field) const override;
   ObjectId Oid(int64_t i) const override;
@@ -68,7 +76,8 @@ class GeneratedHub : public ModelCatalog {
   int64_t AllTimeAt(uint32_t i, int day) const;  // 0 before creation
 
  private:
-  // Per repo: 36 bytes. Everything else (name, downloads at a date, likes, sha) is derived.
+  // Per repo: 36 bytes (access fills what was padding). Everything else (name, downloads at a date,
+  // likes, sha) is derived.
   struct RepoRecord {
     uint32_t created;  // Unix seconds
     uint32_t ns;       // index into namespaces_, or kBare
@@ -87,6 +96,7 @@ class GeneratedHub : public ModelCatalog {
     uint8_t salt;
     uint8_t init_downloads;
     uint8_t style;
+    uint8_t access;  // Access bits
   };
 
   // First-party cumulative downloads of one family by day, and the per-weight prefix the repo
@@ -115,8 +125,12 @@ class GeneratedHub : public ModelCatalog {
   absl::Status AssignNames();
   void CalibrateDownloads();
   void BuildChildren();
+  void AssignAccess();
 
+  // Listed to anonymous requests at `day`; ExistsAt: created, not deleted (private or not).
   bool ListedAt(uint32_t i, int day) const;
+  bool ExistsAt(uint32_t i, int day) const;
+  std::string Sha(uint32_t i) const;
   int GenAt(uint32_t i, int day) const;
   std::string NameAt(uint32_t i, int gen) const;
   std::string IdAt(uint32_t i, int day) const;

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <optional>
 
 #include "absl/strings/ascii.h"
@@ -35,6 +36,15 @@ struct HttpServer::Connection {
   // A stall fault: the connection gets no answer and is closed at this time, or when the client
   // gives up first. No worker is held meanwhile; the poller watches it.
   std::optional<absl::Time> stalled_until;
+  // A delayed response (HttpResponse::delay): the poller hands the connection back to a worker
+  // at `deferred_until`, which writes `deferred` and goes on serving the connection.
+  std::optional<absl::Time> deferred_until;
+  struct Deferred {
+    HttpRequest request;
+    HttpResponse response;
+    bool keep_alive = true;
+  };
+  std::unique_ptr<Deferred> deferred;
 };
 
 namespace {
@@ -281,12 +291,27 @@ void HttpServer::Stop() {
 void HttpServer::PollLoop() {
   epoll_event events[64];
   while (!stopping_) {
+    int wait_ms = 1000;
     {
-      // Close keep-alive connections idle for too long (only idle ones: workers own busy ones).
+      // Close keep-alive connections idle for too long (only idle ones: workers own busy ones),
+      // and hand deferred responses that are due to a worker.
       absl::MutexLock lock(&mu_);
       absl::Time now = absl::Now();
       for (auto it = connections_.begin(); it != connections_.end();) {
         Connection* c = it->get();
+        if (c->deferred_until.has_value()) {
+          if (!c->busy && now >= *c->deferred_until) {
+            c->deferred_until.reset();
+            c->busy = true;
+            ready_.push_back(c);
+          } else if (!c->busy) {
+            int64_t ms = absl::ToInt64Milliseconds(
+                absl::Ceil(*c->deferred_until - now, absl::Milliseconds(1)));
+            wait_ms = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wait_ms, ms)));
+          }
+          ++it;
+          continue;
+        }
         const bool expired = c->stalled_until.has_value()
                                  ? now >= *c->stalled_until
                                  : now - c->last_active > options_.idle_timeout;
@@ -299,10 +324,16 @@ void HttpServer::PollLoop() {
         }
       }
     }
-    int n = epoll_wait(epoll_fd_, events, 64, 1000);
+    int n = epoll_wait(epoll_fd_, events, 64, wait_ms);
     for (int i = 0; i < n; ++i) {
       void* ptr = events[i].data.ptr;
-      if (ptr == &wake_fd_) continue;
+      if (ptr == &wake_fd_) {
+        uint64_t count = 0;
+        if (::read(wake_fd_, &count, sizeof(count)) < 0) {
+          // EAGAIN: another wake-up drained it already.
+        }
+        continue;
+      }
       if (ptr == nullptr) {
         while (true) {
           sockaddr_in peer;
@@ -354,10 +385,25 @@ void HttpServer::WorkerLoop() {
       conn = ready_.front();
       ready_.erase(ready_.begin());
     }
-    if (Serve(conn)) {
-      Rearm(conn);
-    } else {
-      Close(conn);
+    switch (Serve(conn)) {
+      case AfterServe::kRearm:
+        Rearm(conn);
+        break;
+      case AfterServe::kDeferred: {
+        {
+          // Not armed in epoll: the poller's timer, not the socket, wakes it.
+          absl::MutexLock lock(&mu_);
+          conn->busy = false;
+        }
+        uint64_t one = 1;
+        if (::write(wake_fd_, &one, sizeof(one)) < 0) {
+          // The poller also wakes on its own tick, at most a second late.
+        }
+        break;
+      }
+      case AfterServe::kClose:
+        Close(conn);
+        break;
     }
   }
 }
@@ -392,8 +438,15 @@ void HttpServer::CloseLocked(Connection* conn) {
   }
 }
 
-bool HttpServer::Serve(Connection* conn) {
+HttpServer::AfterServe HttpServer::Serve(Connection* conn) {
   bool served_one = false;
+  if (conn->deferred != nullptr) {
+    std::unique_ptr<Connection::Deferred> d = std::move(conn->deferred);
+    if (!WriteResponse(conn, d->request, std::move(d->response), d->keep_alive) || !d->keep_alive) {
+      return AfterServe::kClose;
+    }
+    served_one = true;
+  }
   while (!stopping_) {
     size_t header_end = conn->inbuf.find("\r\n\r\n");
     if (header_end == std::string::npos) {
@@ -403,15 +456,16 @@ bool HttpServer::Serve(Connection* conn) {
         r.status = 431;
         r.body = R"({"error":"request headers too large"})";
         WriteResponse(conn, bad, std::move(r), false);
-        return false;
+        return AfterServe::kClose;
       }
-      if (served_one && conn->inbuf.empty()) return true;  // back to epoll until more arrives
+      if (served_one && conn->inbuf.empty())
+        return AfterServe::kRearm;  // back to epoll until more arrives
       pollfd p{conn->fd, POLLIN, 0};
       int ready = ::poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(kReadTimeout)));
-      if (ready <= 0) return false;
+      if (ready <= 0) return AfterServe::kClose;
       char buf[16384];
       ssize_t n = ::recv(conn->fd, buf, sizeof(buf), 0);
-      if (n <= 0) return false;
+      if (n <= 0) return AfterServe::kClose;
       conn->inbuf.append(buf, static_cast<size_t>(n));
       continue;
     }
@@ -426,7 +480,7 @@ bool HttpServer::Serve(Connection* conn) {
       r.status = 400;
       r.body = R"({"error":"malformed request line"})";
       WriteResponse(conn, request, std::move(r), false);
-      return false;
+      return AfterServe::kClose;
     }
     http10 = first[2] == "HTTP/1.0";
     request.method = std::string(first[0]);
@@ -445,30 +499,30 @@ bool HttpServer::Serve(Connection* conn) {
       r.status = 400;
       r.body = R"({"error":"bad Content-Length"})";
       WriteResponse(conn, request, std::move(r), false);
-      return false;
+      return AfterServe::kClose;
     }
     if (!request.Header("transfer-encoding").empty()) {
       HttpResponse r;
       r.status = 411;
       r.body = R"({"error":"chunked request bodies are not supported; send Content-Length"})";
       WriteResponse(conn, request, std::move(r), false);
-      return false;
+      return AfterServe::kClose;
     }
     if (body_len > (1u << 20)) {
       HttpResponse r;
       r.status = 413;
       r.body = R"({"error":"request body too large"})";
       WriteResponse(conn, request, std::move(r), false);
-      return false;
+      return AfterServe::kClose;
     }
     size_t total = header_end + 4 + body_len;
     while (conn->inbuf.size() < total) {
       pollfd p{conn->fd, POLLIN, 0};
       int ready = ::poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(kReadTimeout)));
-      if (ready <= 0) return false;
+      if (ready <= 0) return AfterServe::kClose;
       char buf[16384];
       ssize_t n = ::recv(conn->fd, buf, sizeof(buf), 0);
-      if (n <= 0) return false;
+      if (n <= 0) return AfterServe::kClose;
       conn->inbuf.append(buf, static_cast<size_t>(n));
     }
     request.body = conn->inbuf.substr(header_end + 4, body_len);
@@ -486,13 +540,23 @@ bool HttpServer::Serve(Connection* conn) {
     if (response.fault == TransportFault::kStall) {
       // Back to the poller, which closes it when the stall ends or the client gives up.
       conn->stalled_until = absl::Now() + response.stall;
-      return true;
+      return AfterServe::kRearm;
     }
-    if (!WriteResponse(conn, request, std::move(response), keep_alive)) return false;
-    if (!keep_alive) return false;
+    if (response.delay > absl::ZeroDuration()) {
+      absl::Time due = absl::Now() + response.delay;
+      conn->deferred = std::make_unique<Connection::Deferred>();
+      conn->deferred->request = std::move(request);
+      conn->deferred->response = std::move(response);
+      conn->deferred->keep_alive = keep_alive;
+      absl::MutexLock lock(&mu_);
+      conn->deferred_until = due;
+      return AfterServe::kDeferred;
+    }
+    if (!WriteResponse(conn, request, std::move(response), keep_alive)) return AfterServe::kClose;
+    if (!keep_alive) return AfterServe::kClose;
     served_one = true;
   }
-  return false;
+  return AfterServe::kClose;
 }
 
 bool HttpServer::WriteResponse(Connection* conn, const HttpRequest& request, HttpResponse response,

@@ -52,6 +52,9 @@ struct HttpResponse {
   std::string content_type = "application/json; charset=utf-8";
   TransportFault fault = TransportFault::kNone;
   absl::Duration stall = absl::Seconds(60);
+  // Send the response only after this long. The connection waits in the poller meanwhile, so a
+  // slow answer holds no worker thread.
+  absl::Duration delay = absl::ZeroDuration();
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
@@ -84,8 +87,10 @@ class HttpServer {
   HttpServer(HttpServerOptions options, HttpHandler handler);
   void PollLoop();
   void WorkerLoop();
-  // Serves the requests buffered on `conn`; returns false when the connection must close.
-  bool Serve(Connection* conn);
+  // What Serve leaves the connection to: the poller (idle, stalled or answered later), or closed.
+  enum class AfterServe { kRearm, kDeferred, kClose };
+  // Serves the requests buffered on `conn` (first the deferred response, when one is due).
+  AfterServe Serve(Connection* conn);
   bool WriteResponse(Connection* conn, const HttpRequest& request, HttpResponse response,
                      bool keep_alive);
   void Rearm(Connection* conn);

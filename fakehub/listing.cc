@@ -293,8 +293,9 @@ std::string EncodeCursor(SortField sort, double key, const ObjectId& oid) {
     value = JsonNumber(key);
   }
   const char* name = SortFieldName(sort);
-  std::string json = absl::StrCat(R"({"$or":[{")", name, "\":", value, R"(,"_id":{"$gt":")",
-                                  oid.Hex(), R"("}},{")", name, R"(":{"$lt":)", value, "}}]}");
+  std::string json =
+      absl::StrCat(R"({"$or":[{")", name, "\":", value, R"(,"_id":{"$gt":")", oid.Hex(),
+                   R"("}},{")", name, R"(":{"$lt":)", value, R"(}},{")", name, R"(":null}]})");
   return absl::Base64Escape(json);
 }
 
@@ -303,23 +304,36 @@ absl::StatusOr<Keyset> DecodeCursor(absl::string_view cursor, SortField sort) {
     return absl::InvalidArgumentError(absl::StrCat("Invalid cursor: ", why));
   };
   std::string json;
-  if (!absl::Base64Unescape(cursor, &json) && !absl::WebSafeBase64Unescape(cursor, &json)) {
-    return invalid("not base64");
-  }
+  if (!absl::Base64Unescape(cursor, &json)) return invalid("not base64");
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
   if (parser.parse(json).get(doc) != simdjson::SUCCESS) return invalid("not JSON");
+  // Exactly the Hub's keyset: {"$or":[{k:v,"_id":{"$gt":id}},{k:{"$lt":v}},{k:null}]}.
+  simdjson::dom::object root;
   simdjson::dom::array alternatives;
-  if (doc["$or"].get(alternatives) != simdjson::SUCCESS || alternatives.size() != 2) {
-    return invalid("no $or keyset");
+  if (doc.get(root) != simdjson::SUCCESS || root.size() != 1 ||
+      root["$or"].get(alternatives) != simdjson::SUCCESS || alternatives.size() != 3) {
+    return invalid("not a three-branch $or keyset");
   }
-  simdjson::dom::object first;
-  if (alternatives.at(0).get(first) != simdjson::SUCCESS) return invalid("bad keyset");
+  const char* name = SortFieldName(sort);
+  simdjson::dom::object after, before, null_branch;
+  if (alternatives.at(0).get(after) != simdjson::SUCCESS || after.size() != 2 ||
+      alternatives.at(1).get(before) != simdjson::SUCCESS || before.size() != 1 ||
+      alternatives.at(2).get(null_branch) != simdjson::SUCCESS || null_branch.size() != 1) {
+    return invalid("bad keyset branches");
+  }
+  simdjson::dom::element value, lt_value, null_value;
+  if (after[name].get(value) != simdjson::SUCCESS ||
+      before[name]["$lt"].get(lt_value) != simdjson::SUCCESS ||
+      null_branch[name].get(null_value) != simdjson::SUCCESS) {
+    return invalid(absl::StrCat("the cursor is not for sort=", name));
+  }
+  simdjson::dom::object lt_object;
+  if (before[name].get(lt_object) != simdjson::SUCCESS || lt_object.size() != 1 ||
+      !null_value.is_null() || simdjson::minify(value) != simdjson::minify(lt_value)) {
+    return invalid("inconsistent keyset branches");
+  }
   Keyset keyset;
-  simdjson::dom::element value;
-  if (first[SortFieldName(sort)].get(value) != simdjson::SUCCESS) {
-    return invalid(absl::StrCat("the cursor is not for sort=", SortFieldName(sort)));
-  }
   if (IsDateKey(sort)) {
     std::string_view text;
     if (value.get(text) != simdjson::SUCCESS) return invalid("bad date");
@@ -331,8 +345,12 @@ absl::StatusOr<Keyset> DecodeCursor(absl::string_view cursor, SortField sort) {
     if (value.get(v) != simdjson::SUCCESS) return invalid("bad key");
     keyset.key = v;
   }
+  simdjson::dom::object id_object;
   std::string_view id;
-  if (first["_id"]["$gt"].get(id) != simdjson::SUCCESS) return invalid("no _id");
+  if (after["_id"].get(id_object) != simdjson::SUCCESS || id_object.size() != 1 ||
+      id_object["$gt"].get(id) != simdjson::SUCCESS) {
+    return invalid("no _id");
+  }
   auto oid = ObjectId::FromHex(absl::string_view(id.data(), id.size()));
   if (!oid) return invalid("bad _id");
   keyset.oid = *oid;
@@ -392,7 +410,8 @@ absl::StatusOr<ListingPage> ListingEngine::Page(const ListingRequest& request) {
   bool filtered = !filter.search.empty() || !filter.author.empty() || !filter.tags.empty() ||
                   !filter.pipeline_tag.empty();
   auto wanted = [&](int64_t i) {
-    return catalog_->Listed(i) && (!filtered || catalog_->Matches(i, filter));
+    bool listed = request.with_token ? catalog_->ListedWithToken(i) : catalog_->Listed(i);
+    return listed && (!filtered || catalog_->Matches(i, filter));
   };
   // The listed entry just before the page, for the repeated-entry fault.
   for (size_t back = pos, steps = 0; back > 0 && steps < 10000; --back, ++steps) {
@@ -410,6 +429,7 @@ absl::StatusOr<ListingPage> ListingEngine::Page(const ListingRequest& request) {
     std::string entry;
     catalog_->AppendEntry(i, request.fields, &entry);
     page.entries.push_back(std::move(entry));
+    page.indices.push_back(i);
     last = i;
     last_pos = pos;
   }

@@ -26,6 +26,8 @@ struct ListingRequest {
   FieldList fields;
   ListingFilter filter;
   std::string cursor;  // decoded from the query; empty on the first page
+  // The request carried `Authorization: Bearer ...`: the token's private repos are listed too.
+  bool with_token = false;
 };
 
 // Validates the query of GET /api/models; errors are INVALID_ARGUMENT with the Hub's message.
@@ -35,8 +37,9 @@ absl::StatusOr<ListingRequest> ParseListingRequest(
 absl::StatusOr<std::optional<FieldList>> ParseRepoExpand(
     const std::vector<std::pair<std::string, std::string>>& query);
 
-// The keyset after which the next page starts, as the Hub encodes it: base64 of
-// {"$or":[{"<key>":v,"_id":{"$gt":"<id>"}},{"<key>":{"$lt":v}}]}.
+// The keyset after which the next page starts, as the Hub encodes it: base64 (with `=` padding)
+// of {"$or":[{"<key>":v,"_id":{"$gt":"<id>"}},{"<key>":{"$lt":v}},{"<key>":null}]}. Decoding
+// accepts exactly that shape (any other, or an undecodable cursor, is INVALID_ARGUMENT).
 std::string EncodeCursor(SortField sort, double key, const ObjectId& oid);
 struct Keyset {
   double key = 0;
@@ -46,6 +49,7 @@ absl::StatusOr<Keyset> DecodeCursor(absl::string_view cursor, SortField sort);
 
 struct ListingPage {
   std::vector<std::string> entries;  // one JSON object each
+  std::vector<int64_t> indices;      // the catalog slot of each entry
   std::optional<std::string> next_cursor;
   // The listed entry just before this page (-1: none): what a repeated-entry fault repeats.
   int64_t previous_index = -1;

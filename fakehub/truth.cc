@@ -150,6 +150,8 @@ std::string TruthJson(const LineageGraph& g, const v1::FamilyConfig& raw_config,
   // month -> (total, per-family counts)
   std::map<int, std::pair<double, std::vector<double>>> months;
 
+  // Repos that would be new derivatives of some month but carry a placeholder createdAt.
+  int64_t placeholder_dated_left_out = 0;
   LineageWalker walker(g, max_steps);
   Attribution attribution;
   for (size_t r = 0; r < g.size(); ++r) {
@@ -169,9 +171,11 @@ std::string TruthJson(const LineageGraph& g, const v1::FamilyConfig& raw_config,
     }
     if (attribution.empty()) continue;
     bool is_derivative = fp < 0;
-    bool new_model = is_derivative && g.share_pipeline[r] &&
-                     (!g.has_all_time[r] || g.downloads_all_time[r] >= min_downloads) &&
-                     g.created_month[r] <= g.date_month;
+    bool share_candidate = is_derivative && g.share_pipeline[r] &&
+                           (!g.has_all_time[r] || g.downloads_all_time[r] >= min_downloads);
+    bool placeholder = g.created_month[r] == LineageGraph::kPlaceholderMonth;
+    if (share_candidate && placeholder) ++placeholder_dated_left_out;
+    bool new_model = share_candidate && !placeholder && g.created_month[r] <= g.date_month;
     for (const auto& [f, w] : attribution) {
       sums[f].ecosystem_all_time += static_cast<double>(g.downloads_all_time[r]) * w;
       if (is_derivative) sums[f].derivatives[g.first_relation[r]] += w;
@@ -226,7 +230,7 @@ std::string TruthJson(const LineageGraph& g, const v1::FamilyConfig& raw_config,
       out.append("}}");
     }
   }
-  out.append("]}}");
+  absl::StrAppend(&out, "],\"placeholder_dated_left_out\":", placeholder_dated_left_out, "}}");
   return out;
 }
 

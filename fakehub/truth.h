@@ -28,7 +28,10 @@ struct LineageGraph {
   std::vector<int64_t> downloads_all_time;  // 0 when absent
   std::vector<uint8_t> has_all_time;
   std::vector<int64_t> downloads_30d;
-  std::vector<int32_t> created_month;   // year * 12 + month - 1 (UTC createdAt)
+  std::vector<int32_t> created_month;  // year * 12 + month - 1 (UTC createdAt), or:
+  // A placeholder createdAt (2022-03-02T23:29:04.000Z or :05.000Z): counted in every sum,
+  // new in no month.
+  static constexpr int32_t kPlaceholderMonth = -1;
   std::vector<uint8_t> share_pipeline;  // pipeline_tag passes the new-model filter
   std::vector<uint8_t> first_relation;  // Relation of the first parent edge
   std::vector<uint32_t> parent_begin;   // size nodes + 1

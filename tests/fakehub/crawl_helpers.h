@@ -23,6 +23,7 @@ struct CrawledEntry {
   bool has_all_time = false;
   int64_t all_time = 0;
   std::vector<std::string> tags;
+  bool is_private = false;  // "private": true (listed only to a request with a token)
 };
 
 inline bool ParseEntries(const std::string& body, std::vector<CrawledEntry>* out) {
@@ -44,6 +45,8 @@ inline bool ParseEntries(const std::string& body, std::vector<CrawledEntry>* out
       c.has_all_time = true;
       c.all_time = v;
     }
+    bool flag = false;
+    if (e["private"].get(flag) == simdjson::SUCCESS) c.is_private = flag;
     simdjson::dom::array tags;
     if (e["tags"].get(tags) == simdjson::SUCCESS) {
       for (auto t : tags) {
@@ -64,11 +67,11 @@ struct CrawlResult {
 
 // Follows the chain from `first_url`; stops at the first non-200 or unparsable page.
 inline CrawlResult Crawl(HttpTestClient& client, const std::string& first_url,
-                         int max_pages = 100000) {
+                         int max_pages = 100000, const std::vector<std::string>& headers = {}) {
   CrawlResult result;
   std::optional<std::string> url = first_url;
   while (url && result.pages < max_pages) {
-    HttpResult page = client.Get(*url);
+    HttpResult page = client.Get(*url, headers);
     ++result.pages;
     if (page.code != CURLE_OK || page.status != 200 || !ParseEntries(page.body, &result.entries)) {
       result.ok = false;

@@ -45,6 +45,12 @@ TEST(FakeHubCli, BadFlagsExitTwoNamingTheFlag) {
   EXPECT_NE(out.find("gremlins"), std::string::npos) << out;
   EXPECT_EQ(RunToCompletion({HubcensusBinary(), "fakehub", "--rate_limit=lots"}, &out), 2);
   EXPECT_NE(out.find("--rate_limit"), std::string::npos) << out;
+  EXPECT_EQ(RunToCompletion({HubcensusBinary(), "fakehub", "--hostile=gremlins"}, &out), 2);
+  EXPECT_NE(out.find("--hostile"), std::string::npos) << out;
+  EXPECT_EQ(RunToCompletion({HubcensusBinary(), "fakehub", "--hostile=foreign_next"}, &out), 2);
+  EXPECT_NE(out.find("--foreign_origin"), std::string::npos) << out;
+  EXPECT_EQ(RunToCompletion({HubcensusBinary(), "fakehub", "--private_repos=2"}, &out), 2);
+  EXPECT_NE(out.find("--private_repos"), std::string::npos) << out;
   EXPECT_EQ(RunToCompletion({HubcensusBinary(), "fakehub", "--date=2019-01-01"}, &out), 1);
   EXPECT_NE(out.find("2019-01-01"), std::string::npos) << out;
   EXPECT_EQ(RunToCompletion({HubcensusBinary(), "fakehub", "--fixture=/no/such/file.json"}, &out),
@@ -55,9 +61,15 @@ TEST(FakeHubCli, BadFlagsExitTwoNamingTheFlag) {
 TEST(FakeHubCli, HelpExplainsEveryFlagAndListsTheFaultKinds) {
   std::string out;
   ASSERT_EQ(RunToCompletion({HubcensusBinary(), "fakehub", "--help"}, &out), 0);
-  for (const char* flag : {"--port", "--listen", "--repos", "--seed", "--date", "--scenario",
-                           "--rate_limit", "--fault_rate", "--faults", "--fixture"}) {
+  for (const char* flag :
+       {"--port", "--listen", "--repos", "--seed", "--date", "--scenario", "--rate_limit",
+        "--fault_rate", "--faults", "--fixture", "--private_repos", "--gated_no_access",
+        "--heavy_page_limit", "--page_latency_ms", "--hostile", "--foreign_origin"}) {
     EXPECT_NE(out.find(flag), std::string::npos) << flag;
+  }
+  for (const char* mode : {"link_cycle: ", "empty_pages: ", "foreign_next: ", "foreign_redirect: ",
+                           "html_200: ", "garbage_entries=F: "}) {
+    EXPECT_NE(out.find(mode), std::string::npos) << mode;
   }
   for (int k = 0; k < kFaultKinds; ++k) {
     EXPECT_NE(out.find(absl::StrCat(FaultKindName(static_cast<FaultKind>(k)), ": ")),

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <map>
 #include <set>
 #include <string>
@@ -23,6 +24,7 @@ namespace {
 using testing::Crawl;
 using testing::CrawledEntry;
 using testing::CrawlerFirstUrl;
+using testing::HttpResult;
 using testing::HttpTestClient;
 
 std::unique_ptr<FakeHub> StartHub(int64_t repos, uint64_t seed = 1, std::string fixture = "") {
@@ -57,6 +59,7 @@ struct ParsedTruth {
   std::map<std::string, MonthShares> months;
   std::vector<std::string> month_order;
   std::string date;
+  double placeholder_dated_left_out = 0;
 };
 
 double Number(simdjson::dom::element e) {
@@ -99,6 +102,7 @@ ParsedTruth ParseTruth(const std::string& json) {
     t.regions[name] = ParseFigures(r);
   }
   EXPECT_EQ(doc["shares"]["date"].get(s), simdjson::SUCCESS);
+  t.placeholder_dated_left_out = Number(doc["shares"]["placeholder_dated_left_out"]);
   for (simdjson::dom::object m : simdjson::dom::array(doc["shares"]["months"])) {
     std::string month{std::string_view(m["month"])};
     t.month_order.push_back(month);
@@ -121,25 +125,39 @@ ParsedTruth BruteForce(const std::vector<CrawledEntry>& entries, const std::stri
   FamilyMatcher matcher(config);
   absl::flat_hash_map<std::string, const CrawledEntry*> by_id;
   for (const auto& e : entries) by_id[e.id] = &e;
+  // design.md: the ids of base_model:<relation>:<id> tags, and of bare base_model:<id> tags
+  // whose id has no relation tag (relation unknown), each id once at its first such tag, in tag
+  // order.
   auto parents_of = [](const CrawledEntry& e, std::string* relation) {
-    std::vector<std::string> typed, bare;
-    std::string first_relation;
+    std::map<std::string, std::string> relation_of;  // id -> its first relation tag's relation
     for (const auto& t : e.tags) {
       if (!absl::StartsWith(t, "base_model:")) continue;
       std::string rest = t.substr(11);
-      bool found = false;
       for (const char* r : {"finetune", "adapter", "quantized", "merge"}) {
         std::string p = std::string(r) + ":";
+        if (absl::StartsWith(rest, p)) relation_of.emplace(rest.substr(p.size()), r);
+      }
+    }
+    std::vector<std::string> ids;
+    std::vector<std::string> relations;
+    std::set<std::string> taken;
+    for (const auto& t : e.tags) {
+      if (!absl::StartsWith(t, "base_model:")) continue;
+      std::string rest = t.substr(11), id = rest, r = "unknown";
+      for (const char* name : {"finetune", "adapter", "quantized", "merge"}) {
+        std::string p = std::string(name) + ":";
         if (absl::StartsWith(rest, p)) {
-          if (typed.empty()) first_relation = r;
-          typed.push_back(rest.substr(p.size()));
-          found = true;
+          id = rest.substr(p.size());
+          r = name;
         }
       }
-      if (!found) bare.push_back(rest);
+      bool bare_shadowed = r == "unknown" && relation_of.count(id);
+      if (id.empty() || bare_shadowed || !taken.insert(id).second) continue;
+      ids.push_back(id);
+      relations.push_back(r);
     }
-    if (relation) *relation = typed.empty() ? "unknown" : first_relation;
-    return typed.empty() ? bare : typed;
+    if (relation) *relation = relations.empty() ? "unknown" : relations[0];
+    return ids;
   };
   auto family_of = [&](const CrawledEntry& start) -> int {
     std::set<std::string> visited{start.id};
@@ -182,7 +200,11 @@ ParsedTruth BruteForce(const std::vector<CrawledEntry>& entries, const std::stri
     parents_of(e, &relation);
     f.derivatives[relation] += 1;
     bool pipeline = e.pipeline_tag == "text-generation" || e.pipeline_tag == "image-text-to-text";
-    if (pipeline && (!e.has_all_time || e.all_time >= 5)) {
+    bool placeholder =
+        e.created_at == "2022-03-02T23:29:04.000Z" || e.created_at == "2022-03-02T23:29:05.000Z";
+    if (pipeline && (!e.has_all_time || e.all_time >= 5) && placeholder) {
+      t.placeholder_dated_left_out += 1;  // created before March 2022: new in no month
+    } else if (pipeline && (!e.has_all_time || e.all_time >= 5)) {
       std::string month = e.created_at.substr(0, 7);
       t.months[month].total += 1;
       t.months[month].counts[config.family(family).name()] += 1;
@@ -235,6 +257,7 @@ void ExpectSameTruth(const ParsedTruth& got, const ParsedTruth& want) {
   }
   for (const auto& [name, r] : want.regions) EXPECT_TRUE(got.regions.at(name) == r) << name;
   EXPECT_EQ(got.month_order, want.month_order);
+  EXPECT_EQ(got.placeholder_dated_left_out, want.placeholder_dated_left_out);
   for (const auto& [month, m] : want.months) {
     ASSERT_TRUE(got.months.count(month)) << month;
     EXPECT_EQ(got.months.at(month).total, m.total) << month;
@@ -264,6 +287,62 @@ TEST(FakeHubTruth, EqualsABruteForceCountOfTheCrawledListing) {
                 (std::vector<std::string>{"china", "us", "eu", "other", "unknown"}));
     }
   }
+}
+
+// The census counts the public Hub: private repos listed to a token are never counted, and a
+// private parent counts as missing (classified by its namespace).
+TEST(FakeHubTruth, PrivateReposAreNeverCountedWithOrWithoutAToken) {
+  FakeHubOptions o;
+  o.repos = 5000;
+  o.rate_limit = "off";
+  o.private_repos = 0.05;
+  auto started = FakeHub::Start(o);
+  ASSERT_TRUE(started.ok()) << started.status();
+  auto& hub = *started;
+  HttpTestClient client;
+  const std::string date = hub->date();
+  const std::string url = CrawlerFirstUrl(hub->url()) + "&expand=private";
+  auto anonymous = Crawl(client, url);
+  auto with_token = Crawl(client, url, 100000, {"Authorization: Bearer hf_truth_test"});
+  ASSERT_TRUE(anonymous.ok && with_token.ok);
+  ASSERT_GT(with_token.entries.size(), anonymous.entries.size());
+  std::vector<CrawledEntry> token_public;
+  for (const auto& e : with_token.entries) {
+    if (!e.is_private) token_public.push_back(e);
+  }
+  ParsedTruth truth = ParseTruth(hub->TruthJson(date).value());
+  ExpectSameTruth(truth, BruteForce(anonymous.entries, date));
+  ExpectSameTruth(truth, BruteForce(token_public, date));
+  // Counting the private entries too would give another census: the test can fail.
+  ParsedTruth wrong = BruteForce(with_token.entries, date);
+  double truth_derivatives = 0, wrong_derivatives = 0;
+  for (const auto& [name, f] : truth.families) {
+    for (const auto& [r, v] : f.derivatives) truth_derivatives += v;
+  }
+  for (const auto& [name, f] : wrong.families) {
+    for (const auto& [r, v] : f.derivatives) wrong_derivatives += v;
+  }
+  EXPECT_NE(truth_derivatives, wrong_derivatives);
+}
+
+// Both placeholder createdAt values: counted in every sum, new in no month; the shares say how
+// many were left out.
+TEST(FakeHubTruth, PlaceholderDatedReposAreNewInNoMonth) {
+  auto hub = StartHub(20000);
+  HttpTestClient client;
+  auto crawl = Crawl(client, CrawlerFirstUrl(hub->url()));
+  ASSERT_TRUE(crawl.ok);
+  ParsedTruth truth = ParseTruth(hub->TruthJson(hub->date()).value());
+  ParsedTruth brute = BruteForce(crawl.entries, hub->date());
+  ExpectSameTruth(truth, brute);
+  EXPECT_GT(truth.placeholder_dated_left_out, 10);
+  // No spike in March 2022: its total is at most a few times its neighbours'.
+  auto total = [&](const std::string& month) {
+    return truth.months.count(month) ? truth.months.at(month).total : 0.0;
+  };
+  double march = total("2022-03"), april = total("2022-04");
+  EXPECT_LT(march, 3 * std::max(1.0, april) + 3) << march << " vs " << april;
+  EXPECT_LT(march, truth.placeholder_dated_left_out);
 }
 
 TEST(FakeHubTruth, TruthForAnotherDateDoesNotMoveTheClock) {
@@ -343,7 +422,10 @@ TEST(FakeHubTruth, DownloadsAllTimeIsMonotoneAndThirtyDayWindowsAgree) {
   EXPECT_GT(missing, 0);  // downloadsAllTime is absent on a few repos
   // Placeholder createdAt on legacy repos.
   int placeholder = 0;
-  for (const auto& e : b.entries) placeholder += e.created_at == "2022-03-02T23:29:04.000Z";
+  for (const auto& e : b.entries) {
+    placeholder +=
+        e.created_at == "2022-03-02T23:29:04.000Z" || e.created_at == "2022-03-02T23:29:05.000Z";
+  }
   EXPECT_GT(placeholder, 100);
 }
 
@@ -496,6 +578,51 @@ TEST(FakeHubFixture, ServesTheRealMistralTreeAndItsTruth) {
   EXPECT_TRUE(hub->RepoIdsAt("").empty());
 }
 
+// Tag lists that mix bare and relation tags: the fixture loader reads them by the one rule
+// (hub::DeriveParents): relation tags, bare tags only for ids without one, in tag order.
+TEST(FakeHubFixture, MixedBareAndRelationTagsFollowTheOneRule) {
+  std::string path = ::testing::TempDir() + "/mixed-tags-fixture.json";
+  {
+    std::ofstream out(path);
+    out << R"([
+      {"_id":"650000000000000000000001","id":"meta-llama/Llama-3.1-8B","createdAt":"2024-07-01T00:00:00.000Z",
+       "downloads":10,"downloadsAllTime":100,"pipeline_tag":"text-generation","tags":[]},
+      {"_id":"650000000000000000000002","id":"user/mixed","createdAt":"2024-08-01T00:00:00.000Z",
+       "downloads":1,"downloadsAllTime":50,"pipeline_tag":"text-generation",
+       "tags":["base_model:Qwen/Qwen2.5-7B","base_model:meta-llama/Llama-3.1-8B",
+               "base_model:finetune:meta-llama/Llama-3.1-8B"]},
+      {"_id":"650000000000000000000003","id":"user/typed-first","createdAt":"2024-08-02T00:00:00.000Z",
+       "downloads":1,"downloadsAllTime":70,"pipeline_tag":"text-generation",
+       "tags":["base_model:adapter:meta-llama/Llama-3.1-8B","base_model:Qwen/Qwen2.5-7B"]},
+      {"_id":"650000000000000000000004","id":"user/bare-only","createdAt":"2024-08-03T00:00:00.000Z",
+       "downloads":1,"downloadsAllTime":30,"pipeline_tag":"text-generation",
+       "tags":["base_model:meta-llama/Llama-3.1-8B"]}
+    ])";
+  }
+  auto hub = StartHub(1000, 1, path);
+  ASSERT_NE(hub, nullptr);
+  ParsedTruth t = ParseTruth(hub->TruthJson("2025-12-31").value());
+  // user/mixed: first parent Qwen/Qwen2.5-7B (bare, no relation tag for it; missing, so
+  // classified by its namespace), relation unknown. Dropping bare tags whenever any relation
+  // tag exists would make it a Llama finetune.
+  EXPECT_EQ(t.families["Qwen"].derivatives["unknown"], 1);
+  EXPECT_EQ(t.families["Qwen"].ecosystem, 50);
+  // user/typed-first: Llama adapter; user/bare-only: Llama, unknown.
+  EXPECT_EQ(t.families["Llama"].derivatives["adapter"], 1);
+  EXPECT_EQ(t.families["Llama"].derivatives["unknown"], 1);
+  EXPECT_EQ(t.families["Llama"].derivatives["finetune"], 0);
+  EXPECT_EQ(t.families["Llama"].ecosystem, 100 + 70 + 30);
+  // The brute force of the crawled listing agrees.
+  HttpTestClient client;
+  auto crawl = Crawl(client, CrawlerFirstUrl(hub->url(), 10));
+  ASSERT_TRUE(crawl.ok) << crawl.error;
+  ASSERT_EQ(crawl.entries.size(), 4u);
+  ExpectSameTruth(t, BruteForce(crawl.entries, "2025-12-31"));
+  // baseModels on the per-repo endpoint follow the same parents.
+  HttpResult detail = client.Get(hub->url() + "/api/models/user/mixed?expand=baseModels");
+  EXPECT_NE(detail.body.find(R"("relation":"unknown")"), std::string::npos) << detail.body;
+}
+
 }  // namespace
 }  // namespace hubcensus::fakehub
 
@@ -562,7 +689,8 @@ TEST(FakeHubGenerated, HasTheStructuresTheIssueLists) {
       ++depth;
     }
     max_depth = std::max(max_depth, depth);
-    placeholder += e.created_at == "2022-03-02T23:29:04.000Z";
+    placeholder +=
+        e.created_at == "2022-03-02T23:29:04.000Z" || e.created_at == "2022-03-02T23:29:05.000Z";
     no_all_time += !e.has_all_time;
     downloads.push_back(e.all_time);
     std::string lower = absl::AsciiStrToLower(e.id);
