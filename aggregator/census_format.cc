@@ -41,7 +41,9 @@ std::string Csv(const Row& header, const std::vector<Row>& rows) {
   return out;
 }
 
-bool LooksNumeric(const std::string& s) {
+// Numbers right-align in tables, rounded ones ("385.3M", "37.1%") included.
+bool LooksNumeric(std::string s) {
+  if (!s.empty() && std::string("kMBT%").find(s.back()) != std::string::npos) s.pop_back();
   if (s.empty()) return false;
   for (char c : s) {
     if (!(std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == 'e' ||

@@ -31,7 +31,7 @@ TEST(FormatPercent, OneDecimal) {
 }
 
 TEST(FormatIsoTimeMs, Utc) {
-  EXPECT_EQ(FormatIsoTimeMs(1796173498419), "2026-12-01T01:04:58Z");
+  EXPECT_EQ(FormatIsoTimeMs(1796173498419), "2026-12-02T01:04:58Z");
   EXPECT_EQ(FormatIsoTimeMs(0), "1970-01-01T00:00:00Z");
 }
 
@@ -73,7 +73,7 @@ TEST(FamiliesFormats, TableRoundsCsvAndJsonStayExact) {
   EXPECT_EQ(table.substr(0, table.find('\n')),
             "crawl crawl-2025-10-31 (2025-10-31): repos counted 4000; rejected entries 0; private "
             "skipped 0; unreadable 0");
-  EXPECT_NE(table.find("Qwen    china     12     385.3M         10.6M     512.3M"),
+  EXPECT_NE(table.find("Qwen    china      12     385.3M          10.6M     512.3M       2.5"),
             std::string::npos)
       << table;
   EXPECT_EQ(table.find("385300000"), std::string::npos) << table;
@@ -109,7 +109,7 @@ TEST(CrawlsFormats, TableShowsIsoTimesCsvKeepsMilliseconds) {
   c->set_committed_at_unix_ms(1796173498419);
   EXPECT_EQ(CrawlsToTable(r),
             "crawl_id          date        repos  committed_at\n"
-            "crawl-2026-11-30  2026-11-30   1.9M  2026-12-01T01:04:58Z\n");
+            "crawl-2026-11-30  2026-11-30   1.9M  2026-12-02T01:04:58Z\n");
   EXPECT_EQ(CrawlsToCsv(r),
             "crawl_id,date,repos,committed_at_unix_ms\n"
             "crawl-2026-11-30,2026-11-30,1900000,1796173498419\n");

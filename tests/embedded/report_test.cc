@@ -162,7 +162,7 @@ TEST(RenderReportHtml, HasTheMethodologyTopDerivativesAndASortableTable) {
   EXPECT_NE(html.find("<span id=\"placeholder-left-out\">42</span>"), std::string::npos);
   EXPECT_NE(html.find("repos counted 4000; rejected entries 0; private skipped 7; unreadable 0"),
             std::string::npos);
-  EXPECT_NE(html.find("Written by hubcensus 9.9.9 at 2026-12-01T01:04:58Z, from 3 committed "
+  EXPECT_NE(html.find("Written by hubcensus 9.9.9 at 2026-12-02T01:04:58Z, from 3 committed "
                       "crawls"),
             std::string::npos);
   // The derivative is listed, the family's own repo is not.
