@@ -380,15 +380,15 @@ absl::Status ExplainNotAnAggregator(const std::string& target,
   grpc::Status s = coordinator->ListCrawls(&context, v1::ListCrawlsRequest(), &ignored);
   if (s.error_code() != grpc::StatusCode::UNIMPLEMENTED &&
       s.error_code() != grpc::StatusCode::UNAVAILABLE) {
-    return absl::FailedPreconditionError(absl::StrCat(
+    return absl::UnimplementedError(absl::StrCat(
         "--aggregator=", target,
         " is a hubcensus coordinator (it answered hubcensus.v1.Coordinator), not an aggregator: "
         "give the aggregator's address (it prints \"aggregator listening on HOST:PORT\")"));
   }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "--aggregator=", target,
-      " answered gRPC but does not serve hubcensus.v1.Census (UNIMPLEMENTED): give the "
-      "aggregator's address (it prints \"aggregator listening on HOST:PORT\")"));
+  return absl::UnimplementedError(
+      absl::StrCat("--aggregator=", target,
+                   " answered gRPC but does not serve hubcensus.v1.Census: give the "
+                   "aggregator's address (it prints \"aggregator listening on HOST:PORT\")"));
 }
 
 }  // namespace

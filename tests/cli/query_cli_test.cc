@@ -190,27 +190,36 @@ TEST_F(QueryCli, HelpSaysWhatEachKindAnswersAndWhatIsRequired) {
 }
 
 TEST_F(QueryCli, WrongEndpointsAreExplained) {
-  // An aggregator reached with an http:// scheme, and a coordinator given as the aggregator.
+  // An aggregator reached with an http:// scheme; its ingest port, and a coordinator, given as
+  // the aggregator.
   int port = 0;
   std::string served = MakeTempDir("query-cli-served");
   std::string out;
   ASSERT_EQ(RunToCompletion({"/bin/cp", "-r", *dir_ + "/store", served + "/store"}, &out), 0)
       << out;
-  auto agg = Subprocess::Start(
-      {HubcensusBinary(), "aggregator", "--data_dir=" + served + "/store", "--listen=127.0.0.1:0"});
+  auto agg = Subprocess::Start({HubcensusBinary(), "aggregator", "--data_dir=" + served + "/store",
+                                "--listen=127.0.0.1:0", "--ingest_listen=127.0.0.1:0"});
   ASSERT_TRUE(agg.has_value());
-  auto line = agg->WaitForOutput("aggregator listening on ");
+  auto line = agg->WaitForOutput("aggregator ingest listening on ");
+  ASSERT_TRUE(line.has_value());
+  const std::string ingest =
+      "127.0.0.1:" + std::to_string(std::stoi(line->substr(line->rfind(':') + 1)));
+  line = agg->WaitForOutput("aggregator listening on ");
   ASSERT_TRUE(line.has_value());
   port = std::stoi(line->substr(line->rfind(':') + 1));
+  // The ingest port serves SnapshotStore only.
+  EXPECT_EQ(Run({"query", "crawls", "--aggregator=" + ingest}, &out), 1);
+  EXPECT_NE(out.find("answered gRPC but does not serve hubcensus.v1.Census"), std::string::npos)
+      << out;
   ASSERT_EQ(
       Run({"query", "crawls", "--aggregator=http://127.0.0.1:" + std::to_string(port) + "/"}, &out),
       0)
       << out;
   EXPECT_NE(out.find("crawl-2025-11-30"), std::string::npos) << out;
 
-  auto coordinator = Subprocess::Start(
-      {HubcensusBinary(), "coordinator", "--state_dir=" + MakeTempDir("query-cli-coord"),
-       "--store=127.0.0.1:" + std::to_string(port), "--listen=127.0.0.1:0"});
+  auto coordinator = Subprocess::Start({HubcensusBinary(), "coordinator",
+                                        "--state_dir=" + MakeTempDir("query-cli-coord"),
+                                        "--store=" + ingest, "--listen=127.0.0.1:0"});
   ASSERT_TRUE(coordinator.has_value());
   line = coordinator->WaitForOutput("coordinator listening on ");
   ASSERT_TRUE(line.has_value());
