@@ -215,11 +215,18 @@ std::string LineChart(const LineChartSpec& spec, const std::vector<std::string>&
     }
     return f.left + f.plot_w() * (DayOf(dates[i]) - first_day) / (last_day - first_day);
   };
+  // Date labels: every few crawls, and always the latest (the one before it gives way when close).
   size_t step = std::max<size_t>(1, (n + 5) / 6);
   for (size_t i = 0; i < n; i += step) {
+    if (i != n - 1 && i + step / 2 + 1 > n - 1 && i != 0) continue;
     absl::StrAppendFormat(
         &svg, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"middle\">%s</text>",
         x_of(i), f.top + f.plot_h() + 18, Escape(dates[i]));
+  }
+  if (n > 1 && (n - 1) % step != 0) {
+    absl::StrAppendFormat(
+        &svg, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"middle\">%s</text>",
+        x_of(n - 1), f.top + f.plot_h() + 18, Escape(dates[n - 1]));
   }
   struct EndLabel {
     double y;
@@ -388,12 +395,20 @@ std::string SharesChart(const ReportData& data, const std::vector<std::string>& 
       bar("Other", 1 - named, m.total() - named_count, kOtherColour);
     }
     // n over the bar, so that a month of 8 does not pass for a month of 192.
+    // Narrow bars (many months) turn the numbers upright so that neighbours never touch.
+    std::string n_text = Human(m.total());
+    bool upright = n_text.size() * 6.5 + 3 > slot;
+    double nx = x + w / 2, ny = f.top - (upright ? 4 : 8);
     absl::StrAppendFormat(&svg,
                           "<text class=\"n-label\" data-month=\"%s\" x=\"%.1f\" y=\"%.1f\" "
-                          "text-anchor=\"middle\"><title>%s: %s new derivative models</title>%s"
+                          "text-anchor=\"%s\"%s><title>%s: %s new derivative models</title>%s"
                           "</text>",
-                          Escape(m.month()), x + w / 2, f.top - 8, Escape(m.month()),
-                          Number(m.total()), Human(m.total()));
+                          Escape(m.month()), nx, ny, upright ? "start" : "middle",
+                          upright ? absl::StrFormat(" transform=\"rotate(-90 %.1f %.1f)\" "
+                                                    "dy=\"0.35em\"",
+                                                    nx, ny)
+                                  : "",
+                          Escape(m.month()), Number(m.total()), n_text);
     if (i % step == 0) {
       absl::StrAppendFormat(
           &svg, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"middle\">%s</text>",
@@ -808,7 +823,8 @@ constexpr const char* kStyle =
     "max-width:1000px;padding:0 1rem;color:#222;background:#fff;line-height:1.4}"
     "h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2.2rem}h3{font-size:1rem}"
     ".chart{overflow-x:auto}"
-    "svg{width:100%;height:auto;background:#fafafa;border:1px solid #ddd;display:block}"
+    "svg{width:100%;height:auto;background:#fafafa;border:1px solid #ddd;display:block;"
+    "box-sizing:border-box}"
     ".grid{stroke:#e3e3e3}.tick{font-size:11px;fill:#555}.label{font-size:12px}"
     ".axis-label{font-size:12px;fill:#333}.n-label{font-size:10px;fill:#333}"
     ".crossover-number{font-size:11px;font-weight:bold}"
@@ -824,7 +840,9 @@ constexpr const char* kStyle =
     "th[aria-sort=ascending] button::after{content:' \\2191'}"
     ".note{color:#555}dt{font-weight:bold;margin-top:.6rem}dd{margin-left:1rem}"
     "@media (max-width:600px){body{margin:1rem auto;padding:0 .5rem}h1{font-size:1.25rem}"
-    ".chart svg{min-width:620px}table{font-size:12px}}";
+    ".chart svg{min-width:620px}table{font-size:12px}"
+    // A chart wider than the screen opens at its right end, the latest crawls (rtl scrolling).
+    ".chart{direction:rtl}.chart svg{direction:ltr}}";
 
 }  // namespace
 
