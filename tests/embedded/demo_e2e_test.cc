@@ -197,20 +197,58 @@ std::vector<std::string> CrossoversFromCsv(const std::string& csv,
   return found;
 }
 
+// Copies the page with the checks added beside it (so relative links still resolve), opens it in
+// headless Chromium at `width` and returns the DOM after the checks ran.
+std::string DomAfterChecks(const std::string& report_dir, int width, const std::string& profile) {
+  std::string checked = ReadFile(report_dir + "/index.html");
+  checked.insert(checked.rfind("</body>"), kPageChecks);
+  std::string checked_path = report_dir + "/index-checked.html";
+  {
+    std::ofstream out(checked_path, std::ios::binary | std::ios::trunc);
+    out << checked;
+  }
+  std::string dom;
+  auto argv = Chromium(profile);
+  argv.push_back(absl::StrCat("--window-size=", width, ",1600"));
+  argv.push_back("--dump-dom");
+  argv.push_back("file://" + checked_path);
+  EXPECT_EQ(RunToCompletion(argv, &dom, absl::Minutes(2)), 0) << dom;
+  return dom;
+}
+
+// A store with one crawl: the page shows that census as bars and says why there are no lines.
+TEST(DemoOneCrawl, ReportOfOneCrawlRendersInHeadlessChromium) {
+  if (access("/usr/bin/chromium", X_OK) != 0) {
+    GTEST_FAIL() << "/usr/bin/chromium is missing: scripts/setup-test-tools installs it";
+  }
+  std::string out_dir = MakeTempDir("demo-one-crawl") + "/report";
+  std::string output;
+  ASSERT_EQ(RunToCompletion({HubcensusBinary(), "demo", "--repos=1000", "--from_month=2025-11",
+                             "--to_month=2025-11", "--out=" + out_dir},
+                            &output, absl::Minutes(10)),
+            0)
+      << output;
+  std::string profile = MakeTempDir("chromium-profile-one");
+  for (int width : {1400, 420}) {
+    SCOPED_TRACE(width);
+    std::string dom = DomAfterChecks(out_dir, width, profile);
+    EXPECT_NE(dom.find("The store holds one census, of 2025-11-30"), std::string::npos);
+    EXPECT_NE(dom.find("<rect class=\"bar\" data-series=\"Qwen\""), std::string::npos);
+    EXPECT_EQ(dom.find("<polyline"), std::string::npos);
+    EXPECT_GE(std::stoi(Check(dom, "svgs")), 3);
+    EXPECT_EQ(Check(dom, "charts_without_hover"), "");
+    EXPECT_EQ(Check(dom, "methodology"), "1");
+    EXPECT_EQ(Check(dom, "page_overflow"), "0");
+    EXPECT_EQ(Check(dom, "sorted_by_family"), "1");
+  }
+}
+
 TEST_F(DemoE2E, ReportRendersInHeadlessChromium) {
   ASSERT_EQ(exit_code_, 0) << *output_;
   if (access("/usr/bin/chromium", X_OK) != 0) {
     GTEST_FAIL() << "/usr/bin/chromium is missing: scripts/setup-test-tools installs it";
   }
-  // The page as written, plus the checks (a copy beside it, so the CSV links still resolve).
   std::string html = ReadFile(*out_dir_ + "/index.html");
-  std::string checked = html;
-  checked.insert(checked.rfind("</body>"), kPageChecks);
-  std::string checked_path = *out_dir_ + "/index-checked.html";
-  {
-    std::ofstream out(checked_path, std::ios::binary | std::ios::trunc);
-    out << checked;
-  }
   // Every crossover among the plotted families, found from the CSV, is marked in the page.
   std::vector<std::string> plotted;
   const std::string series_attr = "class=\"series\" data-series=\"";
@@ -250,12 +288,7 @@ TEST_F(DemoE2E, ReportRendersInHeadlessChromium) {
   std::string profile = MakeTempDir("chromium-profile");
   for (int width : {1400, 420}) {
     SCOPED_TRACE(width);
-    std::string dom;
-    auto argv = Chromium(profile);
-    argv.push_back(absl::StrCat("--window-size=", width, ",1600"));
-    argv.push_back("--dump-dom");
-    argv.push_back("file://" + checked_path);
-    ASSERT_EQ(RunToCompletion(argv, &dom, absl::Minutes(2)), 0) << dom;
+    std::string dom = DomAfterChecks(*out_dir_, width, profile);
     EXPECT_NE(dom.find("class=\"series\" data-series=\"Qwen\""), std::string::npos);
     EXPECT_NE(dom.find("data-series=\"Qwen\" data-month=\"2025-10\""), std::string::npos);
     EXPECT_GE(std::stoi(Check(dom, "svgs")), 5) << dom.substr(dom.find("<pre id=\"checks\">"));
@@ -273,7 +306,7 @@ TEST_F(DemoE2E, ReportRendersInHeadlessChromium) {
               "reverse.");
 
     std::string shot = MakeTempDir("chromium-shot") + "/report.png";
-    argv = Chromium(profile);
+    auto argv = Chromium(profile);
     argv.push_back(absl::StrCat("--window-size=", width, ",1600"));
     argv.push_back("--screenshot=" + shot);
     argv.push_back("file://" + *out_dir_ + "/index.html");
