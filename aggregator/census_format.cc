@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "aggregator/relation_names.h"
 #include "common/dates.h"
 
@@ -39,7 +41,9 @@ std::string Csv(const Row& header, const std::vector<Row>& rows) {
   return out;
 }
 
-bool LooksNumeric(const std::string& s) {
+// Numbers right-align in tables, rounded ones ("385.3M", "37.1%") included.
+bool LooksNumeric(std::string s) {
+  if (!s.empty() && std::string("kMBT%").find(s.back()) != std::string::npos) s.pop_back();
   if (s.empty()) return false;
   for (char c : s) {
     if (!(std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == 'e' ||
@@ -91,6 +95,22 @@ Row FigureCells(const v1::Figures& f) {
           FormatNumber(d.unknown())};
 }
 
+const Row kFigureTableHeader = {"repos",   "downloads", "downloads_30d", "ecosystem", "finetune",
+                                "adapter", "quantized", "merge",         "unknown"};
+
+Row FigureTableCells(const v1::Figures& f) {
+  const auto& d = f.derivatives();
+  return {FormatCompact(f.first_party_repos()),
+          FormatCompact(f.first_party_downloads_all_time()),
+          FormatCompact(f.first_party_downloads_30d()),
+          FormatCompact(f.ecosystem_downloads_all_time()),
+          FormatCompact(d.finetune()),
+          FormatCompact(d.adapter()),
+          FormatCompact(d.quantized()),
+          FormatCompact(d.merge()),
+          FormatCompact(d.unknown())};
+}
+
 std::string FiguresJson(const v1::Figures& f) {
   const auto& d = f.derivatives();
   return absl::StrCat(
@@ -131,6 +151,15 @@ const char* StopName(v1::LineageStop stop) {
   }
 }
 
+Row TopRepoTableCells(const v1::TopRepo& r) {
+  return {r.id(),
+          FormatCompact(r.downloads_all_time()),
+          FormatCompact(r.downloads_30d()),
+          r.first_party() ? "true" : "false",
+          r.relation(),
+          FormatHubTimestamp(r.created_at())};
+}
+
 Row TopRepoCells(const v1::TopRepo& r) {
   return {r.id(),
           absl::StrCat(r.downloads_all_time()),
@@ -148,6 +177,87 @@ absl::StatusOr<OutputFormat> ParseOutputFormat(absl::string_view text) {
   if (text == "json") return OutputFormat::kJson;
   return absl::InvalidArgumentError(
       absl::StrCat("--format: \"", text, "\" is not one of table, csv, json"));
+}
+
+std::string FormatCompact(double value) {
+  if (!std::isfinite(value)) return "0";
+  double magnitude = std::fabs(value);
+  if (magnitude < 999.95) {
+    if (value == std::nearbyint(value)) return absl::StrCat(static_cast<int64_t>(value));
+    return absl::StrFormat("%.1f", value);
+  }
+  // The suffix is chosen after rounding, so 999,960 reads 1.0M rather than 1000.0k.
+  static constexpr struct {
+    double scale;
+    const char* suffix;
+  } kUnits[] = {{1e3, "k"}, {1e6, "M"}, {1e9, "B"}, {1e12, "T"}};
+  for (size_t i = 0; i < 4; ++i) {
+    if (i + 1 == 4 || std::round(magnitude / kUnits[i].scale * 10) / 10 < 1000) {
+      return absl::StrFormat("%.1f%s", value / kUnits[i].scale, kUnits[i].suffix);
+    }
+  }
+  return FormatNumber(value);
+}
+
+std::string FormatPercent(double fraction) {
+  if (!std::isfinite(fraction)) return "0.0%";
+  return absl::StrFormat("%.1f%%", fraction * 100);
+}
+
+std::string FormatIsoTimeMs(int64_t unix_ms) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(unix_ms), absl::UTCTimeZone());
+}
+
+std::string CensusCountsLine(const v1::CensusCounts& c) {
+  auto by_reason = [](const google::protobuf::Map<std::string, int64_t>& m) {
+    std::vector<std::pair<std::string, int64_t>> sorted(m.begin(), m.end());
+    std::sort(sorted.begin(), sorted.end());
+    std::vector<std::string> parts;
+    for (const auto& [reason, n] : sorted) parts.push_back(absl::StrCat(reason, " ", n));
+    return parts.empty() ? std::string() : absl::StrCat(" (", absl::StrJoin(parts, ", "), ")");
+  };
+  return absl::StrCat("repos counted ", c.repos(), "; rejected entries ", c.rejected_entries(),
+                      by_reason(c.rejected_by_reason()), "; private skipped ", c.private_skipped(),
+                      "; unreadable ", c.unreadable(), by_reason(c.unreadable_by_reason()));
+}
+
+std::string CrossoverAbsentSentence(const std::string& a, const std::string& b,
+                                    const v1::SeriesResponse& series) {
+  const v1::SeriesPoint* last_a = nullptr;
+  const v1::SeriesPoint* last_b = nullptr;
+  for (const auto& line : series.lines()) {
+    if (line.points().empty()) continue;
+    if (line.name() == a) last_a = &*line.points().rbegin();
+    if (line.name() == b) last_b = &*line.points().rbegin();
+  }
+  std::string head = absl::StrCat(a, " does not pass ", b, " in ", series.metric(), ": ");
+  if (last_a == nullptr || last_b == nullptr || last_a->date() != last_b->date()) {
+    return absl::StrCat(head, "no committed crawl has figures for both.");
+  }
+  double va = last_a->value(), vb = last_b->value();
+  if (va == vb) {
+    return absl::StrCat(head, "at the last crawl (", last_a->date(), ") they are level at ",
+                        FormatCompact(va), ".");
+  }
+  bool a_leads = va > vb;
+  double lead = std::fabs(va - vb);
+  double base = a_leads ? vb : va;
+  std::string relative =
+      base > 0 ? absl::StrCat(" (", FormatPercent(lead / base), ")") : std::string();
+  // a ahead at the last crawl without a crossover: a was ahead at every crawl of the range (any
+  // step from a <= b to a > b would have been the crossover).
+  return absl::StrCat(head, "at the last crawl (", last_a->date(), ") ", a_leads ? a : b,
+                      " leads with ", FormatCompact(a_leads ? va : vb), " to ",
+                      FormatCompact(a_leads ? vb : va), ", by ", FormatCompact(lead), relative,
+                      a_leads ? absl::StrCat("; ", a, " led at every crawl compared.") : ".");
+}
+
+std::string CrossoverFoundSentence(const std::string& a, const std::string& b,
+                                   const v1::CrossoverResponse& r) {
+  return absl::StrCat(a, " passed ", b, " in the crawl of ", r.date(), ": ",
+                      FormatCompact(r.a_value()), " vs ", FormatCompact(r.b_value()), " (",
+                      r.previous_date(), ": ", FormatCompact(r.previous_a_value()), " vs ",
+                      FormatCompact(r.previous_b_value()), ").");
 }
 
 std::string FormatNumber(double value) {
@@ -265,37 +375,41 @@ std::string CrawlsToJson(const v1::ListCommittedCrawlsResponse& r) {
 }
 
 namespace {
-void FamiliesRows(const v1::FamiliesResponse& r, Row* header, std::vector<Row>* rows) {
+void FamiliesRows(const v1::FamiliesResponse& r, bool table, Row* header, std::vector<Row>* rows) {
   *header = {"family", "region"};
-  header->insert(header->end(), kFigureHeader.begin(), kFigureHeader.end());
+  const Row& figure_header = table ? kFigureTableHeader : kFigureHeader;
+  header->insert(header->end(), figure_header.begin(), figure_header.end());
+  auto cells_of = table ? &FigureTableCells : &FigureCells;
   for (const auto& f : r.families()) {
     Row row = {f.family(), f.region()};
-    Row cells = FigureCells(f.figures());
+    Row cells = cells_of(f.figures());
     row.insert(row.end(), cells.begin(), cells.end());
     rows->push_back(row);
   }
   for (const auto& g : r.regions()) {
     Row row = {absl::StrCat("region:", g.region()), g.region()};
-    Row cells = FigureCells(g.figures());
+    Row cells = cells_of(g.figures());
     row.insert(row.end(), cells.begin(), cells.end());
     rows->push_back(row);
   }
 }
 
-void SharesRows(const v1::SharesResponse& r, std::vector<Row>* rows) {
+void SharesRows(const v1::SharesResponse& r, bool table, std::vector<Row>* rows) {
+  auto count = table ? &FormatCompact : &FormatNumber;
+  auto share = table ? &FormatPercent : &FormatNumber;
   for (const auto& m : r.months()) {
     for (const auto& [name, sc] : SortedShares(m)) {
-      rows->push_back({m.month(), FormatNumber(m.total()), name, FormatNumber(sc.count()),
-                       FormatNumber(sc.share())});
+      rows->push_back({m.month(), count(m.total()), name, count(sc.count()), share(sc.share())});
     }
-    if (m.families().empty()) rows->push_back({m.month(), FormatNumber(m.total()), "", "0", "0"});
+    if (m.families().empty()) rows->push_back({m.month(), count(m.total()), "", "0", share(0)});
   }
 }
 
-void SeriesRows(const v1::SeriesResponse& r, std::vector<Row>* rows) {
+void SeriesRows(const v1::SeriesResponse& r, bool table, std::vector<Row>* rows) {
+  auto value = table ? &FormatCompact : &FormatNumber;
   for (const auto& l : r.lines()) {
     for (const auto& p : l.points()) {
-      rows->push_back({l.name(), p.date(), p.crawl_id(), FormatNumber(p.value())});
+      rows->push_back({l.name(), p.date(), p.crawl_id(), value(p.value())});
     }
   }
 }
@@ -323,23 +437,26 @@ const Row kCrossoverHeader = {"found",
                               "previous_b_value"};
 const Row kCrawlsHeader = {"crawl_id", "date", "repos", "committed_at_unix_ms"};
 
-Row CrossoverRow(const v1::CrossoverResponse& r) {
+Row CrossoverRow(const v1::CrossoverResponse& r, bool table) {
   if (!r.found()) return {"false", "", "", "", "", "", "", ""};
+  auto value = table ? &FormatCompact : &FormatNumber;
   return {"true",
           r.crawl_id(),
           r.date(),
-          FormatNumber(r.a_value()),
-          FormatNumber(r.b_value()),
+          value(r.a_value()),
+          value(r.b_value()),
           r.previous_date(),
-          FormatNumber(r.previous_a_value()),
-          FormatNumber(r.previous_b_value())};
+          value(r.previous_a_value()),
+          value(r.previous_b_value())};
 }
 
-std::vector<Row> CrawlRows(const v1::ListCommittedCrawlsResponse& r) {
+std::vector<Row> CrawlRows(const v1::ListCommittedCrawlsResponse& r, bool table) {
   std::vector<Row> rows;
   for (const auto& c : r.crawls()) {
-    rows.push_back(
-        {c.crawl_id(), c.date(), absl::StrCat(c.repos()), absl::StrCat(c.committed_at_unix_ms())});
+    rows.push_back({c.crawl_id(), c.date(),
+                    table ? FormatCompact(c.repos()) : absl::StrCat(c.repos()),
+                    table ? FormatIsoTimeMs(c.committed_at_unix_ms())
+                          : absl::StrCat(c.committed_at_unix_ms())});
   }
   return rows;
 }
@@ -348,48 +465,54 @@ std::vector<Row> CrawlRows(const v1::ListCommittedCrawlsResponse& r) {
 std::string FamiliesToCsv(const v1::FamiliesResponse& r) {
   Row header;
   std::vector<Row> rows;
-  FamiliesRows(r, &header, &rows);
+  FamiliesRows(r, /*table=*/false, &header, &rows);
   return Csv(header, rows);
 }
 
 std::string FamiliesToTable(const v1::FamiliesResponse& r) {
   Row header;
   std::vector<Row> rows;
-  FamiliesRows(r, &header, &rows);
-  return absl::StrCat("crawl ", r.crawl_id(), " (", r.date(), ")\n", Table(header, rows));
+  FamiliesRows(r, /*table=*/true, &header, &rows);
+  return absl::StrCat(
+      "crawl ", r.crawl_id(), " (", r.date(), "): ", CensusCountsLine(r.counts()), "\n",
+      Table(header, rows),
+      "repos, downloads, downloads_30d: first-party; ecosystem: downloads of the "
+      "family's repos and derivatives; finetune..unknown: derivatives by relation\n");
 }
 
 std::string SharesToCsv(const v1::SharesResponse& r) {
   std::vector<Row> rows;
-  SharesRows(r, &rows);
+  SharesRows(r, /*table=*/false, &rows);
   return Csv(kSharesHeader, rows);
 }
 
 std::string SharesToTable(const v1::SharesResponse& r) {
   std::vector<Row> rows;
-  SharesRows(r, &rows);
+  SharesRows(r, /*table=*/true, &rows);
   return absl::StrCat("new derivative shares, crawl ", r.crawl_id(), " (", r.date(), ")\n",
-                      Table(kSharesHeader, rows));
+                      Table(kSharesHeader, rows), r.placeholder_dated_left_out(),
+                      " placeholder-dated repos left out (their createdAt is the Hub's "
+                      "placeholder, so they are new in no month)\n");
 }
 
 std::string SeriesToCsv(const v1::SeriesResponse& r) {
   std::vector<Row> rows;
-  SeriesRows(r, &rows);
+  SeriesRows(r, /*table=*/false, &rows);
   return Csv(kSeriesHeader, rows);
 }
 
 std::string SeriesToTable(const v1::SeriesResponse& r) {
   std::vector<Row> rows;
-  SeriesRows(r, &rows);
+  SeriesRows(r, /*table=*/true, &rows);
   return absl::StrCat("series of ", r.metric(), "\n", Table(kSeriesHeader, rows));
 }
 
 std::string CrossoverToCsv(const v1::CrossoverResponse& r) {
-  return Csv(kCrossoverHeader, {CrossoverRow(r)});
+  return Csv(kCrossoverHeader, {CrossoverRow(r, /*table=*/false)});
 }
 
 std::string CrossoverToTable(const v1::CrossoverResponse& r) {
-  return Table(kCrossoverHeader, {CrossoverRow(r)});
+  return Table(kCrossoverHeader, {CrossoverRow(r, /*table=*/true)});
 }
 
 std::string TopReposToCsv(const v1::TopReposResponse& r) {
@@ -400,7 +523,7 @@ std::string TopReposToCsv(const v1::TopReposResponse& r) {
 
 std::string TopReposToTable(const v1::TopReposResponse& r) {
   std::vector<Row> rows;
-  for (const auto& t : r.repos()) rows.push_back(TopRepoCells(t));
+  for (const auto& t : r.repos()) rows.push_back(TopRepoTableCells(t));
   return absl::StrCat("crawl ", r.crawl_id(), " (", r.date(), ")\n", Table(kTopHeader, rows));
 }
 
@@ -419,11 +542,11 @@ std::string LineageToTable(const v1::LineageResponse& r) {
 }
 
 std::string CrawlsToCsv(const v1::ListCommittedCrawlsResponse& r) {
-  return Csv(kCrawlsHeader, CrawlRows(r));
+  return Csv(kCrawlsHeader, CrawlRows(r, /*table=*/false));
 }
 
 std::string CrawlsToTable(const v1::ListCommittedCrawlsResponse& r) {
-  return Table(kCrawlsHeader, CrawlRows(r));
+  return Table({"crawl_id", "date", "repos", "committed_at"}, CrawlRows(r, /*table=*/true));
 }
 
 std::string RepoSnapshotToJsonLine(const v1::RepoSnapshot& r) {
@@ -436,14 +559,13 @@ std::string RepoSnapshotToJsonLine(const v1::RepoSnapshot& r) {
                       : r.gated() == v1::GATED_MANUAL ? "\"manual\""
                                                       : "false";
   return absl::StrCat(
-      "{\"id\": ", JsonString(r.id()), ", \"_id\": ", JsonString(r.object_id()),
+      "{\"id\": ", JsonString(r.id()), ", \"object_id\": ", JsonString(r.object_id()),
       ", \"author\": ", JsonString(r.author()),
-      ", \"createdAt\": ", JsonString(FormatHubTimestamp(r.created_at())),
-      ", \"lastModified\": ", JsonString(FormatHubTimestamp(r.last_modified())),
-      ", \"downloads\": ", r.downloads_30d(),
-      r.has_downloads_all_time() ? absl::StrCat(", \"downloadsAllTime\": ", r.downloads_all_time())
-                                 : std::string(),
-      ", \"likes\": ", r.likes(), ", \"trendingScore\": ", FormatNumber(r.trending_score()),
+      ", \"created_at\": ", JsonString(FormatHubTimestamp(r.created_at())),
+      ", \"last_modified\": ", JsonString(FormatHubTimestamp(r.last_modified())),
+      ", \"downloads_30d\": ", r.downloads_30d(), ", \"downloads_all_time\": ",
+      r.has_downloads_all_time() ? absl::StrCat(r.downloads_all_time()) : std::string("null"),
+      ", \"likes\": ", r.likes(), ", \"trending_score\": ", FormatNumber(r.trending_score()),
       ", \"pipeline_tag\": ", JsonString(r.pipeline_tag()),
       ", \"library_name\": ", JsonString(r.library_name()),
       ", \"private\": ", r.is_private() ? "true" : "false",

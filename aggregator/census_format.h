@@ -3,6 +3,7 @@
 #ifndef HUBCENSUS_AGGREGATOR_CENSUS_FORMAT_H_
 #define HUBCENSUS_AGGREGATOR_CENSUS_FORMAT_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -19,6 +20,23 @@ absl::StatusOr<OutputFormat> ParseOutputFormat(absl::string_view text);  // tabl
 // Integers (SPLIT-free counts, downloads) print as integers, fractions as the shortest decimal
 // that reads back to the same double.
 std::string FormatNumber(double value);
+// Tables only (csv and json keep exact values): "385.3M", "12.0k", "999", "2.5"; one decimal
+// with a k/M/B/T suffix from 1,000 up.
+std::string FormatCompact(double value);
+// A fraction as a percentage with one decimal: 0.37142857 -> "37.1%".
+std::string FormatPercent(double fraction);
+// Unix milliseconds as ISO-8601 UTC: "2026-12-01T07:44:58Z".
+std::string FormatIsoTimeMs(int64_t unix_ms);
+// "repos counted 1,234; rejected 3 (bad_id 2, no_created_at 1); private skipped 5; unreadable 0"
+std::string CensusCountsLine(const v1::CensusCounts& counts);
+// A crossover that did not happen, in a sentence: who leads at the last crawl and by how much.
+// `series` holds the two lines of a and b (the metric over the same dates).
+std::string CrossoverAbsentSentence(const std::string& a, const std::string& b,
+                                    const v1::SeriesResponse& series);
+// "Qwen passed Llama in the crawl of 2025-11-30: 385.3M vs 346.2M (2025-10-31: 300.0M vs
+// 310.0M)."
+std::string CrossoverFoundSentence(const std::string& a, const std::string& b,
+                                   const v1::CrossoverResponse& response);
 // JSON string quoting (common/json_text.h), as the output formats write it.
 using ::hubcensus::JsonString;
 

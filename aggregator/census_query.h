@@ -39,11 +39,30 @@ struct QueryOptions {
   TlsOptions tls;  // to --aggregator: --tls_ca, and --tls_cert/--tls_key for mTLS
 };
 
-// Runs one query; returns what to print. Errors keep the server's code and message.
+// Runs one query; returns what to print. Errors keep the server's code and message, with what
+// helps next: the nearest committed dates when --date has no crawl, which service answered when
+// --aggregator is not an aggregator.
 absl::StatusOr<std::string> RunCensusQuery(const QueryOptions& options);
+
+// The store folder for --data_dir: DIR itself when it holds a store, else DIR/store when that
+// does (the folder `hubcensus local --data_dir=DIR` was given).
+std::string ResolveStoreDir(const std::string& data_dir);
+// --aggregator: HOST:PORT, with an http:// or https:// scheme and a trailing '/' accepted and
+// dropped (https:// needs --tls_ca, said in the error).
+absl::StatusOr<std::string> AggregatorTarget(const std::string& address, const TlsOptions& tls);
+// --date for a query: "latest" or empty -> "" (the latest crawl), "today" -> today's UTC date,
+// YYYY-MM-DD as given; anything else is an error naming the flag.
+absl::StatusOr<std::string> QueryDate(const std::string& date);
+// A family name as the served families spell it: exact, else the one case-insensitive match;
+// else an error that suggests the closest name ("did you mean Qwen?"). `flag` names the flag.
+absl::StatusOr<std::string> ResolveFamilyName(const std::string& flag, const std::string& name,
+                                              const std::vector<std::string>& known);
+// "nearest committed crawls: 2025-10-31, 2025-11-30" for a date with none.
+std::string NearestDatesHint(const std::string& date, const std::vector<std::string>& dates);
 
 struct ExportOptions {
   std::string data_dir;
+  std::string aggregator;  // refused with an explanation: the Census API has no export call
   std::string date;
   std::string crawl_id;
   std::string format = "jsonl";  // jsonl | csv

@@ -12,10 +12,15 @@ int RunExport(const Args& args) {
       "hubcensus export --data_dir=DIR [--date=YYYY-MM-DD] [--format=jsonl|csv] "
       "[--out=FILE]",
       "Writes every repo snapshot of a committed crawl, sorted by id.");
-  flags.String("data_dir", &o.data_dir, "the aggregator's data folder");
-  flags.String("date", &o.date, "YYYY-MM-DD of a committed crawl; default: the latest");
+  flags.String("data_dir", &o.data_dir,
+               "the aggregator's data folder (or the folder given to `local`)");
+  flags.String("aggregator", &o.aggregator,
+               "not served: export reads --data_dir (the Census API has no export call)");
+  flags.String("date", &o.date,
+               "YYYY-MM-DD of a committed crawl, 'today' (UTC) or 'latest' (the default)");
   flags.String("crawl_id", &o.crawl_id, "a committed crawl id instead of --date");
-  flags.String("format", &o.format, "jsonl (one JSON object per repo) or csv");
+  flags.String("format", &o.format,
+               "jsonl (one JSON object per repo) or csv; both name fields in snake_case");
   flags.String("out", &o.out, "output file (written atomically); default: stdout");
   if (auto code = ParseFlagsOrExit(flags, args)) return *code;
   auto n = aggregator::RunExport(o);

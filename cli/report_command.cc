@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "aggregator/aggregator.h"
+#include "aggregator/census_query.h"
 #include "cli/commands.h"
 #include "common/flags.h"
 #include "common/grpc_server.h"
@@ -12,12 +13,18 @@ namespace hubcensus::cli {
 
 int RunReport(const Args& args) {
   std::string data_dir, aggregator_address, out, families;
-  FlagSet flags("hubcensus report (--data_dir=DIR | --aggregator=ADDR) --out=DIR2",
-                "Writes DIR2/index.html (SVG charts: cumulative first-party downloads with the\n"
-                "Qwen/Llama crossover, monthly new-derivative shares, regions, the family table)\n"
-                "and CSV files beside it, from every committed crawl of a store. Works offline.");
-  flags.String("data_dir", &data_dir, "the store's folder (a `hubcensus local` --data_dir/store)");
-  flags.String("aggregator", &aggregator_address, "a running aggregator, host:port");
+  FlagSet flags(
+      "hubcensus report (--data_dir=DIR | --aggregator=ADDR) --out=DIR2",
+      "Writes DIR2/index.html (a methodology; SVG charts with values on hover: cumulative\n"
+      "first-party downloads with every crossover among the plotted families, the same\n"
+      "on a log scale, monthly new-derivative shares, regions over time; the top\n"
+      "derivative repos of the leading families; a sortable family table) and CSV files\n"
+      "beside it, from every committed crawl of a store. Works offline.");
+  flags.String("data_dir", &data_dir,
+               "the store's folder, or the folder given to `hubcensus local` (its store is "
+               "DIR/store)");
+  flags.String("aggregator", &aggregator_address,
+               "a running aggregator, host:port (http:// is accepted and dropped)");
   flags.String("out", &out, "the report folder (created)");
   flags.String("families", &families, "families file (default: the embedded one)");
   if (auto code = ParseFlagsOrExit(flags, args)) return *code;
@@ -27,7 +34,16 @@ int RunReport(const Args& args) {
   }
   std::unique_ptr<aggregator::Aggregator> agg;
   std::unique_ptr<GrpcServer> server;
-  std::string target = aggregator_address;
+  std::string target;
+  if (!aggregator_address.empty()) {
+    auto resolved = aggregator::AggregatorTarget(aggregator_address, TlsOptions());
+    if (!resolved.ok()) {
+      std::fprintf(stderr, "hubcensus report: %s\n",
+                   std::string(resolved.status().message()).c_str());
+      return 2;
+    }
+    target = *resolved;
+  }
   if (!data_dir.empty()) {
     auto config = LoadFamilyConfigOrDefault(families);
     if (!config.ok()) {
@@ -36,7 +52,7 @@ int RunReport(const Args& args) {
       return 2;
     }
     aggregator::AggregatorOptions options;
-    options.data_dir = data_dir;
+    options.data_dir = aggregator::ResolveStoreDir(data_dir);
     options.families = *config;
     options.read_only = true;
     auto opened = aggregator::Aggregator::Open(options);
