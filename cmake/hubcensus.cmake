@@ -25,6 +25,10 @@ macro(hubcensus_find_dependencies)
     add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
     add_link_options(-fsanitize=address,undefined)
   endif()
+  if(HUBCENSUS_TSAN)
+    add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+    add_link_options(-fsanitize=thread)
+  endif()
 endmacro()
 
 # hubcensus_library(NAME SRCS a.cc b.cc DEPS x y)
@@ -45,6 +49,9 @@ function(hubcensus_test NAME)
   endif()
   add_executable(${NAME} ${ARG_SRCS})
   target_link_libraries(${NAME} PRIVATE ${ARG_DEPS} GTest::gmock GTest::gtest GTest::gtest_main)
+  if(HUBCENSUS_TSAN)
+    target_link_libraries(${NAME} PRIVATE hubcensus_tsan_absl_mutex)
+  endif()
   target_compile_definitions(${NAME} PRIVATE
     HUBCENSUS_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     HUBCENSUS_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared"
@@ -56,6 +63,11 @@ function(hubcensus_test NAME)
   if(HUBCENSUS_SANITIZE)
     # Leaks inside system libraries (cmake/lsan.supp) are not ours to fix.
     list(APPEND properties ENVIRONMENT "LSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/cmake/lsan.supp")
+  endif()
+  if(HUBCENSUS_TSAN)
+    # Races inside uninstrumented system libraries (cmake/tsan.supp) are not ours to fix.
+    list(APPEND properties ENVIRONMENT
+         "TSAN_OPTIONS=halt_on_error=1 second_deadlock_stack=1 suppressions=${PROJECT_SOURCE_DIR}/cmake/tsan.supp")
   endif()
   gtest_discover_tests(${NAME}
     DISCOVERY_MODE PRE_TEST
