@@ -1,6 +1,7 @@
 #include "aggregator/aggregator.h"
 
 #include <atomic>
+#include <sstream>
 #include <thread>
 
 #include "aggregator/census_format.h"
@@ -170,7 +171,10 @@ TEST_F(AggregatorTest, IngestsCommitsAndAnswersOverGrpc) {
   auto want = ComputeCensus(testing::MakeSnapshot(specs), agg_->families(), "crawl-2025-01-31",
                             "2025-01-31", 0);
   ASSERT_TRUE(want.ok());
-  EXPECT_EQ(FamiliesToJson(families), FamiliesToJson(want->families));
+  v1::FamiliesResponse figures_only = families;
+  figures_only.clear_counts();  // the counts come with the crawl record, not the figures
+  EXPECT_EQ(FamiliesToJson(figures_only), FamiliesToJson(want->families));
+  EXPECT_EQ(families.counts().repos(), 5);
   EXPECT_EQ(families.families(0).figures().first_party_downloads_all_time(), 1000);
   EXPECT_EQ(families.families(0).figures().derivatives().quantized(), 1);
   EXPECT_EQ(families.families(0).figures().ecosystem_downloads_all_time(), 1070);
@@ -572,6 +576,151 @@ TEST_F(AggregatorTest, ReportsNewAndChangedReposSinceTheLastCommittedCrawl) {
   v1::WriteResponse quiet;
   ASSERT_TRUE(Write({second}, &quiet).ok());
   EXPECT_EQ(quiet.changed_repo_ids_size(), 0);
+}
+
+// Issue 12: a census carries its counts: what the coordinator counted (rejections, private
+// entries skipped, unreadable details) and the repos the store published.
+TEST_F(AggregatorTest, TheCensusCountsComeWithFamiliesAndTheCrawlList) {
+  auto manifest = Ingest("2025-01-31", CrawlSpecs(1000, 700));
+  auto* counts = manifest.mutable_counts();
+  counts->set_rejected_entries(3);
+  (*counts->mutable_rejected_by_reason())["bad_id"] = 2;
+  (*counts->mutable_rejected_by_reason())["missing_id"] = 1;
+  counts->set_private_skipped(11);
+  counts->set_unreadable(1);
+  (*counts->mutable_unreadable_by_reason())["403"] = 1;
+  ASSERT_TRUE(CommitRpc(manifest).ok());
+  for (int restart = 0; restart < 2; ++restart) {
+    SCOPED_TRACE(restart ? "after a restart" : "as committed");
+    auto families = Families(v1::FamiliesRequest());
+    EXPECT_EQ(families.counts().repos(), 5);
+    EXPECT_EQ(families.counts().rejected_entries(), 3);
+    EXPECT_EQ(families.counts().rejected_by_reason().at("bad_id"), 2);
+    EXPECT_EQ(families.counts().private_skipped(), 11);
+    EXPECT_EQ(families.counts().unreadable_by_reason().at("403"), 1);
+    // An ad-hoc families config reads the same crawl: the same counts.
+    v1::FamiliesRequest ad_hoc;
+    auto* f = ad_hoc.mutable_families()->add_family();
+    f->set_name("Llama");
+    f->set_region("us");
+    f->add_namespace_("meta-llama");
+    EXPECT_EQ(Families(ad_hoc).counts().private_skipped(), 11);
+
+    grpc::ClientContext ctx;
+    v1::ListCommittedCrawlsResponse list;
+    ASSERT_TRUE(census_->ListCrawls(&ctx, v1::ListCommittedCrawlsRequest(), &list).ok());
+    ASSERT_EQ(list.crawls_size(), 1);
+    EXPECT_EQ(list.crawls(0).counts().repos(), 5);
+    EXPECT_EQ(list.crawls(0).counts().rejected_entries(), 3);
+    EXPECT_EQ(list.crawls(0).counts().unreadable(), 1);
+    Start(ServedFamilies());
+  }
+}
+
+// Issue 11: placeholder createdAt values (both of them) count in every sum and are new in no
+// month; Shares says how many were left out.
+TEST_F(AggregatorTest, PlaceholderDatedReposAreNewInNoMonth) {
+  auto specs = CrawlSpecs(1000, 700);
+  specs.push_back(
+      {"old/ft04", {{"Qwen/Qwen2.5-7B", kFinetune}}, 50, 5, "2022-03-02T23:29:04.000Z"});
+  specs.push_back(
+      {"old/ft05", {{"Qwen/Qwen2.5-7B", kFinetune}}, 50, 5, "2022-03-02T23:29:05.000Z"});
+  IngestAndCommit("2025-01-31", specs);
+  grpc::ClientContext ctx;
+  v1::SharesRequest req;
+  req.set_from_month("2025-01");
+  v1::SharesResponse shares;
+  ASSERT_TRUE(census_->Shares(&ctx, req, &shares).ok());
+  EXPECT_EQ(shares.placeholder_dated_left_out(), 2);
+  ASSERT_EQ(shares.months_size(), 1);
+  EXPECT_EQ(shares.months(0).total(), 3);
+  grpc::ClientContext ctx2;
+  v1::SharesResponse all;
+  ASSERT_TRUE(census_->Shares(&ctx2, v1::SharesRequest(), &all).ok());
+  ASSERT_GT(all.months_size(), 0);
+  EXPECT_EQ(all.months(0).month(), "2025-01");  // no 2022-03 bar at all
+  auto families = Families(v1::FamiliesRequest());
+  EXPECT_EQ(families.families(0).figures().derivatives().finetune(), 3);  // but in the sums
+}
+
+// Issue 11: private repos are never stored, counted or exported. A batch with one is refused
+// (the crawler drops them first); a private repo met as a parent is missing, so its children
+// are classified by its namespace and the walk stops there.
+TEST_F(AggregatorTest, PrivateReposAreNeverStoredCountedOrExported) {
+  v1::WriteBatch with_private;
+  with_private.set_crawl_id(CrawlId("2025-01-31"));
+  with_private.set_crawl_date("2025-01-31");
+  with_private.set_item_id("list/0");
+  with_private.set_fence(1);
+  *with_private.add_repos() = MakeRepo({"a/public"});
+  v1::RepoSnapshot secret = MakeRepo({"Qwen/secret-base", {{"meta-llama/Llama-3-8B", kFinetune}}});
+  secret.set_is_private(true);
+  *with_private.add_repos() = secret;
+  v1::WriteResponse wr;
+  grpc::Status refused = Write({with_private}, &wr);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(refused.error_message().find("\"Qwen/secret-base\" is private"), std::string::npos)
+      << refused.error_message();
+
+  // What the crawler sends instead: the public entries only. Two of them derive from private
+  // repos: one in Qwen's namespace, one in a user's namespace built on Llama.
+  std::vector<RepoSpec> specs = {
+      {"Qwen/Qwen2.5-7B", {}, 1000, 100},
+      {"meta-llama/Llama-3-8B", {}, 700, 70},
+      {"u/child-of-qwen-secret",
+       {{"Qwen/secret-base", kFinetune}},
+       40,
+       4,
+       "2025-01-05T00:00:00.000Z"},
+      {"u/child-of-user-secret",
+       {{"someone/private-llama-ft", kFinetune}},
+       30,
+       3,
+       "2025-01-06T00:00:00.000Z"},
+  };
+  IngestAndCommit("2025-01-31", specs);
+  auto families = Families(v1::FamiliesRequest());
+  EXPECT_EQ(families.counts().repos(), 4);
+  EXPECT_EQ(families.families(0).family(), "Qwen");
+  EXPECT_EQ(families.families(0).figures().first_party_repos(), 1);  // not the private one
+  EXPECT_EQ(families.families(0).figures().derivatives().finetune(), 1);
+  EXPECT_EQ(families.families(1).figures().derivatives().finetune(), 0);  // walk stopped
+
+  grpc::ClientContext ctx;
+  v1::LineageRequest lin;
+  lin.set_repo_id("u/child-of-qwen-secret");
+  v1::LineageResponse lineage;
+  ASSERT_TRUE(census_->Lineage(&ctx, lin, &lineage).ok());
+  EXPECT_EQ(lineage.family(), "Qwen");
+  // The private parent is a missing one: Qwen's by its namespace, and the walk ends there.
+  EXPECT_EQ(lineage.stop(), v1::LINEAGE_STOP_FIRST_PARTY);
+  ASSERT_EQ(lineage.walk_size(), 2);
+  EXPECT_EQ(lineage.walk(1).repo_id(), "Qwen/secret-base");
+  EXPECT_FALSE(lineage.walk(1).in_crawl());
+
+  std::ostringstream exported;
+  auto n = agg_->Export(v1::CrawlSelector(), ExportFormat::kJsonLines, exported);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 4);
+  // The private repo is named only as a parent in its child's public tags, never as a repo.
+  EXPECT_EQ(exported.str().find("{\"id\": \"Qwen/secret-base\""), std::string::npos)
+      << exported.str();
+  EXPECT_EQ(exported.str().find("\"private\": true"), std::string::npos);
+}
+
+// Issue 12 #9 over gRPC: two streams list one repo under its old and new names.
+TEST_F(AggregatorTest, ARepoRenamedMidCrawlCountsOnce) {
+  RepoSpec old_name{"alice/qwen-ft", {{"Qwen/Qwen2.5-7B", kFinetune}}, 50, 5};
+  RepoSpec new_name = old_name;
+  new_name.id = "alice-lab/qwen-ft";
+  old_name.object_id = new_name.object_id = "65f0aa11bb22cc33dd44ee55";
+  auto specs = CrawlSpecs(1000, 700);
+  specs.push_back(old_name);
+  specs.push_back(new_name);  // ingested after: the newest-seen name
+  IngestAndCommit("2025-01-31", specs);
+  auto families = Families(v1::FamiliesRequest());
+  EXPECT_EQ(families.counts().repos(), 6);
+  EXPECT_EQ(families.families(0).figures().derivatives().finetune(), 2);
 }
 
 }  // namespace
