@@ -431,6 +431,7 @@ absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Open(AggregatorOptions o
   so.secondary = options.read_only;
   so.clock = options.clock;
   so.sync_writes = options.sync_writes;
+  so.env = options.store_env;
   ASSIGN_OR_RETURN(agg->store_, store::SnapshotStore::Open(so));
   agg->impl_ = std::make_unique<Impl>(agg.get(), std::move(options));
   return agg;
@@ -466,8 +467,8 @@ absl::StatusOr<store::BatchResult> Aggregator::Write(const v1::WriteBatch& batch
   if (!result.ok()) {
     Metrics().batches_refused.Increment();
     HC_LOG(kWarning, "batch_refused")
-        .Field("crawl", batch.crawl_id())
-        .Field("item", batch.item_id())
+        .Field("crawl", InputExcerpt(batch.crawl_id()))
+        .Field("item", InputExcerpt(batch.item_id()))
         .Field("fence", batch.fence())
         .Field("status", result.status());
     return result;

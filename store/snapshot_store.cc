@@ -608,13 +608,15 @@ absl::Status SnapshotStore::WriteToDb(const rocksdb::WriteOptions& options,
   return status;
 }
 
-uint64_t SnapshotStore::NextSeenSequence() {
-  // Microseconds of the store's clock, forced to increase: the order the store received rows
-  // in, across restarts too (unless the clock steps back).
-  uint64_t now =
-      static_cast<uint64_t>(std::max<int64_t>(0, absl::ToUnixMicros(options_.clock->Now())));
-  last_seen_sequence_ = std::max(last_seen_sequence_ + 1, now);
-  return last_seen_sequence_;
+uint64_t SnapshotStore::NextSeenSequence(const v1::StoredCrawl& crawl) {
+  // Milliseconds since the crawl's record was made (a few bytes as a varint), forced to increase
+  // batch after batch: the order the store received the crawl's pages in, across restarts too
+  // (unless the clock steps back).
+  const int64_t since_created =
+      absl::ToUnixMillis(options_.clock->Now()) - crawl.created_at_unix_ms();
+  uint64_t& last = last_seen_sequence_[crawl.crawl_id()];
+  last = std::max(last + 1, static_cast<uint64_t>(std::max<int64_t>(1, since_created)));
+  return last;
 }
 
 absl::StatusOr<v1::StoredCrawl> SnapshotStore::CrawlForWrite(const v1::WriteBatch& batch,
@@ -732,6 +734,8 @@ absl::StatusOr<BatchResult> SnapshotStore::Write(const v1::WriteBatch& batch) {
     crawl_changed = true;
   }
   const SnapshotWriter me{item_number, batch.fence()};
+  // One for the whole page: a page cannot list one repo under two names.
+  const uint64_t seen_sequence = NextSeenSequence(crawl);
 
   std::unique_ptr<rocksdb::Iterator> meta_it(
       d->db->NewIterator(rocksdb::ReadOptions(), d->repo_meta));
@@ -745,7 +749,7 @@ absl::StatusOr<BatchResult> SnapshotStore::Write(const v1::WriteBatch& batch) {
     c.downloads_all_time = repo.downloads_all_time();
     c.likes = repo.likes();
     c.trending_score = repo.trending_score();
-    c.seen_sequence = NextSeenSequence();
+    c.seen_sequence = seen_sequence;
     // Metadata is written only when it differs from the version in effect for this crawl.
     std::string meta = MetaBytes(repo);
     std::string meta_key = RepoMetaKey(repo.id(), n);
@@ -1110,7 +1114,9 @@ absl::Status SnapshotStore::Abort(absl::string_view crawl_id, absl::string_view 
   RETURN_IF_ERROR(WriteToDb(wo, &wb, "writing the abort"));
   crawls_[crawl.crawl_id()] = crawl;
   if (created) next_crawl_number_ = n + 1;
-  HC_LOG(kInfo, "crawl_aborted").Field("crawl", crawl_id).Field("reason", InputExcerpt(reason));
+  HC_LOG(kInfo, "crawl_aborted")
+      .Field("crawl", InputExcerpt(crawl_id))
+      .Field("reason", InputExcerpt(reason));
   return absl::OkStatus();
 }
 

@@ -144,7 +144,8 @@ class SnapshotStore {
   // Writes `batch`; a no-space failure marks the store full (RESOURCE_EXHAUSTED).
   absl::Status WriteToDb(const rocksdb::WriteOptions& options, rocksdb::WriteBatch* batch,
                          absl::string_view what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  uint64_t NextSeenSequence() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // When the store receives a page of `crawl`: see SnapshotCounters::seen_sequence.
+  uint64_t NextSeenSequence(const v1::StoredCrawl& crawl) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   SnapshotStoreOptions options_;
   std::string owned_secondary_path_;
@@ -162,7 +163,7 @@ class SnapshotStore {
   // A write failed for want of space; `disk_full_cause_` says how.
   bool disk_full_ ABSL_GUARDED_BY(mu_) = false;
   std::string disk_full_cause_ ABSL_GUARDED_BY(mu_);
-  uint64_t last_seen_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<std::string, uint64_t> last_seen_sequence_ ABSL_GUARDED_BY(mu_);
 };
 
 // Reads of one RocksDB snapshot: a query never sees a half-published crawl.

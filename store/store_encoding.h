@@ -63,8 +63,9 @@ struct SnapshotCounters {
   uint32_t meta_crawl_number = 0;
   // Usually one; several when pages of different items carried the same repo.
   absl::InlinedVector<SnapshotWriter, 2> writers;
-  // When the store received the row (its StoreClock order, increasing); 0 in rows written
-  // before it was recorded. Decides which name of a renamed repo a commit keeps.
+  // When the store received the row's page: milliseconds since the crawl's record was made,
+  // increasing page after page; 0 in rows written before it was recorded. Decides which name of
+  // a renamed repo a commit keeps.
   uint64_t seen_sequence = 0;
 };
 

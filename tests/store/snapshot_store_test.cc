@@ -117,6 +117,13 @@ TEST(StoreEncodingTest, CountersRoundTripCompactly) {
   EXPECT_EQ(d->trending_score, 0.25);
   EXPECT_FALSE(d->has_downloads_all_time);
   EXPECT_FALSE(DecodeSnapshotCounters(v.substr(0, 3), 9).ok());
+  c.seen_sequence = 3600 * 1000;  // an hour into the crawl: a few bytes more
+  std::string seen = EncodeSnapshotCounters(c, 9);
+  d = DecodeSnapshotCounters(seen, 9);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->seen_sequence, 3600u * 1000);
+  EXPECT_EQ(d->writers, c.writers);
+  EXPECT_FALSE(DecodeSnapshotCounters(seen.substr(0, seen.size() - 1), 9).ok());
 }
 
 TEST_F(SnapshotStoreTest, PublishesTheManifestAndKeepsEveryField) {
