@@ -564,7 +564,10 @@ absl::Status SnapshotStore::EnsureWritable() {
       db_ = std::move(*writable);  // views of the read-only instance keep it until they end
     }
     opened_read_only_ = false;
-    // The read-only instance saw the files as they were; a writable one may have replayed a WAL.
+    disk_full_ = false;
+    // A store first opened on a full disk may lack its schema version; and the read-only
+    // instance saw the files as they were, a writable one may have replayed a WAL.
+    RETURN_IF_ERROR(CheckSchema());
     RETURN_IF_ERROR(LoadCrawlRecords());
   } else {
     // Resume writes a new WAL and flushes the memtables: tried on a still-full disk, it fails
@@ -1122,7 +1125,17 @@ absl::Status SnapshotStore::Abort(absl::string_view crawl_id, absl::string_view 
 
 absl::Status SnapshotStore::PutRollups(uint32_t crawl_number, const Rollups& rollups) {
   if (options_.secondary) return absl::FailedPreconditionError("the store is open read-only");
-  absl::MutexLock lock(&mu_);
+  // Called by queries: one must not wait seconds behind a commit holding the lock. The query
+  // answers from the figures it computed, and a later one writes them.
+  if (!mu_.TryLock()) {
+    return absl::UnavailableError("the store is busy with a commit; rollups not written now");
+  }
+  absl::Status written = PutRollupsLocked(crawl_number, rollups);
+  mu_.Unlock();
+  return written;
+}
+
+absl::Status SnapshotStore::PutRollupsLocked(uint32_t crawl_number, const Rollups& rollups) {
   RETURN_IF_ERROR(EnsureWritable());
   std::shared_ptr<Db> d = CurrentDb();
   rocksdb::WriteBatch wb;

@@ -112,6 +112,7 @@ class SnapshotStore {
   absl::Status Abort(absl::string_view crawl_id, absl::string_view reason);
 
   // Replaces the rollups of a committed crawl (re-materialised for another families config).
+  // UNAVAILABLE without waiting when a commit holds the store (the caller may skip writing).
   absl::Status PutRollups(uint32_t crawl_number, const Rollups& rollups);
 
   // A consistent read view: one RocksDB snapshot. In secondary mode, catches up first.
@@ -145,6 +146,8 @@ class SnapshotStore {
   absl::Status WriteToDb(const rocksdb::WriteOptions& options, rocksdb::WriteBatch* batch,
                          absl::string_view what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // When the store receives a page of `crawl`: see SnapshotCounters::seen_sequence.
+  absl::Status PutRollupsLocked(uint32_t crawl_number, const Rollups& rollups)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t NextSeenSequence(const v1::StoredCrawl& crawl) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   SnapshotStoreOptions options_;
