@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <thread>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/checksum.h"
 #include "common/dates.h"
 #include "common/log.h"
@@ -553,46 +555,71 @@ absl::Status SnapshotStore::EnsureWritable() {
                      " takes no writes until space is freed; committed crawls are still served (",
                      InputExcerpt(now.empty() ? disk_full_cause_ : now), ")"));
   };
-  if (opened_read_only_) {
-    auto writable = OpenDb(/*read_only=*/false);
-    if (!writable.ok()) {
-      if (absl::IsResourceExhausted(writable.status())) return refused(writable.status().message());
-      return writable.status();
-    }
-    {
-      absl::MutexLock lock(&db_mu_);
-      db_ = std::move(*writable);  // views of the read-only instance keep it until they end
-    }
-    opened_read_only_ = false;
-    disk_full_ = false;
-    // A store first opened on a full disk may lack its schema version; and the read-only
-    // instance saw the files as they were, a writable one may have replayed a WAL.
-    RETURN_IF_ERROR(CheckSchema());
-    RETURN_IF_ERROR(LoadCrawlRecords());
-  } else {
-    // Resume writes a new WAL and flushes the memtables: tried on a still-full disk, it fails
-    // and RocksDB may then hold the failure as fatal (only a reopen would clear it). So resume
-    // only once the file system reports room for that.
-    rocksdb::Env* env = options_.env != nullptr ? options_.env : rocksdb::Env::Default();
-    uint64_t free_bytes = 0;
-    rocksdb::Status free = env->GetFreeSpace(options_.path, &free_bytes);
-    if (free.ok() && free_bytes < kMinFreeBytesToResume) {
-      return refused(absl::StrCat(free_bytes, " bytes free; ", disk_full_cause_));
-    }
-    rocksdb::Status resumed = CurrentDb()->db->Resume();
-    if (!resumed.ok()) {
-      if (resumed.severity() >= rocksdb::Status::Severity::kFatalError) {
-        HC_LOG(kError, "store_needs_restart").Field("error", resumed.ToString());
-      }
-      absl::Status status = FromRocks(resumed, "resuming the store");
-      // Resume flushes the memtables first: on a still-full disk it fails for want of space.
-      if (absl::IsResourceExhausted(status) || resumed.IsBusy()) return refused(status.message());
-      return status;
-    }
+  // Resuming writes a new WAL and flushes the memtables, reopening writes a MANIFEST: tried on
+  // a still-full disk they fail again, and a failed resume can turn RocksDB's error fatal. So
+  // both wait until the file system reports room for them.
+  rocksdb::Env* env = options_.env != nullptr ? options_.env : rocksdb::Env::Default();
+  uint64_t free_bytes = 0;
+  rocksdb::Status free = env->GetFreeSpace(options_.path, &free_bytes);
+  if (free.ok() && free_bytes < kMinFreeBytesToResume) {
+    return refused(absl::StrCat(free_bytes, " bytes free; ", disk_full_cause_));
   }
-  HC_LOG(kInfo, "store_writable_again").Field("path", options_.path);
+  if (!opened_read_only_) {
+    rocksdb::Status resumed = CurrentDb()->db->Resume();
+    if (resumed.ok()) {
+      HC_LOG(kInfo, "store_writable_again").Field("path", options_.path);
+      disk_full_ = false;
+      disk_full_cause_.clear();
+      return absl::OkStatus();
+    }
+    if (resumed.IsBusy()) return refused(resumed.ToString());
+    // RocksDB holds some no-space failures as fatal (a memtable switch that could not create its
+    // WAL): only a new instance clears them. Serve reads from a read-only one meanwhile, and
+    // open a writable one below.
+    HC_LOG(kWarning, "store_reopening").Field("error", resumed.ToString());
+    RETURN_IF_ERROR(SwapToReadOnly());
+  }
+  absl::StatusOr<std::shared_ptr<Db>> writable = OpenDb(/*read_only=*/false);
+  // The failed instance's LOCK goes with its last reader: give it a moment.
+  for (int attempt = 0; attempt < 100 && absl::IsUnavailable(writable.status()); ++attempt) {
+    absl::SleepFor(absl::Milliseconds(20));
+    writable = OpenDb(/*read_only=*/false);
+  }
+  if (!writable.ok()) {
+    if (absl::IsResourceExhausted(writable.status())) return refused(writable.status().message());
+    return writable.status();
+  }
+  {
+    absl::MutexLock lock(&db_mu_);
+    db_ = std::move(*writable);  // views of the read-only instance keep it until they end
+  }
+  opened_read_only_ = false;
   disk_full_ = false;
   disk_full_cause_.clear();
+  // A store first opened on a full disk may lack its schema version; and the read-only
+  // instance saw the files as they were, a writable one may have replayed a WAL.
+  RETURN_IF_ERROR(CheckSchema());
+  RETURN_IF_ERROR(LoadCrawlRecords());
+  HC_LOG(kInfo, "store_writable_again").Field("path", options_.path);
+  return absl::OkStatus();
+}
+
+absl::Status SnapshotStore::SwapToReadOnly() {
+  ASSIGN_OR_RETURN(std::shared_ptr<Db> read_only, OpenDb(/*read_only=*/true));
+  std::weak_ptr<Db> failed;
+  {
+    absl::MutexLock lock(&db_mu_);
+    failed = db_;
+    db_ = std::move(read_only);  // closes the failed instance here unless a view still reads it
+  }
+  opened_read_only_ = true;
+  // Views are one query each: wait for the failed instance's last one.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (!failed.expired() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  if (!failed.expired()) {
+    return absl::UnavailableError(
+        "the store is reopening after a full disk; a long read still holds it: retry");
+  }
   return absl::OkStatus();
 }
 

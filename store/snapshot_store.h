@@ -142,6 +142,9 @@ class SnapshotStore {
   // Before any write: RESOURCE_EXHAUSTED while the disk is full. Resumes RocksDB after a
   // no-space error, or reopens read-write a store opened read-only on a full disk.
   absl::Status EnsureWritable() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Replaces a writable instance RocksDB holds in a fatal error by a read-only one, and waits
+  // for the failed one to close (it holds the directory's LOCK).
+  absl::Status SwapToReadOnly() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes `batch`; a no-space failure marks the store full (RESOURCE_EXHAUSTED).
   absl::Status WriteToDb(const rocksdb::WriteOptions& options, rocksdb::WriteBatch* batch,
                          absl::string_view what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -616,6 +616,8 @@ TEST(SnapshotStoreDiskFullTest, RefusesWritesServesReadsAndRecoversWithoutRestar
   EXPECT_EQ(store->Commit(commit_second, nullptr).status().code(),
             absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(store->Abort("crawl-3", "x").code(), absl::StatusCode::kResourceExhausted);
+  // A flush of the memtables (RocksDB's background work) fails the same way, without a crash.
+  EXPECT_EQ(store->CompactAll().code(), absl::StatusCode::kResourceExhausted);
   // Reads keep working: the committed crawl is served whole.
   {
     auto view = store->View();
@@ -629,7 +631,21 @@ TEST(SnapshotStoreDiskFullTest, RefusesWritesServesReadsAndRecoversWithoutRestar
   }
 
   disk.fs->SetFull(false);
+  // A query still reading when writes resume: the store waits for it (the failed RocksDB
+  // instance is replaced by a new one) and the query reads on undisturbed.
+  auto held = store->View();
+  ASSERT_TRUE(held.ok());
+  std::thread reader([&held] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    auto crawl = (*held)->FindCrawl("crawl-1");
+    ASSERT_TRUE(crawl.ok());
+    auto snap = (*held)->LoadCrawl(*crawl);
+    ASSERT_TRUE(snap.ok()) << snap.status();
+    EXPECT_EQ(snap->size(), 2u);
+    held->reset();
+  });
   auto resumed = store->Write(second);
+  reader.join();
   ASSERT_TRUE(resumed.ok()) << resumed.status();
   EXPECT_FALSE(store->disk_full());
   v1::CommitRequest manifest;
