@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/status.h"
+#include "config/input_quote.h"
 #include "hubcensus/v1/census.grpc.pb.h"
 #include "hubcensus/v1/store.grpc.pb.h"
 #include "store/store_encoding.h"
@@ -51,8 +52,8 @@ absl::Status CheckMetric(const std::string& metric, absl::string_view field) {
   for (const auto& m : MetricNames()) {
     if (m == metric) return absl::OkStatus();
   }
-  return absl::InvalidArgumentError(absl::StrCat(field, ": unknown metric \"", metric,
-                                                 "\" (one of ", absl::StrJoin(MetricNames(), ", "),
+  return absl::InvalidArgumentError(absl::StrCat(field, ": unknown metric ", QuoteInput(metric),
+                                                 " (one of ", absl::StrJoin(MetricNames(), ", "),
                                                  ")"));
 }
 
@@ -78,6 +79,10 @@ double MetricValue(const v1::Figures& f, const std::string& metric) {
 
 absl::Status CheckOptionalDate(const std::string& text, absl::string_view field) {
   if (text.empty()) return absl::OkStatus();
+  if (text.size() > 10) {  // ParseDate would quote all of it
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": ", QuoteInput(text), " is not a date of the form YYYY-MM-DD"));
+  }
   auto parsed = ParseDate(text);
   if (!parsed.ok()) return Annotate(parsed.status(), field);
   return absl::OkStatus();
@@ -85,6 +90,10 @@ absl::Status CheckOptionalDate(const std::string& text, absl::string_view field)
 
 absl::Status CheckOptionalMonth(const std::string& text, absl::string_view field) {
   if (text.empty()) return absl::OkStatus();
+  if (text.size() > 7) {  // ParseMonth would quote all of it
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": ", QuoteInput(text), " is not a month of the form YYYY-MM"));
+  }
   auto parsed = ParseMonth(text);
   if (!parsed.ok()) return Annotate(parsed.status(), field);
   return absl::OkStatus();
@@ -124,6 +133,14 @@ struct IngestMetrics {
                                                          .Register(*MetricsRegistry());
 };
 
+// What a committed census counted and left out; `repos` is always the published count (crawls
+// committed before counts were kept have only that).
+v1::CensusCounts CountsOf(const v1::StoredCrawl& crawl) {
+  v1::CensusCounts counts = crawl.counts();
+  counts.set_repos(crawl.repos());
+  return counts;
+}
+
 IngestMetrics& Metrics() {
   static IngestMetrics* m = new IngestMetrics();
   return *m;
@@ -162,10 +179,10 @@ class Aggregator::Impl {
       auto crawl = view.FindCrawl(selector.crawl_id());
       if (!crawl.ok() || crawl->state() != v1::STORED_CRAWL_COMMITTED) {
         return absl::NotFoundError(
-            absl::StrCat("crawl.crawl_id: no committed crawl \"", selector.crawl_id(), "\""));
+            absl::StrCat("crawl.crawl_id: no committed crawl ", QuoteInput(selector.crawl_id())));
       }
       if (!selector.date().empty() && crawl->date() != selector.date()) {
-        return absl::InvalidArgumentError(absl::StrCat("crawl.date: crawl ", selector.crawl_id(),
+        return absl::InvalidArgumentError(absl::StrCat("crawl.date: crawl ", crawl->crawl_id(),
                                                        " is of ", crawl->date(), ", not ",
                                                        selector.date()));
       }
@@ -218,8 +235,15 @@ class Aggregator::Impl {
     ASSIGN_OR_RETURN(CensusFigures figures, Compute(view, crawl, agg_->families_, options_.top_k));
     if (!agg_->store_->secondary()) {
       ASSIGN_OR_RETURN(auto rollups, RollupsOf(figures, served_fingerprint_, options_.top_k));
-      RETURN_IF_ERROR(agg_->store_->PutRollups(crawl.crawl_number(), rollups));
-      HC_LOG(kInfo, "rollups_rematerialised").Field("crawl", crawl.crawl_id());
+      absl::Status put = agg_->store_->PutRollups(crawl.crawl_number(), rollups);
+      if (put.ok()) {
+        HC_LOG(kInfo, "rollups_rematerialised").Field("crawl", crawl.crawl_id());
+      } else {
+        // A full disk must not stop the queries: answer from the figures just computed.
+        HC_LOG(kWarning, "rollups_not_rematerialised")
+            .Field("crawl", crawl.crawl_id())
+            .Field("status", put);
+      }
     }
     v1::CrawlRollup rollup;
     rollup.set_config_fingerprint(served_fingerprint_);
@@ -407,6 +431,7 @@ absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Open(AggregatorOptions o
   so.secondary = options.read_only;
   so.clock = options.clock;
   so.sync_writes = options.sync_writes;
+  so.env = options.store_env;
   ASSIGN_OR_RETURN(agg->store_, store::SnapshotStore::Open(so));
   agg->impl_ = std::make_unique<Impl>(agg.get(), std::move(options));
   return agg;
@@ -442,8 +467,8 @@ absl::StatusOr<store::BatchResult> Aggregator::Write(const v1::WriteBatch& batch
   if (!result.ok()) {
     Metrics().batches_refused.Increment();
     HC_LOG(kWarning, "batch_refused")
-        .Field("crawl", batch.crawl_id())
-        .Field("item", batch.item_id())
+        .Field("crawl", InputExcerpt(batch.crawl_id()))
+        .Field("item", InputExcerpt(batch.item_id()))
         .Field("fence", batch.fence())
         .Field("status", result.status());
     return result;
@@ -492,6 +517,7 @@ absl::StatusOr<v1::ListCommittedCrawlsResponse> Aggregator::ListCrawls(
     cc->set_date(c.date());
     cc->set_repos(c.repos());
     cc->set_committed_at_unix_ms(c.committed_at_unix_ms());
+    *cc->mutable_counts() = CountsOf(c);
   }
   return out;
 }
@@ -502,12 +528,16 @@ absl::StatusOr<v1::FamiliesResponse> Aggregator::Families(const v1::FamiliesRequ
   ASSIGN_OR_RETURN(v1::FamilyConfig config, impl_->ConfigFor(request.families(), &ad_hoc));
   ASSIGN_OR_RETURN(auto view, store_->View());
   ASSIGN_OR_RETURN(v1::StoredCrawl crawl, impl_->Select(*view, request.crawl()));
+  v1::FamiliesResponse out;
   if (ad_hoc) {
     ASSIGN_OR_RETURN(CensusFigures figures, impl_->Compute(*view, crawl, config, 0));
-    return figures.families;
+    out = std::move(figures.families);
+  } else {
+    ASSIGN_OR_RETURN(v1::CrawlRollup rollup, impl_->ServedRollup(*view, crawl));
+    out = std::move(*rollup.mutable_families());
   }
-  ASSIGN_OR_RETURN(v1::CrawlRollup rollup, impl_->ServedRollup(*view, crawl));
-  return rollup.families();
+  *out.mutable_counts() = CountsOf(crawl);
+  return out;
 }
 
 absl::StatusOr<v1::SeriesResponse> Aggregator::Series(const v1::SeriesRequest& request) {
@@ -525,8 +555,9 @@ absl::StatusOr<v1::SeriesResponse> Aggregator::Series(const v1::SeriesRequest& r
     for (int i = 0; i < request.regions_size(); ++i) {
       const std::string& r = request.regions(i);
       if (std::find(std::begin(kRegions), std::end(kRegions), r) == std::end(kRegions)) {
-        return absl::InvalidArgumentError(absl::StrCat("regions[", i, "]: unknown region \"", r,
-                                                       "\" (china, us, eu, other, unknown)"));
+        return absl::InvalidArgumentError(absl::StrCat("regions[", i, "]: unknown region ",
+                                                       QuoteInput(r),
+                                                       " (china, us, eu, other, unknown)"));
       }
       lines.push_back({r, true});
     }
@@ -534,7 +565,7 @@ absl::StatusOr<v1::SeriesResponse> Aggregator::Series(const v1::SeriesRequest& r
     for (int i = 0; i < request.families_size(); ++i) {
       if (impl_->matcher_.IndexOf(request.families(i)) < 0) {
         return absl::InvalidArgumentError(
-            absl::StrCat("families[", i, "]: unknown family \"", request.families(i), "\""));
+            absl::StrCat("families[", i, "]: unknown family ", QuoteInput(request.families(i))));
       }
       lines.push_back({request.families(i), false});
     }
@@ -568,6 +599,8 @@ absl::StatusOr<v1::SharesResponse> Aggregator::Shares(const v1::SharesRequest& r
   v1::SharesResponse out;
   out.set_crawl_id(all.crawl_id());
   out.set_date(all.date());
+  // Of the whole crawl, whatever the month range: such repos belong to no month.
+  out.set_placeholder_dated_left_out(all.placeholder_dated_left_out());
   for (const auto& m : all.months()) {
     if (!request.from_month().empty() && m.month() < request.from_month()) continue;
     if (!request.to_month().empty() && m.month() > request.to_month()) continue;
@@ -581,10 +614,10 @@ absl::StatusOr<v1::CrossoverResponse> Aggregator::Crossover(const v1::CrossoverR
   if (request.a().empty()) return absl::InvalidArgumentError("a: empty (a family name)");
   if (request.b().empty()) return absl::InvalidArgumentError("b: empty (a family name)");
   if (impl_->matcher_.IndexOf(request.a()) < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("a: unknown family \"", request.a(), "\""));
+    return absl::InvalidArgumentError(absl::StrCat("a: unknown family ", QuoteInput(request.a())));
   }
   if (impl_->matcher_.IndexOf(request.b()) < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("b: unknown family \"", request.b(), "\""));
+    return absl::InvalidArgumentError(absl::StrCat("b: unknown family ", QuoteInput(request.b())));
   }
   if (request.a() == request.b()) {
     return absl::InvalidArgumentError("b: the same family as a");
@@ -623,7 +656,7 @@ absl::StatusOr<v1::TopReposResponse> Aggregator::TopRepos(const v1::TopReposRequ
   const int family = impl_->matcher_.IndexOf(request.family());
   if (family < 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("family: unknown family \"", request.family(), "\""));
+        absl::StrCat("family: unknown family ", QuoteInput(request.family())));
   }
   if (request.k() < 0 || request.k() > kMaxTopK) {
     return absl::InvalidArgumentError(absl::StrCat("k: ", request.k(), " is not in 1..1000"));
@@ -631,8 +664,8 @@ absl::StatusOr<v1::TopReposResponse> Aggregator::TopRepos(const v1::TopReposRequ
   const int k = request.k() == 0 ? 10 : request.k();
   std::string order = request.order_by().empty() ? "downloads_all_time" : request.order_by();
   if (order != "downloads_all_time" && order != "downloads_30d") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "order_by: \"", request.order_by(), "\" is not downloads_all_time or downloads_30d"));
+    return absl::InvalidArgumentError(absl::StrCat("order_by: ", QuoteInput(request.order_by()),
+                                                   " is not downloads_all_time or downloads_30d"));
   }
   ASSIGN_OR_RETURN(auto view, store_->View());
   ASSIGN_OR_RETURN(v1::StoredCrawl crawl, impl_->Select(*view, request.crawl()));
@@ -669,8 +702,8 @@ absl::StatusOr<v1::LineageResponse> Aggregator::Lineage(const v1::LineageRequest
   ASSIGN_OR_RETURN(v1::StoredCrawl crawl, impl_->Select(*view, request.crawl()));
   ASSIGN_OR_RETURN(auto start, view->GetRepo(crawl, request.repo_id()));
   if (!start.has_value()) {
-    return absl::NotFoundError(
-        absl::StrCat("repo_id: ", request.repo_id(), " is not in crawl ", crawl.crawl_id()));
+    return absl::NotFoundError(absl::StrCat("repo_id: ", QuoteInput(request.repo_id()),
+                                            " is not in crawl ", crawl.crawl_id()));
   }
   ASSIGN_OR_RETURN(store::CrawlSnapshot ancestors,
                    impl_->AncestorSnapshot(*view, crawl, *start, config.lineage()));
@@ -692,13 +725,24 @@ absl::StatusOr<int64_t> Aggregator::Export(const v1::CrawlSelector& selector, Ex
   ASSIGN_OR_RETURN(v1::StoredCrawl crawl, impl_->Select(*view, selector));
   int64_t n = 0;
   if (format == ExportFormat::kCsv) out << RepoSnapshotCsvHeader();
+  int64_t private_left_out = 0;
   RETURN_IF_ERROR(view->ForEachRepo(crawl, [&](const v1::RepoSnapshot& repo) {
+    // The store refuses private repos; a store written before it did may still hold some.
+    if (repo.is_private()) {
+      ++private_left_out;
+      return absl::OkStatus();
+    }
     out << (format == ExportFormat::kCsv ? RepoSnapshotToCsvRow(repo)
                                          : RepoSnapshotToJsonLine(repo) + "\n");
     ++n;
     if (!out) return absl::DataLossError("export: the output stream failed");
     return absl::OkStatus();
   }));
+  if (private_left_out > 0) {
+    HC_LOG(kWarning, "export_private_left_out")
+        .Field("crawl", crawl.crawl_id())
+        .Field("repos", private_left_out);
+  }
   return n;
 }
 

@@ -30,8 +30,9 @@ struct AggregatorOptions {
   // Queries only, beside a running aggregator or not (a RocksDB secondary instance): what
   // `hubcensus query --data_dir` and `export` use. Ingest calls then fail FAILED_PRECONDITION.
   bool read_only = false;
-  bool sync_writes = true;  // fsync every acknowledged batch
-  int top_k = 100;          // top-repo lists materialised per family at commit
+  bool sync_writes = true;            // fsync every acknowledged batch
+  int top_k = 100;                    // top-repo lists materialised per family at commit
+  rocksdb::Env* store_env = nullptr;  // the store's RocksDB Env (tests: a faulty disk); not owned
 };
 
 enum class ExportFormat { kJsonLines, kCsv };

@@ -101,6 +101,9 @@ uint64_t FamilyConfigFingerprint(const v1::FamilyConfig& config) {
   std::string bytes;
   v1::FamilyConfig normal = WithDefaults(config);
   normal.SerializeToString(&bytes);
+  // The rules of the figures, too: rollups materialised under older rules are recomputed.
+  // 2: placeholder-dated repos are new in no month (issue 11).
+  bytes.append("\0rules=2", 8);
   return RepoIdHash(bytes);
 }
 
@@ -124,6 +127,7 @@ absl::StatusOr<CensusFigures> ComputeCensus(const store::CrawlSnapshot& snap,
   std::vector<FamilyTotals> totals(families);
   // month index -> per-family new-derivative counts
   std::map<int, std::vector<double>> months;
+  int64_t placeholder_dated_left_out = 0;
   std::vector<TopList> top_all_dat(families, TopList(top_k)), top_all_30d(families, TopList(top_k));
   std::vector<TopList> top_fp_dat(families, TopList(top_k)), top_fp_30d(families, TopList(top_k));
 
@@ -153,6 +157,12 @@ absl::StatusOr<CensusFigures> ComputeCensus(const store::CrawlSnapshot& snap,
     for (const FamilyShare& s : attribution) totals[s.family].derivatives[r] += s.weight;
     if (!tags.empty() && !tags.contains(snap.pipeline_tag(i))) continue;
     if (snap.has_downloads_all_time(i) && dat < min_downloads) continue;
+    // A placeholder createdAt says "older than the Hub's creation dates", not when: such a repo
+    // is new in no month (it still counts in every sum above).
+    if (snap.created_at_placeholder(i)) {
+      ++placeholder_dated_left_out;
+      continue;
+    }
     const int month = MonthIndex(snap.created_at(i));
     if (month > crawl_month) continue;
     auto& counts = months[month];
@@ -182,6 +192,7 @@ absl::StatusOr<CensusFigures> ComputeCensus(const store::CrawlSnapshot& snap,
 
   out.shares.set_crawl_id(crawl_id);
   out.shares.set_date(date);
+  out.shares.set_placeholder_dated_left_out(placeholder_dated_left_out);
   if (!months.empty()) {
     for (int m = months.begin()->first; m <= crawl_month; ++m) {
       auto* ms = out.shares.add_months();

@@ -27,7 +27,8 @@ absl::StatusOr<CensusFigures> ComputeCensus(const store::CrawlSnapshot& snapshot
                                             const std::string& crawl_id, const std::string& date,
                                             int top_k);
 
-// Stable across processes: decides whether materialised rollups fit the served config.
+// Stable across processes: decides whether materialised rollups fit the served config (and the
+// current rules of the figures).
 uint64_t FamilyConfigFingerprint(const v1::FamilyConfig& config);
 
 }  // namespace hubcensus::aggregator

@@ -5,13 +5,16 @@
 #include <re2/re2.h>
 
 #include <fstream>
+#include <optional>
 #include <sstream>
+#include <utility>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status.h"
+#include "config/input_quote.h"
 
 namespace hubcensus {
 
@@ -68,11 +71,16 @@ class Locator {
     }
     return out;
   }
-  std::string Top(const char* field) const {
+  // A top-level field's line; the file alone when the field is absent (an empty file has no
+  // `family` to point at). ParseInfoTree wants index -1 exactly for singular fields and an
+  // existing index for repeated ones: anything else is a libprotobuf FATAL (exit 134).
+  std::string Top(const char* field, int present_count = 1) const {
     if (tree_ != nullptr) {
       const auto* f = v1::FamilyConfig::descriptor()->FindFieldByName(field);
-      int line = tree_->GetLocation(f, -1).line;
-      return absl::StrCat(filename_, ":", std::max(line, 0) + 1);
+      if (f->is_repeated() && present_count <= 0) return filename_;
+      int line = tree_->GetLocation(f, f->is_repeated() ? 0 : -1).line;
+      if (line < 0) return filename_;
+      return absl::StrCat(filename_, ":", line + 1);
     }
     return absl::StrCat(prefix_, ".", field);
   }
@@ -86,15 +94,74 @@ class Locator {
 absl::Status CheckRegex(const std::string& pattern, const std::string& where) {
   RE2 re(pattern, RE2::Quiet);
   if (!re.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(where, ": bad name_regex \"", pattern, "\": ", re.error()));
+    return absl::InvalidArgumentError(absl::StrCat(where, ": bad name_regex ", QuoteInput(pattern),
+                                                   ": ", InputExcerpt(re.error())));
   }
   return absl::OkStatus();
 }
 
+// One family's claim on a namespace: all of its repos, or those whose name matches a pattern.
+struct NamespaceClaim {
+  int family;
+  bool whole;  // no name_regex narrows it
+  int namespace_index;
+  bool from_pattern;
+};
+
+// A repo counts for the first family, in file order, whose claim matches it. So a claim that
+// comes after another family's whole claim on the same namespace can never match anything: two
+// families claiming a namespace whole, or a narrowed claim after a whole one, is a mistake that
+// would otherwise pass in silence. A narrowed claim before a whole one is a carve-out (the
+// default file gives facebook's llama repos to Llama, the rest to Meta) and stays allowed.
+absl::Status CheckNamespaceClaims(const v1::FamilyConfig& config, const Locator& at) {
+  absl::flat_hash_map<std::string, std::vector<NamespaceClaim>> claims;
+  for (int i = 0; i < config.family_size(); ++i) {
+    const v1::Family& f = config.family(i);
+    for (int j = 0; j < f.namespace__size(); ++j) {
+      claims[f.namespace_(j)].push_back({i, f.name_regex().empty(), j, false});
+    }
+    for (int j = 0; j < f.namespace_pattern_size(); ++j) {
+      claims[f.namespace_pattern(j).namespace_()].push_back({i, false, j, true});
+    }
+  }
+  // Report the claim earliest in the file, whatever the map's order.
+  std::optional<std::pair<NamespaceClaim, NamespaceClaim>> worst;
+  std::string worst_namespace;
+  for (const auto& [ns, list] : claims) {
+    const NamespaceClaim* whole = nullptr;
+    for (const NamespaceClaim& c : list) {  // in family order
+      if (whole != nullptr && c.family != whole->family) {
+        if (!worst || c.family < worst->second.family ||
+            (c.family == worst->second.family && ns < worst_namespace)) {
+          worst = std::make_pair(*whole, c);
+          worst_namespace = ns;
+        }
+        break;
+      }
+      if (c.whole && whole == nullptr) whole = &c;
+    }
+  }
+  if (!worst) return absl::OkStatus();
+  const auto& [first, second] = *worst;
+  const std::string& first_name = config.family(first.family).name();
+  const std::string& second_name = config.family(second.family).name();
+  std::string where =
+      at.Family(second.family, second.from_pattern ? "namespace_pattern" : "namespace",
+                second.namespace_index);
+  return absl::InvalidArgumentError(absl::StrCat(
+      where, ": namespace ", QuoteInput(worst_namespace), " is claimed by family ",
+      QuoteInput(first_name), " and by family ", QuoteInput(second_name), "; ",
+      QuoteInput(first_name),
+      " claims all of it first, so the second claim would count nothing (narrow the first "
+      "with a namespace_pattern, or remove one)"));
+}
+
 absl::Status Validate(const v1::FamilyConfig& config, const Locator& at) {
   if (config.family_size() == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(at.Top("family"), ": no family defined"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(at.Top("family", 0),
+                     ": no family defined (a census needs at least one family { name: "
+                     "... region: ... namespace: ... })"));
   }
   absl::flat_hash_set<std::string> names;
   for (int i = 0; i < config.family_size(); ++i) {
@@ -104,23 +171,23 @@ absl::Status Validate(const v1::FamilyConfig& config, const Locator& at) {
           absl::StrCat(at.Family(i, nullptr), ": family has no name"));
     }
     if (!names.insert(f.name()).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(at.Family(i, "name"), ": family \"", f.name(), "\" is defined twice"));
+      return absl::InvalidArgumentError(absl::StrCat(at.Family(i, "name"), ": family ",
+                                                     QuoteInput(f.name()), " is defined twice"));
     }
     if (!IsRegion(f.region())) {
-      return absl::InvalidArgumentError(absl::StrCat(at.Family(i, "region"), ": unknown region \"",
-                                                     f.region(), "\" for family \"", f.name(),
-                                                     "\" (one of china, us, eu, other, unknown)"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          at.Family(i, "region"), ": unknown region ", QuoteInput(f.region()), " for family ",
+          QuoteInput(f.name()), " (one of china, us, eu, other, unknown)"));
     }
     if (f.namespace__size() == 0 && f.namespace_pattern_size() == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(at.Family(i, nullptr), ": family \"", f.name(), "\" has no namespace"));
+      return absl::InvalidArgumentError(absl::StrCat(at.Family(i, nullptr), ": family ",
+                                                     QuoteInput(f.name()), " has no namespace"));
     }
     for (int j = 0; j < f.namespace__size(); ++j) {
       const std::string& ns = f.namespace_(j);
       if (ns.empty() || ns.find('/') != std::string::npos) {
         return absl::InvalidArgumentError(
-            absl::StrCat(at.Family(i, "namespace", j), ": bad namespace \"", ns, "\""));
+            absl::StrCat(at.Family(i, "namespace", j), ": bad namespace ", QuoteInput(ns)));
       }
     }
     if (!f.name_regex().empty()) {
@@ -143,7 +210,7 @@ absl::Status Validate(const v1::FamilyConfig& config, const Locator& at) {
     return absl::InvalidArgumentError(
         absl::StrCat(at.Top("new_model_filter"), ": min_downloads_all_time is negative"));
   }
-  return absl::OkStatus();
+  return CheckNamespaceClaims(config, at);
 }
 
 }  // namespace
@@ -157,7 +224,7 @@ absl::StatusOr<v1::FamilyConfig> ParseFamilyConfig(absl::string_view text,
   parser.RecordErrorsTo(&errors);
   parser.WriteLocationsTo(&tree);
   if (!parser.ParseFromString(std::string(text), &config)) {
-    return absl::InvalidArgumentError(absl::StrCat(filename, ":", errors.first()));
+    return absl::InvalidArgumentError(absl::StrCat(filename, ":", InputExcerpt(errors.first())));
   }
   RETURN_IF_ERROR(Validate(config, Locator(filename, &tree, "")));
   return config;

@@ -13,7 +13,9 @@ constexpr size_t kArenaBlock = 1 << 20;
 
 // Field numbers of hubcensus.v1.RepoSnapshot and Parent (proto/hubcensus/v1/repo.proto) that the
 // columns hold.
+constexpr uint32_t kObjectIdField = 2;
 constexpr uint32_t kCreatedAtField = 4;
+constexpr uint32_t kCreatedAtPlaceholderField = 5;
 constexpr uint32_t kPipelineTagField = 11;
 constexpr uint32_t kParentsField = 17;
 constexpr uint32_t kParentIdField = 1;
@@ -89,6 +91,7 @@ absl::string_view CrawlSnapshot::Intern(absl::string_view s) {
 void CrawlSnapshot::Reserve(size_t repos) {
   ids_.reserve(repos);
   created_at_.reserve(repos);
+  created_at_placeholder_.reserve(repos);
   downloads_30d_.reserve(repos);
   downloads_all_time_.reserve(repos);
   has_downloads_all_time_.reserve(repos);
@@ -118,14 +121,16 @@ void CrawlSnapshot::Add(const v1::RepoSnapshot& repo) {
   counters.has_downloads_all_time = repo.has_downloads_all_time();
   counters.downloads_all_time = repo.downloads_all_time();
   counters.likes = repo.likes();
-  AppendRow(repo.id(), repo.created_at(), counters, repo.pipeline_tag());
+  AppendRow(repo.id(), repo.created_at(), repo.created_at_placeholder(), counters,
+            repo.pipeline_tag());
 }
 
-void CrawlSnapshot::AppendRow(absl::string_view id, int64_t created_at, const Counters& counters,
-                              absl::string_view pipeline_tag) {
+void CrawlSnapshot::AppendRow(absl::string_view id, int64_t created_at, bool created_at_placeholder,
+                              const Counters& counters, absl::string_view pipeline_tag) {
   index_.reset();
   ids_.push_back(Intern(id));
   created_at_.push_back(created_at);
+  created_at_placeholder_.push_back(created_at_placeholder ? 1 : 0);
   downloads_30d_.push_back(counters.downloads_30d);
   has_downloads_all_time_.push_back(counters.has_downloads_all_time ? 1 : 0);
   downloads_all_time_.push_back(counters.has_downloads_all_time ? counters.downloads_all_time : 0);
@@ -135,10 +140,12 @@ void CrawlSnapshot::AppendRow(absl::string_view id, int64_t created_at, const Co
 }
 
 absl::Status CrawlSnapshot::AddStored(absl::string_view id, const Counters& counters,
-                                      absl::string_view meta) {
+                                      absl::string_view meta, absl::string_view* object_id) {
+  if (object_id != nullptr) *object_id = absl::string_view();
   // Protobuf's rules: the last occurrence of a scalar wins, repeated fields append, fields of an
   // unexpected wire type are unknown fields and skipped.
   int64_t created_at = 0;
+  bool created_at_placeholder = false;
   absl::string_view tag;
   const size_t parents_before = parent_ids_.size();
   auto corrupt = [&](absl::string_view what) {
@@ -152,8 +159,12 @@ absl::Status CrawlSnapshot::AddStored(absl::string_view id, const Counters& coun
     if (!NextField(&in, &f)) return corrupt("a malformed field");
     if (f.number == kCreatedAtField && f.type == kVarint) {
       created_at = static_cast<int64_t>(f.varint);
+    } else if (f.number == kCreatedAtPlaceholderField && f.type == kVarint) {
+      created_at_placeholder = f.varint != 0;
     } else if (f.number == kPipelineTagField && f.type == kLengthDelimited) {
       tag = f.bytes;
+    } else if (f.number == kObjectIdField && f.type == kLengthDelimited) {
+      if (object_id != nullptr) *object_id = f.bytes;
     } else if (f.number == kParentsField && f.type == kLengthDelimited) {
       absl::string_view parent_id;
       int32_t relation = 0;
@@ -171,7 +182,7 @@ absl::Status CrawlSnapshot::AddStored(absl::string_view id, const Counters& coun
       parent_relations_.push_back(static_cast<uint8_t>(relation));
     }
   }
-  AppendRow(id, created_at, counters, tag);
+  AppendRow(id, created_at, created_at_placeholder, counters, tag);
   return absl::OkStatus();
 }
 
@@ -186,6 +197,7 @@ void CrawlSnapshot::Append(CrawlSnapshot&& other) {
   auto append = [](auto& to, auto& from) { to.insert(to.end(), from.begin(), from.end()); };
   append(ids_, other.ids_);
   append(created_at_, other.created_at_);
+  append(created_at_placeholder_, other.created_at_placeholder_);
   append(downloads_30d_, other.downloads_30d_);
   append(downloads_all_time_, other.downloads_all_time_);
   append(has_downloads_all_time_, other.has_downloads_all_time_);
@@ -202,6 +214,25 @@ void CrawlSnapshot::Append(CrawlSnapshot&& other) {
     parent_begin_.push_back(offset + other.parent_begin_[i]);
   }
   other = CrawlSnapshot();
+}
+
+CrawlSnapshot CrawlSnapshot::Without(const std::vector<bool>& drop) const {
+  CrawlSnapshot out;
+  out.Reserve(size());
+  for (size_t i = 0; i < size(); ++i) {
+    if (i < drop.size() && drop[i]) continue;
+    for (int k = 0; k < parent_count(i); ++k) {
+      out.parent_ids_.push_back(out.Intern(parent_id(i, k)));
+      out.parent_relations_.push_back(parent_relations_[parent_begin_[i] + k]);
+    }
+    Counters counters;
+    counters.downloads_30d = downloads_30d(i);
+    counters.has_downloads_all_time = has_downloads_all_time(i);
+    counters.downloads_all_time = downloads_all_time(i);
+    counters.likes = likes(i);
+    out.AppendRow(id(i), created_at(i), created_at_placeholder(i), counters, pipeline_tag(i));
+  }
+  return out;
 }
 
 int64_t CrawlSnapshot::Find(absl::string_view repo_id) const {

@@ -41,7 +41,11 @@ class CrawlSnapshot {
   // counters. Reads only the fields the columns hold, straight from the wire format, without a
   // message object (this is most of a commit's time at 2.2M repos). DataLoss when `meta` is not a
   // well-formed RepoSnapshot; nothing is appended then.
-  absl::Status AddStored(absl::string_view id, const Counters& counters, absl::string_view meta);
+  // `object_id`, when given, is set to the repo's object id (a view into `meta`).
+  absl::Status AddStored(absl::string_view id, const Counters& counters, absl::string_view meta,
+                         absl::string_view* object_id = nullptr);
+  // A copy without the rows whose `drop` is true (a commit dropping duplicates).
+  CrawlSnapshot Without(const std::vector<bool>& drop) const;
   // Moves the repos of `other` to the end of this snapshot (a scan split in ranges).
   void Append(CrawlSnapshot&& other);
   void Reserve(size_t repos);
@@ -49,6 +53,8 @@ class CrawlSnapshot {
   size_t size() const { return ids_.size(); }
   absl::string_view id(size_t i) const { return ids_[i]; }
   int64_t created_at(size_t i) const { return created_at_[i]; }
+  // createdAt was one of the Hub's placeholders: counted in every sum, new in no month.
+  bool created_at_placeholder(size_t i) const { return created_at_placeholder_[i] != 0; }
   int64_t downloads_30d(size_t i) const { return downloads_30d_[i]; }
   bool has_downloads_all_time(size_t i) const { return has_downloads_all_time_[i] != 0; }
   // 0 when absent.
@@ -67,8 +73,8 @@ class CrawlSnapshot {
   absl::string_view Intern(absl::string_view s);
   uint16_t TagIndex(absl::string_view tag);
   // Appends a row's columns; its parents were pushed just before.
-  void AppendRow(absl::string_view id, int64_t created_at, const Counters& counters,
-                 absl::string_view pipeline_tag);
+  void AppendRow(absl::string_view id, int64_t created_at, bool created_at_placeholder,
+                 const Counters& counters, absl::string_view pipeline_tag);
 
   std::vector<std::unique_ptr<char[]>> arena_blocks_;
   size_t arena_used_ = 0;
@@ -76,6 +82,7 @@ class CrawlSnapshot {
 
   std::vector<absl::string_view> ids_;
   std::vector<int64_t> created_at_;
+  std::vector<uint8_t> created_at_placeholder_;
   std::vector<int64_t> downloads_30d_;
   std::vector<int64_t> downloads_all_time_;
   std::vector<uint8_t> has_downloads_all_time_;

@@ -4,18 +4,24 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <thread>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/checksum.h"
 #include "common/dates.h"
 #include "common/log.h"
 #include "common/parallel.h"
 #include "common/status.h"
+#include "config/input_quote.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
+#include "rocksdb/env.h"
 #include "rocksdb/filter_policy.h"
+#include "rocksdb/listener.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice.h"
 #include "rocksdb/table.h"
@@ -36,6 +42,10 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view context) {
   if (s.ok()) return absl::OkStatus();
   std::string msg = absl::StrCat(context, ": ", s.ToString());
   if (s.IsNotFound()) return absl::NotFoundError(msg);
+  // ENOSPC, or RocksDB's SstFileManager space limit: the store is full, not broken.
+  if (s.IsNoSpace() || s.subcode() == rocksdb::Status::kSpaceLimit) {
+    return absl::ResourceExhaustedError(absl::StrCat("disk full: ", msg));
+  }
   if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
     return absl::UnavailableError(msg);
   }
@@ -92,13 +102,34 @@ std::vector<rocksdb::ColumnFamilyDescriptor> Descriptors() {
   };
 }
 
+// Longer than any id the Hub or the coordinator makes (repo ids are at most 96 + 96 bytes).
+constexpr size_t kMaxIdBytes = 1024;
+
 absl::Status CheckId(absl::string_view field, absl::string_view value) {
   if (value.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": empty"));
   if (value.find('\0') != absl::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": contains a NUL byte"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": ", QuoteInput(value), " contains a NUL byte"));
+  }
+  if (value.size() > kMaxIdBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": ", QuoteInput(value), " is over ", kMaxIdBytes, " bytes"));
   }
   return absl::OkStatus();
 }
+
+// Keeps RocksDB from resuming by itself after a background error: the store resumes on the next
+// write (SnapshotStore::EnsureWritable), so that what happens when is one code path.
+class ManualRecoveryOnly : public rocksdb::EventListener {
+ public:
+  void OnBackgroundError(rocksdb::BackgroundErrorReason, rocksdb::Status* bg_error) override {
+    HC_LOG(kWarning, "store_background_error").Field("error", bg_error->ToString());
+  }
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status,
+                            bool* auto_recovery) override {
+    *auto_recovery = false;
+  }
+};
 
 void ApplyCounters(const SnapshotCounters& c, v1::RepoSnapshot* repo) {
   repo->set_downloads_30d(c.downloads_30d);
@@ -259,6 +290,13 @@ std::vector<RowRange> SplitCrawl(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* s
   return out;
 }
 
+// 0 for "no object id" (such rows are never merged); else a hash that is never 0.
+uint64_t ObjectIdHash(absl::string_view object_id) {
+  if (object_id.empty()) return 0;
+  uint64_t h = RepoIdHash(object_id);
+  return h == 0 ? 1 : h;
+}
+
 size_t ScanThreads(int option) {
   if (option > 0) return static_cast<size_t>(option);
   return std::min<size_t>(8, std::max(1u, std::thread::hardware_concurrency()));
@@ -272,15 +310,21 @@ absl::StatusOr<CrawlSnapshot> LoadColumns(rocksdb::DB* db,
                                           const rocksdb::Snapshot* snapshot, uint32_t crawl_number,
                                           size_t threads, int64_t split_min_bytes,
                                           const std::function<bool(const SnapshotCounters&)>& keep,
-                                          std::vector<std::string>* dropped_keys) {
+                                          std::vector<std::string>* dropped_keys,
+                                          std::vector<uint64_t>* object_id_hashes = nullptr) {
   std::vector<RowRange> ranges =
       SplitCrawl(db, snapshots_cf, crawl_number, threads, split_min_bytes);
   std::vector<CrawlSnapshot> parts(ranges.size());
   std::vector<absl::Status> statuses(ranges.size());
   std::vector<std::vector<std::string>> dropped(ranges.size());
+  std::vector<std::vector<uint64_t>> hashes(ranges.size());
   ForEachRange(ranges.size(), ranges.size(), [&](size_t r, size_t, size_t) {
     auto row = [&](absl::string_view repo_id, const SnapshotCounters& c, absl::string_view meta) {
-      return parts[r].AddStored(repo_id, ColumnCounters(c), meta);
+      if (object_id_hashes == nullptr) return parts[r].AddStored(repo_id, ColumnCounters(c), meta);
+      absl::string_view object_id;
+      absl::Status added = parts[r].AddStored(repo_id, ColumnCounters(c), meta, &object_id);
+      if (added.ok()) hashes[r].push_back(ObjectIdHash(object_id));
+      return added;
     };
     auto drop = [&](absl::string_view key) { dropped[r].emplace_back(key); };
     statuses[r] = ScanCrawlRows(db, snapshots_cf, meta_cf, snapshot, crawl_number, ranges[r], keep,
@@ -293,6 +337,12 @@ absl::StatusOr<CrawlSnapshot> LoadColumns(rocksdb::DB* db,
     for (auto& keys : dropped) {
       for (auto& key : keys) dropped_keys->push_back(std::move(key));
     }
+  }
+  if (object_id_hashes != nullptr) {
+    object_id_hashes->clear();
+    object_id_hashes->reserve(out.size());
+    for (const auto& h : hashes)
+      object_id_hashes->insert(object_id_hashes->end(), h.begin(), h.end());
   }
   return out;
 }
@@ -316,26 +366,66 @@ uint64_t ManifestDigest(const v1::CommitRequest& request) {
   return digest;
 }
 
+// One open RocksDB instance and its column families.
+struct SnapshotStore::Db {
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::ColumnFamilyHandle* default_cf = nullptr;
+  rocksdb::ColumnFamilyHandle* crawls = nullptr;
+  rocksdb::ColumnFamilyHandle* snapshots = nullptr;
+  rocksdb::ColumnFamilyHandle* repo_meta = nullptr;
+  rocksdb::ColumnFamilyHandle* markers = nullptr;
+  rocksdb::ColumnFamilyHandle* rollups = nullptr;
+  bool read_only = false;  // RocksDB's read-only mode: an immutable picture of the files
+
+  ~Db() {
+    if (db == nullptr) return;
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    // Every acknowledged write is already in the WAL (fsynced for commits and, with
+    // sync_writes, for batches), so Close needs no flush to keep a committed crawl readable;
+    // its status only says whether the memtables could be flushed now.
+    rocksdb::Status closed = db->Close();
+    if (!closed.ok()) HC_LOG(kWarning, "store_close").Field("error", closed.ToString());
+    db.reset();
+  }
+};
+
 absl::StatusOr<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(
     const SnapshotStoreOptions& options) {
   if (options.path.empty()) return absl::InvalidArgumentError("data_dir: empty");
   std::unique_ptr<SnapshotStore> store(new SnapshotStore(options));
   if (store->options_.clock == nullptr) store->options_.clock = Clock::Real();
-  RETURN_IF_ERROR(store->OpenDb());
-  RETURN_IF_ERROR(store->CheckSchema());
-  {
-    absl::MutexLock lock(&store->mu_);
-    RETURN_IF_ERROR(store->LoadCrawlRecords());
+  auto db = store->OpenDb(/*read_only=*/false);
+  absl::MutexLock lock(&store->mu_);
+  if (!db.ok() && absl::IsResourceExhausted(db.status()) && !options.secondary) {
+    // A full disk: RocksDB cannot write the new WAL, MANIFEST and OPTIONS files an open needs.
+    // Serve the committed crawls from a read-only instance; the first write after space returns
+    // reopens read-write (EnsureWritable).
+    auto read_only = store->OpenDb(/*read_only=*/true);
+    if (!read_only.ok()) return db.status();
+    HC_LOG(kWarning, "store_opened_read_only")
+        .Field("path", options.path)
+        .Field("cause", db.status().message());
+    store->opened_read_only_ = true;
+    store->disk_full_ = true;
+    store->disk_full_cause_ = std::string(db.status().message());
+    db = std::move(read_only);
   }
+  if (!db.ok()) return db.status();
+  {
+    absl::MutexLock db_lock(&store->db_mu_);
+    store->db_ = std::move(*db);
+  }
+  RETURN_IF_ERROR(store->CheckSchema());
+  RETURN_IF_ERROR(store->LoadCrawlRecords());
   return store;
 }
 
 SnapshotStore::SnapshotStore(SnapshotStoreOptions options) : options_(std::move(options)) {}
 
 SnapshotStore::~SnapshotStore() {
-  if (db_ != nullptr) {
-    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
-    db_->Close();
+  {
+    absl::MutexLock lock(&db_mu_);
     db_.reset();
   }
   if (!owned_secondary_path_.empty()) {
@@ -344,14 +434,28 @@ SnapshotStore::~SnapshotStore() {
   }
 }
 
-absl::Status SnapshotStore::OpenDb() {
+std::shared_ptr<SnapshotStore::Db> SnapshotStore::CurrentDb() {
+  absl::MutexLock lock(&db_mu_);
+  return db_;
+}
+
+bool SnapshotStore::disk_full() {
+  absl::MutexLock lock(&mu_);
+  return disk_full_;
+}
+
+absl::StatusOr<std::shared_ptr<SnapshotStore::Db>> SnapshotStore::OpenDb(bool read_only) {
   rocksdb::DBOptions db_options;
-  db_options.create_if_missing = !options_.secondary;
-  db_options.create_missing_column_families = !options_.secondary;
+  db_options.create_if_missing = !options_.secondary && !read_only;
+  db_options.create_missing_column_families = !options_.secondary && !read_only;
   db_options.max_background_jobs = 2;
   db_options.keep_log_file_num = 5;
+  if (options_.env != nullptr) db_options.env = options_.env;
+  db_options.listeners.push_back(std::make_shared<ManualRecoveryOnly>());
   rocksdb::DB* raw = nullptr;
   auto descriptors = Descriptors();
+  auto db = std::make_shared<Db>();
+  db->read_only = read_only;
   rocksdb::Status s;
   if (options_.secondary) {
     if (!std::filesystem::exists(std::filesystem::path(options_.path) / "CURRENT")) {
@@ -365,70 +469,184 @@ absl::Status SnapshotStore::OpenDb() {
     }
     db_options.max_open_files = -1;  // required of secondary instances
     s = rocksdb::DB::OpenAsSecondary(db_options, options_.path, secondary_path, descriptors,
-                                     &handles_, &raw);
+                                     &db->handles, &raw);
+  } else if (read_only) {
+    s = rocksdb::DB::OpenForReadOnly(db_options, options_.path, descriptors, &db->handles, &raw);
   } else {
     std::error_code ec;
     std::filesystem::create_directories(options_.path, ec);
-    s = rocksdb::DB::Open(db_options, options_.path, descriptors, &handles_, &raw);
+    s = rocksdb::DB::Open(db_options, options_.path, descriptors, &db->handles, &raw);
   }
   RETURN_IF_ERROR(FromRocks(s, absl::StrCat("opening store ", options_.path)));
-  db_.reset(raw);
-  default_cf_ = handles_[0];
-  crawls_cf_ = handles_[1];
-  snapshots_cf_ = handles_[2];
-  repo_meta_cf_ = handles_[3];
-  markers_cf_ = handles_[4];
-  rollups_cf_ = handles_[5];
-  return absl::OkStatus();
+  db->db.reset(raw);
+  db->default_cf = db->handles[0];
+  db->crawls = db->handles[1];
+  db->snapshots = db->handles[2];
+  db->repo_meta = db->handles[3];
+  db->markers = db->handles[4];
+  db->rollups = db->handles[5];
+  return db;
 }
 
 absl::Status SnapshotStore::CheckSchema() {
+  std::shared_ptr<Db> d = CurrentDb();
   std::string value;
   rocksdb::Status s =
-      db_->Get(rocksdb::ReadOptions(), default_cf_, ToSlice(kSchemaVersionKey), &value);
+      d->db->Get(rocksdb::ReadOptions(), d->default_cf, ToSlice(kSchemaVersionKey), &value);
   if (s.IsNotFound()) {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), crawls_cf_));
+    std::unique_ptr<rocksdb::Iterator> it(d->db->NewIterator(rocksdb::ReadOptions(), d->crawls));
     it->SeekToFirst();
     if (it->Valid() || options_.secondary) {
       return absl::FailedPreconditionError(absl::StrCat(
           options_.path, ": the store has no schema version; it was not written by hubcensus"));
     }
-    return FromRocks(db_->Put(rocksdb::WriteOptions(), default_cf_, ToSlice(kSchemaVersionKey),
-                              absl::StrCat(kSchemaVersion)),
-                     "writing the schema version");
+    if (d->read_only) return absl::OkStatus();  // an empty store, opened on a full disk
+    rocksdb::WriteBatch wb;
+    wb.Put(d->default_cf, ToSlice(kSchemaVersionKey), absl::StrCat(kSchemaVersion));
+    rocksdb::WriteOptions wo;
+    wo.sync = true;  // before any batch can be acknowledged
+    return WriteToDb(wo, &wb, "writing the schema version");
   }
   RETURN_IF_ERROR(FromRocks(s, "reading the schema version"));
   int version = 0;
   if (!absl::SimpleAtoi(value, &version) || version != kSchemaVersion) {
     return absl::FailedPreconditionError(
-        absl::StrCat(options_.path, ": store schema version \"", value,
-                     "\" is not supported (this hubcensus ", "reads version ", kSchemaVersion,
+        absl::StrCat(options_.path, ": store schema version ", QuoteInput(value),
+                     " is not supported (this hubcensus reads version ", kSchemaVersion,
                      version > kSchemaVersion ? "; upgrade hubcensus" : "", ")"));
   }
   return absl::OkStatus();
 }
 
 absl::Status SnapshotStore::LoadCrawlRecords() {
+  std::shared_ptr<Db> d = CurrentDb();
   crawls_.clear();
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), crawls_cf_));
+  std::unique_ptr<rocksdb::Iterator> it(d->db->NewIterator(rocksdb::ReadOptions(), d->crawls));
   for (it->Seek(ToSlice(kCrawlRecordPrefix));
        it->Valid() && StartsWith(ToView(it->key()), kCrawlRecordPrefix); it->Next()) {
     v1::StoredCrawl crawl;
     if (!crawl.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      return absl::DataLossError(absl::StrCat("crawl record ", ToView(it->key()), " is corrupt"));
+      return absl::DataLossError(
+          absl::StrCat("crawl record ", QuoteInput(ToView(it->key())), " is corrupt"));
     }
     crawls_[crawl.crawl_id()] = crawl;
   }
   RETURN_IF_ERROR(FromRocks(it->status(), "reading crawl records"));
   std::string value;
   rocksdb::Status s =
-      db_->Get(rocksdb::ReadOptions(), crawls_cf_, ToSlice(kNextCrawlNumberKey), &value);
+      d->db->Get(rocksdb::ReadOptions(), d->crawls, ToSlice(kNextCrawlNumberKey), &value);
   if (s.ok() && value.size() == 4) {
     next_crawl_number_ = GetBigEndian32(value);
   } else if (!s.IsNotFound()) {
     RETURN_IF_ERROR(FromRocks(s, "reading the next crawl number"));
   }
   return absl::OkStatus();
+}
+
+// Free space the store wants before it resumes writing: a new WAL and the memtables' flush.
+constexpr uint64_t kMinFreeBytesToResume = 256ull << 20;
+
+absl::Status SnapshotStore::EnsureWritable() {
+  if (options_.secondary) return absl::FailedPreconditionError("the store is open read-only");
+  if (!disk_full_) return absl::OkStatus();
+  auto refused = [this](absl::string_view now) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("disk full: the store at ", options_.path,
+                     " takes no writes until space is freed; committed crawls are still served (",
+                     InputExcerpt(now.empty() ? disk_full_cause_ : now), ")"));
+  };
+  // Resuming writes a new WAL and flushes the memtables, reopening writes a MANIFEST: tried on
+  // a still-full disk they fail again, and a failed resume can turn RocksDB's error fatal. So
+  // both wait until the file system reports room for them.
+  rocksdb::Env* env = options_.env != nullptr ? options_.env : rocksdb::Env::Default();
+  uint64_t free_bytes = 0;
+  rocksdb::Status free = env->GetFreeSpace(options_.path, &free_bytes);
+  if (free.ok() && free_bytes < kMinFreeBytesToResume) {
+    return refused(absl::StrCat(free_bytes, " bytes free; ", disk_full_cause_));
+  }
+  if (!opened_read_only_) {
+    rocksdb::Status resumed = CurrentDb()->db->Resume();
+    if (resumed.ok()) {
+      HC_LOG(kInfo, "store_writable_again").Field("path", options_.path);
+      disk_full_ = false;
+      disk_full_cause_.clear();
+      return absl::OkStatus();
+    }
+    if (resumed.IsBusy()) return refused(resumed.ToString());
+    // RocksDB holds some no-space failures as fatal (a memtable switch that could not create its
+    // WAL): only a new instance clears them. Serve reads from a read-only one meanwhile, and
+    // open a writable one below.
+    HC_LOG(kWarning, "store_reopening").Field("error", resumed.ToString());
+    RETURN_IF_ERROR(SwapToReadOnly());
+  }
+  absl::StatusOr<std::shared_ptr<Db>> writable = OpenDb(/*read_only=*/false);
+  // The failed instance's LOCK goes with its last reader: give it a moment.
+  for (int attempt = 0; attempt < 100 && absl::IsUnavailable(writable.status()); ++attempt) {
+    absl::SleepFor(absl::Milliseconds(20));
+    writable = OpenDb(/*read_only=*/false);
+  }
+  if (!writable.ok()) {
+    if (absl::IsResourceExhausted(writable.status())) return refused(writable.status().message());
+    return writable.status();
+  }
+  {
+    absl::MutexLock lock(&db_mu_);
+    db_ = std::move(*writable);  // views of the read-only instance keep it until they end
+  }
+  opened_read_only_ = false;
+  disk_full_ = false;
+  disk_full_cause_.clear();
+  // A store first opened on a full disk may lack its schema version; and the read-only
+  // instance saw the files as they were, a writable one may have replayed a WAL.
+  RETURN_IF_ERROR(CheckSchema());
+  RETURN_IF_ERROR(LoadCrawlRecords());
+  HC_LOG(kInfo, "store_writable_again").Field("path", options_.path);
+  return absl::OkStatus();
+}
+
+absl::Status SnapshotStore::SwapToReadOnly() {
+  ASSIGN_OR_RETURN(std::shared_ptr<Db> read_only, OpenDb(/*read_only=*/true));
+  std::weak_ptr<Db> failed;
+  {
+    absl::MutexLock lock(&db_mu_);
+    failed = db_;
+    db_ = std::move(read_only);  // closes the failed instance here unless a view still reads it
+  }
+  opened_read_only_ = true;
+  // Views are one query each: wait for the failed instance's last one.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (!failed.expired() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  if (!failed.expired()) {
+    return absl::UnavailableError(
+        "the store is reopening after a full disk; a long read still holds it: retry");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SnapshotStore::WriteToDb(const rocksdb::WriteOptions& options,
+                                      rocksdb::WriteBatch* batch, absl::string_view what) {
+  absl::Status status = FromRocks(CurrentDb()->db->Write(options, batch), what);
+  if (absl::IsResourceExhausted(status)) {
+    if (!disk_full_) HC_LOG(kWarning, "store_disk_full").Field("error", status.message());
+    disk_full_ = true;
+    disk_full_cause_ = std::string(status.message());
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "disk full: the store at ", options_.path, " could not write (", what,
+        "); it takes no writes until space is freed, committed crawls are still served: ",
+        InputExcerpt(status.message())));
+  }
+  return status;
+}
+
+uint64_t SnapshotStore::NextSeenSequence(const v1::StoredCrawl& crawl) {
+  // Milliseconds since the crawl's record was made (a few bytes as a varint), forced to increase
+  // batch after batch: the order the store received the crawl's pages in, across restarts too
+  // (unless the clock steps back).
+  const int64_t since_created =
+      absl::ToUnixMillis(options_.clock->Now()) - crawl.created_at_unix_ms();
+  uint64_t& last = last_seen_sequence_[crawl.crawl_id()];
+  last = std::max(last + 1, static_cast<uint64_t>(std::max<int64_t>(1, since_created)));
+  return last;
 }
 
 absl::StatusOr<v1::StoredCrawl> SnapshotStore::CrawlForWrite(const v1::WriteBatch& batch,
@@ -438,23 +656,24 @@ absl::StatusOr<v1::StoredCrawl> SnapshotStore::CrawlForWrite(const v1::WriteBatc
   if (it != crawls_.end()) {
     const v1::StoredCrawl& crawl = it->second;
     if (crawl.state() == v1::STORED_CRAWL_COMMITTED) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("crawl ", crawl.crawl_id(), " is committed: it takes no more writes"));
+      return absl::FailedPreconditionError(absl::StrCat("crawl ", InputExcerpt(crawl.crawl_id()),
+                                                        " is committed: it takes no more writes"));
     }
     if (crawl.state() == v1::STORED_CRAWL_ABORTED) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "crawl ", crawl.crawl_id(), " was aborted (", crawl.abort_reason(), "): no writes"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("crawl ", InputExcerpt(crawl.crawl_id()), " was aborted (",
+                       InputExcerpt(crawl.abort_reason()), "): no writes"));
     }
     if (!batch.crawl_date().empty() && batch.crawl_date() != crawl.date()) {
-      return absl::InvalidArgumentError(absl::StrCat("crawl_date: \"", batch.crawl_date(),
-                                                     "\" differs from crawl ", crawl.crawl_id(),
-                                                     "'s date ", crawl.date()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("crawl_date: ", QuoteInput(batch.crawl_date()), " differs from crawl ",
+                       InputExcerpt(crawl.crawl_id()), "'s date ", crawl.date()));
     }
     return crawl;
   }
   if (batch.crawl_date().empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("crawl_date: empty on the first batch of crawl ", batch.crawl_id()));
+    return absl::InvalidArgumentError(absl::StrCat("crawl_date: empty on the first batch of crawl ",
+                                                   InputExcerpt(batch.crawl_id())));
   }
   v1::StoredCrawl crawl;
   crawl.set_crawl_id(batch.crawl_id());
@@ -466,20 +685,39 @@ absl::StatusOr<v1::StoredCrawl> SnapshotStore::CrawlForWrite(const v1::WriteBatc
   return crawl;
 }
 
+namespace {
+// A date field: the message quotes at most 200 bytes of it (ParseDate quotes the whole text).
+absl::Status CheckDateField(absl::string_view field, absl::string_view text) {
+  if (text.size() > 10) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": ", QuoteInput(text), " is not a date of the form YYYY-MM-DD"));
+  }
+  auto date = ParseDate(text);
+  if (!date.ok()) return Annotate(date.status(), field);
+  return absl::OkStatus();
+}
+}  // namespace
+
 absl::StatusOr<BatchResult> SnapshotStore::Write(const v1::WriteBatch& batch) {
   if (options_.secondary) return absl::FailedPreconditionError("the store is open read-only");
   RETURN_IF_ERROR(CheckId("crawl_id", batch.crawl_id()));
   RETURN_IF_ERROR(CheckId("item_id", batch.item_id()));
-  if (!batch.crawl_date().empty()) {
-    auto date = ParseDate(batch.crawl_date());
-    if (!date.ok()) return Annotate(date.status(), "crawl_date");
-  }
+  if (!batch.crawl_date().empty())
+    RETURN_IF_ERROR(CheckDateField("crawl_date", batch.crawl_date()));
   // The last occurrence of a repo id within the page is the one kept.
   absl::flat_hash_map<absl::string_view, int> last_index;
   last_index.reserve(batch.repos_size());
   for (int i = 0; i < batch.repos_size(); ++i) {
-    RETURN_IF_ERROR(CheckId(absl::StrCat("repos[", i, "].id"), batch.repos(i).id()));
-    last_index[batch.repos(i).id()] = i;
+    const v1::RepoSnapshot& repo = batch.repos(i);
+    RETURN_IF_ERROR(CheckId(absl::StrCat("repos[", i, "].id"), repo.id()));
+    // Crawlers drop private entries before they reach the store; this keeps one that slipped
+    // through (an old crawler, a bug) out of every census and export.
+    if (repo.is_private()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "repos[", i, "]: ", QuoteInput(repo.id()),
+          " is private; a census stores public repos only (the crawler must drop it)"));
+    }
+    last_index[repo.id()] = i;
   }
   BatchResult result;
   result.repos = batch.repos_size();
@@ -488,6 +726,8 @@ absl::StatusOr<BatchResult> SnapshotStore::Write(const v1::WriteBatch& batch) {
   absl::MutexLock lock(&mu_);
   bool created = false;
   ASSIGN_OR_RETURN(v1::StoredCrawl crawl, CrawlForWrite(batch, &created));
+  RETURN_IF_ERROR(EnsureWritable());
+  std::shared_ptr<Db> d = CurrentDb();
   const uint32_t n = crawl.crawl_number();
   rocksdb::WriteBatch wb;
 
@@ -497,19 +737,20 @@ absl::StatusOr<BatchResult> SnapshotStore::Write(const v1::WriteBatch& batch) {
   uint32_t item_number = 0;
   bool known_item = false;
   {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), markers_cf_));
+    std::unique_ptr<rocksdb::Iterator> it(d->db->NewIterator(rocksdb::ReadOptions(), d->markers));
     it->SeekForPrev(item_last);
     if (it->Valid() && StartsWith(ToView(it->key()), item_prefix) &&
         it->key().size() == item_prefix.size() + 8) {
       uint64_t max_fence = GetBigEndian64(ToView(it->key()).substr(item_prefix.size()));
       if (max_fence > batch.fence()) {
-        return absl::AbortedError(absl::StrCat("item ", batch.item_id(), " of crawl ",
-                                               batch.crawl_id(), ": fence ", batch.fence(),
-                                               " is stale; fence ", max_fence, " already wrote"));
+        return absl::AbortedError(absl::StrCat(
+            "item ", InputExcerpt(batch.item_id()), " of crawl ", InputExcerpt(batch.crawl_id()),
+            ": fence ", batch.fence(), " is stale; fence ", max_fence, " already wrote"));
       }
       v1::StoredMarker marker;
       if (!marker.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-        return absl::DataLossError(absl::StrCat("marker of item ", batch.item_id(), " is corrupt"));
+        return absl::DataLossError(
+            absl::StrCat("marker of item ", InputExcerpt(batch.item_id()), " is corrupt"));
       }
       item_number = marker.item_number();
       known_item = true;
@@ -523,9 +764,11 @@ absl::StatusOr<BatchResult> SnapshotStore::Write(const v1::WriteBatch& batch) {
     crawl_changed = true;
   }
   const SnapshotWriter me{item_number, batch.fence()};
+  // One for the whole page: a page cannot list one repo under two names.
+  const uint64_t seen_sequence = NextSeenSequence(crawl);
 
   std::unique_ptr<rocksdb::Iterator> meta_it(
-      db_->NewIterator(rocksdb::ReadOptions(), repo_meta_cf_));
+      d->db->NewIterator(rocksdb::ReadOptions(), d->repo_meta));
   std::string existing;
   for (int i = 0; i < batch.repos_size(); ++i) {
     const v1::RepoSnapshot& repo = batch.repos(i);
@@ -536,6 +779,7 @@ absl::StatusOr<BatchResult> SnapshotStore::Write(const v1::WriteBatch& batch) {
     c.downloads_all_time = repo.downloads_all_time();
     c.likes = repo.likes();
     c.trending_score = repo.trending_score();
+    c.seen_sequence = seen_sequence;
     // Metadata is written only when it differs from the version in effect for this crawl.
     std::string meta = MetaBytes(repo);
     std::string meta_key = RepoMetaKey(repo.id(), n);
@@ -557,12 +801,12 @@ absl::StatusOr<BatchResult> SnapshotStore::Write(const v1::WriteBatch& batch) {
       c.meta_crawl_number = in_effect;
     } else {
       RETURN_IF_ERROR(FromRocks(meta_it->status(), "repo_meta"));
-      wb.Put(repo_meta_cf_, meta_key, meta);
+      wb.Put(d->repo_meta, meta_key, meta);
       c.meta_crawl_number = n;
     }
     // Keep the other items that carried this repo: any of them in the manifest publishes it.
     std::string key = SnapshotKey(n, repo.id());
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), snapshots_cf_, key, &existing);
+    rocksdb::Status s = d->db->Get(rocksdb::ReadOptions(), d->snapshots, key, &existing);
     if (s.ok()) {
       auto old = DecodeSnapshotCounters(existing, n);
       if (old.ok()) {
@@ -574,26 +818,117 @@ absl::StatusOr<BatchResult> SnapshotStore::Write(const v1::WriteBatch& batch) {
       return FromRocks(s, "snapshots");
     }
     c.writers.push_back(me);
-    wb.Put(snapshots_cf_, key, EncodeSnapshotCounters(c, n));
+    wb.Put(d->snapshots, key, EncodeSnapshotCounters(c, n));
   }
   v1::StoredMarker marker;
   marker.set_repos(result.repos);
   marker.set_id_checksum(result.id_checksum);
   marker.set_item_number(item_number);
-  wb.Put(markers_cf_, MarkerKey(n, batch.item_id(), batch.fence()), marker.SerializeAsString());
-  if (crawl_changed)
-    wb.Put(crawls_cf_, CrawlRecordKey(crawl.crawl_id()), crawl.SerializeAsString());
+  wb.Put(d->markers, MarkerKey(n, batch.item_id(), batch.fence()), marker.SerializeAsString());
+  if (crawl_changed) wb.Put(d->crawls, CrawlRecordKey(crawl.crawl_id()), crawl.SerializeAsString());
   if (created) {
     std::string next;
     PutBigEndian32(&next, n + 1);
-    wb.Put(crawls_cf_, ToSlice(kNextCrawlNumberKey), next);
+    wb.Put(d->crawls, ToSlice(kNextCrawlNumberKey), next);
   }
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync_writes;
-  RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "writing a batch"));
+  RETURN_IF_ERROR(WriteToDb(wo, &wb, "writing a batch"));
   crawls_[crawl.crawl_id()] = crawl;
   if (created) next_crawl_number_ = n + 1;
   return result;
+}
+
+namespace {
+
+absl::Status CheckCounts(const v1::CensusCounts& counts) {
+  auto negative = [](absl::string_view field, int64_t v) {
+    return absl::InvalidArgumentError(absl::StrCat("counts.", field, ": ", v, " is negative"));
+  };
+  if (counts.rejected_entries() < 0) return negative("rejected_entries", counts.rejected_entries());
+  if (counts.private_skipped() < 0) return negative("private_skipped", counts.private_skipped());
+  if (counts.unreadable() < 0) return negative("unreadable", counts.unreadable());
+  for (const auto* by_reason : {&counts.rejected_by_reason(), &counts.unreadable_by_reason()}) {
+    for (const auto& [reason, n] : *by_reason) {
+      if (n < 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("counts: reason ", QuoteInput(reason), " has a negative count ", n));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+// One row of a group sharing an object id, and what decides which of them a commit keeps.
+struct RenameCandidate {
+  size_t row;
+  std::string repo_id;
+  uint64_t seen_sequence;
+  int64_t last_modified;
+};
+
+bool NewerSeen(const RenameCandidate& a, const RenameCandidate& b) {
+  if (a.seen_sequence != b.seen_sequence) return a.seen_sequence > b.seen_sequence;
+  if (a.last_modified != b.last_modified) return a.last_modified > b.last_modified;
+  return a.repo_id > b.repo_id;
+}
+
+}  // namespace
+
+// Rows of `snapshot` (crawl number `n`) that another row with the same object id supersedes.
+// Object ids are compared by hash first (a sort of 8-byte values); only rows whose hash repeats
+// are read back whole, so a crawl without renames costs one sort.
+static absl::StatusOr<std::vector<bool>> RenamedDuplicates(
+    rocksdb::DB* db, rocksdb::ColumnFamilyHandle* snapshots_cf,
+    rocksdb::ColumnFamilyHandle* meta_cf, uint32_t n, const CrawlSnapshot& snapshot,
+    const std::vector<uint64_t>& object_id_hashes, int64_t* dropped) {
+  *dropped = 0;
+  std::vector<bool> drop;
+  std::vector<uint64_t> sorted;
+  sorted.reserve(object_id_hashes.size());
+  for (uint64_t h : object_id_hashes) {
+    if (h != 0) sorted.push_back(h);
+  }
+  std::sort(sorted.begin(), sorted.end());
+  absl::flat_hash_set<uint64_t> repeated;
+  for (size_t i = 1; i < sorted.size(); ++i) {
+    if (sorted[i] == sorted[i - 1]) repeated.insert(sorted[i]);
+  }
+  if (repeated.empty()) return drop;
+  // object id -> its rows (exact ids: a hash collision of two repos merges nothing)
+  std::map<std::string, std::vector<RenameCandidate>> groups;
+  for (size_t i = 0; i < object_id_hashes.size() && i < snapshot.size(); ++i) {
+    if (!repeated.contains(object_id_hashes[i])) continue;
+    const std::string repo_id(snapshot.id(i));
+    std::string value, meta;
+    RETURN_IF_ERROR(
+        FromRocks(db->Get(rocksdb::ReadOptions(), snapshots_cf, SnapshotKey(n, repo_id), &value),
+                  "snapshots"));
+    ASSIGN_OR_RETURN(SnapshotCounters c, DecodeSnapshotCounters(value, n));
+    RETURN_IF_ERROR(FromRocks(
+        db->Get(rocksdb::ReadOptions(), meta_cf, RepoMetaKey(repo_id, c.meta_crawl_number), &meta),
+        "repo_meta"));
+    v1::RepoSnapshot repo;
+    if (!repo.ParseFromString(meta)) {
+      return absl::DataLossError(
+          absl::StrCat("repo_meta of ", InputExcerpt(repo_id), " is corrupt"));
+    }
+    groups[repo.object_id()].push_back({i, repo_id, c.seen_sequence, repo.last_modified()});
+  }
+  drop.assign(snapshot.size(), false);
+  for (auto& [object_id, rows] : groups) {
+    if (rows.size() < 2) continue;
+    std::sort(rows.begin(), rows.end(), NewerSeen);
+    for (size_t k = 1; k < rows.size(); ++k) {
+      drop[rows[k].row] = true;
+      ++*dropped;
+      HC_LOG(kInfo, "renamed_repo_counted_once")
+          .Field("object_id", InputExcerpt(object_id))
+          .Field("kept", rows[0].repo_id)
+          .Field("dropped", rows[k].repo_id);
+    }
+  }
+  return drop;
 }
 
 absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& request,
@@ -601,16 +936,16 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
   if (options_.secondary) return absl::FailedPreconditionError("the store is open read-only");
   RETURN_IF_ERROR(CheckId("crawl_id", request.crawl_id()));
   if (!request.crawl_date().empty()) {
-    auto date = ParseDate(request.crawl_date());
-    if (!date.ok()) return Annotate(date.status(), "crawl_date");
+    RETURN_IF_ERROR(CheckDateField("crawl_date", request.crawl_date()));
   }
+  RETURN_IF_ERROR(CheckCounts(request.counts()));
   absl::flat_hash_set<absl::string_view> items;
   for (int i = 0; i < request.manifest_size(); ++i) {
     const auto& e = request.manifest(i);
     RETURN_IF_ERROR(CheckId(absl::StrCat("manifest[", i, "].item_id"), e.item_id()));
     if (!items.insert(e.item_id()).second) {
       return absl::InvalidArgumentError(
-          absl::StrCat("manifest[", i, "].item_id: \"", e.item_id(), "\" appears twice"));
+          absl::StrCat("manifest[", i, "].item_id: ", QuoteInput(e.item_id()), " appears twice"));
     }
   }
   const uint64_t digest = ManifestDigest(request);
@@ -621,13 +956,15 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
   auto found = crawls_.find(request.crawl_id());
   if (found == crawls_.end()) {
     if (request.manifest_size() > 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "crawl ", request.crawl_id(), ": the store received no batch of it; manifest item ",
-          request.manifest(0).item_id(), " fence ", request.manifest(0).fence(), " is missing"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("crawl ", InputExcerpt(request.crawl_id()),
+                       ": the store received no batch of it; manifest item ",
+                       InputExcerpt(request.manifest(0).item_id()), " fence ",
+                       request.manifest(0).fence(), " is missing"));
     }
     if (request.crawl_date().empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("crawl_date: empty for crawl ", request.crawl_id(), ", unknown here"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "crawl_date: empty for crawl ", InputExcerpt(request.crawl_id()), ", unknown here"));
     }
     // An empty crawl (a Hub with nothing listed) still gets a record and a number.
     crawl.set_crawl_id(request.crawl_id());
@@ -640,9 +977,9 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
     crawl = found->second;
   }
   if (crawl.state() == v1::STORED_CRAWL_ABORTED) {
-    return absl::FailedPreconditionError(absl::StrCat("crawl ", crawl.crawl_id(), " was aborted (",
-                                                      crawl.abort_reason(),
-                                                      "): it cannot be committed"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("crawl ", InputExcerpt(crawl.crawl_id()), " was aborted (",
+                     InputExcerpt(crawl.abort_reason()), "): it cannot be committed"));
   }
   if (crawl.state() == v1::STORED_CRAWL_COMMITTED) {
     if (crawl.manifest_digest() == digest) {
@@ -651,24 +988,28 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
       outcome.already_committed = true;
       return outcome;
     }
-    return absl::FailedPreconditionError(absl::StrCat(
-        "crawl ", crawl.crawl_id(), " is already committed with a different manifest"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("crawl ", InputExcerpt(crawl.crawl_id()),
+                     " is already committed with a different manifest"));
   }
   if (!request.crawl_date().empty() && request.crawl_date() != crawl.date()) {
-    return absl::InvalidArgumentError(absl::StrCat("crawl_date: \"", request.crawl_date(),
-                                                   "\" differs from crawl ", crawl.crawl_id(),
-                                                   "'s date ", crawl.date()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("crawl_date: ", QuoteInput(request.crawl_date()), " differs from crawl ",
+                     InputExcerpt(crawl.crawl_id()), "'s date ", crawl.date()));
   }
+  RETURN_IF_ERROR(EnsureWritable());
+  std::shared_ptr<Db> d = CurrentDb();
   const uint32_t n = crawl.crawl_number();
 
   // Every manifest entry must match the marker its batch left, and be the item's last fence.
   absl::flat_hash_map<uint32_t, uint64_t> published_fence;  // item number -> fence
   {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), markers_cf_));
+    std::unique_ptr<rocksdb::Iterator> it(d->db->NewIterator(rocksdb::ReadOptions(), d->markers));
     for (int i = 0; i < request.manifest_size(); ++i) {
       const auto& e = request.manifest(i);
-      std::string where = absl::StrCat("manifest[", i, "] (item ", e.item_id(), ", fence ",
-                                       e.fence(), ") of crawl ", crawl.crawl_id());
+      std::string where =
+          absl::StrCat("manifest[", i, "] (item ", InputExcerpt(e.item_id()), ", fence ", e.fence(),
+                       ") of crawl ", InputExcerpt(crawl.crawl_id()));
       std::string prefix = MarkerItemPrefix(n, e.item_id());
       it->SeekForPrev(prefix + std::string(8, '\xff'));
       if (!it->Valid() || !StartsWith(ToView(it->key()), prefix) ||
@@ -680,8 +1021,9 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
       uint64_t max_fence = GetBigEndian64(ToView(it->key()).substr(prefix.size()));
       if (max_fence != e.fence()) {
         std::string marker_value;
-        bool has = db_->Get(rocksdb::ReadOptions(), markers_cf_,
-                            MarkerKey(n, e.item_id(), e.fence()), &marker_value)
+        bool has = d->db
+                       ->Get(rocksdb::ReadOptions(), d->markers,
+                             MarkerKey(n, e.item_id(), e.fence()), &marker_value)
                        .ok();
         return absl::FailedPreconditionError(absl::StrCat(
             where, has ? ": a newer fence " : ": no batch with this fence; the item's fence ",
@@ -711,31 +1053,46 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
     return false;
   };
   std::vector<std::string> dropped;
+  std::vector<uint64_t> object_id_hashes;
   ASSIGN_OR_RETURN(CrawlSnapshot snapshot,
-                   LoadColumns(db_.get(), snapshots_cf_, repo_meta_cf_, nullptr, n,
+                   LoadColumns(d->db.get(), d->snapshots, d->repo_meta, nullptr, n,
                                ScanThreads(options_.scan_threads), options_.scan_split_min_bytes,
-                               keep, &dropped));
-  for (const std::string& key : dropped) wb.Delete(snapshots_cf_, ToSlice(key));
+                               keep, &dropped, &object_id_hashes));
+  for (const std::string& key : dropped) wb.Delete(d->snapshots, ToSlice(key));
   outcome.dropped_rows = static_cast<int64_t>(dropped.size());
+  // A repo renamed mid-crawl (listed under both names by different streams) is one repo.
+  ASSIGN_OR_RETURN(std::vector<bool> renamed,
+                   RenamedDuplicates(d->db.get(), d->snapshots, d->repo_meta, n, snapshot,
+                                     object_id_hashes, &outcome.renamed_duplicates));
+  if (outcome.renamed_duplicates > 0) {
+    for (size_t i = 0; i < renamed.size(); ++i) {
+      if (renamed[i]) wb.Delete(d->snapshots, SnapshotKey(n, snapshot.id(i)));
+    }
+    snapshot = snapshot.Without(renamed);
+  }
 
   crawl.set_state(v1::STORED_CRAWL_COMMITTED);
   crawl.set_repos(static_cast<int64_t>(snapshot.size()));
   crawl.set_manifest_digest(digest);
   crawl.set_committed_at_unix_ms(absl::ToUnixMillis(options_.clock->Now()));
+  *crawl.mutable_counts() = request.counts();
+  crawl.mutable_counts()->set_repos(crawl.repos());
   if (build) {
     ASSIGN_OR_RETURN(Rollups rollups, build(crawl, snapshot));
-    wb.DeleteRange(rollups_cf_, CrawlPrefix(n), CrawlPrefix(n + 1));
-    for (const auto& [name, value] : rollups) wb.Put(rollups_cf_, RollupKey(n, name), value);
+    wb.DeleteRange(d->rollups, CrawlPrefix(n), CrawlPrefix(n + 1));
+    for (const auto& [name, value] : rollups) wb.Put(d->rollups, RollupKey(n, name), value);
   }
-  wb.Put(crawls_cf_, CrawlRecordKey(crawl.crawl_id()), crawl.SerializeAsString());
+  wb.Put(d->crawls, CrawlRecordKey(crawl.crawl_id()), crawl.SerializeAsString());
   if (created) {
     std::string next;
     PutBigEndian32(&next, n + 1);
-    wb.Put(crawls_cf_, ToSlice(kNextCrawlNumberKey), next);
+    wb.Put(d->crawls, ToSlice(kNextCrawlNumberKey), next);
   }
   rocksdb::WriteOptions wo;
-  wo.sync = true;  // a commit is acknowledged to the coordinator exactly once
-  RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "writing the commit"));
+  // A commit is acknowledged to the coordinator exactly once: it must be on disk first (the
+  // fsync also covers every batch before it in the WAL, synced or not).
+  wo.sync = true;
+  RETURN_IF_ERROR(WriteToDb(wo, &wb, "writing the commit"));
   crawls_[crawl.crawl_id()] = crawl;
   if (created) next_crawl_number_ = n + 1;
   outcome.crawl = crawl;
@@ -743,7 +1100,8 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
       .Field("crawl", crawl.crawl_id())
       .Field("date", crawl.date())
       .Field("repos", crawl.repos())
-      .Field("dropped_rows", outcome.dropped_rows);
+      .Field("dropped_rows", outcome.dropped_rows)
+      .Field("renamed_duplicates", outcome.renamed_duplicates);
   return outcome;
 }
 
@@ -766,79 +1124,103 @@ absl::Status SnapshotStore::Abort(absl::string_view crawl_id, absl::string_view 
     if (crawl.state() == v1::STORED_CRAWL_ABORTED) return absl::OkStatus();
     if (crawl.state() == v1::STORED_CRAWL_COMMITTED) {
       return absl::FailedPreconditionError(
-          absl::StrCat("crawl ", crawl_id, " is committed: it cannot be aborted"));
+          absl::StrCat("crawl ", InputExcerpt(crawl_id), " is committed: it cannot be aborted"));
     }
   }
+  RETURN_IF_ERROR(EnsureWritable());
+  std::shared_ptr<Db> d = CurrentDb();
   const uint32_t n = crawl.crawl_number();
   crawl.set_state(v1::STORED_CRAWL_ABORTED);
-  crawl.set_abort_reason(std::string(reason));
-  wb.DeleteRange(snapshots_cf_, CrawlPrefix(n), CrawlPrefix(n + 1));
-  wb.Put(crawls_cf_, CrawlRecordKey(crawl.crawl_id()), crawl.SerializeAsString());
+  crawl.set_abort_reason(InputExcerpt(reason));
+  wb.DeleteRange(d->snapshots, CrawlPrefix(n), CrawlPrefix(n + 1));
+  wb.Put(d->crawls, CrawlRecordKey(crawl.crawl_id()), crawl.SerializeAsString());
   if (created) {
     std::string next;
     PutBigEndian32(&next, n + 1);
-    wb.Put(crawls_cf_, ToSlice(kNextCrawlNumberKey), next);
+    wb.Put(d->crawls, ToSlice(kNextCrawlNumberKey), next);
   }
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync_writes;
-  RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "writing the abort"));
+  RETURN_IF_ERROR(WriteToDb(wo, &wb, "writing the abort"));
   crawls_[crawl.crawl_id()] = crawl;
   if (created) next_crawl_number_ = n + 1;
-  HC_LOG(kInfo, "crawl_aborted").Field("crawl", crawl_id).Field("reason", reason);
+  HC_LOG(kInfo, "crawl_aborted")
+      .Field("crawl", InputExcerpt(crawl_id))
+      .Field("reason", InputExcerpt(reason));
   return absl::OkStatus();
 }
 
 absl::Status SnapshotStore::PutRollups(uint32_t crawl_number, const Rollups& rollups) {
   if (options_.secondary) return absl::FailedPreconditionError("the store is open read-only");
+  // Called by queries: one must not wait seconds behind a commit holding the lock. The query
+  // answers from the figures it computed, and a later one writes them.
+  if (!mu_.TryLock()) {
+    return absl::UnavailableError("the store is busy with a commit; rollups not written now");
+  }
+  absl::Status written = PutRollupsLocked(crawl_number, rollups);
+  mu_.Unlock();
+  return written;
+}
+
+absl::Status SnapshotStore::PutRollupsLocked(uint32_t crawl_number, const Rollups& rollups) {
+  RETURN_IF_ERROR(EnsureWritable());
+  std::shared_ptr<Db> d = CurrentDb();
   rocksdb::WriteBatch wb;
-  wb.DeleteRange(rollups_cf_, CrawlPrefix(crawl_number), CrawlPrefix(crawl_number + 1));
+  wb.DeleteRange(d->rollups, CrawlPrefix(crawl_number), CrawlPrefix(crawl_number + 1));
   for (const auto& [name, value] : rollups)
-    wb.Put(rollups_cf_, RollupKey(crawl_number, name), value);
-  return FromRocks(db_->Write(rocksdb::WriteOptions(), &wb), "writing rollups");
+    wb.Put(d->rollups, RollupKey(crawl_number, name), value);
+  // Not synced: lost rollups are recomputed from the snapshots on the next query.
+  return WriteToDb(rocksdb::WriteOptions(), &wb, "writing rollups");
 }
 
 absl::StatusOr<std::unique_ptr<StoreView>> SnapshotStore::View() {
+  std::shared_ptr<Db> d = CurrentDb();
   if (options_.secondary) {
-    RETURN_IF_ERROR(FromRocks(db_->TryCatchUpWithPrimary(), "catching up with the aggregator"));
+    RETURN_IF_ERROR(FromRocks(d->db->TryCatchUpWithPrimary(), "catching up with the aggregator"));
   }
-  // A secondary instance moves only on TryCatchUpWithPrimary (above), so it is its own snapshot.
-  const rocksdb::Snapshot* snapshot = options_.secondary ? nullptr : db_->GetSnapshot();
-  return std::unique_ptr<StoreView>(new StoreView(this, snapshot));
+  // A secondary instance moves only on TryCatchUpWithPrimary (above), and a read-only one never:
+  // each is its own snapshot.
+  const rocksdb::Snapshot* snapshot =
+      options_.secondary || d->read_only ? nullptr : d->db->GetSnapshot();
+  return std::unique_ptr<StoreView>(new StoreView(this, std::move(d), snapshot));
 }
 
 absl::Status SnapshotStore::CompactAll() {
+  std::shared_ptr<Db> d = CurrentDb();
   rocksdb::FlushOptions fo;
   fo.wait = true;
-  for (auto* h : handles_) {
-    RETURN_IF_ERROR(FromRocks(db_->Flush(fo, h), "flush"));
+  for (auto* h : d->handles) {
+    RETURN_IF_ERROR(FromRocks(d->db->Flush(fo, h), "flush"));
     rocksdb::CompactRangeOptions co;
     co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-    RETURN_IF_ERROR(FromRocks(db_->CompactRange(co, h, nullptr, nullptr), "compaction"));
+    RETURN_IF_ERROR(FromRocks(d->db->CompactRange(co, h, nullptr, nullptr), "compaction"));
   }
   return absl::OkStatus();
 }
 
 uint64_t SnapshotStore::SnapshotBytesOnDisk() {
   uint64_t v = 0;
-  db_->GetIntProperty(snapshots_cf_, "rocksdb.total-sst-files-size", &v);
+  std::shared_ptr<Db> d = CurrentDb();
+  d->db->GetIntProperty(d->snapshots, "rocksdb.total-sst-files-size", &v);
   return v;
 }
 
 uint64_t SnapshotStore::RepoMetaBytesOnDisk() {
   uint64_t v = 0;
-  db_->GetIntProperty(repo_meta_cf_, "rocksdb.total-sst-files-size", &v);
+  std::shared_ptr<Db> d = CurrentDb();
+  d->db->GetIntProperty(d->repo_meta, "rocksdb.total-sst-files-size", &v);
   return v;
 }
 
 StoreView::~StoreView() {
-  if (snapshot_ != nullptr) store_->db_->ReleaseSnapshot(snapshot_);
+  if (snapshot_ != nullptr) db_->db->ReleaseSnapshot(snapshot_);
 }
 
 std::vector<v1::StoredCrawl> StoreView::Crawls() const {
   std::vector<v1::StoredCrawl> out;
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot_;
-  std::unique_ptr<rocksdb::Iterator> it(store_->db_->NewIterator(ro, store_->crawls_cf_));
+  std::unique_ptr<rocksdb::Iterator> it(db_->db->NewIterator(ro, db_->crawls));
   for (it->Seek(ToSlice(kCrawlRecordPrefix));
        it->Valid() && StartsWith(ToView(it->key()), kCrawlRecordPrefix); it->Next()) {
     v1::StoredCrawl crawl;
@@ -864,12 +1246,15 @@ absl::StatusOr<v1::StoredCrawl> StoreView::FindCrawl(absl::string_view crawl_id)
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot_;
   std::string value;
-  rocksdb::Status s = store_->db_->Get(ro, store_->crawls_cf_, CrawlRecordKey(crawl_id), &value);
-  if (s.IsNotFound()) return absl::NotFoundError(absl::StrCat("crawl ", crawl_id, " is unknown"));
+  rocksdb::Status s = db_->db->Get(ro, db_->crawls, CrawlRecordKey(crawl_id), &value);
+  if (s.IsNotFound()) {
+    return absl::NotFoundError(absl::StrCat("crawl ", InputExcerpt(crawl_id), " is unknown"));
+  }
   RETURN_IF_ERROR(FromRocks(s, "crawl record"));
   v1::StoredCrawl crawl;
   if (!crawl.ParseFromString(value)) {
-    return absl::DataLossError(absl::StrCat("crawl record ", crawl_id, " is corrupt"));
+    return absl::DataLossError(
+        absl::StrCat("crawl record ", InputExcerpt(crawl_id), " is corrupt"));
   }
   return crawl;
 }
@@ -879,8 +1264,8 @@ absl::StatusOr<CrawlSnapshot> StoreView::LoadCrawl(const v1::StoredCrawl& crawl)
     return absl::FailedPreconditionError(
         absl::StrCat("crawl ", crawl.crawl_id(), " is not committed"));
   }
-  return LoadColumns(store_->db_.get(), store_->snapshots_cf_, store_->repo_meta_cf_, snapshot_,
-                     crawl.crawl_number(), ScanThreads(store_->options_.scan_threads),
+  return LoadColumns(db_->db.get(), db_->snapshots, db_->repo_meta, snapshot_, crawl.crawl_number(),
+                     ScanThreads(store_->options_.scan_threads),
                      store_->options_.scan_split_min_bytes, nullptr, nullptr);
 }
 
@@ -901,7 +1286,7 @@ absl::Status StoreView::ForEachRepo(
     ApplyCounters(c, &repo);
     return fn(repo);
   };
-  return ScanCrawlRows(store_->db_.get(), store_->snapshots_cf_, store_->repo_meta_cf_, snapshot_,
+  return ScanCrawlRows(db_->db.get(), db_->snapshots, db_->repo_meta, snapshot_,
                        crawl.crawl_number(), WholeCrawl(crawl.crawl_number()), nullptr, nullptr,
                        row);
 }
@@ -913,12 +1298,12 @@ absl::StatusOr<std::optional<v1::RepoSnapshot>> StoreView::GetRepo(
   ro.snapshot = snapshot_;
   std::string value;
   const uint32_t n = crawl.crawl_number();
-  rocksdb::Status s = store_->db_->Get(ro, store_->snapshots_cf_, SnapshotKey(n, repo_id), &value);
+  rocksdb::Status s = db_->db->Get(ro, db_->snapshots, SnapshotKey(n, repo_id), &value);
   if (s.IsNotFound()) return std::nullopt;
   RETURN_IF_ERROR(FromRocks(s, "snapshots"));
   ASSIGN_OR_RETURN(SnapshotCounters c, DecodeSnapshotCounters(value, n));
   std::string meta;
-  s = store_->db_->Get(ro, store_->repo_meta_cf_, RepoMetaKey(repo_id, c.meta_crawl_number), &meta);
+  s = db_->db->Get(ro, db_->repo_meta, RepoMetaKey(repo_id, c.meta_crawl_number), &meta);
   RETURN_IF_ERROR(FromRocks(s, absl::StrCat("repo_meta of ", repo_id)));
   v1::RepoSnapshot repo;
   if (!repo.ParseFromString(meta)) {
@@ -934,8 +1319,7 @@ absl::StatusOr<std::optional<std::string>> StoreView::GetRollup(uint32_t crawl_n
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot_;
   std::string value;
-  rocksdb::Status s =
-      store_->db_->Get(ro, store_->rollups_cf_, RollupKey(crawl_number, name), &value);
+  rocksdb::Status s = db_->db->Get(ro, db_->rollups, RollupKey(crawl_number, name), &value);
   if (s.IsNotFound()) return std::nullopt;
   RETURN_IF_ERROR(FromRocks(s, "rollups"));
   return value;

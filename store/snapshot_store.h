@@ -25,7 +25,10 @@
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class Env;
 class Snapshot;
+class WriteBatch;
+struct WriteOptions;
 }  // namespace rocksdb
 
 namespace hubcensus::store {
@@ -46,6 +49,9 @@ struct SnapshotStoreOptions {
   int scan_threads = 0;
   // A crawl smaller than this on disk is read by one thread (tests lower it to split small ones).
   int64_t scan_split_min_bytes = 8 << 20;  // about 250k repos' counters
+  // The RocksDB Env (tests pass one whose file system fails writes with "no space"); null: the
+  // default. Not owned; must outlive the store.
+  rocksdb::Env* env = nullptr;
 };
 
 // What one batch wrote: its marker.
@@ -64,6 +70,9 @@ struct CommitOutcome {
   v1::StoredCrawl crawl;
   bool already_committed = false;  // an idempotent repeat of an earlier commit
   int64_t dropped_rows = 0;        // snapshots from (item, fence) pairs not in the manifest
+  // Rows dropped because another row of the crawl has the same object id (_id): a repo renamed
+  // mid-crawl, listed under both names. The newest-seen name is kept (see Commit).
+  int64_t renamed_duplicates = 0;
 };
 
 class StoreView;
@@ -78,12 +87,24 @@ class SnapshotStore {
   // One whole page for (crawl, item, fence), in one RocksDB WriteBatch. A repeat with the same
   // (item, fence) replaces its marker; a lower fence than one already recorded for the item is
   // ABORTED; a committed or aborted crawl is FAILED_PRECONDITION. The first batch of a crawl
-  // creates its record and number.
+  // creates its record and number. A batch holding a private repo is INVALID_ARGUMENT (the census
+  // counts public repos only; crawlers drop private entries before): nothing of it is written.
+  //
+  // Disk full: every write (Write, Commit, Abort, PutRollups) answers RESOURCE_EXHAUSTED naming
+  // the cause while the disk is full; reads keep working. The next write after space returns
+  // resumes RocksDB (DB::Resume) and goes through, without a restart.
   absl::StatusOr<BatchResult> Write(const v1::WriteBatch& batch);
 
   // Verifies every manifest entry against the markers, publishes exactly the snapshots written
   // under the manifest's (item, fence) pairs, writes `build`'s rollups and flips the crawl to
-  // COMMITTED, all in one WriteBatch. A repeat with the same manifest is OK.
+  // COMMITTED, all in one WriteBatch, fsynced. A repeat with the same manifest is OK. The
+  // request's counts are kept with the crawl (StoredCrawl.counts), `repos` set to what was
+  // published.
+  //
+  // De-duplication by object id: a repo renamed mid-crawl is listed under two ids with one
+  // `_id`. One row per object id is published: the one the store received last (the newest-seen
+  // name), then the later last_modified, then the greater repo id; the others are dropped.
+  // Rows without an object id are never merged.
   absl::StatusOr<CommitOutcome> Commit(const v1::CommitRequest& request,
                                        const RollupBuilder& build);
 
@@ -91,6 +112,7 @@ class SnapshotStore {
   absl::Status Abort(absl::string_view crawl_id, absl::string_view reason);
 
   // Replaces the rollups of a committed crawl (re-materialised for another families config).
+  // UNAVAILABLE without waiting when a commit holds the store (the caller may skip writing).
   absl::Status PutRollups(uint32_t crawl_number, const Rollups& rollups);
 
   // A consistent read view: one RocksDB snapshot. In secondary mode, catches up first.
@@ -98,6 +120,8 @@ class SnapshotStore {
 
   bool secondary() const { return options_.secondary; }
   const std::string& path() const { return options_.path; }
+  // The store refuses writes for want of disk space (until a write finds space again).
+  bool disk_full();
 
   // Benchmarks and operators: flush memtables and compact every column family.
   absl::Status CompactAll();
@@ -107,28 +131,45 @@ class SnapshotStore {
 
  private:
   friend class StoreView;
+  struct Db;
   explicit SnapshotStore(SnapshotStoreOptions options);
-  absl::Status OpenDb();
-  absl::Status CheckSchema();
+  absl::StatusOr<std::shared_ptr<Db>> OpenDb(bool read_only);
+  absl::Status CheckSchema() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status LoadCrawlRecords() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<v1::StoredCrawl> CrawlForWrite(const v1::WriteBatch& batch, bool* created)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::shared_ptr<Db> CurrentDb();
+  // Before any write: RESOURCE_EXHAUSTED while the disk is full. Resumes RocksDB after a
+  // no-space error, or reopens read-write a store opened read-only on a full disk.
+  absl::Status EnsureWritable() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Replaces a writable instance RocksDB holds in a fatal error by a read-only one, and waits
+  // for the failed one to close (it holds the directory's LOCK).
+  absl::Status SwapToReadOnly() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes `batch`; a no-space failure marks the store full (RESOURCE_EXHAUSTED).
+  absl::Status WriteToDb(const rocksdb::WriteOptions& options, rocksdb::WriteBatch* batch,
+                         absl::string_view what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // When the store receives a page of `crawl`: see SnapshotCounters::seen_sequence.
+  absl::Status PutRollupsLocked(uint32_t crawl_number, const Rollups& rollups)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint64_t NextSeenSequence(const v1::StoredCrawl& crawl) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   SnapshotStoreOptions options_;
   std::string owned_secondary_path_;
-  std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
-  rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* crawls_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* snapshots_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* repo_meta_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* markers_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* rollups_cf_ = nullptr;
+  // Swapped (under mu_ and db_mu_) only when a store opened read-only on a full disk becomes
+  // writable; views keep the instance they read alive.
+  absl::Mutex db_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::shared_ptr<Db> db_ ABSL_GUARDED_BY(db_mu_);
 
   // Serialises writes and commits: fence checks and item numbering read-modify-write.
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, v1::StoredCrawl> crawls_ ABSL_GUARDED_BY(mu_);
   uint32_t next_crawl_number_ ABSL_GUARDED_BY(mu_) = 1;
+  // Opened read-only because the disk was full at open.
+  bool opened_read_only_ ABSL_GUARDED_BY(mu_) = false;
+  // A write failed for want of space; `disk_full_cause_` says how.
+  bool disk_full_ ABSL_GUARDED_BY(mu_) = false;
+  std::string disk_full_cause_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, uint64_t> last_seen_sequence_ ABSL_GUARDED_BY(mu_);
 };
 
 // Reads of one RocksDB snapshot: a query never sees a half-published crawl.
@@ -157,9 +198,11 @@ class StoreView {
 
  private:
   friend class SnapshotStore;
-  StoreView(SnapshotStore* store, const rocksdb::Snapshot* snapshot)
-      : store_(store), snapshot_(snapshot) {}
+  StoreView(SnapshotStore* store, std::shared_ptr<SnapshotStore::Db> db,
+            const rocksdb::Snapshot* snapshot)
+      : store_(store), db_(std::move(db)), snapshot_(snapshot) {}
   SnapshotStore* store_;
+  std::shared_ptr<SnapshotStore::Db> db_;
   const rocksdb::Snapshot* snapshot_;
 };
 

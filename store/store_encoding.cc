@@ -96,6 +96,7 @@ std::string RollupKey(uint32_t crawl_number, absl::string_view name) {
 namespace {
 constexpr uint64_t kHasDownloadsAllTime = 1;
 constexpr uint64_t kTrendingIsDouble = 2;
+constexpr uint64_t kHasSeenSequence = 4;  // a varint after the writers
 }  // namespace
 
 std::string EncodeSnapshotCounters(const SnapshotCounters& c, uint32_t crawl_number) {
@@ -107,6 +108,7 @@ std::string EncodeSnapshotCounters(const SnapshotCounters& c, uint32_t crawl_num
   double integral = std::nearbyint(c.trending_score);
   bool trending_integral = integral == c.trending_score && std::fabs(integral) < 9e15;
   if (!trending_integral) flags |= kTrendingIsDouble;
+  if (c.seen_sequence != 0) flags |= kHasSeenSequence;
   PutVarint(&out, flags);
   PutVarint(&out, ZigZag(static_cast<int64_t>(crawl_number) - c.meta_crawl_number));
   PutVarint(&out, ZigZag(c.downloads_30d));
@@ -124,6 +126,7 @@ std::string EncodeSnapshotCounters(const SnapshotCounters& c, uint32_t crawl_num
     PutVarint(&out, w.item_number);
     PutVarint(&out, w.fence);
   }
+  if (c.seen_sequence != 0) PutVarint(&out, c.seen_sequence);
   return out;
 }
 
@@ -160,6 +163,9 @@ absl::StatusOr<SnapshotCounters> DecodeSnapshotCounters(absl::string_view value,
     if (!GetVarint(&value, &v)) return bad();
     w.item_number = static_cast<uint32_t>(v);
     if (!GetVarint(&value, &w.fence)) return bad();
+  }
+  if (flags & kHasSeenSequence) {
+    if (!GetVarint(&value, &c.seen_sequence)) return bad();
   }
   return c;
 }

@@ -63,6 +63,10 @@ struct SnapshotCounters {
   uint32_t meta_crawl_number = 0;
   // Usually one; several when pages of different items carried the same repo.
   absl::InlinedVector<SnapshotWriter, 2> writers;
+  // When the store received the row's page: milliseconds since the crawl's record was made,
+  // increasing page after page; 0 in rows written before it was recorded. Decides which name of
+  // a renamed repo a commit keeps.
+  uint64_t seen_sequence = 0;
 };
 
 // `crawl_number` is the row's own crawl: the meta version is stored as a delta from it.

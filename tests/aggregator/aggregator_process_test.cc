@@ -2,6 +2,7 @@
 // `hubcensus query` answers from it over gRPC and from its data folder while it runs.
 #include <atomic>
 #include <csignal>
+#include <fstream>
 #include <thread>
 
 #include "aggregator/aggregator.h"
@@ -186,6 +187,42 @@ TEST(AggregatorProcessTest, QueryCliAnswersOverGrpcAndFromTheDataFolder) {
 
   proc->Signal(SIGTERM);
   EXPECT_EQ(proc->Wait(), 0);
+}
+
+// Issue 12 #10: a families file with no family aborted `query`, `local` and the aggregator with
+// a libprotobuf FATAL (exit 134). Each now exits 2 naming the file.
+TEST(AggregatorProcessTest, AFamiliesFileWithNoFamilyExits2NamingTheFile) {
+  const std::string dir = MakeTempDir("no-family");
+  int n = 0;
+  for (const char* text : {"", "# families: none yet\n", "lineage {}\n"}) {
+    const std::string file = dir + "/families-" + std::to_string(n++) + ".textproto";
+    std::ofstream(file) << text;
+    std::string out;
+    EXPECT_EQ(RunToCompletion({HubcensusBinary(), "query", "families", "--data_dir=" + dir + "/db",
+                               "--families=" + file},
+                              &out),
+              2)
+        << out;
+    EXPECT_NE(out.find(file + ": no family defined"), std::string::npos) << out;
+    EXPECT_EQ(RunToCompletion({HubcensusBinary(), "aggregator", "--data_dir=" + dir + "/db",
+                               "--listen=127.0.0.1:0", "--families=" + file},
+                              &out, absl::Seconds(60)),
+              2)
+        << out;
+    EXPECT_NE(out.find(file + ": no family defined"), std::string::npos) << out;
+  }
+  const std::string twice = dir + "/twice.textproto";
+  std::ofstream(twice) << "family { name: \"A\" region: \"us\" namespace: \"n\" }\n"
+                          "family { name: \"B\" region: \"us\" namespace: \"n\" }\n";
+  std::string out;
+  EXPECT_EQ(RunToCompletion({HubcensusBinary(), "query", "families", "--data_dir=" + dir + "/db",
+                             "--families=" + twice},
+                            &out),
+            2)
+      << out;
+  EXPECT_NE(out.find("namespace \"n\" is claimed by family \"A\" and by family \"B\""),
+            std::string::npos)
+      << out;
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "aggregator/aggregator.h"
 
 #include <atomic>
+#include <sstream>
 #include <thread>
 
 #include "aggregator/census_format.h"
@@ -12,6 +13,7 @@
 #include "hubcensus/v1/census.grpc.pb.h"
 #include "hubcensus/v1/store.grpc.pb.h"
 #include "tests/aggregator/crawl_builder.h"
+#include "tests/store/no_space_file_system.h"
 #include "tests/testing/subprocess.h"
 
 namespace hubcensus::aggregator {
@@ -56,13 +58,14 @@ class AggregatorTest : public ::testing::Test {
     dir_ = hubcensus::testing::MakeTempDir("aggregator");
     Start(ServedFamilies());
   }
-  void Start(const v1::FamilyConfig& families) {
+  void Start(const v1::FamilyConfig& families, rocksdb::Env* env = nullptr) {
     server_.reset();
     agg_.reset();
     AggregatorOptions o;
     o.data_dir = dir_;
     o.families = families;
     o.sync_writes = false;
+    o.store_env = env;
     auto agg = Aggregator::Open(o);
     ASSERT_TRUE(agg.ok()) << agg.status();
     agg_ = std::move(*agg);
@@ -170,7 +173,10 @@ TEST_F(AggregatorTest, IngestsCommitsAndAnswersOverGrpc) {
   auto want = ComputeCensus(testing::MakeSnapshot(specs), agg_->families(), "crawl-2025-01-31",
                             "2025-01-31", 0);
   ASSERT_TRUE(want.ok());
-  EXPECT_EQ(FamiliesToJson(families), FamiliesToJson(want->families));
+  v1::FamiliesResponse figures_only = families;
+  figures_only.clear_counts();  // the counts come with the crawl record, not the figures
+  EXPECT_EQ(FamiliesToJson(figures_only), FamiliesToJson(want->families));
+  EXPECT_EQ(families.counts().repos(), 5);
   EXPECT_EQ(families.families(0).figures().first_party_downloads_all_time(), 1000);
   EXPECT_EQ(families.families(0).figures().derivatives().quantized(), 1);
   EXPECT_EQ(families.families(0).figures().ecosystem_downloads_all_time(), 1070);
@@ -572,6 +578,216 @@ TEST_F(AggregatorTest, ReportsNewAndChangedReposSinceTheLastCommittedCrawl) {
   v1::WriteResponse quiet;
   ASSERT_TRUE(Write({second}, &quiet).ok());
   EXPECT_EQ(quiet.changed_repo_ids_size(), 0);
+}
+
+// Issue 12: a census carries its counts: what the coordinator counted (rejections, private
+// entries skipped, unreadable details) and the repos the store published.
+TEST_F(AggregatorTest, TheCensusCountsComeWithFamiliesAndTheCrawlList) {
+  auto manifest = Ingest("2025-01-31", CrawlSpecs(1000, 700));
+  auto* counts = manifest.mutable_counts();
+  counts->set_rejected_entries(3);
+  (*counts->mutable_rejected_by_reason())["bad_id"] = 2;
+  (*counts->mutable_rejected_by_reason())["missing_id"] = 1;
+  counts->set_private_skipped(11);
+  counts->set_unreadable(1);
+  (*counts->mutable_unreadable_by_reason())["403"] = 1;
+  ASSERT_TRUE(CommitRpc(manifest).ok());
+  for (int restart = 0; restart < 2; ++restart) {
+    SCOPED_TRACE(restart ? "after a restart" : "as committed");
+    auto families = Families(v1::FamiliesRequest());
+    EXPECT_EQ(families.counts().repos(), 5);
+    EXPECT_EQ(families.counts().rejected_entries(), 3);
+    EXPECT_EQ(families.counts().rejected_by_reason().at("bad_id"), 2);
+    EXPECT_EQ(families.counts().private_skipped(), 11);
+    EXPECT_EQ(families.counts().unreadable_by_reason().at("403"), 1);
+    // An ad-hoc families config reads the same crawl: the same counts.
+    v1::FamiliesRequest ad_hoc;
+    auto* f = ad_hoc.mutable_families()->add_family();
+    f->set_name("Llama");
+    f->set_region("us");
+    f->add_namespace_("meta-llama");
+    EXPECT_EQ(Families(ad_hoc).counts().private_skipped(), 11);
+
+    grpc::ClientContext ctx;
+    v1::ListCommittedCrawlsResponse list;
+    ASSERT_TRUE(census_->ListCrawls(&ctx, v1::ListCommittedCrawlsRequest(), &list).ok());
+    ASSERT_EQ(list.crawls_size(), 1);
+    EXPECT_EQ(list.crawls(0).counts().repos(), 5);
+    EXPECT_EQ(list.crawls(0).counts().rejected_entries(), 3);
+    EXPECT_EQ(list.crawls(0).counts().unreadable(), 1);
+    Start(ServedFamilies());
+  }
+}
+
+// Issue 11: placeholder createdAt values (both of them) count in every sum and are new in no
+// month; Shares says how many were left out.
+TEST_F(AggregatorTest, PlaceholderDatedReposAreNewInNoMonth) {
+  auto specs = CrawlSpecs(1000, 700);
+  specs.push_back(
+      {"old/ft04", {{"Qwen/Qwen2.5-7B", kFinetune}}, 50, 5, "2022-03-02T23:29:04.000Z"});
+  specs.push_back(
+      {"old/ft05", {{"Qwen/Qwen2.5-7B", kFinetune}}, 50, 5, "2022-03-02T23:29:05.000Z"});
+  IngestAndCommit("2025-01-31", specs);
+  grpc::ClientContext ctx;
+  v1::SharesRequest req;
+  req.set_from_month("2025-01");
+  v1::SharesResponse shares;
+  ASSERT_TRUE(census_->Shares(&ctx, req, &shares).ok());
+  EXPECT_EQ(shares.placeholder_dated_left_out(), 2);
+  ASSERT_EQ(shares.months_size(), 1);
+  EXPECT_EQ(shares.months(0).total(), 3);
+  grpc::ClientContext ctx2;
+  v1::SharesResponse all;
+  ASSERT_TRUE(census_->Shares(&ctx2, v1::SharesRequest(), &all).ok());
+  ASSERT_GT(all.months_size(), 0);
+  EXPECT_EQ(all.months(0).month(), "2025-01");  // no 2022-03 bar at all
+  auto families = Families(v1::FamiliesRequest());
+  EXPECT_EQ(families.families(0).figures().derivatives().finetune(), 3);  // but in the sums
+}
+
+// Issue 11: private repos are never stored, counted or exported. A batch with one is refused
+// (the crawler drops them first); a private repo met as a parent is missing, so its children
+// are classified by its namespace and the walk stops there.
+TEST_F(AggregatorTest, PrivateReposAreNeverStoredCountedOrExported) {
+  v1::WriteBatch with_private;
+  with_private.set_crawl_id(CrawlId("2025-01-31"));
+  with_private.set_crawl_date("2025-01-31");
+  with_private.set_item_id("list/0");
+  with_private.set_fence(1);
+  *with_private.add_repos() = MakeRepo({"a/public"});
+  v1::RepoSnapshot secret = MakeRepo({"Qwen/secret-base", {{"meta-llama/Llama-3-8B", kFinetune}}});
+  secret.set_is_private(true);
+  *with_private.add_repos() = secret;
+  v1::WriteResponse wr;
+  grpc::Status refused = Write({with_private}, &wr);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(refused.error_message().find("\"Qwen/secret-base\" is private"), std::string::npos)
+      << refused.error_message();
+
+  // What the crawler sends instead: the public entries only. Two of them derive from private
+  // repos: one in Qwen's namespace, one in a user's namespace built on Llama.
+  std::vector<RepoSpec> specs = {
+      {"Qwen/Qwen2.5-7B", {}, 1000, 100},
+      {"meta-llama/Llama-3-8B", {}, 700, 70},
+      {"u/child-of-qwen-secret",
+       {{"Qwen/secret-base", kFinetune}},
+       40,
+       4,
+       "2025-01-05T00:00:00.000Z"},
+      {"u/child-of-user-secret",
+       {{"someone/private-llama-ft", kFinetune}},
+       30,
+       3,
+       "2025-01-06T00:00:00.000Z"},
+  };
+  IngestAndCommit("2025-01-31", specs);
+  auto families = Families(v1::FamiliesRequest());
+  EXPECT_EQ(families.counts().repos(), 4);
+  EXPECT_EQ(families.families(0).family(), "Qwen");
+  EXPECT_EQ(families.families(0).figures().first_party_repos(), 1);  // not the private one
+  EXPECT_EQ(families.families(0).figures().derivatives().finetune(), 1);
+  EXPECT_EQ(families.families(1).figures().derivatives().finetune(), 0);  // walk stopped
+
+  grpc::ClientContext ctx;
+  v1::LineageRequest lin;
+  lin.set_repo_id("u/child-of-qwen-secret");
+  v1::LineageResponse lineage;
+  ASSERT_TRUE(census_->Lineage(&ctx, lin, &lineage).ok());
+  EXPECT_EQ(lineage.family(), "Qwen");
+  // The private parent is a missing one: Qwen's by its namespace, and the walk ends there.
+  EXPECT_EQ(lineage.stop(), v1::LINEAGE_STOP_FIRST_PARTY);
+  ASSERT_EQ(lineage.walk_size(), 2);
+  EXPECT_EQ(lineage.walk(1).repo_id(), "Qwen/secret-base");
+  EXPECT_FALSE(lineage.walk(1).in_crawl());
+
+  std::ostringstream exported;
+  auto n = agg_->Export(v1::CrawlSelector(), ExportFormat::kJsonLines, exported);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 4);
+  // The private repo is named only as a parent in its child's public tags, never as a repo.
+  std::istringstream lines(exported.str());
+  for (std::string line; std::getline(lines, line);) {
+    EXPECT_NE(line.rfind("{\"id\": \"Qwen/secret-base\"", 0), 0u) << line;
+    EXPECT_NE(line.rfind("{\"id\": \"someone/private-llama-ft\"", 0), 0u) << line;
+  }
+  EXPECT_EQ(exported.str().find("\"private\": true"), std::string::npos);
+}
+
+// Issue 12 #9 over gRPC: two streams list one repo under its old and new names.
+TEST_F(AggregatorTest, ARepoRenamedMidCrawlCountsOnce) {
+  RepoSpec old_name{"alice/qwen-ft", {{"Qwen/Qwen2.5-7B", kFinetune}}, 50, 5};
+  RepoSpec new_name = old_name;
+  new_name.id = "alice-lab/qwen-ft";
+  old_name.object_id = new_name.object_id = "65f0aa11bb22cc33dd44ee55";
+  auto specs = CrawlSpecs(1000, 700);
+  specs.push_back(old_name);
+  specs.push_back(new_name);  // ingested after: the newest-seen name
+  IngestAndCommit("2025-01-31", specs);
+  auto families = Families(v1::FamiliesRequest());
+  EXPECT_EQ(families.counts().repos(), 6);
+  EXPECT_EQ(families.families(0).figures().derivatives().finetune(), 2);
+}
+
+// Issue 12 #5: with the store's disk full the aggregator stays up: ingest answers
+// RESOURCE_EXHAUSTED naming the cause, every census query still answers (a restart on the full
+// disk too), and once space returns a crawl is ingested and committed, with no restart.
+TEST_F(AggregatorTest, AFullDiskRefusesIngestAndKeepsServingQueries) {
+  hubcensus::testing::NoSpaceEnv disk;
+  Start(ServedFamilies(), disk.env.get());
+  IngestAndCommit("2025-01-31", CrawlSpecs(1000, 700));
+  const auto before = Families(v1::FamiliesRequest());
+
+  disk.fs->SetFull(true);
+  auto check_serving = [&] {
+    auto families = Families(v1::FamiliesRequest());
+    EXPECT_EQ(families.families(0).figures().first_party_downloads_all_time(),
+              before.families(0).figures().first_party_downloads_all_time());
+    grpc::ClientContext ctx;
+    v1::TopReposRequest top_req;
+    top_req.set_family("Qwen");
+    v1::TopReposResponse top;
+    EXPECT_TRUE(census_->TopRepos(&ctx, top_req, &top).ok());
+    grpc::ClientContext ctx2;
+    v1::ListCommittedCrawlsResponse list;
+    EXPECT_TRUE(census_->ListCrawls(&ctx2, v1::ListCommittedCrawlsRequest(), &list).ok());
+    std::ostringstream exported;
+    EXPECT_TRUE(agg_->Export(v1::CrawlSelector(), ExportFormat::kCsv, exported).ok());
+  };
+  v1::WriteBatch page;
+  page.set_crawl_id(CrawlId("2025-02-28"));
+  page.set_crawl_date("2025-02-28");
+  page.set_item_id("list/0");
+  page.set_fence(1);
+  *page.add_repos() = MakeRepo({"e/new"});
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    v1::WriteResponse wr;
+    grpc::Status refused = Write({page}, &wr);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << refused.error_message();
+    EXPECT_NE(refused.error_message().find("disk full"), std::string::npos)
+        << refused.error_message();
+    check_serving();
+  }
+  // Restarted on the full disk, under another served config (whose rollups it cannot write):
+  // it opens and answers.
+  v1::FamilyConfig llama_first = ServedFamilies();
+  std::swap(*llama_first.mutable_family(0), *llama_first.mutable_family(1));
+  Start(llama_first, disk.env.get());
+  auto reopened = Families(v1::FamiliesRequest());
+  EXPECT_EQ(reopened.families(0).family(), "Llama");
+  Start(ServedFamilies(), disk.env.get());
+  check_serving();
+
+  disk.fs->SetFull(false);
+  IngestAndCommit("2025-02-28", CrawlSpecs(2000, 700));
+  grpc::ClientContext ctx;
+  v1::ListCommittedCrawlsResponse list;
+  ASSERT_TRUE(census_->ListCrawls(&ctx, v1::ListCommittedCrawlsRequest(), &list).ok());
+  EXPECT_EQ(list.crawls_size(), 2);
+  EXPECT_EQ(Families(v1::FamiliesRequest()).families(0).figures().first_party_downloads_all_time(),
+            2000);
+  server_.reset();
+  agg_.reset();  // before the Env it uses goes
 }
 
 }  // namespace

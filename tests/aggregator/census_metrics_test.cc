@@ -155,6 +155,37 @@ TEST(CensusMetricsTest, SplitGivesFractionsAndRootMovesFirstPartyEcosystems) {
   EXPECT_EQ(r["Qwen"].first_party_repos(), 3);  // first-party figures do not move
 }
 
+// Issue 11: both placeholder createdAt values mean "older than the Hub's dates". Such repos
+// count in every sum but are new in no month; the shares say how many were left out.
+TEST(CensusMetricsTest, PlaceholderDatedReposCountInSumsAndInNoMonth) {
+  auto snap = MakeSnapshot({
+      {"Qwen/A", {}, 1000, 100, "2024-12-01T00:00:00.000Z"},
+      {"old/ft04", {{"Qwen/A", kFinetune}}, 10, 10, "2022-03-02T23:29:04.000Z"},
+      {"old/ft05", {{"Qwen/A", kFinetune}}, 20, 10, "2022-03-02T23:29:05.000Z"},
+      // Would not count in shares anyway (below the filter): not "left out".
+      {"old/small", {{"Qwen/A", kFinetune}}, 1, 10, "2022-03-02T23:29:05.000Z"},
+      // First-party: never in shares, so not "left out" either.
+      {"Qwen/legacy", {}, 30, 10, "2022-03-02T23:29:04.000Z"},
+      // A real date in the same month is new in March 2022.
+      {"u/real", {{"Qwen/A", kFinetune}}, 10, 10, "2022-03-10T00:00:00.000Z"},
+      {"u/new", {{"Qwen/A", kFinetune}}, 10, 10, "2025-01-10T00:00:00.000Z"},
+  });
+  auto figures = ComputeCensus(snap, Families(), "c", "2025-02-01", 0);
+  ASSERT_TRUE(figures.ok()) << figures.status();
+  auto f = ByFamily(figures->families);
+  EXPECT_EQ(f["Qwen"].first_party_repos(), 2);
+  EXPECT_EQ(f["Qwen"].derivatives().finetune(), 5);  // placeholders count in the sums
+  EXPECT_EQ(f["Qwen"].ecosystem_downloads_all_time(), 1000 + 10 + 20 + 1 + 30 + 10 + 10);
+  const auto& shares = figures->shares;
+  EXPECT_EQ(shares.placeholder_dated_left_out(), 2);
+  ASSERT_GT(shares.months_size(), 0);
+  EXPECT_EQ(shares.months(0).month(), "2022-03");
+  EXPECT_EQ(shares.months(0).total(), 1);  // u/real only
+  double total = 0;
+  for (const auto& m : shares.months()) total += m.total();
+  EXPECT_EQ(total, 2);
+}
+
 TEST(CensusMetricsTest, FilterFromTheConfig) {
   auto config = Families();
   config.mutable_new_model_filter()->add_pipeline_tag("text-to-image");

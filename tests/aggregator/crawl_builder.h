@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_format.h"
+#include "common/checksum.h"
 #include "common/dates.h"
 #include "hubcensus/v1/repo.pb.h"
 #include "store/crawl_snapshot.h"
@@ -21,16 +23,26 @@ struct RepoSpec {
   int64_t downloads_30d = 10;
   std::string created = "2025-03-01T00:00:00.000Z";
   std::string pipeline_tag = "text-generation";
+  std::string object_id = "";  // empty: one derived from the id (unique per id)
 };
+
+// The Hub's placeholder createdAt values (hub-api.md): repos older than its creation dates.
+inline bool IsPlaceholderCreatedAt(const std::string& created) {
+  return created == "2022-03-02T23:29:04.000Z" || created == "2022-03-02T23:29:05.000Z";
+}
 
 inline v1::RepoSnapshot MakeRepo(const RepoSpec& spec) {
   v1::RepoSnapshot r;
   r.set_id(spec.id);
   auto slash = spec.id.find('/');
   r.set_author(slash == std::string::npos ? "" : spec.id.substr(0, slash));
-  r.set_object_id("0123456789abcdef01234567");
+  // Distinct ids are distinct repos: the store de-duplicates by object id (_id).
+  r.set_object_id(spec.object_id.empty()
+                      ? absl::StrFormat("%08x%016x", 0x65000000u, RepoIdHash(spec.id))
+                      : spec.object_id);
   auto created = ParseHubTimestamp(spec.created);
   r.set_created_at(created.ok() ? *created : 0);
+  r.set_created_at_placeholder(IsPlaceholderCreatedAt(spec.created));
   r.set_last_modified(r.created_at() + 3600);
   r.set_downloads_30d(spec.downloads_30d);
   if (spec.downloads_all_time.has_value()) r.set_downloads_all_time(*spec.downloads_all_time);

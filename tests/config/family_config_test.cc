@@ -73,6 +73,110 @@ TEST(FamilyConfig, ErrorsNameFileLineAndProblem) {
             absl::StatusCode::kNotFound);
 }
 
+// An empty file, one of comments only, or one with only `lineage {}` used to abort the process
+// (libprotobuf FATAL asking the parse tree for a repeated field's line at index -1).
+TEST(FamilyConfig, NoFamilyIsAnErrorNamingTheFile) {
+  for (const char* text :
+       {"", "# only a comment\n\n# and another\n", "lineage {}\n",
+        "lineage { parent_policy: SPLIT }\nnew_model_filter { min_downloads_all_time: 1 }\n"}) {
+    auto config = ParseFamilyConfig(text, "/tmp/empty.textproto");
+    ASSERT_FALSE(config.ok()) << text;
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(config.status().message().substr(0, 40), "/tmp/empty.textproto: no family defined ")
+        << config.status();
+  }
+  // Over gRPC an ad-hoc config names the field instead.
+  EXPECT_EQ(ValidateFamilyConfig(v1::FamilyConfig(), "families").message().substr(0, 34),
+            "families.family: no family defined");
+}
+
+TEST(FamilyConfig, LoaderNamesTheEmptyFile) {
+  std::string path = ::testing::TempDir() + "/no_family.textproto";
+  {
+    std::ofstream out(path);
+    out << "# nothing but a comment\nlineage {}\n";
+  }
+  auto config = LoadFamilyConfig(path);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(config.status().message().find(path + ": no family defined"), std::string::npos)
+      << config.status();
+  EXPECT_EQ(LoadFamilyConfigOrDefault(path).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(FamilyConfig, ANamespaceClaimedByTwoFamiliesNamesBoth) {
+  auto twice = ParseFamilyConfig(
+      "family { name: \"Qwen\" region: \"china\" namespace: \"Qwen\" }\n"
+      "family { name: \"Other\" region: \"us\" namespace: \"x\" }\n"
+      "family { name: \"Tongyi\" region: \"china\"\n  namespace: \"Qwen\" }\n",
+      "f.textproto");
+  ASSERT_FALSE(twice.ok());
+  EXPECT_EQ(twice.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(twice.status().message().rfind(
+                "f.textproto:4: namespace \"Qwen\" is claimed by family \"Qwen\" and by family "
+                "\"Tongyi\"",
+                0),
+            0u)
+      << twice.status();
+
+  // A narrowed claim after a whole one can never match: refused too.
+  auto dead_pattern = ParseFamilyConfig(
+      "family { name: \"Meta\" region: \"us\" namespace: \"facebook\" }\n"
+      "family { name: \"Llama\" region: \"us\" namespace_pattern { namespace: \"facebook\" "
+      "name_regex: \"(?i)llama\" } }\n",
+      "f.textproto");
+  ASSERT_FALSE(dead_pattern.ok());
+  EXPECT_NE(dead_pattern.status().message().find(
+                "namespace \"facebook\" is claimed by family \"Meta\" and by family \"Llama\""),
+            std::string::npos)
+      << dead_pattern.status();
+
+  // Over gRPC: the field path of the second claim.
+  v1::FamilyConfig request;
+  for (const char* name : {"A", "B"}) {
+    auto* f = request.add_family();
+    f->set_name(name);
+    f->set_region("us");
+    f->add_namespace_("shared");
+  }
+  EXPECT_EQ(ValidateFamilyConfig(request, "families")
+                .message()
+                .rfind("families.family[1].namespace[0]: namespace \"shared\" is claimed by family "
+                       "\"A\" and by family \"B\"",
+                       0),
+            0u)
+      << ValidateFamilyConfig(request, "families");
+
+  // A carve-out before the whole claim (as the default file does for facebook) stays allowed,
+  // and so do two families narrowing one namespace, and one family naming a namespace twice.
+  auto carve_out = ParseFamilyConfig(
+      "family { name: \"Llama\" region: \"us\" namespace_pattern { namespace: \"facebook\" "
+      "name_regex: \"(?i)llama\" } }\n"
+      "family { name: \"OPT\" region: \"us\" namespace_pattern { namespace: \"facebook\" "
+      "name_regex: \"^opt\" } }\n"
+      "family { name: \"Meta\" region: \"us\" namespace: \"facebook\" namespace: \"facebook\" }\n",
+      "f.textproto");
+  ASSERT_TRUE(carve_out.ok()) << carve_out.status();
+  FamilyMatcher matcher(*carve_out);
+  EXPECT_EQ(matcher.FirstPartyFamily("facebook/llama-7b"), 0);
+  EXPECT_EQ(matcher.FirstPartyFamily("facebook/opt-125m"), 1);
+  EXPECT_EQ(matcher.FirstPartyFamily("facebook/bart"), 2);
+}
+
+TEST(FamilyConfig, ErrorsQuoteAtMost200BytesOfTheInput) {
+  const std::string long_region(5000, 'r');
+  auto config = ParseFamilyConfig(
+      "family { name: \"A\" region: \"" + long_region + "\" namespace: \"a\" }\n", "f.textproto");
+  ASSERT_FALSE(config.ok());
+  EXPECT_LT(config.status().message().size(), 400u) << config.status().message().size();
+  EXPECT_NE(config.status().message().find("...(5000 bytes)"), std::string::npos);
+
+  const std::string long_token(5000, 'z');
+  auto syntax = ParseFamilyConfig("family { " + long_token + ": 1 }\n", "f.textproto");
+  ASSERT_FALSE(syntax.ok());
+  EXPECT_LT(syntax.status().message().size(), 400u);
+}
+
 TEST(FamilyConfig, DefaultsFilledIn) {
   auto config =
       ParseFamilyConfig("family { name: \"A\" region: \"us\" namespace: \"a\" }", "f.textproto");

@@ -58,6 +58,7 @@ void ExpectSameColumns(const CrawlSnapshot& a, const CrawlSnapshot& b) {
     SCOPED_TRACE(std::string(a.id(i)));
     EXPECT_EQ(a.id(i), b.id(i));
     EXPECT_EQ(a.created_at(i), b.created_at(i));
+    EXPECT_EQ(a.created_at_placeholder(i), b.created_at_placeholder(i));
     EXPECT_EQ(a.downloads_30d(i), b.downloads_30d(i));
     EXPECT_EQ(a.has_downloads_all_time(i), b.has_downloads_all_time(i));
     EXPECT_EQ(a.downloads_all_time(i), b.downloads_all_time(i));
@@ -81,6 +82,31 @@ TEST(CrawlSnapshotTest, StoredPartsGiveTheSameColumnsAsTheMessage) {
   }
   ExpectSameColumns(from_messages, from_stored);
   EXPECT_EQ(from_stored.Find("Qwen/model-17") >= 0, from_messages.Find("Qwen/model-17") >= 0);
+}
+
+// Issue 11: the placeholder flag must survive the columnar read path, or every pre-2022 repo
+// is new in March 2022 again once the crawl is read back from the store.
+TEST(CrawlSnapshotTest, ThePlaceholderFlagSurvivesTheStoredPath) {
+  v1::RepoSnapshot r;
+  r.set_id("old/bert");
+  r.set_created_at(1646263745);  // 2022-03-02T23:29:05Z
+  r.set_created_at_placeholder(true);
+  v1::RepoSnapshot fresh = r;
+  fresh.set_id("new/bert");
+  fresh.set_created_at_placeholder(false);
+  CrawlSnapshot s;
+  ASSERT_TRUE(s.AddStored(r.id(), CountersOf(r), MetaBytes(r)).ok());
+  ASSERT_TRUE(s.AddStored(fresh.id(), CountersOf(fresh), MetaBytes(fresh)).ok());
+  s.Add(r);
+  EXPECT_TRUE(s.created_at_placeholder(0));
+  EXPECT_FALSE(s.created_at_placeholder(1));
+  EXPECT_TRUE(s.created_at_placeholder(2));
+  CrawlSnapshot tail;
+  tail.Add(fresh);
+  tail.Add(r);
+  s.Append(std::move(tail));
+  EXPECT_FALSE(s.created_at_placeholder(3));
+  EXPECT_TRUE(s.created_at_placeholder(4));
 }
 
 TEST(CrawlSnapshotTest, AnEmptyMetaIsARepoWithDefaults) {
