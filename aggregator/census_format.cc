@@ -302,7 +302,8 @@ std::string SharesToJson(const v1::SharesResponse& r) {
     }
     out += "}}";
   }
-  return out + "]}";
+  return absl::StrCat(out, "], \"placeholder_dated_left_out\": ", r.placeholder_dated_left_out(),
+                      "}");
 }
 
 std::string SeriesToJson(const v1::SeriesResponse& r) {

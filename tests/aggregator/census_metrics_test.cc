@@ -237,7 +237,8 @@ TEST(CensusFormatTest, FamiliesAndSharesJsonAreTheContract) {
             "\"adapter\": 0, \"quantized\": 0, \"merge\": 0, \"unknown\": 0}}]}");
   EXPECT_EQ(SharesToJson(figures->shares),
             "{\"date\": \"2025-10-31\", \"months\": [{\"month\": \"2025-10\", \"total\": 0.5, "
-            "\"families\": {\"Qwen\": {\"count\": 0.5, \"share\": 1}}}]}");
+            "\"families\": {\"Qwen\": {\"count\": 0.5, \"share\": 1}}}], "
+            "\"placeholder_dated_left_out\": 0}");
   EXPECT_EQ(FormatNumber(1.0 / 3), "0.3333333333333333");
   EXPECT_EQ(FormatNumber(385300000), "385300000");
 }
