@@ -422,6 +422,7 @@ function operatorObjects(root) {
                                         `${Date.now().toString(36)}`).toString("base64");
   objects.push(secret("hubcensus-hf-token", { token: token("hf_rehearsalFake") }));
   objects.push(secret("hubcensus-admin-token", { token: token("admin-rehearsal-") }));
+  objects.push(secret("hubcensus-worker-token", { token: token("worker-rehearsal-") }));
   const labels = { "app.kubernetes.io/name": "hubcensus", "app.kubernetes.io/component": "fakehub" };
   objects.push({
     apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "hubcensus-fakehub", labels },
