@@ -79,8 +79,8 @@ int RunCoordinator(const Args& args) {
     c.worker_token = *token;
   }
   if (!(max_rejected_fraction >= 0 && max_rejected_fraction <= 1)) {
-    return usage(absl::StrCat("--max_rejected_fraction: ", max_rejected_fraction,
-                              " is outside 0..1"));
+    return usage(
+        absl::StrCat("--max_rejected_fraction: ", max_rejected_fraction, " is outside 0..1"));
   }
   c.max_rejected_fraction = max_rejected_fraction;
   if (!absl::ParseDuration(unreachable_hub_timeout, &c.unreachable_hub_timeout) ||

@@ -3,9 +3,9 @@
 
 #include <cstdio>
 
+#include "absl/time/time.h"
 #include "aggregator/aggregator.h"
 #include "aggregator/census_format.h"
-#include "absl/time/time.h"
 #include "cli/commands.h"
 #include "common/clock.h"
 #include "common/dates.h"

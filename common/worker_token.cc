@@ -19,8 +19,9 @@ namespace {
 prometheus::Family<prometheus::Counter>& RefusedCalls() {
   static auto* family = &prometheus::BuildCounter()
                              .Name("hubcensus_worker_token_refused_total")
-                             .Help("Worker and ingest RPCs refused for a missing or wrong worker "
-                                   "token, by method")
+                             .Help(
+                                 "Worker and ingest RPCs refused for a missing or wrong worker "
+                                 "token, by method")
                              .Register(*MetricsRegistry());
   return *family;
 }
@@ -101,8 +102,7 @@ absl::Status CheckWorkerToken(const grpc::ServerContextBase& context, absl::stri
     if (value.size() < kScheme.size() ||
         !absl::EqualsIgnoreCase(value.substr(0, kScheme.size()), kScheme)) {
       why = "the authorization metadata is not a Bearer token";
-    } else if (!SecretsEqual(expected,
-                             absl::StripAsciiWhitespace(value.substr(kScheme.size())))) {
+    } else if (!SecretsEqual(expected, absl::StripAsciiWhitespace(value.substr(kScheme.size())))) {
       why = "the bearer token is not the worker token";
     }
   }

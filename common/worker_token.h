@@ -43,7 +43,8 @@ void RequireWorkerTokenForSnapshotStores(std::string worker_token);
 // Used by GrpcServer::Start: the services to register, with SnapshotStore services gated when
 // RequireWorkerTokenForSnapshotStores was called; the gates made are added to `owned`.
 std::vector<grpc::Service*> ApplyProcessWorkerToken(
-    const std::vector<grpc::Service*>& services, std::vector<std::unique_ptr<grpc::Service>>* owned);
+    const std::vector<grpc::Service*>& services,
+    std::vector<std::unique_ptr<grpc::Service>>* owned);
 
 }  // namespace hubcensus
 

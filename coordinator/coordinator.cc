@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
-#include "absl/strings/match.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -65,13 +65,15 @@ struct CoordinatorMetrics {
                        .Register(*registry);
       auto& entries = prometheus::BuildCounter()
                           .Name("hubcensus_coordinator_entries_total")
-                          .Help("Listing entries reported by workers that the census leaves out, "
-                                "by kind (rejected: unreadable entries; private_skipped)")
+                          .Help(
+                              "Listing entries reported by workers that the census leaves out, "
+                              "by kind (rejected: unreadable entries; private_skipped)")
                           .Register(*registry);
       auto& shrinks = prometheus::BuildCounter()
                           .Name("hubcensus_coordinator_limit_shrinks_total")
-                          .Help("Listing requests retried with a smaller limit after a 504 or a "
-                                "timeout, as workers reported them")
+                          .Help(
+                              "Listing requests retried with a smaller limit after a 504 or a "
+                              "timeout, as workers reported them")
                           .Register(*registry);
       auto& unreadable = prometheus::BuildCounter()
                              .Name("hubcensus_coordinator_unreadable_total")
@@ -349,9 +351,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorService>> CoordinatorService::Open(
     return absl::InvalidArgumentError("max_item_failures: must be at least 1");
   }
   if (!(options.max_rejected_fraction >= 0 && options.max_rejected_fraction <= 1)) {
-    return absl::InvalidArgumentError(absl::StrCat("max_rejected_fraction: ",
-                                                   options.max_rejected_fraction,
-                                                   " is outside 0..1"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_rejected_fraction: ", options.max_rejected_fraction, " is outside 0..1"));
   }
   if (options.max_empty_pages < 1) {
     return absl::InvalidArgumentError("max_empty_pages: must be at least 1");
@@ -881,8 +882,8 @@ absl::Status CoordinatorService::HandleCompleteLease(const v1::CompleteLeaseRequ
         NonNegative(count, absl::StrCat("unreadable_by_reason[", Truncated(reason, 64), "]")));
   }
   if (!request.next_url().empty() && !IsHttpUrl(request.next_url())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "next_url: \"", Truncated(request.next_url()), "\" is not an absolute http(s) URL"));
+    return absl::InvalidArgumentError(absl::StrCat("next_url: \"", Truncated(request.next_url()),
+                                                   "\" is not an absolute http(s) URL"));
   }
   absl::Time now = clock_->Now();
   {
@@ -1025,10 +1026,11 @@ std::string CoordinatorService::ChainFaultLocked(const CrawlEntry& crawl, const 
   const std::string& hub_url = crawl.record.crawl().hub_url();
   if (!SameOrigin(next, hub_url)) {
     CoordinatorMetrics::Get().crawl_failures.Add({{"cause", "foreign_origin"}}).Increment();
-    return Truncated(absl::StrCat("item ", work.item_id(), ": the next link leads to another host (",
-                                  HostPortOf(next), ", not the Hub's ", HostPortOf(hub_url),
-                                  "); nothing was sent there"),
-                     300);
+    return Truncated(
+        absl::StrCat("item ", work.item_id(), ": the next link leads to another host (",
+                     HostPortOf(next), ", not the Hub's ", HostPortOf(hub_url),
+                     "); nothing was sent there"),
+        300);
   }
   auto chain = crawl.chain_urls.find(work.stream());
   if (chain != crawl.chain_urls.end() && chain->second.count(ChainUrlKey(next)) > 0) {
@@ -1123,8 +1125,8 @@ absl::Status CoordinatorService::HandleFailLease(const v1::FailLeaseRequest& req
           // One short line: what an operator (or `local`) shows as the reason.
           const std::string head = absl::StrCat(
               "Hub ", HostPortOf(crawl.record.crawl().hub_url()), " unreachable for ",
-              absl::FormatDuration(absl::Seconds(absl::ToInt64Seconds(
-                  now - absl::FromUnixMillis(since_ms)))),
+              absl::FormatDuration(
+                  absl::Seconds(absl::ToInt64Seconds(now - absl::FromUnixMillis(since_ms)))),
               ": ");
           fail_reason = Truncated(absl::StrCat(head, request.reason()), 200);
           cause = "unreachable_hub";
@@ -1132,8 +1134,9 @@ absl::Status CoordinatorService::HandleFailLease(const v1::FailLeaseRequest& req
       }
       if (fail_reason.empty() && !request.retryable() &&
           item.non_retryable_failures() >= options_.max_item_failures) {
-        fail_reason = absl::StrCat("item ", item.item().item_id(), " failed ",
-                                   item.non_retryable_failures(), " times (non-retryable): ", reason);
+        fail_reason =
+            absl::StrCat("item ", item.item().item_id(), " failed ", item.non_retryable_failures(),
+                         " times (non-retryable): ", reason);
       } else if (fail_reason.empty() && request.retryable() &&
                  item.retryable_failures() >=
                      kRetryableFailuresPerFailure * options_.max_item_failures) {
@@ -1305,12 +1308,11 @@ void CoordinatorService::RunStoreJob(const StoreJob& job) {
   grpc::Status status;
   v1::CommitResponse commit_response;
   if (!WaitForStore()) {
-    status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          absl::StrCat("the store at ", options_.store_target,
-                                       " was not reached within ",
-                                       absl::FormatDuration(std::min(
-                                           options_.store_connect_timeout,
-                                           options_.commit_timeout))));
+    status = grpc::Status(
+        grpc::StatusCode::UNAVAILABLE,
+        absl::StrCat("the store at ", options_.store_target, " was not reached within ",
+                     absl::FormatDuration(
+                         std::min(options_.store_connect_timeout, options_.commit_timeout))));
   } else {
     grpc::ClientContext context;
     context.set_deadline(
@@ -1359,12 +1361,10 @@ void CoordinatorService::RunStoreJob(const StoreJob& job) {
           .Field("items", static_cast<int64_t>(job.commit_request.manifest_size()));
     } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
       // The store is down or restarting: its outage is not the crawl's, ask again soon.
-      crawl.record.set_next_commit_attempt_unix_ms(
-          UnixMs(now + options_.store_unavailable_retry));
-      c->set_failure_reason(absl::StrCat(
-          "the store is unavailable (next commit attempt in ",
-          absl::FormatDuration(options_.store_unavailable_retry), "): UNAVAILABLE: ",
-          Truncated(status.error_message())));
+      crawl.record.set_next_commit_attempt_unix_ms(UnixMs(now + options_.store_unavailable_retry));
+      c->set_failure_reason(absl::StrCat("the store is unavailable (next commit attempt in ",
+                                         absl::FormatDuration(options_.store_unavailable_retry),
+                                         "): UNAVAILABLE: ", Truncated(status.error_message())));
       CoordinatorMetrics::Get().commits_refused.Increment();
       HC_LOG(kWarning, "store_unavailable")
           .Field("crawl", job.crawl_id)

@@ -115,8 +115,8 @@ absl::StatusOr<std::unique_ptr<LocalCensus>> LocalCensus::Start(LocalCensusOptio
       dynamic_cast<v1::SnapshotStore::Service*>(impl->aggregator->snapshot_store_service()),
       impl->worker_token);
   ASSIGN_OR_RETURN(impl->aggregator_server,
-                   GrpcServer::Start(GrpcServerOptions{}, {impl->store_gate.get(),
-                                                           impl->aggregator->census_service()}));
+                   GrpcServer::Start(GrpcServerOptions{},
+                                     {impl->store_gate.get(), impl->aggregator->census_service()}));
   const std::string store_address = impl->aggregator_server->dial_address();
 
   coordinator::CoordinatorOptions coord;
@@ -190,11 +190,11 @@ absl::StatusOr<LocalCrawlOutcome> LocalCensus::RunCrawl(
       })));
       HC_LOG(kInfo, "local_crawl_replaced").Field("crawl", latest.crawl_id());
     } else if (latest.hub_url() != hub_url) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          latest.crawl_id(), " is open and crawls ", latest.hub_url(), ", not ", hub_url,
-          ": run again with --hub_url=", latest.hub_url(),
-          " to resume it, or with --retry to cancel it and start a new attempt of ", date,
-          " for ", hub_url));
+      return absl::FailedPreconditionError(
+          absl::StrCat(latest.crawl_id(), " is open and crawls ", latest.hub_url(), ", not ",
+                       hub_url, ": run again with --hub_url=", latest.hub_url(),
+                       " to resume it, or with --retry to cancel it and start a new attempt of ",
+                       date, " for ", hub_url));
     }
   }
   v1::StartCrawlRequest start;

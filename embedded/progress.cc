@@ -41,9 +41,10 @@ void ProgressDisplay::Update(const ProgressSnapshot& p) {
   }
   if (now - last_line_ < line_interval_ && !p.finished) return;
   last_line_ = now;
-  absl::FPrintF(out_, "%s: %d/%d pages, %d repos, %.0f repos/s, eta %s%s\n", p.label, p.items_done,
-                p.items_total, p.repos, rate, eta,
-                p.last_error.empty() || p.finished ? "" : ", last error: " + Short(p.last_error, 160));
+  absl::FPrintF(
+      out_, "%s: %d/%d pages, %d repos, %.0f repos/s, eta %s%s\n", p.label, p.items_done,
+      p.items_total, p.repos, rate, eta,
+      p.last_error.empty() || p.finished ? "" : ", last error: " + Short(p.last_error, 160));
   std::fflush(out_);
 }
 

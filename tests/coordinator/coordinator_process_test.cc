@@ -3,9 +3,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
-#include <chrono>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -33,14 +33,20 @@ class CoordinatorProcessTest : public ::testing::Test {
   }
 
   void StartCoordinator(std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {HubcensusBinary(), "coordinator", "--state_dir=" + state_dir_,
+    std::vector<std::string> argv = {HubcensusBinary(),
+                                     "coordinator",
+                                     "--state_dir=" + state_dir_,
                                      "--store=" + store_server_->dial_address(),
-                                     "--listen=127.0.0.1:0", "--hub_url=http://127.0.0.1:9",
-                                     "--admin_token_file=" + token_file_, "--hub_quota=off"};
+                                     "--listen=127.0.0.1:0",
+                                     "--hub_url=http://127.0.0.1:9",
+                                     "--admin_token_file=" + token_file_,
+                                     "--hub_quota=off"};
     for (auto& flag : extra) {
       // A later --store replaces the fixture's.
-      if (flag.rfind("--store=", 0) == 0) argv[3] = flag;
-      else argv.push_back(flag);
+      if (flag.rfind("--store=", 0) == 0)
+        argv[3] = flag;
+      else
+        argv.push_back(flag);
     }
     auto p = Subprocess::Start(argv);
     ASSERT_TRUE(p.has_value());
@@ -166,7 +172,6 @@ TEST_F(CoordinatorProcessTest, WaitExitsNonZeroWhenTheCrawlIsCancelled) {
   EXPECT_NE(refused.find("UNAUTHENTICATED"), std::string::npos) << refused;
 }
 
-
 // `crawl start --wait` (the nightly CronJob's command) stops waiting on SIGTERM or SIGINT, says
 // the crawl goes on and how to follow it, and exits 128+signal; the crawl is untouched.
 TEST_F(CoordinatorProcessTest, CrawlStartWaitStopsOnSigtermAndTheCrawlGoesOn) {
@@ -217,8 +222,8 @@ TEST_F(CoordinatorProcessTest, WorkerRpcsNeedTheWorkerToken) {
   auto gate = GateSnapshotStore(&store_, "worker-process-s3cret");
   auto gated_store = GrpcServer::Start({}, {gate.get()});
   ASSERT_TRUE(gated_store.ok());
-  StartCoordinator({"--store=" + (*gated_store)->dial_address(),
-                    "--worker_token_file=" + worker_token_file});
+  StartCoordinator(
+      {"--store=" + (*gated_store)->dial_address(), "--worker_token_file=" + worker_token_file});
   std::string out;
   ASSERT_EQ(Crawl({"start", "--date=2025-10-31"}, &out), 0) << out;
   {
@@ -229,8 +234,7 @@ TEST_F(CoordinatorProcessTest, WorkerRpcsNeedTheWorkerToken) {
     grpc::Status s = stub_->AcquireLease(&context, request, &response);
     EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << s.error_message();
   }
-  stub_ = v1::Coordinator::NewStub(
-      MakeWorkerChannel(address_, nullptr, "worker-process-s3cret"));
+  stub_ = v1::Coordinator::NewStub(MakeWorkerChannel(address_, nullptr, "worker-process-s3cret"));
   v1::Lease lease = Acquire();
   auto forger = v1::Coordinator::NewStub(MakeChannel(address_));
   for (int i = 0; i < 6; ++i) {

@@ -961,7 +961,8 @@ TEST_F(CoordinatorTest, LimitChangesAloneDoNotLookLikeALoop) {
   EXPECT_EQ(ChainUrlKey("http://h/api/models?sort=createdAt&limit=50&cursor=x"),
             ChainUrlKey("http://h/api/models?sort=createdAt&cursor=x&limit=1000"));
   EXPECT_EQ(ChainUrlKey("http://h/api/models?limit=50"), "http://h/api/models");
-  EXPECT_NE(ChainUrlKey("http://h/api/models?cursor=x"), ChainUrlKey("http://h/api/models?cursor=y"));
+  EXPECT_NE(ChainUrlKey("http://h/api/models?cursor=x"),
+            ChainUrlKey("http://h/api/models?cursor=y"));
   EXPECT_EQ(ChainUrlKey("http://h/api/models?climit=5&limit=5"), "http://h/api/models?climit=5");
 }
 
@@ -1109,8 +1110,8 @@ TEST_F(CoordinatorTest, WorkerReportsAccumulateInTheCrawlAndInPrometheus) {
   ASSERT_EQ(detail.item().kind(), v1::REPO_DETAIL);
   ASSERT_TRUE(Fail(detail, true, "HTTP 503 after 5 retries").ok());
   v1::Crawl crawl = Get("crawl-2025-10-31");
-  EXPECT_EQ(crawl.stats().last_error(), absl::StrCat(detail.item().item_id(),
-                                                     ": HTTP 503 after 5 retries"));
+  EXPECT_EQ(crawl.stats().last_error(),
+            absl::StrCat(detail.item().item_id(), ": HTTP 503 after 5 retries"));
   EXPECT_EQ(crawl.stats().last_error_at_unix_ms(), absl::ToUnixMillis(clock_.Now()));
   clock_.Advance(absl::Seconds(2));
   detail = MustAcquire("w1");
@@ -1130,7 +1131,8 @@ TEST_F(CoordinatorTest, WorkerReportsAccumulateInTheCrawlAndInPrometheus) {
   EXPECT_EQ(crawl.stats().unreadable_by_reason().at("401_gated"), 2);
   EXPECT_EQ(crawl.stats().unreadable_by_reason().at("404"), 1);
   EXPECT_EQ(counter("hubcensus_coordinator_limit_shrinks_total", {}), shrinks + 2);
-  EXPECT_EQ(counter("hubcensus_coordinator_unreadable_total", {{"reason", "401_gated"}}), gated + 2);
+  EXPECT_EQ(counter("hubcensus_coordinator_unreadable_total", {{"reason", "401_gated"}}),
+            gated + 2);
   EXPECT_EQ(counter("hubcensus_coordinator_entries_total", {{"kind", "private_skipped"}}),
             private_skipped + 4);
   service_->Tick();
@@ -1214,9 +1216,9 @@ TEST_F(CoordinatorTest, WorkerRpcsAndStoreCallsNeedTheWorkerTokenWhenConfigured)
   Open();
   v1::StartCrawlResponse started;
   ASSERT_TRUE(Start(kDate, &started).ok());
-  const double refused_before = testing::CounterValue(
-      "hubcensus_worker_token_refused_total",
-      {{"method", "/hubcensus.v1.Coordinator/AcquireLease"}});
+  const double refused_before =
+      testing::CounterValue("hubcensus_worker_token_refused_total",
+                            {{"method", "/hubcensus.v1.Coordinator/AcquireLease"}});
   v1::AcquireLeaseRequest acquire;
   acquire.set_worker_id("forger");
   v1::AcquireLeaseResponse leased;

@@ -2,7 +2,6 @@
 #include "coordinator/crawl_cli.h"
 
 #include <gtest/gtest.h>
-
 #include <signal.h>
 
 #include <cstdio>
@@ -166,8 +165,8 @@ TEST_F(CrawlCliTest, StatusShowsRejectionsSkipsShrinksUnreadableAndTheLastError)
   ASSERT_EQ(Run("status"), 0) << err_->text();
   const std::string out = out_->text();
   for (const char* line :
-       {"rejected entries: 2\n  bad_created_at: 2\n", "private skipped:  7\n", "unreadable:       0\n",
-        "limit shrinks:    3\n",
+       {"rejected entries: 2\n  bad_created_at: 2\n", "private skipped:  7\n",
+        "unreadable:       0\n", "limit shrinks:    3\n",
         "last error:       2025-10-31T00:00:00Z createdAt/p000000: HTTP 504 after 5 retries\n"}) {
     EXPECT_NE(out.find(line), std::string::npos) << line << "\n" << out;
   }
