@@ -350,6 +350,32 @@ TEST_F(CoordinatorTest, UnreachableStoreKeepsTheCrawlOpenWithTheReason) {
       << crawl.failure_reason();
 }
 
+// A store that is down (restarting) is waited for and asked again every second, the crawl open;
+// once it is back the commit lands.
+TEST_F(CoordinatorTest, AStoreThatComesBackGetsTheCommit) {
+  const int port = testing::FreeLoopbackPort();
+  options_.store_target = absl::StrCat("127.0.0.1:", port);
+  options_.store_connect_timeout = absl::Milliseconds(500);
+  Open();
+  v1::StartCrawlResponse started;
+  ASSERT_TRUE(Start(kDate, &started).ok());
+  CrawlChain(1);
+  service_->Tick();
+  v1::Crawl crawl = Get("crawl-2025-10-31");
+  EXPECT_EQ(crawl.state(), v1::CRAWL_COMMITTING);
+  EXPECT_NE(crawl.failure_reason().find("the store is unavailable"), std::string::npos)
+      << crawl.failure_reason();
+  GrpcServerOptions back;
+  back.listen_address = options_.store_target;
+  auto store = GrpcServer::Start(back, {&store_});
+  ASSERT_TRUE(store.ok()) << store.status();
+  clock_.Advance(absl::Seconds(1));
+  service_->Tick();
+  EXPECT_EQ(Get("crawl-2025-10-31").state(), v1::CRAWL_COMMITTED);
+  EXPECT_EQ(store_.commits().size(), 1u);
+  (*store)->Shutdown(absl::ZeroDuration());
+}
+
 TEST_F(CoordinatorTest, RepeatedNonRetryableFailureFailsTheCrawlWithTheReason) {
   Open();
   v1::StartCrawlResponse started;
