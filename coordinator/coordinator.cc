@@ -205,13 +205,21 @@ absl::Status NonNegative(int64_t value, absl::string_view field) {
   return absl::OkStatus();
 }
 
-// At most `max` bytes of `text` (cut at a UTF-8 character boundary, "..." appended): error
-// messages quote input, never all of it.
+// At most `max` bytes of `text`: error messages quote input, never all of it. The middle goes
+// (its start says what was done, its end what happened: "GET <url> ... answered HTTP 403"), cut
+// at UTF-8 character boundaries.
 std::string Truncated(absl::string_view text, size_t max = 200) {
   if (text.size() <= max) return std::string(text);
-  size_t cut = max - 3;
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-  return absl::StrCat(text.substr(0, cut), "...");
+  constexpr absl::string_view kElided = " ... ";
+  auto is_continuation = [&](size_t i) {
+    return i < text.size() && (static_cast<unsigned char>(text[i]) & 0xC0) == 0x80;
+  };
+  const size_t room = max > kElided.size() ? max - kElided.size() : 0;
+  size_t head = room * 2 / 3;
+  while (head > 0 && is_continuation(head)) --head;
+  size_t tail_start = text.size() - (room - room * 2 / 3);
+  while (is_continuation(tail_start)) ++tail_start;
+  return absl::StrCat(text.substr(0, head), kElided, text.substr(tail_start));
 }
 
 // "401: 3, 404: 1" (a map's counts, in key order).
