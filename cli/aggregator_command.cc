@@ -4,11 +4,13 @@
 #include "cli/commands.h"
 #include "common/flags.h"
 #include "common/tls.h"
+#include "common/worker_token.h"
 
 namespace hubcensus::cli {
 
 int RunAggregator(const Args& args) {
   aggregator::AggregatorServerOptions o;
+  std::string worker_token_file;
   FlagSet flags(
       "hubcensus aggregator --data_dir=DIR [--listen=HOST:PORT] [--ingest_listen=HOST:PORT] "
       "[flags]",
@@ -30,8 +32,21 @@ int RunAggregator(const Args& args) {
       "families", &o.families_file,
       "families textproto (FamilyConfig); default: the embedded config/families.textproto");
   flags.Int("metrics_port", &o.metrics_port, "Prometheus /metrics port; 0: off");
+  flags.String("worker_token_file", &worker_token_file,
+               "file holding the worker token: SnapshotStore ingest (Write, Commit, Abort) then "
+               "needs it from crawlers and the coordinator (default: none, not checked)");
   RegisterServerTlsFlags(flags, &o.tls);
   if (auto code = ParseFlagsOrExit(flags, args)) return *code;
+  if (!worker_token_file.empty()) {
+    auto token = ReadSecretFile(worker_token_file);
+    if (!token.ok()) {
+      std::fprintf(stderr, "hubcensus aggregator: --worker_token_file: %s\n",
+                   std::string(token.status().message()).c_str());
+      return 2;
+    }
+    // ServeAggregator builds its servers itself: the token gates every SnapshotStore they serve.
+    RequireWorkerTokenForSnapshotStores(*token);
+  }
   absl::Status s = aggregator::ServeAggregator(o);
   if (!s.ok()) {
     std::fprintf(stderr, "hubcensus aggregator: %s\n", s.ToString().c_str());

@@ -1,6 +1,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "cli/commands.h"
 #include "common/flags.h"
 #include "common/tls.h"
@@ -12,6 +13,8 @@ namespace hubcensus::cli {
 int RunCoordinator(const Args& args) {
   using coordinator::CoordinatorServerOptions;
   std::string state_dir, store, hub_url, hub_quota = "500/300", admin_token_file, schedule;
+  std::string worker_token_file, unreachable_hub_timeout = "60s";
+  double max_rejected_fraction = 0.01;
   std::string listen = "0.0.0.0:7001";
   int64_t lease_seconds = 30, max_item_failures = 5, metrics_port = 0;
   FlagSet flags("hubcensus coordinator --state_dir=DIR --store=ADDR [flags]",
@@ -30,6 +33,15 @@ int RunCoordinator(const Args& args) {
                "or off (unlimited)");
   flags.String("admin_token_file", &admin_token_file,
                "file holding the token operator RPCs must send (authorization: Bearer)");
+  flags.String("worker_token_file", &worker_token_file,
+               "file holding the worker token: worker RPCs (leases) must send it, and the "
+               "coordinator sends it with its commits to the store (default: none, not checked)");
+  flags.Double("max_rejected_fraction", &max_rejected_fraction,
+               "a crawl whose rejected entries exceed this fraction of its entries (repos + "
+               "rejected) fails instead of committing, naming the counts by reason");
+  flags.String("unreachable_hub_timeout", &unreachable_hub_timeout,
+               "connection-level failures to reach the Hub (DNS, refused, TLS) lasting this long "
+               "with no success in between fail the crawl (a duration: 60s, 5m)");
   flags.String("schedule", &schedule, "HH:MM (UTC): start each day's crawl at this time itself");
   flags.Int("metrics_port", &metrics_port, "Prometheus /metrics port (0: off)");
   TlsOptions tls;
@@ -60,6 +72,21 @@ int RunCoordinator(const Args& args) {
     auto token = ReadSecretFile(admin_token_file);
     if (!token.ok()) return usage(absl::StrCat("--admin_token_file: ", token.status().message()));
     c.admin_token = *token;
+  }
+  if (!worker_token_file.empty()) {
+    auto token = ReadSecretFile(worker_token_file);
+    if (!token.ok()) return usage(absl::StrCat("--worker_token_file: ", token.status().message()));
+    c.worker_token = *token;
+  }
+  if (!(max_rejected_fraction >= 0 && max_rejected_fraction <= 1)) {
+    return usage(
+        absl::StrCat("--max_rejected_fraction: ", max_rejected_fraction, " is outside 0..1"));
+  }
+  c.max_rejected_fraction = max_rejected_fraction;
+  if (!absl::ParseDuration(unreachable_hub_timeout, &c.unreachable_hub_timeout) ||
+      c.unreachable_hub_timeout <= absl::ZeroDuration()) {
+    return usage(absl::StrCat("--unreachable_hub_timeout: \"", unreachable_hub_timeout,
+                              "\" is not a positive duration (e.g. 60s, 5m)"));
   }
   if (!schedule.empty()) {
     auto minute = coordinator::ParseScheduleTime(schedule, "schedule");

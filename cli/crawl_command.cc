@@ -17,7 +17,10 @@ int RunCrawl(const Args& args) {
                 "Operates crawls on a coordinator. `start` is idempotent per date (--retry starts "
                 "another attempt of a date whose crawl failed or was cancelled); with --wait it "
                 "follows the crawl (a progress bar on a terminal, one line per change otherwise) "
-                "and exits 0 when it is committed, 1 when it failed or was cancelled.");
+                "and exits 0 when it is committed, 1 when it failed or was cancelled; SIGTERM or "
+                "SIGINT stops the waiting (the crawl goes on in the coordinator) with exit 143 or "
+                "130. `status` shows rejections, private entries skipped, unreadable details, "
+                "limit shrinks and the last error as they happen.");
   flags.String("coordinator", &options.coordinator, "the coordinator's address host:port");
   flags.String("date", &options.date, "the crawl's UTC date: today or YYYY-MM-DD");
   flags.String("crawl_id", &options.crawl_id, "status/cancel: the crawl id instead of --date");

@@ -5,6 +5,7 @@
 #include "common/flags.h"
 #include "common/grpc_server.h"
 #include "common/tls.h"
+#include "common/worker_token.h"
 #include "crawler/crawler_worker.h"
 #include "hub/hub_client.h"
 
@@ -12,6 +13,7 @@ namespace hubcensus::cli {
 
 int RunCrawler(const Args& args) {
   std::string coordinator, store, worker_id, hf_token_file, hub_url, hub_ca_file;
+  std::string worker_token_file;
   int64_t parallelism = 4, metrics_port = 0, drain_seconds = 1;
   FlagSet flags("hubcensus crawler --coordinator=ADDR --store=ADDR [flags]",
                 "Runs a crawler worker: leases work from the coordinator, fetches it from the Hub "
@@ -34,6 +36,9 @@ int RunCrawler(const Args& args) {
   flags.Int("drain_seconds", &drain_seconds,
             "after SIGTERM, how long leases in flight may run before they are handed back");
   flags.Int("metrics_port", &metrics_port, "Prometheus /metrics port (0: off)");
+  flags.String("worker_token_file", &worker_token_file,
+               "file holding the worker token, sent to the coordinator and the store when they "
+               "require one (default: none)");
   TlsOptions tls;  // to the coordinator and the store: --tls_ca, and --tls_cert/--tls_key for mTLS
   RegisterClientTlsFlags(flags, &tls);
   if (auto code = ParseFlagsOrExit(flags, args)) return *code;
@@ -59,11 +64,18 @@ int RunCrawler(const Args& args) {
       MakeChannelCredentials(tls);
   if (!credentials.ok()) return usage(std::string(credentials.status().message()));
 
+  std::string worker_token;
+  if (!worker_token_file.empty()) {
+    auto read = ReadSecretFile(worker_token_file);
+    if (!read.ok()) return usage(absl::StrCat("--worker_token_file: ", read.status().message()));
+    worker_token = *read;
+  }
+
   crawler::CrawlerWorkerOptions options;
   options.coordinator_target = coordinator;
   options.store_target = store;
-  options.coordinator_channel = MakeChannel(coordinator, *credentials);
-  options.store_channel = MakeChannel(store, *credentials);
+  options.coordinator_channel = MakeWorkerChannel(coordinator, *credentials, worker_token);
+  options.store_channel = MakeWorkerChannel(store, *credentials, worker_token);
   options.worker_id = worker_id;
   options.parallelism = static_cast<int>(parallelism);
   options.hub_token = *token;

@@ -10,6 +10,7 @@
 #include "common/metrics.h"
 #include "common/shutdown.h"
 #include "common/status.h"
+#include "common/worker_token.h"
 
 namespace hubcensus {
 namespace {
@@ -84,7 +85,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counting;
   counting.push_back(std::make_unique<CountingInterceptorFactory>());
   builder.experimental().SetInterceptorCreators(std::move(counting));
-  for (grpc::Service* s : services) builder.RegisterService(s);
+  for (grpc::Service* s : ApplyProcessWorkerToken(services, &out->owned_services_)) {
+    builder.RegisterService(s);
+  }
   out->server_ = builder.BuildAndStart();
   if (out->server_ == nullptr || out->port_ == 0) {
     return absl::UnavailableError(
@@ -132,9 +135,7 @@ void GrpcServer::ServeUntilShutdownRequested(absl::Duration grace) {
   Shutdown(grace);
 }
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
-                                           std::shared_ptr<grpc::ChannelCredentials> credentials,
-                                           int max_message_bytes) {
+grpc::ChannelArguments ClientChannelArguments(int max_message_bytes) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(max_message_bytes);
   args.SetMaxSendMessageSize(max_message_bytes);
@@ -146,6 +147,13 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 250);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  return args;
+}
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
+                                           std::shared_ptr<grpc::ChannelCredentials> credentials,
+                                           int max_message_bytes) {
+  grpc::ChannelArguments args = ClientChannelArguments(max_message_bytes);
   return grpc::CreateCustomChannel(
       target, credentials ? credentials : grpc::InsecureChannelCredentials(), args);
 }

@@ -43,12 +43,19 @@ class GrpcServer {
 
  private:
   GrpcServer() = default;
+  // Services this server made itself (worker-token gates, common/worker_token.h); declared
+  // before server_ so that they outlive it.
+  std::vector<std::unique_ptr<grpc::Service>> owned_services_;
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::string> service_names_;
   std::string host_;
   int port_ = 0;
   bool shut_down_ = false;
 };
+
+// The channel arguments of every hubcensus client channel: message limits, keepalive, and a
+// reconnect backoff of 0.25 to 2 s.
+grpc::ChannelArguments ClientChannelArguments(int max_message_bytes = 64 << 20);
 
 // Client channel with the same limits; `target` is host:port.
 std::shared_ptr<grpc::Channel> MakeChannel(

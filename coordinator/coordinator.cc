@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <chrono>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/dates.h"
 #include "common/grpc_server.h"
@@ -15,6 +17,7 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "common/tls.h"
+#include "common/worker_token.h"
 
 namespace hubcensus::coordinator {
 namespace {
@@ -32,6 +35,14 @@ struct CoordinatorMetrics {
   prometheus::Counter& commits_refused;
   prometheus::Counter& budget_granted;
   prometheus::Gauge& open_crawls;
+  prometheus::Counter& peer_unavailable;
+  prometheus::Counter& connection_failures;
+  prometheus::Family<prometheus::Counter>& entries;
+  prometheus::Counter& rejected_entries;
+  prometheus::Counter& private_skipped;
+  prometheus::Counter& limit_shrinks;
+  prometheus::Family<prometheus::Counter>& unreadable;
+  prometheus::Family<prometheus::Counter>& crawl_failures;
 
   static CoordinatorMetrics& Get() {
     static CoordinatorMetrics* m = [] {
@@ -52,6 +63,34 @@ struct CoordinatorMetrics {
                        .Name("hubcensus_coordinator_open_crawls")
                        .Help("Crawls RUNNING or COMMITTING")
                        .Register(*registry);
+      auto& entries = prometheus::BuildCounter()
+                          .Name("hubcensus_coordinator_entries_total")
+                          .Help(
+                              "Listing entries reported by workers that the census leaves out, "
+                              "by kind (rejected: unreadable entries; private_skipped)")
+                          .Register(*registry);
+      auto& shrinks = prometheus::BuildCounter()
+                          .Name("hubcensus_coordinator_limit_shrinks_total")
+                          .Help(
+                              "Listing requests retried with a smaller limit after a 504 or a "
+                              "timeout, as workers reported them")
+                          .Register(*registry);
+      auto& unreadable = prometheus::BuildCounter()
+                             .Name("hubcensus_coordinator_unreadable_total")
+                             .Help("Per-repo detail answers that could not be read, by reason")
+                             .Register(*registry);
+      auto& failures = prometheus::BuildCounter()
+                           .Name("hubcensus_coordinator_crawl_failures_total")
+                           .Help("Crawls failed, by cause")
+                           .Register(*registry);
+      // Every series exists from the start (at 0), so that rates and alerts see it.
+      for (const char* reason : {"401", "401_gated", "403", "404"}) {
+        unreadable.Add({{"reason", reason}});
+      }
+      for (const char* cause : {"item_failures", "cursor_loop", "empty_pages", "foreign_origin",
+                                "rejected_fraction", "unreachable_hub"}) {
+        failures.Add({{"cause", cause}});
+      }
       return new CoordinatorMetrics{leases,
                                     leases.Add({{"event", "granted"}}),
                                     leases.Add({{"event", "expired"}}),
@@ -61,7 +100,15 @@ struct CoordinatorMetrics {
                                     commits.Add({{"result", "ok"}}),
                                     commits.Add({{"result", "refused"}}),
                                     budget.Add({}),
-                                    open.Add({})};
+                                    open.Add({}),
+                                    leases.Add({{"event", "peer_unavailable"}}),
+                                    leases.Add({{"event", "connection_failure"}}),
+                                    entries,
+                                    entries.Add({{"kind", "rejected"}}),
+                                    entries.Add({{"kind", "private_skipped"}}),
+                                    shrinks.Add({}),
+                                    unreadable,
+                                    failures};
     }();
     return *m;
   }
@@ -158,7 +205,92 @@ absl::Status NonNegative(int64_t value, absl::string_view field) {
   return absl::OkStatus();
 }
 
+// At most `max` bytes of `text`: error messages quote input, never all of it. The middle goes
+// (its start says what was done, its end what happened: "GET <url> ... answered HTTP 403"), cut
+// at UTF-8 character boundaries.
+std::string Truncated(absl::string_view text, size_t max = 200) {
+  if (text.size() <= max) return std::string(text);
+  constexpr absl::string_view kElided = " ... ";
+  auto is_continuation = [&](size_t i) {
+    return i < text.size() && (static_cast<unsigned char>(text[i]) & 0xC0) == 0x80;
+  };
+  const size_t room = max > kElided.size() ? max - kElided.size() : 0;
+  size_t head = room * 2 / 3;
+  while (head > 0 && is_continuation(head)) --head;
+  size_t tail_start = text.size() - (room - room * 2 / 3);
+  while (is_continuation(tail_start)) ++tail_start;
+  return absl::StrCat(text.substr(0, head), kElided, text.substr(tail_start));
+}
+
+// "401: 3, 404: 1" (a map's counts, in key order).
+std::string CountsByReason(const google::protobuf::Map<std::string, int64_t>& counts) {
+  std::map<std::string, int64_t> sorted(counts.begin(), counts.end());
+  std::string out;
+  for (const auto& [reason, n] : sorted) {
+    absl::StrAppend(&out, out.empty() ? "" : ", ", reason, ": ", n);
+  }
+  return out.empty() ? "no reason given" : out;
+}
+
+struct UrlParts {
+  std::string scheme;  // lower case
+  std::string host;    // lower case, without userinfo
+  std::string port;    // explicit: the scheme's default when the URL names none
+  std::string rest;    // path, query and fragment
+};
+
+bool SplitUrl(absl::string_view url, UrlParts* parts) {
+  auto sep = url.find("://");
+  if (sep == absl::string_view::npos) return false;
+  parts->scheme = absl::AsciiStrToLower(url.substr(0, sep));
+  if (parts->scheme != "http" && parts->scheme != "https") return false;
+  absl::string_view after = url.substr(sep + 3);
+  auto end = after.find_first_of("/?#");
+  absl::string_view authority = after.substr(0, end);
+  parts->rest = end == absl::string_view::npos ? "" : std::string(after.substr(end));
+  auto at = authority.rfind('@');
+  if (at != absl::string_view::npos) authority = authority.substr(at + 1);
+  // "[::1]:8080", "host:8080", "host".
+  auto colon = authority.rfind(':');
+  auto bracket = authority.rfind(']');
+  if (colon != absl::string_view::npos && (bracket == absl::string_view::npos || colon > bracket)) {
+    parts->host = absl::AsciiStrToLower(authority.substr(0, colon));
+    parts->port = std::string(authority.substr(colon + 1));
+  } else {
+    parts->host = absl::AsciiStrToLower(authority);
+    parts->port = "";
+  }
+  if (parts->port.empty()) parts->port = parts->scheme == "https" ? "443" : "80";
+  return !parts->host.empty();
+}
+
 }  // namespace
+
+std::string ChainUrlKey(const std::string& url) {
+  const auto query = url.find('?');
+  if (query == std::string::npos) return url;
+  const auto fragment = url.find('#', query);
+  absl::string_view params = absl::string_view(url).substr(
+      query + 1, fragment == std::string::npos ? std::string::npos : fragment - query - 1);
+  std::string kept;
+  for (absl::string_view param : absl::StrSplit(params, '&')) {
+    if (param.empty() || param == "limit" || absl::StartsWith(param, "limit=")) continue;
+    absl::StrAppend(&kept, kept.empty() ? "" : "&", param);
+  }
+  return absl::StrCat(url.substr(0, query), kept.empty() ? "" : "?", kept);
+}
+
+std::string HostPortOf(const std::string& url) {
+  UrlParts parts;
+  if (!SplitUrl(url, &parts)) return "";
+  return absl::StrCat(parts.host, ":", parts.port);
+}
+
+bool SameOrigin(const std::string& a, const std::string& b) {
+  UrlParts x, y;
+  if (!SplitUrl(a, &x) || !SplitUrl(b, &y)) return false;
+  return x.scheme == y.scheme && x.host == y.host && x.port == y.port;
+}
 
 const char* CrawlStateName(v1::CrawlState state) {
   switch (state) {
@@ -226,6 +358,16 @@ absl::StatusOr<std::unique_ptr<CoordinatorService>> CoordinatorService::Open(
   if (options.max_item_failures < 1) {
     return absl::InvalidArgumentError("max_item_failures: must be at least 1");
   }
+  if (!(options.max_rejected_fraction >= 0 && options.max_rejected_fraction <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_rejected_fraction: ", options.max_rejected_fraction, " is outside 0..1"));
+  }
+  if (options.max_empty_pages < 1) {
+    return absl::InvalidArgumentError("max_empty_pages: must be at least 1");
+  }
+  if (options.unreachable_hub_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("unreachable_hub_timeout: must be positive");
+  }
   if (!options.hub_url.empty() && !IsHttpUrl(options.hub_url)) {
     return absl::InvalidArgumentError(
         absl::StrCat("hub_url: \"", options.hub_url, "\" is not an http(s) URL"));
@@ -235,12 +377,15 @@ absl::StatusOr<std::unique_ptr<CoordinatorService>> CoordinatorService::Open(
   if (service->options_.store != nullptr) {
     service->store_ = service->options_.store;
   } else if (!service->options_.store_target.empty()) {
-    service->store_ = v1::SnapshotStore::NewStub(
-        MakeChannel(service->options_.store_target, service->options_.store_credentials));
+    service->store_channel_ =
+        MakeWorkerChannel(service->options_.store_target, service->options_.store_credentials,
+                          service->options_.worker_token);
+    service->store_ = v1::SnapshotStore::NewStub(service->store_channel_);
   } else {
     return absl::InvalidArgumentError(
         "store: required (the aggregator's SnapshotStore address, or an injected stub)");
   }
+  CoordinatorMetrics::Get();  // every series exported from the start
   ASSIGN_OR_RETURN(service->ledger_,
                    CrawlLedger::Open(service->options_.state_dir, service->options_.sync_writes));
   {
@@ -286,6 +431,9 @@ absl::Status CoordinatorService::LoadLocked() {
       if (item.status() == ItemRecord::ITEM_PENDING) {
         entry.pending.emplace(item.sequence(), item.item().item_id());
       }
+      if (item.item().kind() == v1::LIST_PAGE) {
+        entry.chain_urls[item.item().stream()].insert(ChainUrlKey(item.item().url()));
+      }
       entry.items[item.item().item_id()] = std::move(item);
     }
     if (expired > 0) {
@@ -323,6 +471,12 @@ absl::Status CoordinatorService::CheckAdmin(grpc::ServerContext* context) const 
       absl::StrCat(s.message(),
                    " (operator RPCs of this coordinator need its admin token: hubcensus crawl "
                    "--admin_token_file=FILE)"));
+}
+
+absl::Status CoordinatorService::CheckWorker(grpc::ServerContext* context,
+                                             absl::string_view method) const {
+  return CheckWorkerToken(*context, options_.worker_token,
+                          absl::StrCat("/hubcensus.v1.Coordinator/", method));
 }
 
 RequestBudget& CoordinatorService::BudgetLocked(const std::string& key) {
@@ -711,6 +865,9 @@ void CoordinatorService::AddItemLocked(CrawlEntry& crawl, ItemRecord item,
   stats->set_items_total(stats->items_total() + 1);
   const std::string id = item.item().item_id();
   batch.PutItem(crawl.record.crawl().crawl_id(), item);
+  if (item.item().kind() == v1::LIST_PAGE) {
+    crawl.chain_urls[item.item().stream()].insert(ChainUrlKey(item.item().url()));
+  }
   crawl.pending.emplace(item.sequence(), id);
   crawl.items[id] = std::move(item);
 }
@@ -722,12 +879,19 @@ absl::Status CoordinatorService::HandleCompleteLease(const v1::CompleteLeaseRequ
   RETURN_IF_ERROR(NonNegative(request.retries(), "retries"));
   RETURN_IF_ERROR(NonNegative(request.requests_used(), "requests_used"));
   RETURN_IF_ERROR(NonNegative(request.bytes(), "bytes"));
+  RETURN_IF_ERROR(NonNegative(request.private_skipped(), "private_skipped"));
+  RETURN_IF_ERROR(NonNegative(request.limit_shrinks(), "limit_shrinks"));
   for (const auto& [reason, count] : request.rejected_by_reason()) {
-    RETURN_IF_ERROR(NonNegative(count, absl::StrCat("rejected_by_reason[", reason, "]")));
+    RETURN_IF_ERROR(
+        NonNegative(count, absl::StrCat("rejected_by_reason[", Truncated(reason, 64), "]")));
+  }
+  for (const auto& [reason, count] : request.unreadable_by_reason()) {
+    RETURN_IF_ERROR(
+        NonNegative(count, absl::StrCat("unreadable_by_reason[", Truncated(reason, 64), "]")));
   }
   if (!request.next_url().empty() && !IsHttpUrl(request.next_url())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("next_url: \"", request.next_url(), "\" is not an absolute http(s) URL"));
+    return absl::InvalidArgumentError(absl::StrCat("next_url: \"", Truncated(request.next_url()),
+                                                   "\" is not an absolute http(s) URL"));
   }
   absl::Time now = clock_->Now();
   {
@@ -744,6 +908,25 @@ absl::Status CoordinatorService::HandleCompleteLease(const v1::CompleteLeaseRequ
     }
 
     ItemRecord updated = item;
+    const std::string chain_fault = ChainFaultLocked(crawl, item, request, updated);
+    if (!chain_fault.empty()) {
+      // Fetching on would loop forever or send requests elsewhere: the item fails for good, and
+      // so the crawl. What the page wrote stays out of the census (the store aborts the crawl).
+      RequestBudget& budget = BudgetLocked(budget_key);
+      budget.ReportUsed(request.lease_id(), request.requests_used());
+      auto* stats = crawl.record.mutable_crawl()->mutable_stats();
+      stats->set_requests(stats->requests() + request.requests_used());
+      item.set_last_error(chain_fault);
+      NoteErrorLocked(crawl, chain_fault, now);
+      CloseCrawlLocked(crawl, v1::CRAWL_FAILED, chain_fault, now);
+      CrawlLedger::Batch batch;
+      batch.PutItem(crawl_id, item);
+      batch.PutCrawl(crawl.record);
+      PutBudgetLocked(batch, budget_key);
+      RETURN_IF_ERROR(WriteLocked(batch));
+      Wake();
+      return absl::OkStatus();
+    }
     updated.set_status(ItemRecord::ITEM_DONE);
     updated.set_worker_id("");
     updated.set_done_fence(request.fence());
@@ -763,6 +946,14 @@ absl::Status CoordinatorService::HandleCompleteLease(const v1::CompleteLeaseRequ
     stats->set_retries(stats->retries() + request.retries());
     stats->set_requests(stats->requests() + request.requests_used());
     stats->set_bytes(stats->bytes() + request.bytes());
+    stats->set_private_skipped(stats->private_skipped() + request.private_skipped());
+    stats->set_limit_shrinks(stats->limit_shrinks() + request.limit_shrinks());
+    for (const auto& [reason, count] : request.unreadable_by_reason()) {
+      (*stats->mutable_unreadable_by_reason())[reason] += count;
+      stats->set_unreadable(stats->unreadable() + count);
+    }
+    // A success: the Hub is reachable.
+    record.set_hub_unreachable_since_unix_ms(0);
 
     // The next page of the chain (the checkpointed cursor) and any detail shards are queued in
     // the same atomic write that records this completion.
@@ -812,17 +1003,73 @@ absl::Status CoordinatorService::HandleCompleteLease(const v1::CompleteLeaseRequ
     batch.PutCrawl(crawl.record);
     PutBudgetLocked(batch, budget_key);
     RETURN_IF_ERROR(WriteLocked(batch));
-    CoordinatorMetrics::Get().items_completed.Increment();
+    CoordinatorMetrics& metrics = CoordinatorMetrics::Get();
+    metrics.items_completed.Increment();
+    metrics.rejected_entries.Increment(static_cast<double>(request.rejected_entries()));
+    metrics.private_skipped.Increment(static_cast<double>(request.private_skipped()));
+    metrics.limit_shrinks.Increment(request.limit_shrinks());
+    for (const auto& [reason, count] : request.unreadable_by_reason()) {
+      metrics.unreadable.Add({{"reason", Truncated(reason, 32)}})
+          .Increment(static_cast<double>(count));
+    }
     HC_LOG(kDebug, "lease_completed")
         .Field("crawl", crawl_id)
         .Field("item", item.item().item_id())
         .Field("fence", request.fence())
         .Field("repos", request.repos())
         .Field("next_page", !request.next_url().empty());
-    if (crawl.record.crawl().state() != v1::CRAWL_COMMITTING) return absl::OkStatus();
+    const v1::CrawlState state = crawl.record.crawl().state();
+    if (state != v1::CRAWL_COMMITTING && state != v1::CRAWL_FAILED) return absl::OkStatus();
   }
   Wake();
   return absl::OkStatus();
+}
+
+std::string CoordinatorService::ChainFaultLocked(const CrawlEntry& crawl, const ItemRecord& item,
+                                                 const v1::CompleteLeaseRequest& request,
+                                                 ItemRecord& updated) const {
+  const v1::WorkItem& work = item.item();
+  if (work.kind() != v1::LIST_PAGE || request.next_url().empty()) return "";
+  const std::string& next = request.next_url();
+  const std::string& hub_url = crawl.record.crawl().hub_url();
+  if (!SameOrigin(next, hub_url)) {
+    CoordinatorMetrics::Get().crawl_failures.Add({{"cause", "foreign_origin"}}).Increment();
+    return Truncated(
+        absl::StrCat("item ", work.item_id(), ": the next link leads to another host (",
+                     HostPortOf(next), ", not the Hub's ", HostPortOf(hub_url),
+                     "); nothing was sent there"),
+        300);
+  }
+  auto chain = crawl.chain_urls.find(work.stream());
+  if (chain != crawl.chain_urls.end() && chain->second.count(ChainUrlKey(next)) > 0) {
+    CoordinatorMetrics::Get().crawl_failures.Add({{"cause", "cursor_loop"}}).Increment();
+    return absl::StrCat("item ", work.item_id(), ": the next link repeats a page of the ",
+                        work.stream(), " chain (a cursor loop): ", Truncated(next));
+  }
+  const int64_t entries = request.repos() + request.rejected_entries() + request.private_skipped();
+  int32_t run = 0;
+  if (entries == 0) {
+    run = 1;
+    auto previous = crawl.items.find(PageItemId(work.stream(), work.page_index() - 1));
+    if (work.page_index() > 0 && previous != crawl.items.end()) {
+      run += previous->second.empty_page_run();
+    }
+  }
+  updated.set_empty_page_run(run);
+  if (run >= options_.max_empty_pages) {
+    CoordinatorMetrics::Get().crawl_failures.Add({{"cause", "empty_pages"}}).Increment();
+    return absl::StrCat("item ", work.item_id(), ": ", run, " pages in a row of the ",
+                        work.stream(),
+                        " chain had no entry but a next link (the listing does not end)");
+  }
+  return "";
+}
+
+void CoordinatorService::NoteErrorLocked(CrawlEntry& crawl, const std::string& reason,
+                                         absl::Time now) {
+  auto* stats = crawl.record.mutable_crawl()->mutable_stats();
+  stats->set_last_error(Truncated(reason, 300));
+  stats->set_last_error_at_unix_ms(UnixMs(now));
 }
 
 absl::Status CoordinatorService::HandleFailLease(const v1::FailLeaseRequest& request) {
@@ -842,41 +1089,74 @@ absl::Status CoordinatorService::HandleFailLease(const v1::FailLeaseRequest& req
     auto* stats = crawl.record.mutable_crawl()->mutable_stats();
     stats->set_requests(stats->requests() + request.requests_used());
     RequeueLocked(crawl, item, request.lease_id(), /*return_budget=*/true);
-    item.set_last_error(request.reason());
-    int attempt;
-    if (request.retryable()) {
-      item.set_retryable_failures(item.retryable_failures() + 1);
-      stats->set_retries(stats->retries() + 1);
-      attempt = item.retryable_failures();
+    const std::string reason = Truncated(request.reason());
+    item.set_last_error(reason);
+    NoteErrorLocked(crawl, absl::StrCat(item.item().item_id(), ": ", reason), now);
+    CoordinatorMetrics& metrics = CoordinatorMetrics::Get();
+    if (request.peer_unavailable()) {
+      // The worker could not reach the store: not the item's fault. It goes back to the queue,
+      // to be tried again once the peer is back, and counts towards nothing.
+      item.set_not_before_unix_ms(UnixMs(now + options_.store_unavailable_retry));
+      metrics.peer_unavailable.Increment();
+      HC_LOG(kWarning, "lease_failed_peer_unavailable")
+          .Field("crawl", crawl_id)
+          .Field("item", item.item().item_id())
+          .Field("fence", request.fence())
+          .Field("reason", reason);
     } else {
-      item.set_non_retryable_failures(item.non_retryable_failures() + 1);
-      attempt = item.non_retryable_failures();
-    }
-    item.set_not_before_unix_ms(UnixMs(now + Backoff(attempt, options_.max_retry_backoff)));
-    CoordinatorMetrics::Get().item_failures.Increment();
-    HC_LOG(kWarning, "lease_failed")
-        .Field("crawl", crawl_id)
-        .Field("item", item.item().item_id())
-        .Field("fence", request.fence())
-        .Field("retryable", request.retryable())
-        .Field("failures", attempt)
-        .Field("reason", request.reason());
-    if (!request.retryable() && item.non_retryable_failures() >= options_.max_item_failures) {
-      CloseCrawlLocked(
-          crawl, v1::CRAWL_FAILED,
-          absl::StrCat("item ", item.item().item_id(), " failed ", item.non_retryable_failures(),
-                       " times (non-retryable): ", request.reason()),
-          now);
-      closed = true;
-    } else if (request.retryable() && item.retryable_failures() >= kRetryableFailuresPerFailure *
-                                                                       options_.max_item_failures) {
-      // A page that never succeeds would otherwise keep the crawl open forever.
-      CloseCrawlLocked(
-          crawl, v1::CRAWL_FAILED,
-          absl::StrCat("item ", item.item().item_id(), " failed ", item.retryable_failures(),
-                       " times (retryable): ", request.reason()),
-          now);
-      closed = true;
+      int attempt;
+      if (request.retryable()) {
+        item.set_retryable_failures(item.retryable_failures() + 1);
+        stats->set_retries(stats->retries() + 1);
+        attempt = item.retryable_failures();
+      } else {
+        item.set_non_retryable_failures(item.non_retryable_failures() + 1);
+        attempt = item.non_retryable_failures();
+      }
+      item.set_not_before_unix_ms(UnixMs(now + Backoff(attempt, options_.max_retry_backoff)));
+      metrics.item_failures.Increment();
+      HC_LOG(kWarning, "lease_failed")
+          .Field("crawl", crawl_id)
+          .Field("item", item.item().item_id())
+          .Field("fence", request.fence())
+          .Field("retryable", request.retryable())
+          .Field("connection_failure", request.connection_failure())
+          .Field("failures", attempt)
+          .Field("reason", reason);
+      std::string fail_reason, cause = "item_failures";
+      if (request.connection_failure()) {
+        metrics.connection_failures.Increment();
+        const int64_t since_ms = crawl.record.hub_unreachable_since_unix_ms();
+        if (since_ms == 0) {
+          crawl.record.set_hub_unreachable_since_unix_ms(UnixMs(now));
+        } else if (now - absl::FromUnixMillis(since_ms) >= options_.unreachable_hub_timeout) {
+          // One short line: what an operator (or `local`) shows as the reason.
+          const std::string head = absl::StrCat(
+              "Hub ", HostPortOf(crawl.record.crawl().hub_url()), " unreachable for ",
+              absl::FormatDuration(
+                  absl::Seconds(absl::ToInt64Seconds(now - absl::FromUnixMillis(since_ms)))),
+              ": ");
+          fail_reason = Truncated(absl::StrCat(head, request.reason()), 200);
+          cause = "unreachable_hub";
+        }
+      }
+      if (fail_reason.empty() && !request.retryable() &&
+          item.non_retryable_failures() >= options_.max_item_failures) {
+        fail_reason =
+            absl::StrCat("item ", item.item().item_id(), " failed ", item.non_retryable_failures(),
+                         " times (non-retryable): ", reason);
+      } else if (fail_reason.empty() && request.retryable() &&
+                 item.retryable_failures() >=
+                     kRetryableFailuresPerFailure * options_.max_item_failures) {
+        // A page that never succeeds would otherwise keep the crawl open forever.
+        fail_reason = absl::StrCat("item ", item.item().item_id(), " failed ",
+                                   item.retryable_failures(), " times (retryable): ", reason);
+      }
+      if (!fail_reason.empty()) {
+        metrics.crawl_failures.Add({{"cause", cause}}).Increment();
+        CloseCrawlLocked(crawl, v1::CRAWL_FAILED, fail_reason, now);
+        closed = true;
+      }
     }
     CrawlLedger::Batch batch;
     batch.PutItem(crawl_id, item);
@@ -894,6 +1174,21 @@ absl::Status CoordinatorService::HandleFailLease(const v1::FailLeaseRequest& req
 void CoordinatorService::MaybeFinishLocked(CrawlEntry& crawl, absl::Time now) {
   if (crawl.record.crawl().state() != v1::CRAWL_RUNNING) return;
   if (!crawl.pending.empty() || crawl.leased > 0) return;
+  const v1::CrawlStats& stats = crawl.record.crawl().stats();
+  const int64_t entries = stats.repos() + stats.rejected_entries();
+  if (entries > 0 && static_cast<double>(stats.rejected_entries()) >
+                         options_.max_rejected_fraction * static_cast<double>(entries)) {
+    // A Hub answering garbage must not publish a census of what little could be read.
+    const std::string reason = absl::StrFormat(
+        "%d of %d entries rejected (%.1f%%, more than --max_rejected_fraction=%g): %s",
+        stats.rejected_entries(), entries,
+        100.0 * static_cast<double>(stats.rejected_entries()) / static_cast<double>(entries),
+        options_.max_rejected_fraction, CountsByReason(stats.rejected_by_reason()));
+    NoteErrorLocked(crawl, reason, now);
+    CoordinatorMetrics::Get().crawl_failures.Add({{"cause", "rejected_fraction"}}).Increment();
+    CloseCrawlLocked(crawl, v1::CRAWL_FAILED, reason, now);
+    return;
+  }
   crawl.record.mutable_crawl()->set_state(v1::CRAWL_COMMITTING);
   crawl.record.set_next_commit_attempt_unix_ms(UnixMs(now));
   HC_LOG(kInfo, "crawl_items_done")
@@ -972,6 +1267,13 @@ std::vector<CoordinatorService::StoreJob> CoordinatorService::CollectStoreJobsLo
       job.commit = true;
       job.commit_request.set_crawl_id(id);
       job.commit_request.set_crawl_date(c.date());
+      // What the census left out, kept with it (the store counts the repos itself).
+      v1::CensusCounts* counts = job.commit_request.mutable_counts();
+      counts->set_rejected_entries(c.stats().rejected_entries());
+      *counts->mutable_rejected_by_reason() = c.stats().rejected_by_reason();
+      counts->set_private_skipped(c.stats().private_skipped());
+      counts->set_unreadable(c.stats().unreadable());
+      *counts->mutable_unreadable_by_reason() = c.stats().unreadable_by_reason();
       for (const auto& [item_id, item] : crawl.items) {
         if (item.status() != ItemRecord::ITEM_DONE) continue;
         v1::ManifestEntry* e = job.commit_request.add_manifest();
@@ -994,27 +1296,53 @@ std::vector<CoordinatorService::StoreJob> CoordinatorService::CollectStoreJobsLo
   return jobs;
 }
 
-void CoordinatorService::RunStoreJob(const StoreJob& job) {
-  grpc::ClientContext context;
-  context.set_deadline(
-      std::chrono::system_clock::now() +
-      std::chrono::milliseconds(absl::ToInt64Milliseconds(options_.commit_timeout)));
-  {
-    absl::MutexLock lock(&store_call_mu_);
-    if (stopping_) context.TryCancel();
-    store_call_ = &context;
+bool CoordinatorService::WaitForStore() {
+  if (store_channel_ == nullptr) return true;
+  const absl::Time deadline =
+      absl::Now() + std::min(options_.store_connect_timeout, options_.commit_timeout);
+  while (true) {
+    {
+      absl::MutexLock lock(&store_call_mu_);
+      if (stopping_) return false;
+    }
+    // Real time: this is about a socket, not about the crawl's (possibly simulated) clock.
+    const absl::Time slice = std::min(deadline, absl::Now() + absl::Milliseconds(200));
+    if (store_channel_->WaitForConnected(absl::ToChronoTime(slice))) return true;
+    if (absl::Now() >= deadline) return false;
   }
+}
+
+void CoordinatorService::RunStoreJob(const StoreJob& job) {
   grpc::Status status;
   v1::CommitResponse commit_response;
-  if (job.commit) {
-    status = store_->Commit(&context, job.commit_request, &commit_response);
+  if (!WaitForStore()) {
+    status = grpc::Status(
+        grpc::StatusCode::UNAVAILABLE,
+        absl::StrCat("the store at ", options_.store_target, " was not reached within ",
+                     absl::FormatDuration(
+                         std::min(options_.store_connect_timeout, options_.commit_timeout))));
   } else {
-    v1::AbortResponse abort_response;
-    status = store_->Abort(&context, job.abort_request, &abort_response);
-  }
-  {
-    absl::MutexLock lock(&store_call_mu_);
-    store_call_ = nullptr;
+    grpc::ClientContext context;
+    context.set_deadline(
+        std::chrono::system_clock::now() +
+        std::chrono::milliseconds(absl::ToInt64Milliseconds(options_.commit_timeout)));
+    // A store that drops the connection mid-way (a restart) is waited for, not failed at once.
+    context.set_wait_for_ready(true);
+    {
+      absl::MutexLock lock(&store_call_mu_);
+      if (stopping_) context.TryCancel();
+      store_call_ = &context;
+    }
+    if (job.commit) {
+      status = store_->Commit(&context, job.commit_request, &commit_response);
+    } else {
+      v1::AbortResponse abort_response;
+      status = store_->Abort(&context, job.abort_request, &abort_response);
+    }
+    {
+      absl::MutexLock lock(&store_call_mu_);
+      store_call_ = nullptr;
+    }
   }
   absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
@@ -1039,6 +1367,16 @@ void CoordinatorService::RunStoreJob(const StoreJob& job) {
           .Field("repos", commit_response.repos())
           .Field("families", commit_response.families())
           .Field("items", static_cast<int64_t>(job.commit_request.manifest_size()));
+    } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      // The store is down or restarting: its outage is not the crawl's, ask again soon.
+      crawl.record.set_next_commit_attempt_unix_ms(UnixMs(now + options_.store_unavailable_retry));
+      c->set_failure_reason(absl::StrCat("the store is unavailable (next commit attempt in ",
+                                         absl::FormatDuration(options_.store_unavailable_retry),
+                                         "): UNAVAILABLE: ", Truncated(status.error_message())));
+      CoordinatorMetrics::Get().commits_refused.Increment();
+      HC_LOG(kWarning, "store_unavailable")
+          .Field("crawl", job.crawl_id)
+          .Field("error", FromGrpcStatus(status));
     } else {
       crawl.record.set_commit_attempts(crawl.record.commit_attempts() + 1);
       absl::Duration wait = Backoff(crawl.record.commit_attempts(), options_.max_commit_backoff);
@@ -1066,8 +1404,11 @@ void CoordinatorService::RunStoreJob(const StoreJob& job) {
           .Field("error", FromGrpcStatus(status));
     } else {
       crawl.record.set_commit_attempts(crawl.record.commit_attempts() + 1);
-      crawl.record.set_next_commit_attempt_unix_ms(
-          UnixMs(now + Backoff(crawl.record.commit_attempts(), options_.max_commit_backoff)));
+      const absl::Duration wait =
+          status.error_code() == grpc::StatusCode::UNAVAILABLE
+              ? options_.store_unavailable_retry
+              : Backoff(crawl.record.commit_attempts(), options_.max_commit_backoff);
+      crawl.record.set_next_commit_attempt_unix_ms(UnixMs(now + wait));
       HC_LOG(kWarning, "store_abort_failed")
           .Field("crawl", job.crawl_id)
           .Field("error", FromGrpcStatus(status));
@@ -1191,24 +1532,28 @@ grpc::Status CoordinatorService::CancelCrawl(grpc::ServerContext* context,
 grpc::Status CoordinatorService::AcquireLease(grpc::ServerContext* context,
                                               const v1::AcquireLeaseRequest* request,
                                               v1::AcquireLeaseResponse* response) {
+  if (auto s = CheckWorker(context, "AcquireLease"); !s.ok()) return ToGrpcStatus(s);
   return ToGrpcReply(HandleAcquireLease(*request), response);
 }
 
 grpc::Status CoordinatorService::RenewLease(grpc::ServerContext* context,
                                             const v1::RenewLeaseRequest* request,
                                             v1::RenewLeaseResponse* response) {
+  if (auto s = CheckWorker(context, "RenewLease"); !s.ok()) return ToGrpcStatus(s);
   return ToGrpcReply(HandleRenewLease(*request), response);
 }
 
 grpc::Status CoordinatorService::CompleteLease(grpc::ServerContext* context,
                                                const v1::CompleteLeaseRequest* request,
                                                v1::CompleteLeaseResponse* response) {
+  if (auto s = CheckWorker(context, "CompleteLease"); !s.ok()) return ToGrpcStatus(s);
   return ToGrpcStatus(HandleCompleteLease(*request));
 }
 
 grpc::Status CoordinatorService::FailLease(grpc::ServerContext* context,
                                            const v1::FailLeaseRequest* request,
                                            v1::FailLeaseResponse* response) {
+  if (auto s = CheckWorker(context, "FailLease"); !s.ok()) return ToGrpcStatus(s);
   return ToGrpcStatus(HandleFailLease(*request));
 }
 

@@ -19,6 +19,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
@@ -45,8 +46,25 @@ struct CoordinatorOptions {
   // many, since the worker already retried each with backoff).
   int32_t max_item_failures = 5;
   Clock* clock = Clock::Real();
-  // When set, operator RPCs must carry `authorization: Bearer <token>` (worker RPCs are not gated).
+  // When set, operator RPCs must carry `authorization: Bearer <token>`.
   std::string admin_token;
+  // When set (--worker_token_file), worker RPCs (AcquireLease, RenewLease, CompleteLease,
+  // FailLease) must carry `authorization: Bearer <token>`, and the coordinator sends it with its
+  // own calls to the store (Commit, Abort).
+  std::string worker_token;
+  // A crawl whose rejected entries exceed this fraction of its entries (repos + rejected) fails
+  // instead of committing, naming the counts by reason.
+  double max_rejected_fraction = 0.01;
+  // A listing chain that returns this many pages in a row with no entry but a next link fails
+  // the crawl (a Hub that never reaches the end).
+  int32_t max_empty_pages = 5;
+  // Connection-level failures to reach the Hub (FailLease.connection_failure) that last this long
+  // with no successful completion in between fail the crawl.
+  absl::Duration unreachable_hub_timeout = absl::Seconds(60);
+  // How long a store call waits for the store's channel to connect before the attempt counts as
+  // the store being unavailable (then retried after store_unavailable_retry, the crawl open).
+  absl::Duration store_connect_timeout = absl::Seconds(5);
+  absl::Duration store_unavailable_retry = absl::Seconds(1);
   // The budget of a Hub endpoint before any worker has reported its RateLimit headers.
   HubQuota hub_quota;
   // Requests handed to a lease at a time (topped up on renewal).
@@ -135,6 +153,9 @@ class CoordinatorService final : public v1::Coordinator::Service {
     CrawlRecord record;
     std::map<std::string, ItemRecord> items;            // open crawls only
     std::set<std::pair<int64_t, std::string>> pending;  // (sequence, item_id): the queue
+    // Per listing stream: the URLs of its pages so far, without their `limit` parameter (see
+    // ChainUrlKey). Rebuilt from the items on restart, so it survives one.
+    std::map<std::string, std::set<std::string>> chain_urls;
     int64_t leased = 0;
     bool commit_in_flight = false;
     bool abort_in_flight = false;
@@ -152,6 +173,10 @@ class CoordinatorService final : public v1::Coordinator::Service {
   absl::Status WriteLocked(CrawlLedger::Batch& batch, bool durable = true)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CheckAdmin(grpc::ServerContext* context) const;
+  absl::Status CheckWorker(grpc::ServerContext* context, absl::string_view method) const;
+  // Waits (in short slices, so StopBackground() is prompt) for the store's channel to connect;
+  // false when it did not within store_connect_timeout. True with an injected stub.
+  bool WaitForStore();
 
   RequestBudget& BudgetLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PutBudgetLocked(CrawlLedger::Batch& batch, const std::string& key)
@@ -165,7 +190,16 @@ class CoordinatorService final : public v1::Coordinator::Service {
                      bool return_budget) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AddItemLocked(CrawlEntry& crawl, ItemRecord item, CrawlLedger::Batch& batch)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // All items done: COMMITTING, or FAILED when too many entries were rejected.
   void MaybeFinishLocked(CrawlEntry& crawl, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Why the chain of a completed LIST_PAGE must end the crawl (a next link to another origin, to
+  // a URL the chain already had, or after too many empty pages); "" when it may go on. Sets
+  // `empty_page_run` on `updated`.
+  std::string ChainFaultLocked(const CrawlEntry& crawl, const ItemRecord& item,
+                               const v1::CompleteLeaseRequest& request, ItemRecord& updated) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Records `reason` as the crawl's last error (with the time).
+  static void NoteErrorLocked(CrawlEntry& crawl, const std::string& reason, absl::Time now);
   // FAILED or CANCELLED: drops its leases and queue, schedules the store's Abort.
   void CloseCrawlLocked(CrawlEntry& crawl, v1::CrawlState state, const std::string& reason,
                         absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -186,6 +220,7 @@ class CoordinatorService final : public v1::Coordinator::Service {
   const CoordinatorOptions options_;
   Clock* const clock_;
   std::shared_ptr<v1::SnapshotStore::StubInterface> store_;
+  std::shared_ptr<grpc::Channel> store_channel_;  // null with an injected stub
   std::unique_ptr<CrawlLedger> ledger_;
 
   mutable absl::Mutex mu_;
@@ -205,6 +240,15 @@ class CoordinatorService final : public v1::Coordinator::Service {
   bool stop_ ABSL_GUARDED_BY(wake_mu_) = false;
   std::thread background_;
 };
+
+// The key under which a listing chain remembers a page URL: the URL without its `limit` query
+// parameter (workers shrink and grow `limit` on 504s; the cursor is what must not repeat).
+std::string ChainUrlKey(const std::string& url);
+// "host:port" of an http(s) URL, with the scheme's default port made explicit, lower case;
+// "" when it is not an absolute http(s) URL. Two URLs share an origin when their schemes and
+// these are equal (see SameOrigin).
+std::string HostPortOf(const std::string& url);
+bool SameOrigin(const std::string& a, const std::string& b);
 
 // The RocksDB write batch and lease id helpers are internal; these are shared with the CLI.
 // "2025-10-31" style date check naming `field`.

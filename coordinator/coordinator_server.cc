@@ -80,11 +80,13 @@ int RunCoordinatorServer(CoordinatorServerOptions options) {
       .Field("hub_quota", FormatHubQuota(options.coordinator.hub_quota))
       .Field("lease_ms", absl::ToInt64Milliseconds(options.coordinator.lease_duration))
       .Field("admin_token", !options.coordinator.admin_token.empty())
+      .Field("worker_token", !options.coordinator.worker_token.empty())
       .Field("tls", !options.tls.cert_file.empty())
       .Field("mtls", options.tls.require_client_cert)
       .Field("health_port", *health ? (*health)->port() : 0)
       .Field("metrics_port", *metrics ? (*metrics)->port() : 0);
-  (*server)->ServeUntilShutdownRequested();
+  // Coordinator RPCs are short: a second of grace keeps the whole stop within 2 s of SIGTERM.
+  (*server)->ServeUntilShutdownRequested(absl::Seconds(1));
   if (*health) (*health)->Shutdown();
   (*service)->StopBackground();
   HC_LOG(kInfo, "coordinator_stopped");

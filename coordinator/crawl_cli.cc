@@ -1,13 +1,17 @@
 #include "coordinator/crawl_cli.h"
 
+#include <signal.h>
+
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/dates.h"
 #include "common/grpc_server.h"
+#include "common/shutdown.h"
 #include "common/status.h"
 #include "coordinator/coordinator.h"
 #include "hubcensus/v1/coordinator.grpc.pb.h"
@@ -59,6 +63,11 @@ int Report(FILE* err, const grpc::Status& status, const std::string& coordinator
   return 1;
 }
 
+std::map<std::string, int64_t> SortedCounts(
+    const google::protobuf::Map<std::string, int64_t>& counts) {
+  return std::map<std::string, int64_t>(counts.begin(), counts.end());
+}
+
 int ExitCodeFor(const v1::Crawl& crawl) { return crawl.state() == v1::CRAWL_COMMITTED ? 0 : 1; }
 
 void PrintStatus(FILE* out, const v1::Crawl& c) {
@@ -75,15 +84,29 @@ void PrintStatus(FILE* out, const v1::Crawl& c) {
   std::fprintf(out, "pages:            %lld\n", static_cast<long long>(s.pages()));
   std::fprintf(out, "repos:            %lld\n", static_cast<long long>(s.repos()));
   std::fprintf(out, "rejected entries: %lld\n", static_cast<long long>(s.rejected_entries()));
-  for (const auto& [reason, n] : s.rejected_by_reason()) {
+  for (const auto& [reason, n] : SortedCounts(s.rejected_by_reason())) {
     std::fprintf(out, "  %s: %lld\n", reason.c_str(), static_cast<long long>(n));
   }
+  std::fprintf(out, "private skipped:  %lld\n", static_cast<long long>(s.private_skipped()));
+  std::fprintf(out, "unreadable:       %lld\n", static_cast<long long>(s.unreadable()));
+  for (const auto& [reason, n] : SortedCounts(s.unreadable_by_reason())) {
+    std::fprintf(out, "  %s: %lld\n", reason.c_str(), static_cast<long long>(n));
+  }
+  std::fprintf(out, "limit shrinks:    %lld\n", static_cast<long long>(s.limit_shrinks()));
   std::fprintf(out, "retries:          %lld\n", static_cast<long long>(s.retries()));
   std::fprintf(out, "lease expiries:   %lld\n", static_cast<long long>(s.lease_expiries()));
   std::fprintf(out, "hub requests:     %lld\n", static_cast<long long>(s.requests()));
   std::fprintf(out, "started:          %s\n", FormatTimeMs(c.started_at_unix_ms()).c_str());
   std::fprintf(out, "finished:         %s\n", FormatTimeMs(c.finished_at_unix_ms()).c_str());
   std::fprintf(out, "eta:              %s\n", FormatEta(s.eta_seconds()).c_str());
+  if (!s.last_error().empty()) {
+    std::fprintf(out, "last error:       %s %s\n", FormatTimeMs(s.last_error_at_unix_ms()).c_str(),
+                 s.last_error().c_str());
+  }
+}
+
+bool StopRequested(const CrawlCliOptions& options) {
+  return options.stop_requested ? options.stop_requested() : ShutdownRequested();
 }
 
 int Wait(const CrawlCliOptions& options, CoordinatorClient& client, const std::string& crawl_id,
@@ -125,7 +148,22 @@ int Wait(const CrawlCliOptions& options, CoordinatorClient& client, const std::s
         return ExitCodeFor(crawl);
       }
     }
-    options.clock->SleepFor(options.poll_interval);
+    if (StopRequested(options)) {
+      // The crawl is the coordinator's: it goes on without this client (a CronJob's pod being
+      // stopped, an operator's Ctrl-C). Say how to find it again, and exit as signalled.
+      const int signal = ShutdownSignalNumber() != 0 ? ShutdownSignalNumber() : SIGTERM;
+      std::fprintf(err,
+                   "hubcensus crawl: stopped waiting (%s); %s goes on in the coordinator: "
+                   "hubcensus crawl status --crawl_id=%s --coordinator=%s\n",
+                   signal == SIGINT ? "SIGINT" : "SIGTERM", crawl_id.c_str(), crawl_id.c_str(),
+                   options.coordinator.c_str());
+      return 128 + signal;
+    }
+    if (options.clock == Clock::Real()) {
+      WaitForShutdown(options.poll_interval);  // a signal ends the wait at once
+    } else {
+      options.clock->SleepFor(options.poll_interval);
+    }
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,10 +40,13 @@ struct CrawlCliOptions {
   // Progress bar (a terminal) or one line per update.
   bool progress_bar = false;
   Clock* clock = Clock::Real();
+  // --wait stops waiting when this returns true (default: SIGTERM/SIGINT, common/shutdown.h).
+  std::function<bool()> stop_requested;
 };
 
 // Returns the exit code: 0 ok (and, with --wait, the crawl COMMITTED), 1 the crawl FAILED or was
-// CANCELLED or the coordinator refused, 2 usage.
+// CANCELLED or the coordinator refused, 2 usage; with --wait, 128+signal (143 for SIGTERM, 130
+// for SIGINT) when a signal stopped the waiting: the crawl goes on in the coordinator.
 int RunCrawlCli(const CrawlCliOptions& options, FILE* out, FILE* err);
 
 // "crawl-2025-10-31 RUNNING items 12/13 repos 12000 rejected 3 retries 1 eta 40s".

@@ -2,14 +2,17 @@
 
 #include <sys/stat.h>
 
+#include <random>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "aggregator/aggregator.h"
 #include "common/grpc_server.h"
 #include "common/log.h"
 #include "common/shutdown.h"
 #include "common/status.h"
+#include "common/worker_token.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/request_budget.h"
 #include "crawler/crawler_worker.h"
@@ -26,20 +29,25 @@ class LocalCensus::Impl {
   std::vector<std::unique_ptr<crawler::CrawlerWorker>> workers;
   std::unique_ptr<v1::Census::Stub> census;
   std::unique_ptr<v1::Coordinator::Stub> coordinator_stub;
+  std::string worker_token;
+  std::unique_ptr<v1::SnapshotStore::Service> store_gate;  // outlives aggregator_server
   bool stopped = false;
 
   void Stop() {
     if (stopped) return;
     stopped = true;
+    // Everything stops within 2 s of SIGTERM: leases in flight get half a second (then go back to
+    // the queue, resumed on the next run), servers a quarter of a second each.
     for (auto& w : workers) w->Stop();
     for (auto& w : workers) w->Wait();
     workers.clear();
     if (coordinator) coordinator->StopBackground();
-    if (coordinator_server) coordinator_server->Shutdown(absl::Seconds(2));
+    if (coordinator_server) coordinator_server->Shutdown(absl::Milliseconds(250));
     coordinator_server.reset();
     coordinator.reset();
-    if (aggregator_server) aggregator_server->Shutdown(absl::Seconds(2));
+    if (aggregator_server) aggregator_server->Shutdown(absl::Milliseconds(250));
     aggregator_server.reset();
+    store_gate.reset();
     aggregator.reset();
   }
 };
@@ -57,6 +65,18 @@ absl::Status MakeDirs(const std::string& path) {
     if (i < path.size()) partial.push_back(path[i]);
   }
   return absl::OkStatus();
+}
+
+// 32 random bytes, hex: the worker token of one run.
+std::string RandomToken() {
+  std::random_device device;
+  std::string token;
+  for (int i = 0; i < 8; ++i) absl::StrAppend(&token, absl::Hex(device(), absl::kZeroPad8));
+  return token;
+}
+
+bool IsOpen(v1::CrawlState state) {
+  return state == v1::CRAWL_RUNNING || state == v1::CRAWL_COMMITTING;
 }
 
 template <typename Fn>
@@ -88,10 +108,15 @@ absl::StatusOr<std::unique_ptr<LocalCensus>> LocalCensus::Start(LocalCensusOptio
   agg.families = options.families;
   agg.sync_writes = options.sync_writes;
   ASSIGN_OR_RETURN(impl->aggregator, aggregator::Aggregator::Open(agg));
-  ASSIGN_OR_RETURN(
-      impl->aggregator_server,
-      GrpcServer::Start(GrpcServerOptions{}, {impl->aggregator->snapshot_store_service(),
-                                              impl->aggregator->census_service()}));
+  // The roles talk over loopback, where any local process could call them: worker RPCs and
+  // store ingest need a token made for this run alone.
+  impl->worker_token = RandomToken();
+  impl->store_gate = GateSnapshotStore(
+      dynamic_cast<v1::SnapshotStore::Service*>(impl->aggregator->snapshot_store_service()),
+      impl->worker_token);
+  ASSIGN_OR_RETURN(impl->aggregator_server,
+                   GrpcServer::Start(GrpcServerOptions{},
+                                     {impl->store_gate.get(), impl->aggregator->census_service()}));
   const std::string store_address = impl->aggregator_server->dial_address();
 
   coordinator::CoordinatorOptions coord;
@@ -100,6 +125,9 @@ absl::StatusOr<std::unique_ptr<LocalCensus>> LocalCensus::Start(LocalCensusOptio
   coord.hub_url = options.hub_url;
   coord.lease_duration = options.lease_duration;
   coord.sync_writes = options.sync_writes;
+  coord.worker_token = impl->worker_token;
+  coord.max_rejected_fraction = options.max_rejected_fraction;
+  coord.unreachable_hub_timeout = options.unreachable_hub_timeout;
   ASSIGN_OR_RETURN(coord.hub_quota, coordinator::ParseHubQuota(options.hub_quota));
   // In one process the workers ask again quickly: the next page is ready as soon as one completes.
   coord.busy_retry_after = absl::Milliseconds(5);
@@ -115,6 +143,9 @@ absl::StatusOr<std::unique_ptr<LocalCensus>> LocalCensus::Start(LocalCensusOptio
     crawler::CrawlerWorkerOptions w;
     w.coordinator_target = coordinator_address;
     w.store_target = store_address;
+    w.coordinator_channel = MakeWorkerChannel(coordinator_address, nullptr, impl->worker_token);
+    w.store_channel = MakeWorkerChannel(store_address, nullptr, impl->worker_token);
+    w.drain_timeout = absl::Milliseconds(500);
     w.worker_id = absl::StrCat("local-", i);
     w.parallelism = options.parallelism;
     w.hub_token = options.hf_token;
@@ -139,9 +170,36 @@ absl::StatusOr<std::unique_ptr<LocalCensus>> LocalCensus::Start(LocalCensusOptio
 
 absl::StatusOr<LocalCrawlOutcome> LocalCensus::RunCrawl(
     const std::string& date, const std::function<void(const v1::Crawl&)>& progress) {
+  const std::string hub_url(absl::StripSuffix(impl_->options.hub_url, "/"));
+  // The date's latest attempt, if any: an open one of another Hub is not silently resumed.
+  v1::GetCrawlRequest latest_request;
+  latest_request.set_date(date);
+  v1::Crawl latest;
+  grpc::Status got = CallWithDeadline([&](grpc::ClientContext* ctx) {
+    return impl_->coordinator_stub->GetCrawl(ctx, latest_request, &latest);
+  });
+  if (!got.ok() && got.error_code() != grpc::StatusCode::NOT_FOUND) return FromGrpcStatus(got);
+  if (got.ok() && IsOpen(latest.state())) {
+    if (impl_->options.new_attempt) {
+      v1::CancelCrawlRequest cancel;
+      cancel.set_crawl_id(latest.crawl_id());
+      cancel.set_reason(absl::StrCat("replaced by a new attempt (local --retry) of ", hub_url));
+      v1::Crawl cancelled;
+      RETURN_IF_ERROR(FromGrpcStatus(CallWithDeadline([&](grpc::ClientContext* ctx) {
+        return impl_->coordinator_stub->CancelCrawl(ctx, cancel, &cancelled);
+      })));
+      HC_LOG(kInfo, "local_crawl_replaced").Field("crawl", latest.crawl_id());
+    } else if (latest.hub_url() != hub_url) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(latest.crawl_id(), " is open and crawls ", latest.hub_url(), ", not ",
+                       hub_url, ": run again with --hub_url=", latest.hub_url(),
+                       " to resume it, or with --retry to cancel it and start a new attempt of ",
+                       date, " for ", hub_url));
+    }
+  }
   v1::StartCrawlRequest start;
   start.set_date(date);
-  start.set_hub_url(impl_->options.hub_url);
+  start.set_hub_url(hub_url);
   // Running `local` again for a date whose crawl failed or was cancelled crawls it again.
   start.set_retry(true);
   v1::StartCrawlResponse started;

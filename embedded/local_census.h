@@ -34,6 +34,13 @@ struct LocalCensusOptions {
   std::string hub_ca_file;
   bool sync_writes = true;  // fsync the stores on every acknowledged write
   absl::Duration lease_duration = absl::Seconds(30);
+  // The coordinator's --max_rejected_fraction and --unreachable_hub_timeout.
+  double max_rejected_fraction = 0.01;
+  absl::Duration unreachable_hub_timeout = absl::Seconds(60);
+  // --retry: RunCrawl starts a new attempt of the date even when its latest crawl is still open
+  // (that one is cancelled first). Without it an open crawl is resumed, and refused when it
+  // crawls another Hub URL than hub_url. (A failed or cancelled date is crawled again either way.)
+  bool new_attempt = false;
 };
 
 struct LocalCrawlOutcome {
@@ -46,9 +53,11 @@ class LocalCensus {
   static absl::StatusOr<std::unique_ptr<LocalCensus>> Start(LocalCensusOptions options);
   ~LocalCensus();
 
-  // Starts the crawl of `date` (YYYY-MM-DD) and waits until it is committed (or fails). A date
-  // that already has a committed crawl changes nothing. `progress` is called about twice a
-  // second with the crawl's state.
+  // Starts the crawl of `date` (YYYY-MM-DD) and waits until it is committed (or fails: ABORTED
+  // with the crawl's reason). A date that already has a committed crawl changes nothing; an open
+  // one is resumed unless it crawls another Hub URL (FAILED_PRECONDITION, saying what to do) or
+  // new_attempt is set. CANCELLED when shutdown was requested (SIGTERM/SIGINT): the crawl stays
+  // open. `progress` is called about ten times a second with the crawl's state.
   absl::StatusOr<LocalCrawlOutcome> RunCrawl(const std::string& date,
                                              const std::function<void(const v1::Crawl&)>& progress);
 

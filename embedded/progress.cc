@@ -7,6 +7,16 @@
 #include "absl/strings/str_format.h"
 
 namespace hubcensus {
+namespace {
+
+std::string Short(const std::string& text, size_t max) {
+  if (text.size() <= max) return text;
+  size_t cut = max - 3;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return text.substr(0, cut) + "...";
+}
+
+}  // namespace
 
 ProgressDisplay::ProgressDisplay(FILE* out, absl::Duration line_interval)
     : out_(out), terminal_(isatty(fileno(out)) != 0), line_interval_(line_interval) {}
@@ -23,15 +33,18 @@ void ProgressDisplay::Update(const ProgressSnapshot& p) {
     int filled = static_cast<int>(frac * width);
     std::string bar(filled, '#');
     bar.resize(width, '.');
-    absl::FPrintF(out_, "\r\033[K%s [%s] %d/%d pages  %d repos  %.0f repos/s  eta %s", p.label, bar,
-                  p.items_done, p.items_total, p.repos, rate, eta);
+    absl::FPrintF(out_, "\r\033[K%s [%s] %d/%d pages  %d repos  %.0f repos/s  eta %s%s", p.label,
+                  bar, p.items_done, p.items_total, p.repos, rate, eta,
+                  p.last_error.empty() || p.finished ? "" : "  (" + Short(p.last_error, 60) + ")");
     std::fflush(out_);
     return;
   }
   if (now - last_line_ < line_interval_ && !p.finished) return;
   last_line_ = now;
-  absl::FPrintF(out_, "%s: %d/%d pages, %d repos, %.0f repos/s, eta %s\n", p.label, p.items_done,
-                p.items_total, p.repos, rate, eta);
+  absl::FPrintF(
+      out_, "%s: %d/%d pages, %d repos, %.0f repos/s, eta %s%s\n", p.label, p.items_done,
+      p.items_total, p.repos, rate, eta,
+      p.last_error.empty() || p.finished ? "" : ", last error: " + Short(p.last_error, 160));
   std::fflush(out_);
 }
 

@@ -17,6 +17,9 @@ struct ProgressSnapshot {
   int64_t items_total = 0;  // known so far (a cursor chain grows as it goes)
   int64_t repos = 0;
   int64_t eta_seconds = -1;
+  // The latest failure (e.g. "createdAt/p000000: cannot connect to 127.0.0.1:9"), shown so that a
+  // stalled crawl says why; "" when none.
+  std::string last_error;
   bool finished = false;
 };
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <thread>
@@ -10,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_server.h"
+#include "common/worker_token.h"
 #include "hubcensus/v1/coordinator.grpc.pb.h"
 #include "tests/coordinator/recording_store.h"
 #include "tests/testing/subprocess.h"
@@ -30,11 +32,23 @@ class CoordinatorProcessTest : public ::testing::Test {
     std::ofstream(token_file_) << "process-test-token\n";
   }
 
-  void StartCoordinator() {
-    auto p = Subprocess::Start({HubcensusBinary(), "coordinator", "--state_dir=" + state_dir_,
-                                "--store=" + store_server_->dial_address(), "--listen=127.0.0.1:0",
-                                "--hub_url=http://127.0.0.1:9", "--admin_token_file=" + token_file_,
-                                "--hub_quota=off"});
+  void StartCoordinator(std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {HubcensusBinary(),
+                                     "coordinator",
+                                     "--state_dir=" + state_dir_,
+                                     "--store=" + store_server_->dial_address(),
+                                     "--listen=127.0.0.1:0",
+                                     "--hub_url=http://127.0.0.1:9",
+                                     "--admin_token_file=" + token_file_,
+                                     "--hub_quota=off"};
+    for (auto& flag : extra) {
+      // A later --store replaces the fixture's.
+      if (flag.rfind("--store=", 0) == 0)
+        argv[3] = flag;
+      else
+        argv.push_back(flag);
+    }
+    auto p = Subprocess::Start(argv);
     ASSERT_TRUE(p.has_value());
     coordinator_.emplace(std::move(*p));
     auto line = coordinator_->WaitForOutput("coordinator listening on ", absl::Seconds(30));
@@ -156,6 +170,90 @@ TEST_F(CoordinatorProcessTest, WaitExitsNonZeroWhenTheCrawlIsCancelled) {
       RunToCompletion({HubcensusBinary(), "crawl", "list", "--coordinator=" + address_}, &refused),
       1);
   EXPECT_NE(refused.find("UNAUTHENTICATED"), std::string::npos) << refused;
+}
+
+// `crawl start --wait` (the nightly CronJob's command) stops waiting on SIGTERM or SIGINT, says
+// the crawl goes on and how to follow it, and exits 128+signal; the crawl is untouched.
+TEST_F(CoordinatorProcessTest, CrawlStartWaitStopsOnSigtermAndTheCrawlGoesOn) {
+  StartCoordinator();
+  for (int sig : {SIGTERM, SIGINT}) {
+    const std::string date = sig == SIGTERM ? "2025-11-02" : "2025-11-03";
+    auto wait = Subprocess::Start({HubcensusBinary(), "crawl", "start", "--date=" + date, "--wait",
+                                   "--poll_seconds=0.2", "--coordinator=" + address_,
+                                   "--admin_token_file=" + token_file_});
+    ASSERT_TRUE(wait);
+    ASSERT_TRUE(wait->WaitForOutput("RUNNING", absl::Seconds(60))) << wait->Output();
+    const absl::Time signalled = absl::Now();
+    wait->Signal(sig);
+    EXPECT_EQ(wait->Wait(absl::Seconds(30)), 128 + sig) << wait->Output();
+    std::fprintf(stderr, "crawl start --wait stopped %.2f s after signal %d\n",
+                 absl::ToDoubleSeconds(absl::Now() - signalled), sig);
+    const std::string crawl_id = "crawl-" + date;
+    EXPECT_NE(wait->Output().find(crawl_id + " goes on in the coordinator"), std::string::npos)
+        << wait->Output();
+    EXPECT_NE(wait->Output().find("hubcensus crawl status --crawl_id=" + crawl_id),
+              std::string::npos)
+        << wait->Output();
+    std::string out;
+    ASSERT_EQ(Crawl({"status", "--crawl_id=" + crawl_id}, &out), 0) << out;
+    EXPECT_NE(out.find("state:            RUNNING"), std::string::npos) << out;
+  }
+}
+
+// SIGTERM stops the coordinator even while it waits for a store that does not answer.
+TEST_F(CoordinatorProcessTest, SigtermStopsTheCoordinatorWhileTheStoreIsDown) {
+  StartCoordinator({"--store=127.0.0.1:1"});
+  std::string out;
+  ASSERT_EQ(Crawl({"start", "--date=2025-10-31"}, &out), 0) << out;
+  ASSERT_TRUE(Complete(Acquire(), "").ok());  // the crawl is committing: a store call is due
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const absl::Time signalled = absl::Now();
+  coordinator_->Signal(SIGTERM);
+  EXPECT_EQ(coordinator_->Wait(absl::Seconds(30)), 0) << coordinator_->Output();
+  std::fprintf(stderr, "coordinator stopped %.2f s after SIGTERM\n",
+               absl::ToDoubleSeconds(absl::Now() - signalled));
+}
+
+// With --worker_token_file, worker RPCs need the token (a forged FailLease cannot fail a crawl)
+// and the coordinator's commit carries it to the store.
+TEST_F(CoordinatorProcessTest, WorkerRpcsNeedTheWorkerToken) {
+  const std::string worker_token_file = testing::MakeTempDir("coordinator_worker_token") + "/t";
+  std::ofstream(worker_token_file) << "worker-process-s3cret\n";
+  auto gate = GateSnapshotStore(&store_, "worker-process-s3cret");
+  auto gated_store = GrpcServer::Start({}, {gate.get()});
+  ASSERT_TRUE(gated_store.ok());
+  StartCoordinator(
+      {"--store=" + (*gated_store)->dial_address(), "--worker_token_file=" + worker_token_file});
+  std::string out;
+  ASSERT_EQ(Crawl({"start", "--date=2025-10-31"}, &out), 0) << out;
+  {
+    grpc::ClientContext context;
+    v1::AcquireLeaseRequest request;
+    request.set_worker_id("forger");
+    v1::AcquireLeaseResponse response;
+    grpc::Status s = stub_->AcquireLease(&context, request, &response);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << s.error_message();
+  }
+  stub_ = v1::Coordinator::NewStub(MakeWorkerChannel(address_, nullptr, "worker-process-s3cret"));
+  v1::Lease lease = Acquire();
+  auto forger = v1::Coordinator::NewStub(MakeChannel(address_));
+  for (int i = 0; i < 6; ++i) {
+    grpc::ClientContext context;
+    v1::FailLeaseRequest request;
+    request.set_lease_id(lease.lease_id());
+    request.set_fence(lease.fence());
+    request.set_reason("forged");
+    v1::FailLeaseResponse response;
+    EXPECT_EQ(forger->FailLease(&context, request, &response).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  ASSERT_TRUE(Complete(lease, "").ok());
+  ASSERT_EQ(Crawl({"status", "--date=2025-10-31", "--wait", "--poll_seconds=0.1"}, &out), 0)
+      << out << coordinator_->Output();
+  EXPECT_EQ(store_.commits().size(), 1u);
+  EXPECT_EQ(coordinator_->Output().find("worker-process-s3cret"), std::string::npos);
+  coordinator_->Signal(SIGTERM);
+  EXPECT_EQ(coordinator_->Wait(absl::Seconds(30)), 0);
 }
 
 // A CA and a leaf certificate for 127.0.0.1 signed by it, made by the openssl CLI as an

@@ -12,6 +12,7 @@
 #include "common/grpc_server.h"
 #include "common/listing.h"
 #include "common/metrics.h"
+#include "common/worker_token.h"
 #include "tests/coordinator/recording_store.h"
 #include "tests/testing/metrics.h"
 #include "tests/testing/subprocess.h"
@@ -38,6 +39,8 @@ class CoordinatorTest : public ::testing::Test {
     options_.hub_url = kHub;
     options_.clock = &clock_;
     options_.sync_writes = false;
+    // The Complete() helper rejects 1 entry per page; the rejected-fraction tests set their own.
+    options_.max_rejected_fraction = 0.5;
   }
 
   void Open() {
@@ -345,6 +348,32 @@ TEST_F(CoordinatorTest, UnreachableStoreKeepsTheCrawlOpenWithTheReason) {
   EXPECT_EQ(crawl.state(), v1::CRAWL_COMMITTING);
   EXPECT_NE(crawl.failure_reason().find("UNAVAILABLE"), std::string::npos)
       << crawl.failure_reason();
+}
+
+// A store that is down (restarting) is waited for and asked again every second, the crawl open;
+// once it is back the commit lands.
+TEST_F(CoordinatorTest, AStoreThatComesBackGetsTheCommit) {
+  const int port = testing::FreeLoopbackPort();
+  options_.store_target = absl::StrCat("127.0.0.1:", port);
+  options_.store_connect_timeout = absl::Milliseconds(500);
+  Open();
+  v1::StartCrawlResponse started;
+  ASSERT_TRUE(Start(kDate, &started).ok());
+  CrawlChain(1);
+  service_->Tick();
+  v1::Crawl crawl = Get("crawl-2025-10-31");
+  EXPECT_EQ(crawl.state(), v1::CRAWL_COMMITTING);
+  EXPECT_NE(crawl.failure_reason().find("the store is unavailable"), std::string::npos)
+      << crawl.failure_reason();
+  GrpcServerOptions back;
+  back.listen_address = options_.store_target;
+  auto store = GrpcServer::Start(back, {&store_});
+  ASSERT_TRUE(store.ok()) << store.status();
+  clock_.Advance(absl::Seconds(1));
+  service_->Tick();
+  EXPECT_EQ(Get("crawl-2025-10-31").state(), v1::CRAWL_COMMITTED);
+  EXPECT_EQ(store_.commits().size(), 1u);
+  (*store)->Shutdown(absl::ZeroDuration());
 }
 
 TEST_F(CoordinatorTest, RepeatedNonRetryableFailureFailsTheCrawlWithTheReason) {
@@ -921,6 +950,340 @@ TEST_F(CoordinatorTest, OperatorRpcsNeedTheAdminTokenWorkerRpcsDoNot) {
   v1::Lease lease = MustAcquire("w1");  // workers are not gated
   EXPECT_TRUE(Renew(lease).ok());
   EXPECT_TRUE(Complete(lease, "").ok());
+}
+
+// A Link cycle A -> B -> A must end the chain, even when the worker changed `limit` (it shrinks
+// on 504s) and the coordinator restarted in between: the seen URLs come back from RocksDB.
+TEST_F(CoordinatorTest, ChainEndsOnANextLinkAlreadySeenInIt) {
+  Open();
+  v1::StartCrawlResponse started;
+  ASSERT_TRUE(Start(kDate, &started).ok());
+  v1::Lease p0 = MustAcquire("w1");
+  const std::string first_url = p0.item().url();
+  ASSERT_NE(first_url.find("limit=1000"), std::string::npos) << first_url;
+  ASSERT_TRUE(Complete(p0, PageUrl(1)).ok());
+  Restart();
+  v1::Lease p1 = MustAcquire("w1");
+  ASSERT_EQ(p1.item().item_id(), "createdAt/p000001");
+  std::string looped = first_url;
+  looped.replace(looped.find("limit=1000"), 10, "limit=500");
+  ASSERT_TRUE(Complete(p1, looped).ok());
+  v1::Crawl crawl = Get("crawl-2025-10-31");
+  EXPECT_EQ(crawl.state(), v1::CRAWL_FAILED);
+  EXPECT_NE(crawl.failure_reason().find("createdAt/p000001"), std::string::npos)
+      << crawl.failure_reason();
+  EXPECT_NE(crawl.failure_reason().find("cursor loop"), std::string::npos)
+      << crawl.failure_reason();
+  EXPECT_EQ(crawl.stats().items_total(), 2);  // no third page was queued
+  EXPECT_EQ(crawl.stats().last_error(), crawl.failure_reason());
+  EXPECT_EQ(crawl.stats().last_error_at_unix_ms(), absl::ToUnixMillis(clock_.Now()));
+  EXPECT_FALSE(Acquire("w1").has_lease());
+  service_->Tick();
+  ASSERT_EQ(store_.aborts().size(), 1u);
+  EXPECT_TRUE(store_.commits().empty());
+}
+
+TEST_F(CoordinatorTest, LimitChangesAloneDoNotLookLikeALoop) {
+  EXPECT_EQ(ChainUrlKey("http://h/api/models?sort=createdAt&limit=50&cursor=x"),
+            ChainUrlKey("http://h/api/models?sort=createdAt&cursor=x&limit=1000"));
+  EXPECT_EQ(ChainUrlKey("http://h/api/models?limit=50"), "http://h/api/models");
+  EXPECT_NE(ChainUrlKey("http://h/api/models?cursor=x"),
+            ChainUrlKey("http://h/api/models?cursor=y"));
+  EXPECT_EQ(ChainUrlKey("http://h/api/models?climit=5&limit=5"), "http://h/api/models?climit=5");
+}
+
+TEST_F(CoordinatorTest, ChainEndsAfterARunOfEmptyPages) {
+  options_.max_empty_pages = 5;
+  Open();
+  v1::StartCrawlResponse started;
+  ASSERT_TRUE(Start(kDate, &started).ok());
+  // Empty pages then a page with entries: the run starts again.
+  int page = 0;
+  auto complete_empty = [&] {
+    v1::Lease lease = MustAcquire("w1");
+    v1::CompleteLeaseRequest request;
+    request.set_lease_id(lease.lease_id());
+    request.set_fence(lease.fence());
+    request.set_next_url(PageUrl(++page));
+    v1::CompleteLeaseResponse response;
+    return stub_->CompleteLease(Context().get(), request, &response);
+  };
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(complete_empty().ok());
+  ASSERT_TRUE(Complete(MustAcquire("w1"), PageUrl(++page)).ok());
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(complete_empty().ok());
+  EXPECT_EQ(Get("crawl-2025-10-31").state(), v1::CRAWL_RUNNING);
+  // A restart keeps the run where it stood.
+  Restart();
+  ASSERT_TRUE(complete_empty().ok());
+  v1::Crawl crawl = Get("crawl-2025-10-31");
+  EXPECT_EQ(crawl.state(), v1::CRAWL_FAILED);
+  EXPECT_NE(crawl.failure_reason().find("5 pages in a row"), std::string::npos)
+      << crawl.failure_reason();
+  EXPECT_NE(crawl.failure_reason().find("createdAt/p000009"), std::string::npos)
+      << crawl.failure_reason();
+}
+
+TEST_F(CoordinatorTest, NextLinkToAnotherOriginFailsTheCrawlNamingTheHost) {
+  EXPECT_TRUE(SameOrigin("http://127.0.0.1:9/hub", "http://127.0.0.1:9/api/models?cursor=1"));
+  EXPECT_TRUE(SameOrigin("https://HuggingFace.co/api", "https://huggingface.co:443/x"));
+  EXPECT_FALSE(SameOrigin("http://127.0.0.1:9", "http://127.0.0.1:10"));
+  EXPECT_FALSE(SameOrigin("http://127.0.0.1:9", "https://127.0.0.1:9"));
+  EXPECT_FALSE(SameOrigin("http://hub.test", "http://hub.test@evil.test/"));
+  Open();
+  v1::StartCrawlResponse started;
+  ASSERT_TRUE(Start(kDate, &started).ok());
+  ASSERT_TRUE(Complete(MustAcquire("w1"), "http://evil.test:8443/api/models?cursor=2").ok());
+  v1::Crawl crawl = Get("crawl-2025-10-31");
+  EXPECT_EQ(crawl.state(), v1::CRAWL_FAILED);
+  EXPECT_NE(crawl.failure_reason().find("evil.test:8443"), std::string::npos)
+      << crawl.failure_reason();
+  EXPECT_EQ(crawl.stats().items_total(), 1);  // nothing was queued for the other host
+  EXPECT_FALSE(Acquire("w1").has_lease());
+}
+
+TEST_F(CoordinatorTest, TooManyRejectedEntriesFailTheCrawlInsteadOfCommitting) {
+  options_.max_rejected_fraction = 0.01;
+  Open();
+  auto complete = [&](const std::string& next, int64_t repos,
+                      std::map<std::string, int64_t> rejected) {
+    v1::Lease lease = MustAcquire("w1");
+    v1::CompleteLeaseRequest request;
+    request.set_lease_id(lease.lease_id());
+    request.set_fence(lease.fence());
+    request.set_next_url(next);
+    request.set_repos(repos);
+    int64_t total = 0;
+    for (const auto& [reason, n] : rejected) {
+      (*request.mutable_rejected_by_reason())[reason] = n;
+      total += n;
+    }
+    request.set_rejected_entries(total);
+    request.set_private_skipped(3);
+    v1::CompleteLeaseResponse response;
+    return stub_->CompleteLease(Context().get(), request, &response);
+  };
+  // 150 of 300 rejected: the garbage must not become a census.
+  v1::StartCrawlResponse started;
+  ASSERT_TRUE(Start("2025-10-30", &started).ok());
+  ASSERT_TRUE(complete(PageUrl(1), 100, {{"bad_created_at", 100}}).ok());
+  ASSERT_TRUE(complete("", 50, {{"not_an_object", 50}}).ok());
+  v1::Crawl crawl = Get("crawl-2025-10-30");
+  EXPECT_EQ(crawl.state(), v1::CRAWL_FAILED);
+  EXPECT_NE(crawl.failure_reason().find("150 of 300 entries rejected"), std::string::npos)
+      << crawl.failure_reason();
+  EXPECT_NE(crawl.failure_reason().find("bad_created_at: 100, not_an_object: 50"),
+            std::string::npos)
+      << crawl.failure_reason();
+  service_->Tick();
+  EXPECT_TRUE(store_.commits().empty());
+  ASSERT_EQ(store_.aborts().size(), 1u);
+
+  // 1 of 101: within the fraction; the commit carries the counts.
+  ASSERT_TRUE(Start(kDate, &started).ok());
+  ASSERT_TRUE(complete("", 100, {{"bad_created_at", 1}}).ok());
+  service_->Tick();
+  ASSERT_EQ(store_.commits().size(), 1u);
+  const v1::CensusCounts counts = store_.commits()[0].counts();
+  EXPECT_EQ(counts.rejected_entries(), 1);
+  EXPECT_EQ(counts.rejected_by_reason().at("bad_created_at"), 1);
+  EXPECT_EQ(counts.private_skipped(), 3);
+  EXPECT_EQ(Get("crawl-2025-10-31").state(), v1::CRAWL_COMMITTED);
+}
+
+TEST_F(CoordinatorTest, WorkerReportsAccumulateInTheCrawlAndInPrometheus) {
+  auto counter = [](const char* name, std::map<std::string, std::string> labels) {
+    return testing::CounterValue(name, labels);
+  };
+  Open();
+  // Exported from the start, before any report (a missing series reads as "no data", not 0).
+  auto exported = [](const std::string& name, const std::string& label, const std::string& value) {
+    for (const auto& family : MetricsRegistry()->Collect()) {
+      if (family.name != name) continue;
+      for (const auto& metric : family.metric) {
+        if (label.empty()) return true;
+        for (const auto& l : metric.label) {
+          if (l.name == label && l.value == value) return true;
+        }
+      }
+    }
+    return false;
+  };
+  EXPECT_TRUE(exported("hubcensus_coordinator_limit_shrinks_total", "", ""));
+  EXPECT_TRUE(exported("hubcensus_coordinator_unreadable_total", "reason", "401_gated"));
+  EXPECT_TRUE(exported("hubcensus_coordinator_entries_total", "kind", "rejected"));
+  EXPECT_TRUE(exported("hubcensus_coordinator_crawl_failures_total", "cause", "unreachable_hub"));
+  const double shrinks = counter("hubcensus_coordinator_limit_shrinks_total", {});
+  const double gated = counter("hubcensus_coordinator_unreadable_total", {{"reason", "401_gated"}});
+  const double private_skipped =
+      counter("hubcensus_coordinator_entries_total", {{"kind", "private_skipped"}});
+  v1::StartCrawlResponse started;
+  v1::ListingOptions listing;
+  listing.set_fetch_details(true);
+  ASSERT_TRUE(Start(kDate, &started, listing).ok());
+  v1::Lease page = MustAcquire("w1");
+  {
+    v1::CompleteLeaseRequest request;
+    request.set_lease_id(page.lease_id());
+    request.set_fence(page.fence());
+    request.set_repos(10);
+    request.set_private_skipped(4);
+    request.set_limit_shrinks(2);
+    request.add_changed_repo_ids("a/b");
+    v1::CompleteLeaseResponse response;
+    ASSERT_TRUE(stub_->CompleteLease(Context().get(), request, &response).ok());
+  }
+  v1::Lease detail = MustAcquire("w1");
+  ASSERT_EQ(detail.item().kind(), v1::REPO_DETAIL);
+  ASSERT_TRUE(Fail(detail, true, "HTTP 503 after 5 retries").ok());
+  v1::Crawl crawl = Get("crawl-2025-10-31");
+  EXPECT_EQ(crawl.stats().last_error(),
+            absl::StrCat(detail.item().item_id(), ": HTTP 503 after 5 retries"));
+  EXPECT_EQ(crawl.stats().last_error_at_unix_ms(), absl::ToUnixMillis(clock_.Now()));
+  clock_.Advance(absl::Seconds(2));
+  detail = MustAcquire("w1");
+  {
+    v1::CompleteLeaseRequest request;
+    request.set_lease_id(detail.lease_id());
+    request.set_fence(detail.fence());
+    (*request.mutable_unreadable_by_reason())["401_gated"] = 2;
+    (*request.mutable_unreadable_by_reason())["404"] = 1;
+    v1::CompleteLeaseResponse response;
+    ASSERT_TRUE(stub_->CompleteLease(Context().get(), request, &response).ok());
+  }
+  crawl = Get("crawl-2025-10-31");
+  EXPECT_EQ(crawl.stats().private_skipped(), 4);
+  EXPECT_EQ(crawl.stats().limit_shrinks(), 2);
+  EXPECT_EQ(crawl.stats().unreadable(), 3);
+  EXPECT_EQ(crawl.stats().unreadable_by_reason().at("401_gated"), 2);
+  EXPECT_EQ(crawl.stats().unreadable_by_reason().at("404"), 1);
+  EXPECT_EQ(counter("hubcensus_coordinator_limit_shrinks_total", {}), shrinks + 2);
+  EXPECT_EQ(counter("hubcensus_coordinator_unreadable_total", {{"reason", "401_gated"}}),
+            gated + 2);
+  EXPECT_EQ(counter("hubcensus_coordinator_entries_total", {{"kind", "private_skipped"}}),
+            private_skipped + 4);
+  service_->Tick();
+  ASSERT_EQ(store_.commits().size(), 1u);
+  const v1::CensusCounts counts = store_.commits()[0].counts();
+  EXPECT_EQ(counts.private_skipped(), 4);
+  EXPECT_EQ(counts.unreadable(), 3);
+  EXPECT_EQ(counts.unreadable_by_reason().at("404"), 1);
+}
+
+grpc::Status FailWith(v1::Coordinator::Stub& stub, const v1::Lease& lease, bool connection_failure,
+                      bool peer_unavailable, const std::string& reason) {
+  v1::FailLeaseRequest request;
+  request.set_lease_id(lease.lease_id());
+  request.set_fence(lease.fence());
+  request.set_reason(reason);
+  request.set_retryable(true);
+  request.set_connection_failure(connection_failure);
+  request.set_peer_unavailable(peer_unavailable);
+  v1::FailLeaseResponse response;
+  grpc::ClientContext context;
+  return stub.FailLease(&context, request, &response);
+}
+
+TEST_F(CoordinatorTest, AnUnreachableHubFailsTheCrawlAfterTheTimeoutWithOneShortLine) {
+  options_.unreachable_hub_timeout = absl::Seconds(60);
+  options_.max_retry_backoff = absl::Seconds(5);
+  Open();
+  v1::StartCrawlResponse started;
+  ASSERT_TRUE(Start(kDate, &started).ok());
+  const std::string long_reason =
+      absl::StrCat("cannot connect to 127.0.0.1:9: Connection refused ", std::string(900, 'x'));
+  // 50 s of connection failures, then a success: the clock starts again.
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(FailWith(*stub_, MustAcquire("w1"), true, false, long_reason).ok());
+    clock_.Advance(absl::Seconds(5));
+  }
+  ASSERT_TRUE(Complete(MustAcquire("w1"), PageUrl(1)).ok());
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_EQ(Get("crawl-2025-10-31").state(), v1::CRAWL_RUNNING) << i;
+    ASSERT_TRUE(FailWith(*stub_, MustAcquire("w1"), true, false, long_reason).ok());
+    clock_.Advance(absl::Seconds(5));
+  }
+  ASSERT_TRUE(FailWith(*stub_, MustAcquire("w1"), true, false, long_reason).ok());
+  v1::Crawl crawl = Get("crawl-2025-10-31");
+  EXPECT_EQ(crawl.state(), v1::CRAWL_FAILED);
+  EXPECT_LE(crawl.failure_reason().size(), 200u) << crawl.failure_reason();
+  EXPECT_EQ(crawl.failure_reason().find('\n'), std::string::npos);
+  EXPECT_EQ(crawl.failure_reason().rfind("Hub 127.0.0.1:9 unreachable for 1m", 0), 0u)
+      << crawl.failure_reason();
+  EXPECT_NE(crawl.failure_reason().find("Connection refused"), std::string::npos)
+      << crawl.failure_reason();
+}
+
+TEST_F(CoordinatorTest, APeersOutageRequeuesTheItemWithoutCountingTowardsFailing) {
+  options_.max_item_failures = 1;  // ten retryable failures would fail the crawl
+  Open();
+  v1::StartCrawlResponse started;
+  ASSERT_TRUE(Start(kDate, &started).ok());
+  for (int i = 0; i < 30; ++i) {
+    v1::Lease lease = MustAcquire("w1");
+    ASSERT_TRUE(FailWith(*stub_, lease, false, true, "store 127.0.0.1:7003: UNAVAILABLE").ok());
+    EXPECT_FALSE(Acquire("w1").has_lease());  // a short pause before it is leased again
+    clock_.Advance(absl::Seconds(1));
+  }
+  v1::Crawl crawl = Get("crawl-2025-10-31");
+  EXPECT_EQ(crawl.state(), v1::CRAWL_RUNNING);
+  EXPECT_NE(crawl.stats().last_error().find("UNAVAILABLE"), std::string::npos);
+  CrawlChain(1);
+  service_->Tick();
+  EXPECT_EQ(Get("crawl-2025-10-31").state(), v1::CRAWL_COMMITTED);
+}
+
+TEST_F(CoordinatorTest, WorkerRpcsAndStoreCallsNeedTheWorkerTokenWhenConfigured) {
+  // The store behind the same token: the commit only lands if the coordinator sends it.
+  auto gate = GateSnapshotStore(&store_, "worker-s3cret");
+  auto gated_store = GrpcServer::Start({}, {gate.get()});
+  ASSERT_TRUE(gated_store.ok());
+  options_.store_target = (*gated_store)->dial_address();
+  options_.worker_token = "worker-s3cret";
+  Open();
+  v1::StartCrawlResponse started;
+  ASSERT_TRUE(Start(kDate, &started).ok());
+  const double refused_before =
+      testing::CounterValue("hubcensus_worker_token_refused_total",
+                            {{"method", "/hubcensus.v1.Coordinator/AcquireLease"}});
+  v1::AcquireLeaseRequest acquire;
+  acquire.set_worker_id("forger");
+  v1::AcquireLeaseResponse leased;
+  for (const std::string& token : {std::string(), std::string("wrong")}) {
+    grpc::Status s = stub_->AcquireLease(Context(token).get(), acquire, &leased);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_EQ(s.error_message().find("s3cret"), std::string::npos) << s.error_message();
+  }
+  EXPECT_EQ(testing::CounterValue("hubcensus_worker_token_refused_total",
+                                  {{"method", "/hubcensus.v1.Coordinator/AcquireLease"}}),
+            refused_before + 2);
+  auto worker = v1::Coordinator::NewStub(
+      MakeWorkerChannel(server_->dial_address(), nullptr, "worker-s3cret"));
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(worker->AcquireLease(&context, acquire, &leased).ok());
+    ASSERT_TRUE(leased.has_lease());
+  }
+  // Forged failures and completions without the token change nothing.
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(FailWith(*stub_, leased.lease(), false, false, "forged").error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  EXPECT_EQ(Complete(leased.lease(), "").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Renew(leased.lease()).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Get("crawl-2025-10-31").state(), v1::CRAWL_RUNNING);
+  {
+    grpc::ClientContext context;
+    v1::CompleteLeaseRequest request;
+    request.set_lease_id(leased.lease().lease_id());
+    request.set_fence(leased.lease().fence());
+    request.set_repos(10);
+    v1::CompleteLeaseResponse response;
+    ASSERT_TRUE(worker->CompleteLease(&context, request, &response).ok());
+  }
+  service_->Tick();
+  ASSERT_EQ(store_.commits().size(), 1u);
+  EXPECT_EQ(Get("crawl-2025-10-31").state(), v1::CRAWL_COMMITTED);
+  (*gated_store)->Shutdown(absl::ZeroDuration());
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include "coordinator/crawl_cli.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <cstdio>
 #include <thread>
@@ -133,6 +134,58 @@ TEST_F(CrawlCliTest, WithoutTheTokenTheCoordinatorRefuses) {
   EXPECT_EQ(Run("frobnicate"), 2);
   cli_.date = "31.10.2025";
   EXPECT_EQ(Run("start"), 2);
+}
+
+// `status` shows what the census leaves out and the last error as they happen.
+TEST_F(CrawlCliTest, StatusShowsRejectionsSkipsShrinksUnreadableAndTheLastError) {
+  ASSERT_EQ(Run("start"), 0) << err_->text();
+  v1::AcquireLeaseRequest acquire;
+  acquire.set_worker_id("w1");
+  auto lease = service_->HandleAcquireLease(acquire);
+  ASSERT_TRUE(lease.ok() && lease->has_lease());
+  v1::FailLeaseRequest fail;
+  fail.set_lease_id(lease->lease().lease_id());
+  fail.set_fence(lease->lease().fence());
+  fail.set_reason("HTTP 504 after 5 retries");
+  fail.set_retryable(true);
+  ASSERT_TRUE(service_->HandleFailLease(fail).ok());
+  clock_.Advance(absl::Seconds(2));
+  lease = service_->HandleAcquireLease(acquire);
+  ASSERT_TRUE(lease.ok() && lease->has_lease());
+  v1::CompleteLeaseRequest complete;
+  complete.set_lease_id(lease->lease().lease_id());
+  complete.set_fence(lease->lease().fence());
+  complete.set_next_url("http://127.0.0.1:9/api/models?cursor=2");
+  complete.set_repos(1000);
+  complete.set_rejected_entries(2);
+  (*complete.mutable_rejected_by_reason())["bad_created_at"] = 2;
+  complete.set_private_skipped(7);
+  complete.set_limit_shrinks(3);
+  ASSERT_TRUE(service_->HandleCompleteLease(complete).ok());
+  ASSERT_EQ(Run("status"), 0) << err_->text();
+  const std::string out = out_->text();
+  for (const char* line :
+       {"rejected entries: 2\n  bad_created_at: 2\n", "private skipped:  7\n",
+        "unreadable:       0\n", "limit shrinks:    3\n",
+        "last error:       2025-10-31T00:00:00Z createdAt/p000000: HTTP 504 after 5 retries\n"}) {
+    EXPECT_NE(out.find(line), std::string::npos) << line << "\n" << out;
+  }
+}
+
+// A signal stops --wait: it says the crawl goes on and how to follow it, and exits 128+signal.
+TEST_F(CrawlCliTest, WaitStopsWhenAskedAndTheCrawlGoesOn) {
+  cli_.wait = true;
+  cli_.poll_interval = absl::Milliseconds(5);
+  int polls = 0;
+  cli_.stop_requested = [&polls] { return ++polls >= 3; };
+  EXPECT_EQ(Run("start"), 128 + SIGTERM) << err_->text();
+  EXPECT_NE(err_->text().find("crawl-2025-10-31 goes on in the coordinator: hubcensus crawl "
+                              "status --crawl_id=crawl-2025-10-31"),
+            std::string::npos)
+      << err_->text();
+  v1::GetCrawlRequest get;
+  get.set_crawl_id("crawl-2025-10-31");
+  EXPECT_EQ(service_->HandleGetCrawl(get)->state(), v1::CRAWL_RUNNING);
 }
 
 TEST(CrawlCliFormat, ProgressBarAndLine) {

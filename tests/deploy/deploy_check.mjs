@@ -3,7 +3,7 @@
 // Dockerfile with scripts/setup, and the families copy with config/.
 //
 //   node deploy_check.mjs <render|validate|consistency|broken-flag|broken-port|
-//                          broken-ingest-policy|image|families>
+//                          broken-ingest-policy|broken-worker-token|image|families>
 //        --source=DIR --tools=DIR [--binary=PATH] [--deploy=DIR]
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -302,6 +302,7 @@ function checkConsistency(rendered, binary, problems) {
           }
         }
         if (overlay === "prod") checkProdSecurity(at, words, flags, problems);
+        checkTokenFilesFromSecrets(at, tpl, c, flags, problems);
       }
     }
     for (const svc of services) {
@@ -424,6 +425,23 @@ function checkProdSecurity(at, words, flags, problems) {
   }
   if (words[0] === "coordinator" || words.join(" ") === "crawl start") {
     if (!has("admin_token_file")) problems.add(at, "prod requires --admin_token_file");
+  }
+  // Worker RPCs and store ingest: every role on either side of them carries the worker token.
+  if (["coordinator", "aggregator", "crawler"].includes(words[0])) {
+    if (!has("worker_token_file")) problems.add(at, "prod requires --worker_token_file");
+  }
+}
+
+// Every *_file flag of a token (admin, worker, Hub) reads a file mounted from a Secret, never
+// from the image or an emptyDir: the value must come from the operator.
+function checkTokenFilesFromSecrets(at, tpl, c, flags, problems) {
+  for (const f of flags) {
+    if (!/token_file$/.test(f.name) || !f.value) continue;
+    const mount = (c.volumeMounts ?? []).find((m) => f.value.startsWith(m.mountPath + "/"));
+    const volume = mount && (tpl.spec.volumes ?? []).find((v) => v.name === mount.name);
+    if (!volume?.secret?.secretName) {
+      problems.add(at, `--${f.name}=${f.value} is not in a volume mounted from a Secret`);
+    }
   }
 }
 
@@ -617,6 +635,26 @@ async function main() {
         process.exit(1);
       }
       console.log(`caught the deliberate mistake in every overlay:\n  ${caught.join("\n  ")}`);
+      break;
+    }
+    // prod without the worker token on the crawlers: the consistency check names the crawler.
+    case "broken-worker-token": {
+      const dir = brokenCopy(deploy, (t) => t.replace(
+          "  - path: worker-token.yaml\n    target:\n      kind: Deployment\n" +
+          "      name: hubcensus-crawler\n", ""), "overlays/prod/kustomization.yaml");
+      try {
+        checkConsistency(await renderOverlays(dir, YAML), args.binary, problems);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+      const caught = problems.list.filter(
+          (p) => p.includes("hubcensus-crawler") && p.includes("--worker_token_file"));
+      if (!caught.length) {
+        console.error("the consistency check missed the crawler without --worker_token_file in " +
+                      `prod; it reported:\n  ${problems.list.join("\n  ")}`);
+        process.exit(1);
+      }
+      console.log(`caught the missing worker token:\n  ${caught.join("\n  ")}`);
       break;
     }
     // The schema check rejects a wrong type and a misspelt field in a broken copy.

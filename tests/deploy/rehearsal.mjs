@@ -92,7 +92,7 @@ async function grpcHealth(port) {
 // (--tls_ca, --tls_cert, --tls_key; none: plaintext): the gRPC status code, 0 when it succeeded
 // (12 UNIMPLEMENTED: no such service there; 14 UNAVAILABLE: e.g. refused in the handshake).
 let storeClientCtor = null;
-async function snapshotStoreAbortCode(port, clientTls) {
+async function snapshotStoreAbortCode(port, clientTls, workerToken = null) {
   if (!storeClientCtor) {
     const grpc = await importNodeTool(args.tools, "@grpc/grpc-js");
     const loader = await importNodeTool(args.tools, "@grpc/proto-loader");
@@ -113,8 +113,10 @@ async function snapshotStoreAbortCode(port, clientTls) {
   const client = new SnapshotStore(`127.0.0.1:${port}`, credentials);
   try {
     return await new Promise((resolve) => {
-      client.Abort({ crawl_id: "rehearsal-no-such-crawl" }, { deadline: Date.now() + 10000 },
-                   (err) => resolve(err ? err.code : 0));
+      const metadata = new grpc.Metadata();
+      if (workerToken) metadata.add("authorization", `Bearer ${workerToken}`);
+      client.Abort({ crawl_id: "rehearsal-no-such-crawl" }, metadata,
+                   { deadline: Date.now() + 10000 }, (err) => resolve(err ? err.code : 0));
     });
   } finally {
     client.close();
@@ -422,6 +424,7 @@ function operatorObjects(root) {
                                         `${Date.now().toString(36)}`).toString("base64");
   objects.push(secret("hubcensus-hf-token", { token: token("hf_rehearsalFake") }));
   objects.push(secret("hubcensus-admin-token", { token: token("admin-rehearsal-") }));
+  objects.push(secret("hubcensus-worker-token", { token: token("worker-rehearsal-") }));
   const labels = { "app.kubernetes.io/name": "hubcensus", "app.kubernetes.io/component": "fakehub" };
   objects.push({
     apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "hubcensus-fakehub", labels },
@@ -566,6 +569,22 @@ async function main() {
           fail(`SnapshotStore on the ingest port without a client certificate answered code ${
               ingestCode}, not 14 (UNAVAILABLE: refused in the handshake)`);
         }
+        // A client certificate is not enough for ingest: the worker token from the manifests'
+        // Secret is needed too (UNAUTHENTICATED, 16, without it).
+        const aggregatorPod = cluster.pods.find((p) => p.workload === aggregatorWorkload);
+        const workerToken = fs.readFileSync(
+            path.join(aggregatorPod.root, "/etc/hubcensus/worker-token/token"), "utf8").trim();
+        const tokenless = await snapshotStoreAbortCode(ingestPort, clientTls);
+        if (tokenless !== 16) {
+          fail(`SnapshotStore Abort with a client certificate but no worker token answered code ${
+              tokenless}, not 16 (UNAUTHENTICATED)`);
+        }
+        const withToken = await snapshotStoreAbortCode(ingestPort, clientTls, workerToken);
+        if (withToken === 16 || withToken === 14) {
+          fail(`SnapshotStore Abort with a client certificate and the worker token answered code ${
+              withToken}`);
+        }
+        log("ingest needs the worker token besides a client certificate");
         const allowed = run(["query", "crawls", `--aggregator=127.0.0.1:${aggregatorPort}`,
                              ...clientTls]);
         if (allowed.code !== 0) fail(`query crawls with a client certificate failed: ${allowed.out}`);

@@ -2,7 +2,12 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <fstream>
+
+#include "common/grpc_server.h"
 #include "embedded/truth_check.h"
+#include "hubcensus/v1/coordinator.grpc.pb.h"
+#include "hubcensus/v1/store.grpc.pb.h"
 #include "tests/embedded/e2e_util.h"
 
 namespace hubcensus {
@@ -153,6 +158,143 @@ TEST(LocalE2E, ATerminalGetsALiveProgressBar) {
   EXPECT_NE(out.find("COMMITTED"), std::string::npos) << out;
   for (const char* plain : {"RUNNING items ", "COMMITTED items "}) {
     EXPECT_EQ(out.find(plain), std::string::npos) << "a plain progress line:\n" << out;
+  }
+  for (Subprocess* p : {&*crawler, &*coord, &*aggregator, &*fakehub}) p->Signal(SIGTERM);
+  for (Subprocess* p : {&*crawler, &*coord, &*aggregator, &*fakehub}) {
+    EXPECT_EQ(p->Wait(absl::Seconds(60)), 0);
+  }
+}
+
+// SIGTERM stops `local` promptly (the crawl stays open, checkpointed); the next run with another
+// Hub URL is refused with what to do; --retry starts a new attempt, which commits the truth.
+TEST(LocalE2E, AnOpenCrawlOfAnotherHubIsRefusedAndRetryStartsANewAttempt) {
+  const std::string data = MakeTempDir("local-other-hub");
+  auto dead = Subprocess::Start({HubcensusBinary(), "local", "--hub_url=http://127.0.0.1:9",
+                                 "--data_dir=" + data, "--date=2025-10-31", "--log_level=warn"});
+  ASSERT_TRUE(dead);
+  ASSERT_TRUE(dead->WaitForOutput("crawl-2025-10-31", absl::Seconds(60))) << dead->Output();
+  const absl::Time signalled = absl::Now();
+  dead->Signal(SIGTERM);
+  EXPECT_EQ(dead->Wait(absl::Seconds(30)), 128 + SIGTERM) << dead->Output();
+  std::fprintf(stderr, "local stopped %.2f s after SIGTERM\n",
+               absl::ToDoubleSeconds(absl::Now() - signalled));
+  EXPECT_NE(dead->Output().find("stays open"), std::string::npos) << dead->Output();
+
+  std::string hub;
+  auto fakehub =
+      StartFakehub({"--repos=3000", "--seed=11", "--rate_limit=off", "--date=2025-10-31"}, &hub);
+  ASSERT_TRUE(fakehub) << "fakehub did not start";
+  std::string out;
+  EXPECT_EQ(RunToCompletion({HubcensusBinary(), "local", "--hub_url=" + hub, "--data_dir=" + data,
+                             "--date=2025-10-31", "--hub_quota=off", "--log_level=warn"},
+                            &out, absl::Seconds(120)),
+            1)
+      << out;
+  EXPECT_NE(out.find("crawl-2025-10-31 is open and crawls http://127.0.0.1:9, not " + hub),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("--retry"), std::string::npos) << out;
+  EXPECT_NE(out.find("--hub_url=http://127.0.0.1:9"), std::string::npos) << out;
+
+  ASSERT_EQ(RunToCompletion({HubcensusBinary(), "local", "--hub_url=" + hub, "--data_dir=" + data,
+                             "--date=2025-10-31", "--hub_quota=off", "--retry", "--format=json",
+                             // Quiet: the cancelled attempt's workers may still log while the
+                             // table is printed, and the table is read back from the output.
+                             "--log_level=error"},
+                            &out, absl::Seconds(300)),
+            0)
+      << out;
+  EXPECT_NE(out.find("crawl-2025-10-31.2"), std::string::npos) << out;
+  auto start = out.find("{\"crawl_id\"");
+  ASSERT_NE(start, std::string::npos) << out;
+  std::string body;
+  ASSERT_EQ(HttpCall(hub + "/_sim/truth?date=2025-10-31", &body), 200);
+  auto diffs = JsonDifferences(out.substr(start, out.rfind('}') + 1 - start),
+                               Member(body, "families"), {"crawl_id"});
+  ASSERT_TRUE(diffs.ok()) << diffs.status();
+  EXPECT_TRUE(diffs->empty()) << (*diffs)[0];
+  fakehub->Signal(SIGTERM);
+  EXPECT_EQ(fakehub->Wait(), 0);
+}
+
+// A Hub nothing answers at: `local` ends non-zero with one short line naming the host (the
+// crawler reports FailLease.connection_failure; the coordinator fails the crawl after the timeout).
+TEST(LocalE2E, AnUnreachableHubEndsLocalWithOneShortLine) {
+  std::string out;
+  EXPECT_EQ(RunToCompletion({HubcensusBinary(), "local", "--hub_url=http://127.0.0.1:9",
+                             "--data_dir=" + MakeTempDir("local-unreachable"), "--date=2025-10-31",
+                             "--unreachable_hub_timeout=3s", "--log_level=error"},
+                            &out, absl::Seconds(120)),
+            1)
+      << out;
+  const auto at = out.find("hubcensus local: ");
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::string line = out.substr(at, out.find('\n', at) - at);
+  EXPECT_LE(line.size(), 250u) << line;
+  EXPECT_NE(line.find("127.0.0.1:9 unreachable"), std::string::npos) << line;
+}
+
+// Worker RPCs and ingest with --worker_token_file on every role, as the prod overlay runs them:
+// the crawl commits; a client without the token can neither lease, fail a lease nor write.
+TEST(ProcessE2E, TheWorkerTokenGuardsLeasesAndIngest) {
+  std::string hub;
+  auto fakehub =
+      StartFakehub({"--repos=2000", "--seed=5", "--rate_limit=off", "--date=2025-10-31"}, &hub);
+  ASSERT_TRUE(fakehub) << "fakehub did not start";
+  const std::string token_file = MakeTempDir("worker-token") + "/token";
+  std::ofstream(token_file) << "worker-e2e-s3cret\n";
+  auto start = [](const std::vector<std::string>& argv, const std::string& ready,
+                  std::string* address) -> std::optional<Subprocess> {
+    auto p = Subprocess::Start(argv);
+    if (!p) return std::nullopt;
+    auto line = p->WaitForOutput(ready, absl::Seconds(60));
+    if (!line) return std::nullopt;
+    *address = AfterPrefix(*line, ready);
+    return p;
+  };
+  std::string store, coordinator;
+  auto aggregator = start({HubcensusBinary(), "aggregator", "--data_dir=" + MakeTempDir("wt-store"),
+                           "--listen=127.0.0.1:0", "--worker_token_file=" + token_file},
+                          "aggregator listening on ", &store);
+  ASSERT_TRUE(aggregator);
+  auto coord = start({HubcensusBinary(), "coordinator", "--state_dir=" + MakeTempDir("wt-coord"),
+                      "--store=" + store, "--listen=127.0.0.1:0", "--hub_url=" + hub,
+                      "--hub_quota=off", "--worker_token_file=" + token_file},
+                     "coordinator listening on ", &coordinator);
+  ASSERT_TRUE(coord);
+
+  // Without the token: refused, and the refusal says what is missing, not the token.
+  {
+    auto stub = v1::Coordinator::NewStub(MakeChannel(coordinator));
+    grpc::ClientContext context;
+    v1::AcquireLeaseRequest request;
+    request.set_worker_id("intruder");
+    v1::AcquireLeaseResponse response;
+    grpc::Status s = stub->AcquireLease(&context, request, &response);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << s.error_message();
+    EXPECT_NE(s.error_message().find("worker token"), std::string::npos) << s.error_message();
+    auto store_stub = v1::SnapshotStore::NewStub(MakeChannel(store));
+    grpc::ClientContext abort_context;
+    v1::AbortRequest abort;
+    abort.set_crawl_id("crawl-2025-10-31");
+    v1::AbortResponse aborted;
+    s = store_stub->Abort(&abort_context, abort, &aborted);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << s.error_message();
+  }
+
+  auto crawler = Subprocess::Start({HubcensusBinary(), "crawler", "--coordinator=" + coordinator,
+                                    "--store=" + store, "--worker_token_file=" + token_file,
+                                    "--log_level=warn"});
+  ASSERT_TRUE(crawler);
+  std::string out;
+  ASSERT_EQ(RunToCompletion({HubcensusBinary(), "crawl", "start", "--coordinator=" + coordinator,
+                             "--date=2025-10-31", "--wait", "--poll_seconds=0.1"},
+                            &out, absl::Seconds(300)),
+            0)
+      << out << crawler->Output();
+  EXPECT_NE(out.find("COMMITTED"), std::string::npos) << out;
+  for (Subprocess* p : {&*crawler, &*coord, &*aggregator}) {
+    EXPECT_EQ(p->Output().find("worker-e2e-s3cret"), std::string::npos) << p->Output();
   }
   for (Subprocess* p : {&*crawler, &*coord, &*aggregator, &*fakehub}) p->Signal(SIGTERM);
   for (Subprocess* p : {&*crawler, &*coord, &*aggregator, &*fakehub}) {
