@@ -125,9 +125,9 @@ ParsedTruth BruteForce(const std::vector<CrawledEntry>& entries, const std::stri
   FamilyMatcher matcher(config);
   absl::flat_hash_map<std::string, const CrawledEntry*> by_id;
   for (const auto& e : entries) by_id[e.id] = &e;
-  // design.md: the ids of base_model:<relation>:<id> tags, and of bare base_model:<id> tags
-  // whose id has no relation tag (relation unknown), each id once at its first such tag, in tag
-  // order.
+  // design.md: the ids of base_model:<relation>:<id> tags, in tag order, each id once at its
+  // first such tag; only an entry with no relation tag at all is read from its bare
+  // base_model:<id> tags (relation unknown).
   auto parents_of = [](const CrawledEntry& e, std::string* relation) {
     std::map<std::string, std::string> relation_of;  // id -> its first relation tag's relation
     for (const auto& t : e.tags) {
@@ -151,7 +151,7 @@ ParsedTruth BruteForce(const std::vector<CrawledEntry>& entries, const std::stri
           r = name;
         }
       }
-      bool bare_shadowed = r == "unknown" && relation_of.count(id);
+      bool bare_shadowed = r == "unknown" && !relation_of.empty();
       if (id.empty() || bare_shadowed || !taken.insert(id).second) continue;
       ids.push_back(id);
       relations.push_back(r);
@@ -579,7 +579,8 @@ TEST(FakeHubFixture, ServesTheRealMistralTreeAndItsTruth) {
 }
 
 // Tag lists that mix bare and relation tags: the fixture loader reads them by the one rule
-// (hub::DeriveParents): relation tags, bare tags only for ids without one, in tag order.
+// (hub::DeriveParents): the relation tags in tag order; bare tags only when an entry has no
+// relation tag at all.
 TEST(FakeHubFixture, MixedBareAndRelationTagsFollowTheOneRule) {
   std::string path = ::testing::TempDir() + "/mixed-tags-fixture.json";
   {
@@ -602,16 +603,15 @@ TEST(FakeHubFixture, MixedBareAndRelationTagsFollowTheOneRule) {
   auto hub = StartHub(1000, 1, path);
   ASSERT_NE(hub, nullptr);
   ParsedTruth t = ParseTruth(hub->TruthJson("2025-12-31").value());
-  // user/mixed: first parent Qwen/Qwen2.5-7B (bare, no relation tag for it; missing, so
-  // classified by its namespace), relation unknown. Dropping bare tags whenever any relation
-  // tag exists would make it a Llama finetune.
-  EXPECT_EQ(t.families["Qwen"].derivatives["unknown"], 1);
-  EXPECT_EQ(t.families["Qwen"].ecosystem, 50);
-  // user/typed-first: Llama adapter; user/bare-only: Llama, unknown.
+  // user/mixed has a relation tag, so its bare tags are not read: a Llama finetune (reading the
+  // bare Qwen/Qwen2.5-7B tag first would make it a Qwen derivative of unknown relation).
+  EXPECT_EQ(t.families["Qwen"].derivatives["unknown"], 0);
+  EXPECT_EQ(t.families["Qwen"].ecosystem, 0);
+  // user/typed-first: Llama adapter; user/bare-only (bare tags only): Llama, unknown.
   EXPECT_EQ(t.families["Llama"].derivatives["adapter"], 1);
   EXPECT_EQ(t.families["Llama"].derivatives["unknown"], 1);
-  EXPECT_EQ(t.families["Llama"].derivatives["finetune"], 0);
-  EXPECT_EQ(t.families["Llama"].ecosystem, 100 + 70 + 30);
+  EXPECT_EQ(t.families["Llama"].derivatives["finetune"], 1);
+  EXPECT_EQ(t.families["Llama"].ecosystem, 100 + 50 + 70 + 30);
   // The brute force of the crawled listing agrees.
   HttpTestClient client;
   auto crawl = Crawl(client, CrawlerFirstUrl(hub->url(), 10));
@@ -620,7 +620,8 @@ TEST(FakeHubFixture, MixedBareAndRelationTagsFollowTheOneRule) {
   ExpectSameTruth(t, BruteForce(crawl.entries, "2025-12-31"));
   // baseModels on the per-repo endpoint follow the same parents.
   HttpResult detail = client.Get(hub->url() + "/api/models/user/mixed?expand=baseModels");
-  EXPECT_NE(detail.body.find(R"("relation":"unknown")"), std::string::npos) << detail.body;
+  EXPECT_NE(detail.body.find(R"("relation":"finetune")"), std::string::npos) << detail.body;
+  EXPECT_EQ(detail.body.find("Qwen"), std::string::npos) << detail.body;
 }
 
 }  // namespace

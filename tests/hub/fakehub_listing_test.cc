@@ -124,9 +124,16 @@ TEST(FakehubDetail, FollowsTheRenameRedirect) {
   EXPECT_EQ(out.repos.size(), 20u);
   EXPECT_EQ(out.rejected(), 0);
   EXPECT_EQ(out.repos[0].id(), ids[0]);
+  // A missing repo answers anonymous requests 401, as the Hub does: an unreadable detail, not an
+  // error, and no entry.
   ParsedEntries missing;
-  EXPECT_TRUE(absl::IsNotFound(
-      client.FetchRepoDetail("no-such-org/no-such-model", &budget, &stats, &missing)));
+  std::string unreadable;
+  EXPECT_TRUE(client
+                  .FetchRepoDetail("no-such-org/no-such-model", &budget, &stats, &missing,
+                                   &unreadable)
+                  .ok());
+  EXPECT_EQ(unreadable, "401");
+  EXPECT_TRUE(missing.repos.empty());
 }
 
 }  // namespace
