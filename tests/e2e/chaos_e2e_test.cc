@@ -92,7 +92,7 @@ int DatesToRun() {
 // under the first suite), or `mutate` alone.
 std::string FaultSpec(double total, bool mutate_only) {
   if (mutate_only) return absl::StrCat("mutate=", total);
-  const char* kinds[] = {"http500", "http502",  "http503",   "http429", "reset",
+  const char* kinds[] = {"http500",  "http502", "http503",   "http429", "reset",
                          "truncate", "stall",   "malformed", "repeat"};
   std::vector<std::string> parts;
   for (const char* kind : kinds) parts.push_back(absl::StrCat(kind, "=", total / 9));
@@ -107,8 +107,8 @@ class Cluster {
   Cluster(const std::string& faults, int repos, int workers) : workers_(workers) {
     std::string line;
     auto hub = Subprocess::Start({HubcensusBinary(), "fakehub", "--port=0",
-                                  absl::StrCat("--repos=", repos), "--seed=11",
-                                  "--rate_limit=40/2", "--stall_seconds=3", "--faults=" + faults});
+                                  absl::StrCat("--repos=", repos), "--seed=11", "--rate_limit=40/2",
+                                  "--stall_seconds=3", "--faults=" + faults});
     EXPECT_TRUE(hub.has_value());
     fakehub_.emplace(std::move(*hub));
     auto ready = fakehub_->WaitForOutput("fakehub listening on ", absl::Seconds(120));
@@ -146,10 +146,9 @@ class Cluster {
   }
 
   void StartCoordinator() {
-    auto p = Subprocess::Start({HubcensusBinary(), "coordinator",
-                                "--state_dir=" + coordinator_dir_, "--store=" + store_address_,
-                                "--listen=" + coordinator_address_, "--hub_url=" + hub_url_,
-                                "--lease_seconds=2"});
+    auto p = Subprocess::Start({HubcensusBinary(), "coordinator", "--state_dir=" + coordinator_dir_,
+                                "--store=" + store_address_, "--listen=" + coordinator_address_,
+                                "--hub_url=" + hub_url_, "--lease_seconds=2"});
     ASSERT_TRUE(p.has_value());
     coordinator_.emplace(std::move(*p));
     ASSERT_TRUE(coordinator_->WaitForOutput("coordinator listening on ", absl::Seconds(120)))
@@ -157,10 +156,9 @@ class Cluster {
   }
 
   Subprocess StartCrawler() {
-    auto p = Subprocess::Start({HubcensusBinary(), "crawler",
-                                "--coordinator=" + coordinator_address_,
-                                "--store=" + store_address_,
-                                absl::StrCat("--worker_id=chaos-", next_worker_++)});
+    auto p = Subprocess::Start(
+        {HubcensusBinary(), "crawler", "--coordinator=" + coordinator_address_,
+         "--store=" + store_address_, absl::StrCat("--worker_id=chaos-", next_worker_++)});
     EXPECT_TRUE(p.has_value());
     return std::move(*p);
   }
@@ -247,8 +245,9 @@ class Cluster {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    ADD_FAILURE() << "the crawl of " << date << " did not end in 6 minutes: "
-                  << last.ShortDebugString() << "\n--- coordinator:\n"
+    ADD_FAILURE() << "the crawl of " << date
+                  << " did not end in 6 minutes: " << last.ShortDebugString()
+                  << "\n--- coordinator:\n"
                   << coordinator_->Output().substr(0, 20000);
     return last;
   }
@@ -260,14 +259,12 @@ class Cluster {
   void ExpectCensusEqualsTruth(const std::string& date) {
     std::string families, shares;
     ASSERT_EQ(RunToCompletion({HubcensusBinary(), "query", "families",
-                               "--aggregator=" + store_address_, "--date=" + date,
-                               "--format=json"},
+                               "--aggregator=" + store_address_, "--date=" + date, "--format=json"},
                               &families),
               0)
         << families;
     ASSERT_EQ(RunToCompletion({HubcensusBinary(), "query", "shares",
-                               "--aggregator=" + store_address_, "--date=" + date,
-                               "--format=json"},
+                               "--aggregator=" + store_address_, "--date=" + date, "--format=json"},
                               &shares),
               0)
         << shares;
@@ -292,8 +289,10 @@ class Cluster {
     for (size_t i = 0; i < json.size(); ++i) {
       char c = json[i];
       if (in_string) {
-        if (c == '\\') ++i;
-        else if (c == '"') in_string = false;
+        if (c == '\\')
+          ++i;
+        else if (c == '"')
+          in_string = false;
         continue;
       }
       if (c == '"') {
@@ -328,15 +327,14 @@ TEST(ChaosE2E, EveryCommittedCensusEqualsTheTruthUnderKillsAndFaults) {
   for (int d = 0; d < dates; ++d) {
     const std::string date = FormatDate(*first - absl::Hours(24) * (dates - 1 - d));
     Http(absl::StrCat(cluster.hub_url(), "/_sim/clock?date=", date), /*post=*/true);
-    const int expected_pages = static_cast<int>(JsonStrings(Http(absl::StrCat(
-                                                    cluster.hub_url(), "/_sim/ids?date=", date)))
-                                                    .size() /
-                                                1000) +
-                               1;
+    const int expected_pages =
+        static_cast<int>(
+            JsonStrings(Http(absl::StrCat(cluster.hub_url(), "/_sim/ids?date=", date))).size() /
+            1000) +
+        1;
     v1::Crawl crawl = cluster.CrawlUnderChaos(date, expected_pages, &rng);
-    ASSERT_EQ(crawl.state(), v1::CRAWL_COMMITTED)
-        << date << ": " << crawl.failure_reason() << "\n"
-        << crawl.ShortDebugString();
+    ASSERT_EQ(crawl.state(), v1::CRAWL_COMMITTED) << date << ": " << crawl.failure_reason() << "\n"
+                                                  << crawl.ShortDebugString();
     ++committed;
     cluster.ExpectCensusEqualsTruth(date);
     std::printf("chaos: %s committed: %lld pages, %lld repos, %lld retries, %lld lease expiries\n",

@@ -38,9 +38,14 @@ struct Census {
 Census CrawlAndQuery(const std::string& hub, const std::string& token_file) {
   Census census;
   const std::string data = MakeTempDir(token_file.empty() ? "recorded-anon" : "recorded-token");
-  std::vector<std::string> local = {HubcensusBinary(), "local",          "--hub_url=" + hub,
-                                    "--data_dir=" + data, std::string("--date=") + kDate,
-                                    "--workers=2",        "--hub_quota=off", "--log_level=warn"};
+  std::vector<std::string> local = {HubcensusBinary(),
+                                    "local",
+                                    "--hub_url=" + hub,
+                                    "--data_dir=" + data,
+                                    std::string("--date=") + kDate,
+                                    "--workers=2",
+                                    "--hub_quota=off",
+                                    "--log_level=warn"};
   if (!token_file.empty()) local.push_back("--hf_token_file=" + token_file);
   std::string out;
   // No HF_TOKEN from the environment: the anonymous run must be anonymous.
@@ -72,10 +77,10 @@ Census CrawlAndQuery(const std::string& hub, const std::string& token_file) {
 
 TEST(RecordedHubE2E, ATokenCrawlOfHeavyFaultyPagesEqualsTheAnonymousCrawlAndTheTruth) {
   std::string hub;
-  auto fakehub = StartFakehub({"--repos=6000", "--seed=21", "--rate_limit=off",
-                               std::string("--date=") + kDate, "--private_repos=0.05",
-                               "--heavy_page_limit=100", "--stall_seconds=3", kFaults},
-                              &hub);
+  auto fakehub =
+      StartFakehub({"--repos=6000", "--seed=21", "--rate_limit=off", std::string("--date=") + kDate,
+                    "--private_repos=0.05", "--heavy_page_limit=100", "--stall_seconds=3", kFaults},
+                   &hub);
   ASSERT_TRUE(fakehub) << "fakehub did not start";
 
   const std::string token_file = MakeTempDir("recorded-token-file") + "/token";
@@ -110,7 +115,8 @@ TEST(RecordedHubE2E, ATokenCrawlOfHeavyFaultyPagesEqualsTheAnonymousCrawlAndTheT
   EXPECT_EQ(anonymous.shares, with_token.shares);
   // Both placeholder dates were in the Hub, and left out of the months.
   EXPECT_NE(truth.find("\"placeholder_dated_left_out\":"), std::string::npos);
-  EXPECT_EQ(truth.find("\"placeholder_dated_left_out\":0"), std::string::npos) << truth.substr(0, 300);
+  EXPECT_EQ(truth.find("\"placeholder_dated_left_out\":0"), std::string::npos)
+      << truth.substr(0, 300);
 }
 
 }  // namespace

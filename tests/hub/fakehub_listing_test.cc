@@ -128,10 +128,9 @@ TEST(FakehubDetail, FollowsTheRenameRedirect) {
   // error, and no entry.
   ParsedEntries missing;
   std::string unreadable;
-  EXPECT_TRUE(client
-                  .FetchRepoDetail("no-such-org/no-such-model", &budget, &stats, &missing,
-                                   &unreadable)
-                  .ok());
+  EXPECT_TRUE(
+      client.FetchRepoDetail("no-such-org/no-such-model", &budget, &stats, &missing, &unreadable)
+          .ok());
   EXPECT_EQ(unreadable, "401");
   EXPECT_TRUE(missing.repos.empty());
 }
