@@ -5,7 +5,6 @@
 // that every repo present for the whole crawl is counted exactly once.
 //
 // CI runs 3 consecutive dates; HUBCENSUS_CHAOS_DATES=20 runs 20 (docs/reliability.md).
-#include <curl/curl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <simdjson.h>
@@ -28,6 +27,7 @@
 #include "common/grpc_server.h"
 #include "embedded/truth_check.h"
 #include "hubcensus/v1/coordinator.grpc.pb.h"
+#include "tests/embedded/e2e_util.h"
 #include "tests/testing/subprocess.h"
 
 namespace hubcensus {
@@ -39,26 +39,10 @@ using testing::MakeTempDir;
 using testing::RunToCompletion;
 using testing::Subprocess;
 
-size_t Append(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
 // GET or POST on fakehub's simulator endpoints (never faulted).
 std::string Http(const std::string& url, bool post = false) {
   std::string body;
-  CURL* curl = curl_easy_init();
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Append);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
-  if (post) curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
-  CURLcode rc = curl_easy_perform(curl);
-  long status = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_cleanup(curl);
-  EXPECT_EQ(rc, CURLE_OK) << url;
-  EXPECT_EQ(status, 200) << url << ": " << body;
+  EXPECT_EQ(testing::HttpCall(url, &body, post), 200) << url << ": " << body;
   return body;
 }
 
