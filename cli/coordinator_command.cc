@@ -6,7 +6,7 @@
 #include "common/flags.h"
 #include "common/tls.h"
 #include "coordinator/coordinator_server.h"
-#include "coordinator/request_budget.h"
+#include "hub/hub_quota.h"
 
 namespace hubcensus::cli {
 
@@ -65,7 +65,7 @@ int RunCoordinator(const Args& args) {
   c.hub_url = hub_url;
   c.lease_duration = absl::Seconds(lease_seconds);
   c.max_item_failures = static_cast<int32_t>(max_item_failures);
-  auto quota = coordinator::ParseHubQuota(hub_quota);
+  auto quota = hub::ParseHubQuota(hub_quota);
   if (!quota.ok()) return usage(absl::StrCat("--hub_quota: ", quota.status().message()));
   c.hub_quota = *quota;
   if (!admin_token_file.empty()) {

@@ -31,10 +31,14 @@ macro(hubcensus_find_dependencies)
   endif()
 endmacro()
 
-# hubcensus_library(NAME SRCS a.cc b.cc DEPS x y)
+# hubcensus_library(NAME [HDRS a.h] SRCS a.cc internal/b.h internal/b.cc DEPS x y)
+# As Abseil's absl_cc_library: HDRS are the library's public headers, what other libraries may
+# include; everything else (SRCS) is private. In the tree, a library's private headers live in
+# <lib>/internal/, and only <lib>/ and tests/<lib>/ may include them: the
+# internal_headers_stay_private test (cmake/check_internal_includes.cmake) holds everyone to it.
 function(hubcensus_library NAME)
-  cmake_parse_arguments(ARG "" "" "SRCS;DEPS" ${ARGN})
-  add_library(${NAME} STATIC ${ARG_SRCS})
+  cmake_parse_arguments(ARG "" "" "HDRS;SRCS;DEPS" ${ARGN})
+  add_library(${NAME} STATIC ${ARG_HDRS} ${ARG_SRCS})
   target_include_directories(${NAME} PUBLIC ${PROJECT_SOURCE_DIR})
   target_link_libraries(${NAME} PUBLIC ${ARG_DEPS})
 endfunction()

@@ -77,7 +77,7 @@ int RunCoordinatorServer(CoordinatorServerOptions options) {
       .Field("state_dir", options.coordinator.state_dir)
       .Field("store", options.coordinator.store_target)
       .Field("hub_url", options.coordinator.hub_url)
-      .Field("hub_quota", FormatHubQuota(options.coordinator.hub_quota))
+      .Field("hub_quota", hub::FormatHubQuota(options.coordinator.hub_quota))
       .Field("lease_ms", absl::ToInt64Milliseconds(options.coordinator.lease_duration))
       .Field("admin_token", !options.coordinator.admin_token.empty())
       .Field("worker_token", !options.coordinator.worker_token.empty())

@@ -14,7 +14,7 @@
 #include "common/status.h"
 #include "common/worker_token.h"
 #include "coordinator/coordinator.h"
-#include "coordinator/request_budget.h"
+#include "hub/hub_quota.h"
 #include "crawler/crawler_worker.h"
 
 namespace hubcensus {
@@ -128,7 +128,7 @@ absl::StatusOr<std::unique_ptr<LocalCensus>> LocalCensus::Start(LocalCensusOptio
   coord.worker_token = impl->worker_token;
   coord.max_rejected_fraction = options.max_rejected_fraction;
   coord.unreachable_hub_timeout = options.unreachable_hub_timeout;
-  ASSIGN_OR_RETURN(coord.hub_quota, coordinator::ParseHubQuota(options.hub_quota));
+  ASSIGN_OR_RETURN(coord.hub_quota, hub::ParseHubQuota(options.hub_quota));
   // In one process the workers ask again quickly: the next page is ready as soon as one completes.
   coord.busy_retry_after = absl::Milliseconds(5);
   coord.idle_retry_after = absl::Milliseconds(50);

@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
-#include "common/listing.h"
+#include "hub/listing_query.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/status.h"

@@ -14,7 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "common/listing.h"
+#include "hub/listing_query.h"
 
 namespace hubcensus::hub {
 namespace {

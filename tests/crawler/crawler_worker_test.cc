@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "aggregator/aggregator.h"
 #include "common/grpc_server.h"
-#include "common/listing.h"
+#include "hub/listing_query.h"
 #include "common/shutdown.h"
 #include "coordinator/coordinator.h"
 #include "tests/crawler/faulty_hub.h"

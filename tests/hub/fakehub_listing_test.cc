@@ -5,7 +5,7 @@
 
 #include <set>
 
-#include "common/listing.h"
+#include "hub/listing_query.h"
 #include "fakehub/fakehub.h"
 #include "hub/hub_client.h"
 #include "tests/hub/quota_watch_transport.h"

@@ -14,7 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
-#include "common/listing.h"
+#include "hub/listing_query.h"
 #include "common/log.h"
 #include "hub/url.h"
 

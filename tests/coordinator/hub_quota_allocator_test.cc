@@ -1,5 +1,5 @@
-// The request budget of one Hub endpoint: grants never exceed the window's quota.
-#include "coordinator/request_budget.h"
+// The quota allocator of one Hub endpoint: grants never exceed the window's quota.
+#include "coordinator/internal/hub_quota_allocator.h"
 
 #include <gtest/gtest.h>
 
@@ -15,26 +15,8 @@ HubQuota Quota(int64_t q, int64_t w) {
   return quota;
 }
 
-TEST(HubQuota, ParsesQuotaOverWindowAndOff) {
-  auto q = ParseHubQuota("500/300");
-  ASSERT_TRUE(q.ok());
-  EXPECT_EQ(q->quota, 500);
-  EXPECT_EQ(q->window_s, 300);
-  EXPECT_FALSE(q->unlimited);
-  auto off = ParseHubQuota("off");
-  ASSERT_TRUE(off.ok());
-  EXPECT_TRUE(off->unlimited);
-  for (const char* bad : {"", "500", "500/", "0/300", "500/-1", "a/b", "500/300/1"}) {
-    auto r = ParseHubQuota(bad);
-    EXPECT_FALSE(r.ok()) << bad;
-    EXPECT_NE(r.status().message().find(std::string("\"") + bad + "\""), std::string::npos)
-        << r.status();
-  }
-  EXPECT_EQ(FormatHubQuota(*q), "500/300");
-}
-
-TEST(RequestBudget, GrantsChunksUntilTheWindowIsSpentThenRolls) {
-  RequestBudget budget(Quota(50, 60), 8);
+TEST(HubQuotaAllocator, GrantsChunksUntilTheWindowIsSpentThenRolls) {
+  HubQuotaAllocator budget(Quota(50, 60), 8);
   EXPECT_EQ(budget.safety_margin(), 1);
   int64_t total = 0;
   for (int i = 0; i < 20; ++i) {
@@ -52,8 +34,8 @@ TEST(RequestBudget, GrantsChunksUntilTheWindowIsSpentThenRolls) {
   EXPECT_EQ(budget.window_end(), kT0 + absl::Seconds(120));
 }
 
-TEST(RequestBudget, TopUpKeepsAHolderAtOneChunk) {
-  RequestBudget budget(Quota(500, 300), 8);
+TEST(HubQuotaAllocator, TopUpKeepsAHolderAtOneChunk) {
+  HubQuotaAllocator budget(Quota(500, 300), 8);
   EXPECT_EQ(budget.TopUp("a", kT0), 8);
   EXPECT_EQ(budget.TopUp("a", kT0), 0);  // still holds 8 unused
   budget.ReportUsed("a", 3);
@@ -61,8 +43,8 @@ TEST(RequestBudget, TopUpKeepsAHolderAtOneChunk) {
   EXPECT_EQ(budget.granted_in_window(), 11);
 }
 
-TEST(RequestBudget, CleanReleaseReturnsUnusedButAVanishedHolderDoesNot) {
-  RequestBudget budget(Quota(500, 300), 8);
+TEST(HubQuotaAllocator, CleanReleaseReturnsUnusedButAVanishedHolderDoesNot) {
+  HubQuotaAllocator budget(Quota(500, 300), 8);
   budget.TopUp("done", kT0);
   budget.ReportUsed("done", 2);
   budget.Release("done", /*return_unused=*/true);
@@ -72,15 +54,15 @@ TEST(RequestBudget, CleanReleaseReturnsUnusedButAVanishedHolderDoesNot) {
   EXPECT_EQ(budget.granted_in_window(), 10);
 }
 
-TEST(RequestBudget, OverspendingIsCounted) {
-  RequestBudget budget(Quota(500, 300), 8);
+TEST(HubQuotaAllocator, OverspendingIsCounted) {
+  HubQuotaAllocator budget(Quota(500, 300), 8);
   budget.TopUp("a", kT0);
   budget.ReportUsed("a", 20);
   EXPECT_EQ(budget.granted_in_window(), 20);
 }
 
-TEST(RequestBudget, OutstandingGrantsCountAgainstTheNextWindow) {
-  RequestBudget budget(Quota(100, 60), 8);
+TEST(HubQuotaAllocator, OutstandingGrantsCountAgainstTheNextWindow) {
+  HubQuotaAllocator budget(Quota(100, 60), 8);
   budget.TopUp("a", kT0);
   budget.TopUp("b", kT0);
   budget.ReportUsed("b", 8);
@@ -88,8 +70,8 @@ TEST(RequestBudget, OutstandingGrantsCountAgainstTheNextWindow) {
   EXPECT_EQ(budget.Left(kT0 + absl::Seconds(61)), 100 - 2 - 8);
 }
 
-TEST(RequestBudget, AdoptsTheHubsPolicyAndLowerRemaining) {
-  RequestBudget budget(Quota(500, 300), 8);
+TEST(HubQuotaAllocator, AdoptsTheHubsPolicyAndLowerRemaining) {
+  HubQuotaAllocator budget(Quota(500, 300), 8);
   budget.TopUp("a", kT0);
   budget.ReportUsed("a", 8);
   v1::RateLimitObservation o;
@@ -111,8 +93,8 @@ TEST(RequestBudget, AdoptsTheHubsPolicyAndLowerRemaining) {
   EXPECT_EQ(budget.Left(kT0 + absl::Seconds(40)), 1000 - 20);
 }
 
-TEST(RequestBudget, A429WithoutPolicyStopsGrantsUntilReset) {
-  RequestBudget budget(Quota(500, 300), 8);
+TEST(HubQuotaAllocator, A429WithoutPolicyStopsGrantsUntilReset) {
+  HubQuotaAllocator budget(Quota(500, 300), 8);
   budget.TopUp("a", kT0);
   v1::RateLimitObservation o;
   o.set_remaining(0);
@@ -122,29 +104,29 @@ TEST(RequestBudget, A429WithoutPolicyStopsGrantsUntilReset) {
   EXPECT_GT(budget.Left(kT0 + absl::Seconds(30)), 0);
 }
 
-TEST(RequestBudget, OffIsUnlimitedAndIgnoresObservations) {
+TEST(HubQuotaAllocator, OffIsUnlimitedAndIgnoresObservations) {
   HubQuota off;
   off.unlimited = true;
-  RequestBudget budget(off, 8);
-  EXPECT_EQ(budget.TopUp("a", kT0), RequestBudget::kUnlimitedGrant);
+  HubQuotaAllocator budget(off, 8);
+  EXPECT_EQ(budget.TopUp("a", kT0), HubQuotaAllocator::kUnlimitedGrant);
   v1::RateLimitObservation o;
   o.set_quota(10);
   o.set_window_s(10);
   o.set_remaining(0);
   o.set_reset_s(10);
   budget.Observe(o, kT0);
-  EXPECT_EQ(budget.TopUp("b", kT0), RequestBudget::kUnlimitedGrant);
+  EXPECT_EQ(budget.TopUp("b", kT0), HubQuotaAllocator::kUnlimitedGrant);
 }
 
-TEST(RequestBudget, SurvivesARecordRoundTrip) {
-  RequestBudget budget(Quota(500, 300), 8);
+TEST(HubQuotaAllocator, SurvivesARecordRoundTrip) {
+  HubQuotaAllocator budget(Quota(500, 300), 8);
   budget.TopUp("a", kT0);
   v1::RateLimitObservation o;
   o.set_quota(1000);
   o.set_window_s(300);
   budget.Observe(o, kT0);
   BudgetRecord record = budget.ToRecord("http://hub|");
-  RequestBudget restored = RequestBudget::FromRecord(record, Quota(500, 300), 8);
+  HubQuotaAllocator restored = HubQuotaAllocator::FromRecord(record, Quota(500, 300), 8);
   EXPECT_EQ(restored.quota(), 1000);
   EXPECT_EQ(restored.granted_in_window(), 8);
   EXPECT_EQ(restored.window_end(), budget.window_end());

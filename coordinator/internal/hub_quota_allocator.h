@@ -1,40 +1,32 @@
 // The Hub counts requests per token in fixed windows; every worker spends from the same window, so
-// one RequestBudget per Hub endpoint hands requests out in small grants and never lets the grants
-// of a window exceed the quota.
-#ifndef HUBCENSUS_COORDINATOR_REQUEST_BUDGET_H_
-#define HUBCENSUS_COORDINATOR_REQUEST_BUDGET_H_
+// the coordinator keeps one HubQuotaAllocator per Hub endpoint and token, which hands requests out
+// to leases in small grants (the Lease's request_budget) and never lets the grants of a window
+// exceed the quota. (A worker's hub::RequestBudget is the other side: the gate each HTTP request
+// passes, fed by these grants.)
+#ifndef HUBCENSUS_COORDINATOR_INTERNAL_HUB_QUOTA_ALLOCATOR_H_
+#define HUBCENSUS_COORDINATOR_INTERNAL_HUB_QUOTA_ALLOCATOR_H_
 
 #include <cstdint>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "coordinator_state.pb.h"
+#include "hub/hub_quota.h"
 #include "hubcensus/v1/crawl.pb.h"
 
 namespace hubcensus::coordinator {
 
-// q requests per window of w seconds, or unlimited.
-struct HubQuota {
-  bool unlimited = false;
-  int64_t quota = 500;
-  int64_t window_s = 300;
-};
-
-// "500/300" (q requests per w seconds) or "off" (unlimited). Errors name the text.
-absl::StatusOr<HubQuota> ParseHubQuota(absl::string_view text);
-std::string FormatHubQuota(const HubQuota& quota);
+using hub::HubQuota;
 
 // Grants held by leases ("holders"). A holder is topped up to `chunk` outstanding requests; what it
 // reports as used is counted; what it leaves unused is returned when it releases cleanly. Grants
 // still outstanding when a window rolls over are counted against the new window, since they may
 // be spent there. Not thread-safe: the coordinator holds its lock.
-class RequestBudget {
+class HubQuotaAllocator {
  public:
-  RequestBudget(HubQuota initial, int32_t chunk);
-  static RequestBudget FromRecord(const BudgetRecord& record, HubQuota fallback, int32_t chunk);
+  HubQuotaAllocator(HubQuota initial, int32_t chunk);
+  static HubQuotaAllocator FromRecord(const BudgetRecord& record, HubQuota fallback, int32_t chunk);
   BudgetRecord ToRecord(const std::string& key) const;
 
   // Further requests for `holder`: enough to bring its outstanding grant up to `chunk`, within
@@ -83,4 +75,4 @@ class RequestBudget {
 
 }  // namespace hubcensus::coordinator
 
-#endif  // HUBCENSUS_COORDINATOR_REQUEST_BUDGET_H_
+#endif  // HUBCENSUS_COORDINATOR_INTERNAL_HUB_QUOTA_ALLOCATOR_H_

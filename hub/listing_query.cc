@@ -1,11 +1,21 @@
-#include "common/listing.h"
+#include "hub/listing_query.h"
 
+#include <algorithm>
+#include <set>
+
+#include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 
-namespace hubcensus {
+namespace hubcensus::hub {
+
+const std::vector<std::string>& HubListingSortKeys() {
+  static const auto* keys = new std::vector<std::string>{"createdAt", "lastModified", "downloads",
+                                                         "likes", "trendingScore"};
+  return *keys;
+}
 
 const std::vector<std::string>& HubListingExpandValues() {
   static const auto* values = new std::vector<std::string>{"author",
@@ -79,4 +89,44 @@ std::string FirstListingUrl(const std::string& hub_url, const v1::ListingOptions
   return url;
 }
 
-}  // namespace hubcensus
+absl::Status ValidateListingOptions(const v1::ListingOptions& l) {
+  const std::vector<std::string>& keys = HubListingSortKeys();
+  const std::set<std::string> sorts(keys.begin(), keys.end());
+  if (!l.sort().empty() && sorts.count(l.sort()) == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "listing.sort: \"", l.sort(),
+        "\" is not a Hub sort key (createdAt, lastModified, downloads, likes, trendingScore)"));
+  }
+  if (l.page_size() < 0 || l.page_size() > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("listing.page_size: ", l.page_size(), " is outside 0..1000 (0: 1000)"));
+  }
+  const std::vector<std::string>& accepted = HubListingExpandValues();
+  for (int i = 0; i < l.expand_size(); ++i) {
+    if (std::find(accepted.begin(), accepted.end(), l.expand(i)) == accepted.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("listing.expand[", i, "]: \"", l.expand(i),
+                                                     "\" is not accepted by the Hub's listing"));
+    }
+  }
+  const std::string main_sort = l.sort().empty() ? "createdAt" : l.sort();
+  std::set<std::string> streams = {main_sort};
+  for (int i = 0; i < l.extra_streams_size(); ++i) {
+    const std::string& stream = l.extra_streams(i);
+    if (sorts.count(stream) == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("listing.extra_streams[", i, "]: \"", stream, "\" is not a Hub sort key"));
+    }
+    if (!streams.insert(stream).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("listing.extra_streams[", i, "]: \"", stream, "\" is already a stream"));
+    }
+  }
+  for (int i = 0; i < l.filter_size(); ++i) {
+    if (l.filter(i).empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("listing.filter[", i, "]: empty"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace hubcensus::hub

@@ -1,43 +1,14 @@
-#include "coordinator/request_budget.h"
+#include "coordinator/internal/hub_quota_allocator.h"
 
 #include <algorithm>
-#include <vector>
-
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 
 namespace hubcensus::coordinator {
 
-absl::StatusOr<HubQuota> ParseHubQuota(absl::string_view text) {
-  HubQuota out;
-  if (text == "off" || text == "unlimited") {
-    out.unlimited = true;
-    return out;
-  }
-  std::vector<absl::string_view> parts = absl::StrSplit(text, '/');
-  int64_t q = 0, w = 0;
-  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &q) || !absl::SimpleAtoi(parts[1], &w) ||
-      q <= 0 || w <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("hub quota \"", text,
-                     "\": expected QUOTA/WINDOW_SECONDS with both positive (e.g. 500/300) or off"));
-  }
-  out.quota = q;
-  out.window_s = w;
-  return out;
-}
-
-std::string FormatHubQuota(const HubQuota& quota) {
-  if (quota.unlimited) return "off";
-  return absl::StrCat(quota.quota, "/", quota.window_s);
-}
-
-RequestBudget::RequestBudget(HubQuota initial, int32_t chunk)
+HubQuotaAllocator::HubQuotaAllocator(HubQuota initial, int32_t chunk)
     : quota_(initial), chunk_(std::max<int32_t>(1, chunk)) {}
 
-RequestBudget RequestBudget::FromRecord(const BudgetRecord& record, HubQuota fallback,
-                                        int32_t chunk) {
+HubQuotaAllocator HubQuotaAllocator::FromRecord(const BudgetRecord& record, HubQuota fallback,
+                                                int32_t chunk) {
   // An operator's "off" wins over anything remembered; so does a changed --hub_quota until the
   // Hub itself has told us its policy.
   HubQuota quota = fallback;
@@ -45,17 +16,17 @@ RequestBudget RequestBudget::FromRecord(const BudgetRecord& record, HubQuota fal
     quota.quota = record.quota();
     quota.window_s = record.window_s();
   }
-  RequestBudget budget(quota, chunk);
-  budget.learned_ = !fallback.unlimited && record.learned();
+  HubQuotaAllocator allocator(quota, chunk);
+  allocator.learned_ = !fallback.unlimited && record.learned();
   if (record.window_end_unix_ms() != 0) {
-    budget.window_end_ = absl::FromUnixMillis(record.window_end_unix_ms());
+    allocator.window_end_ = absl::FromUnixMillis(record.window_end_unix_ms());
   }
   // Grants made before a restart may still be spent by workers that outlived the coordinator.
-  budget.granted_ = record.granted();
-  return budget;
+  allocator.granted_ = record.granted();
+  return allocator;
 }
 
-BudgetRecord RequestBudget::ToRecord(const std::string& key) const {
+BudgetRecord HubQuotaAllocator::ToRecord(const std::string& key) const {
   BudgetRecord r;
   r.set_key(key);
   r.set_unlimited(quota_.unlimited);
@@ -68,18 +39,18 @@ BudgetRecord RequestBudget::ToRecord(const std::string& key) const {
   return r;
 }
 
-int64_t RequestBudget::safety_margin() const {
+int64_t HubQuotaAllocator::safety_margin() const {
   if (quota_.unlimited) return 0;
   return std::max<int64_t>(1, quota_.quota / 50);
 }
 
-int64_t RequestBudget::OutstandingTotal() const {
+int64_t HubQuotaAllocator::OutstandingTotal() const {
   int64_t total = 0;
   for (const auto& [id, h] : holders_) total += h.outstanding();
   return total;
 }
 
-void RequestBudget::Roll(absl::Time now) {
+void HubQuotaAllocator::Roll(absl::Time now) {
   absl::Duration w = absl::Seconds(quota_.window_s);
   if (window_end_ == absl::InfinitePast()) {
     window_end_ = now + w;
@@ -94,13 +65,13 @@ void RequestBudget::Roll(absl::Time now) {
   granted_ = OutstandingTotal();
 }
 
-int64_t RequestBudget::Left(absl::Time now) {
+int64_t HubQuotaAllocator::Left(absl::Time now) {
   if (quota_.unlimited) return kUnlimitedGrant;
   Roll(now);
   return std::max<int64_t>(0, quota_.quota - safety_margin() - granted_);
 }
 
-int32_t RequestBudget::TopUp(const std::string& holder, absl::Time now) {
+int32_t HubQuotaAllocator::TopUp(const std::string& holder, absl::Time now) {
   Holder& h = holders_[holder];
   if (quota_.unlimited) {
     int64_t want = kUnlimitedGrant - h.outstanding();
@@ -117,7 +88,7 @@ int32_t RequestBudget::TopUp(const std::string& holder, absl::Time now) {
   return static_cast<int32_t>(grant);
 }
 
-void RequestBudget::ReportUsed(const std::string& holder, int64_t used) {
+void HubQuotaAllocator::ReportUsed(const std::string& holder, int64_t used) {
   if (used <= 0) return;
   Holder& h = holders_[holder];
   h.used += used;
@@ -128,7 +99,7 @@ void RequestBudget::ReportUsed(const std::string& holder, int64_t used) {
   }
 }
 
-void RequestBudget::Observe(const v1::RateLimitObservation& o, absl::Time now) {
+void HubQuotaAllocator::Observe(const v1::RateLimitObservation& o, absl::Time now) {
   if (quota_.unlimited) return;
   if (o.quota() > 0 && o.window_s() > 0) {
     quota_.quota = o.quota();
@@ -153,7 +124,7 @@ void RequestBudget::Observe(const v1::RateLimitObservation& o, absl::Time now) {
   if (hub_room < our_room) granted_ = quota_.quota - hub_room;
 }
 
-void RequestBudget::Release(const std::string& holder, bool return_unused) {
+void HubQuotaAllocator::Release(const std::string& holder, bool return_unused) {
   auto it = holders_.find(holder);
   if (it == holders_.end()) return;
   if (return_unused && !quota_.unlimited) {

@@ -1,4 +1,4 @@
-#include "coordinator/crawl_ledger.h"
+#include "coordinator/internal/crawl_ledger.h"
 
 #include <rocksdb/options.h>
 

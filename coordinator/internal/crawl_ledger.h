@@ -1,8 +1,8 @@
 // The coordinator's durable memory: crawls, their items (with fences and checkpointed cursors) and
 // the request budgets, in its own RocksDB, so a coordinator killed at any point resumes every
 // open crawl where it stood.
-#ifndef HUBCENSUS_COORDINATOR_CRAWL_LEDGER_H_
-#define HUBCENSUS_COORDINATOR_CRAWL_LEDGER_H_
+#ifndef HUBCENSUS_COORDINATOR_INTERNAL_CRAWL_LEDGER_H_
+#define HUBCENSUS_COORDINATOR_INTERNAL_CRAWL_LEDGER_H_
 
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
@@ -56,4 +56,4 @@ class CrawlLedger {
 
 }  // namespace hubcensus::coordinator
 
-#endif  // HUBCENSUS_COORDINATOR_CRAWL_LEDGER_H_
+#endif  // HUBCENSUS_COORDINATOR_INTERNAL_CRAWL_LEDGER_H_
