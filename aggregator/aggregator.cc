@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "aggregator/census_format.h"
 #include "aggregator/census_metrics.h"
+#include "aggregator/census_server.h"
 #include "aggregator/lineage.h"
 #include "common/dates.h"
 #include "common/log.h"
@@ -410,6 +411,10 @@ class Aggregator::Impl {
     grpc::Status Lineage(grpc::ServerContext*, const v1::LineageRequest* request,
                          v1::LineageResponse* response) override {
       return Reply(agg_->Lineage(*request), response);
+    }
+    grpc::Status Export(grpc::ServerContext*, const v1::ExportRequest* request,
+                        grpc::ServerWriter<v1::ExportChunk>* writer) override {
+      return StreamExport(agg_, *request, writer);
     }
 
    private:

@@ -17,16 +17,6 @@ namespace {
 
 using Row = std::vector<std::string>;
 
-std::string CsvField(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
-
 std::string Csv(const Row& header, const std::vector<Row>& rows) {
   std::string out;
   auto line = [&out](const Row& r) {
@@ -258,6 +248,16 @@ std::string CrossoverFoundSentence(const std::string& a, const std::string& b,
                       FormatCompact(r.a_value()), " vs ", FormatCompact(r.b_value()), " (",
                       r.previous_date(), ": ", FormatCompact(r.previous_a_value()), " vs ",
                       FormatCompact(r.previous_b_value()), ").");
+}
+
+std::string CsvField(absl::string_view field) {
+  if (field.find_first_of(",\"\n\r") == absl::string_view::npos) return std::string(field);
+  std::string out = "\"";
+  for (char c : field) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
 }
 
 std::string FormatNumber(double value) {

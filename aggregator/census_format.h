@@ -37,6 +37,9 @@ std::string CrossoverAbsentSentence(const std::string& a, const std::string& b,
 // 310.0M)."
 std::string CrossoverFoundSentence(const std::string& a, const std::string& b,
                                    const v1::CrossoverResponse& response);
+// One CSV field (RFC 4180): quoted when it holds a comma, a quote, CR or LF, quotes doubled.
+// Every CSV this program writes (query, export, the report's files) quotes with it.
+std::string CsvField(absl::string_view field);
 // JSON string quoting (common/json_text.h), as the output formats write it.
 using ::hubcensus::JsonString;
 

@@ -3,28 +3,19 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
-#include <optional>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "aggregator/aggregator.h"
 #include "aggregator/census_format.h"
 #include "common/dates.h"
 #include "common/grpc_server.h"
-#include "common/log.h"
-#include "common/metrics.h"
-#include "common/shutdown.h"
 #include "common/status.h"
 #include "config/family_config.h"
 #include "hubcensus/v1/census.grpc.pb.h"
@@ -32,103 +23,6 @@
 
 namespace hubcensus::aggregator {
 namespace {
-
-// The Census calls, answered either by a remote aggregator or by one opened on a data folder.
-class CensusBackend {
- public:
-  virtual ~CensusBackend() = default;
-  virtual absl::StatusOr<v1::FamiliesResponse> Families(const v1::FamiliesRequest& r) = 0;
-  virtual absl::StatusOr<v1::SeriesResponse> Series(const v1::SeriesRequest& r) = 0;
-  virtual absl::StatusOr<v1::SharesResponse> Shares(const v1::SharesRequest& r) = 0;
-  virtual absl::StatusOr<v1::CrossoverResponse> Crossover(const v1::CrossoverRequest& r) = 0;
-  virtual absl::StatusOr<v1::TopReposResponse> TopRepos(const v1::TopReposRequest& r) = 0;
-  virtual absl::StatusOr<v1::LineageResponse> Lineage(const v1::LineageRequest& r) = 0;
-  virtual absl::StatusOr<v1::ListCommittedCrawlsResponse> ListCrawls() = 0;
-};
-
-class RemoteCensus : public CensusBackend {
- public:
-  RemoteCensus(const std::string& target, std::shared_ptr<grpc::ChannelCredentials> credentials)
-      : stub_(v1::Census::NewStub(MakeChannel(target, std::move(credentials)))), target_(target) {}
-
-  template <typename Req, typename Resp, typename Fn>
-  absl::StatusOr<Resp> Call(const Req& request, Fn fn) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(5));
-    Resp response;
-    grpc::Status s = fn(&context, request, &response);
-    if (!s.ok()) {
-      absl::Status st = FromGrpcStatus(s);
-      if (st.code() == absl::StatusCode::kUnavailable) {
-        return Annotate(st, absl::StrCat("aggregator at ", target_));
-      }
-      return st;
-    }
-    return response;
-  }
-  absl::StatusOr<v1::FamiliesResponse> Families(const v1::FamiliesRequest& r) override {
-    return Call<v1::FamiliesRequest, v1::FamiliesResponse>(
-        r, [&](auto* c, const auto& q, auto* p) { return stub_->Families(c, q, p); });
-  }
-  absl::StatusOr<v1::SeriesResponse> Series(const v1::SeriesRequest& r) override {
-    return Call<v1::SeriesRequest, v1::SeriesResponse>(
-        r, [&](auto* c, const auto& q, auto* p) { return stub_->Series(c, q, p); });
-  }
-  absl::StatusOr<v1::SharesResponse> Shares(const v1::SharesRequest& r) override {
-    return Call<v1::SharesRequest, v1::SharesResponse>(
-        r, [&](auto* c, const auto& q, auto* p) { return stub_->Shares(c, q, p); });
-  }
-  absl::StatusOr<v1::CrossoverResponse> Crossover(const v1::CrossoverRequest& r) override {
-    return Call<v1::CrossoverRequest, v1::CrossoverResponse>(
-        r, [&](auto* c, const auto& q, auto* p) { return stub_->Crossover(c, q, p); });
-  }
-  absl::StatusOr<v1::TopReposResponse> TopRepos(const v1::TopReposRequest& r) override {
-    return Call<v1::TopReposRequest, v1::TopReposResponse>(
-        r, [&](auto* c, const auto& q, auto* p) { return stub_->TopRepos(c, q, p); });
-  }
-  absl::StatusOr<v1::LineageResponse> Lineage(const v1::LineageRequest& r) override {
-    return Call<v1::LineageRequest, v1::LineageResponse>(
-        r, [&](auto* c, const auto& q, auto* p) { return stub_->Lineage(c, q, p); });
-  }
-  absl::StatusOr<v1::ListCommittedCrawlsResponse> ListCrawls() override {
-    return Call<v1::ListCommittedCrawlsRequest, v1::ListCommittedCrawlsResponse>(
-        v1::ListCommittedCrawlsRequest(),
-        [&](auto* c, const auto& q, auto* p) { return stub_->ListCrawls(c, q, p); });
-  }
-
- private:
-  std::unique_ptr<v1::Census::Stub> stub_;
-  std::string target_;
-};
-
-class LocalCensus : public CensusBackend {
- public:
-  explicit LocalCensus(std::unique_ptr<Aggregator> agg) : agg_(std::move(agg)) {}
-  absl::StatusOr<v1::FamiliesResponse> Families(const v1::FamiliesRequest& r) override {
-    return agg_->Families(r);
-  }
-  absl::StatusOr<v1::SeriesResponse> Series(const v1::SeriesRequest& r) override {
-    return agg_->Series(r);
-  }
-  absl::StatusOr<v1::SharesResponse> Shares(const v1::SharesRequest& r) override {
-    return agg_->Shares(r);
-  }
-  absl::StatusOr<v1::CrossoverResponse> Crossover(const v1::CrossoverRequest& r) override {
-    return agg_->Crossover(r);
-  }
-  absl::StatusOr<v1::TopReposResponse> TopRepos(const v1::TopReposRequest& r) override {
-    return agg_->TopRepos(r);
-  }
-  absl::StatusOr<v1::LineageResponse> Lineage(const v1::LineageRequest& r) override {
-    return agg_->Lineage(r);
-  }
-  absl::StatusOr<v1::ListCommittedCrawlsResponse> ListCrawls() override {
-    return agg_->ListCrawls(v1::ListCommittedCrawlsRequest());
-  }
-
- private:
-  std::unique_ptr<Aggregator> agg_;
-};
 
 template <typename Resp>
 std::string Render(const Resp& r, OutputFormat f, std::string (*json)(const Resp&),
@@ -144,33 +38,6 @@ std::string Render(const Resp& r, OutputFormat f, std::string (*json)(const Resp
 }
 
 }  // namespace
-
-std::string ResolveStoreDir(const std::string& data_dir) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (data_dir.empty() || fs::exists(fs::path(data_dir) / "CURRENT", ec)) return data_dir;
-  fs::path nested = fs::path(data_dir) / "store";
-  if (fs::exists(nested / "CURRENT", ec)) return nested.string();
-  return data_dir;
-}
-
-absl::StatusOr<std::string> AggregatorTarget(const std::string& address, const TlsOptions& tls) {
-  absl::string_view target = address;
-  bool https = absl::ConsumePrefix(&target, "https://");
-  if (!https) absl::ConsumePrefix(&target, "http://");
-  absl::ConsumeSuffix(&target, "/");
-  if (target.find('/') != absl::string_view::npos ||
-      target.find("://") != absl::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("--aggregator: \"", address.substr(0, 200),
-                                                   "\" is not HOST:PORT (gRPC, no path)"));
-  }
-  if (https && tls.ca_file.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--aggregator: \"", address.substr(0, 200),
-                     "\" asks for TLS: give --tls_ca=FILE (the aggregator's CA) and HOST:PORT"));
-  }
-  return std::string(target);
-}
 
 absl::StatusOr<std::string> QueryDate(const std::string& date) {
   if (date.empty() || date == "latest") return std::string();
@@ -247,27 +114,26 @@ namespace {
 
 // The family names a query can name: the ad hoc config's, else those of the latest crawl
 // (empty when no crawl is committed: the server then gives its own error).
-std::vector<std::string> KnownFamilies(CensusBackend* backend, const v1::FamilyConfig& ad_hoc) {
+std::vector<std::string> KnownFamilies(CensusClient* census, const v1::FamilyConfig& ad_hoc) {
   std::vector<std::string> names;
   if (ad_hoc.family_size() > 0) {
     for (const auto& f : ad_hoc.family()) names.push_back(f.name());
     return names;
   }
-  auto latest = backend->Families(v1::FamiliesRequest());
+  auto latest = census->Families(v1::FamiliesRequest());
   if (!latest.ok()) return names;
   for (const auto& f : latest->families()) names.push_back(f.family());
   return names;
 }
 
-absl::StatusOr<std::string> RunOn(CensusBackend* backend, const QueryOptions& o,
-                                  OutputFormat format, const v1::FamilyConfig& ad_hoc,
-                                  const std::string& date) {
+absl::StatusOr<std::string> RunOn(CensusClient* census, const QueryOptions& o, OutputFormat format,
+                                  const v1::FamilyConfig& ad_hoc, const std::string& date) {
   v1::CrawlSelector selector;
   selector.set_date(date);
   selector.set_crawl_id(o.crawl_id);
   std::vector<std::string> known;
   auto family = [&](const std::string& flag, const std::string& name) {
-    if (known.empty()) known = KnownFamilies(backend, ad_hoc);
+    if (known.empty()) known = KnownFamilies(census, ad_hoc);
     return ResolveFamilyName(flag, name, known);
   };
 
@@ -275,7 +141,7 @@ absl::StatusOr<std::string> RunOn(CensusBackend* backend, const QueryOptions& o,
     v1::FamiliesRequest r;
     *r.mutable_crawl() = selector;
     *r.mutable_families() = ad_hoc;
-    ASSIGN_OR_RETURN(auto resp, backend->Families(r));
+    ASSIGN_OR_RETURN(auto resp, census->Families(r));
     return Render(resp, format, &FamiliesToJson, &FamiliesToCsv, &FamiliesToTable);
   }
   if (o.kind == "shares") {
@@ -284,7 +150,7 @@ absl::StatusOr<std::string> RunOn(CensusBackend* backend, const QueryOptions& o,
     r.set_from_month(o.from);
     r.set_to_month(o.to);
     *r.mutable_families() = ad_hoc;
-    ASSIGN_OR_RETURN(auto resp, backend->Shares(r));
+    ASSIGN_OR_RETURN(auto resp, census->Shares(r));
     return Render(resp, format, &SharesToJson, &SharesToCsv, &SharesToTable);
   }
   if (o.kind == "series") {
@@ -301,7 +167,7 @@ absl::StatusOr<std::string> RunOn(CensusBackend* backend, const QueryOptions& o,
     for (const auto& g : o.regions) r.add_regions(g);
     r.set_from_date(o.from);
     r.set_to_date(o.to);
-    ASSIGN_OR_RETURN(auto resp, backend->Series(r));
+    ASSIGN_OR_RETURN(auto resp, census->Series(r));
     return Render(resp, format, &SeriesToJson, &SeriesToCsv, &SeriesToTable);
   }
   if (o.kind == "crossover") {
@@ -316,7 +182,7 @@ absl::StatusOr<std::string> RunOn(CensusBackend* backend, const QueryOptions& o,
     r.set_metric(o.metric.empty() ? "first_party_downloads_all_time" : o.metric);
     r.set_from_date(o.from);
     r.set_to_date(o.to);
-    ASSIGN_OR_RETURN(auto resp, backend->Crossover(r));
+    ASSIGN_OR_RETURN(auto resp, census->Crossover(r));
     if (format != OutputFormat::kTable) {
       return Render(resp, format, &CrossoverToJson, &CrossoverToCsv, &CrossoverToTable);
     }
@@ -327,7 +193,7 @@ absl::StatusOr<std::string> RunOn(CensusBackend* backend, const QueryOptions& o,
     series.add_families(b);
     series.set_from_date(o.from);
     series.set_to_date(o.to);
-    ASSIGN_OR_RETURN(auto lines, backend->Series(series));
+    ASSIGN_OR_RETURN(auto lines, census->Series(series));
     return CrossoverAbsentSentence(a, b, lines) + "\n";
   }
   if (o.kind == "top") {
@@ -349,7 +215,7 @@ absl::StatusOr<std::string> RunOn(CensusBackend* backend, const QueryOptions& o,
     r.set_k(static_cast<int32_t>(o.k));
     r.set_first_party_only(o.first_party_only);
     r.set_order_by(o.order_by);
-    ASSIGN_OR_RETURN(auto resp, backend->TopRepos(r));
+    ASSIGN_OR_RETURN(auto resp, census->TopRepos(r));
     return Render(resp, format, &TopReposToJson, &TopReposToCsv, &TopReposToTable);
   }
   if (o.kind == "lineage") {
@@ -358,11 +224,11 @@ absl::StatusOr<std::string> RunOn(CensusBackend* backend, const QueryOptions& o,
     *r.mutable_crawl() = selector;
     r.set_repo_id(o.repo);
     *r.mutable_families() = ad_hoc;
-    ASSIGN_OR_RETURN(auto resp, backend->Lineage(r));
+    ASSIGN_OR_RETURN(auto resp, census->Lineage(r));
     return Render(resp, format, &LineageToJson, &LineageToCsv, &LineageToTable);
   }
   if (o.kind == "crawls") {
-    ASSIGN_OR_RETURN(auto resp, backend->ListCrawls());
+    ASSIGN_OR_RETURN(auto resp, census->ListCrawls());
     return Render(resp, format, &CrawlsToJson, &CrawlsToCsv, &CrawlsToTable);
   }
   return absl::InvalidArgumentError(
@@ -393,6 +259,22 @@ absl::Status ExplainNotAnAggregator(const std::string& target,
 
 }  // namespace
 
+namespace {
+
+// One client for either form of the flags: --aggregator or --data_dir (exactly one).
+absl::StatusOr<std::unique_ptr<CensusClient>> OpenCensus(const std::string& aggregator,
+                                                         const std::string& data_dir,
+                                                         const TlsOptions& tls) {
+  if (aggregator.empty() == data_dir.empty()) {
+    return absl::InvalidArgumentError(
+        "give exactly one of --aggregator=HOST:PORT or --data_dir=DIR");
+  }
+  if (!aggregator.empty()) return CensusClient::Connect(aggregator, tls);
+  return CensusClient::OpenDataDir(data_dir, DefaultFamilyConfig());
+}
+
+}  // namespace
+
 absl::StatusOr<std::string> RunCensusQuery(const QueryOptions& o) {
   ASSIGN_OR_RETURN(OutputFormat format, ParseOutputFormat(o.format));
   if (o.aggregator.empty() == o.data_dir.empty()) {
@@ -404,27 +286,16 @@ absl::StatusOr<std::string> RunCensusQuery(const QueryOptions& o) {
   if (!o.families_file.empty()) {
     ASSIGN_OR_RETURN(ad_hoc, LoadFamilyConfig(o.families_file));
   }
-  std::unique_ptr<CensusBackend> backend;
-  std::string target;
-  std::shared_ptr<grpc::ChannelCredentials> credentials;
-  if (!o.aggregator.empty()) {
-    ASSIGN_OR_RETURN(target, AggregatorTarget(o.aggregator, o.tls));
-    ASSIGN_OR_RETURN(credentials, MakeChannelCredentials(o.tls));
-    backend = std::make_unique<RemoteCensus>(target, credentials);
-  } else {
-    AggregatorOptions ao;
-    ao.data_dir = ResolveStoreDir(o.data_dir);
-    ao.read_only = true;
-    ASSIGN_OR_RETURN(auto agg, Aggregator::Open(ao));
-    backend = std::make_unique<LocalCensus>(std::move(agg));
-  }
-  absl::StatusOr<std::string> out = RunOn(backend.get(), o, format, ad_hoc, date);
+  ASSIGN_OR_RETURN(std::unique_ptr<CensusClient> census,
+                   OpenCensus(o.aggregator, o.data_dir, o.tls));
+  absl::StatusOr<std::string> out = RunOn(census.get(), o, format, ad_hoc, date);
   if (out.ok()) return out;
-  if (out.status().code() == absl::StatusCode::kUnimplemented && !target.empty()) {
-    return ExplainNotAnAggregator(target, credentials);
+  if (out.status().code() == absl::StatusCode::kUnimplemented && !census->target().empty()) {
+    ASSIGN_OR_RETURN(auto credentials, MakeChannelCredentials(o.tls));
+    return ExplainNotAnAggregator(census->target(), credentials);
   }
   if (out.status().code() == absl::StatusCode::kNotFound && !date.empty()) {
-    auto crawls = backend->ListCrawls();
+    auto crawls = census->ListCrawls();
     if (crawls.ok()) {
       std::vector<std::string> dates;
       for (const auto& c : crawls->crawls()) dates.push_back(c.date());
@@ -436,130 +307,36 @@ absl::StatusOr<std::string> RunCensusQuery(const QueryOptions& o) {
 }
 
 absl::StatusOr<int64_t> RunExport(const ExportOptions& o) {
-  ExportFormat format;
+  v1::ExportRequest request;
   if (o.format == "jsonl" || o.format.empty()) {
-    format = ExportFormat::kJsonLines;
+    request.set_format(v1::EXPORT_FORMAT_JSON_LINES);
   } else if (o.format == "csv") {
-    format = ExportFormat::kCsv;
+    request.set_format(v1::EXPORT_FORMAT_CSV);
   } else {
     return absl::InvalidArgumentError(
-        absl::StrCat("--format: \"", o.format, "\" is not one of jsonl, csv"));
+        absl::StrCat("--format: \"", o.format.substr(0, 200), "\" is not one of jsonl, csv"));
   }
-  if (!o.aggregator.empty()) {
-    // Export streams every snapshot of a crawl; the Census API answers figures only, so export
-    // reads the store itself (safe while the aggregator runs: a RocksDB secondary instance).
-    return absl::InvalidArgumentError(
-        "--aggregator: export reads the aggregator's data folder, not its gRPC API (which has no "
-        "export call): give --data_dir=DIR on a machine that sees the folder (it works while "
-        "the aggregator runs)");
-  }
-  if (o.data_dir.empty()) return absl::InvalidArgumentError("--data_dir: required");
   ASSIGN_OR_RETURN(std::string date, QueryDate(o.date));
-  AggregatorOptions ao;
-  ao.data_dir = ResolveStoreDir(o.data_dir);
-  ao.read_only = true;
-  ASSIGN_OR_RETURN(auto agg, Aggregator::Open(ao));
-  v1::CrawlSelector selector;
-  selector.set_date(date);
-  selector.set_crawl_id(o.crawl_id);
-  if (o.out.empty() || o.out == "-") return agg->Export(selector, format, std::cout);
+  request.mutable_crawl()->set_date(date);
+  request.mutable_crawl()->set_crawl_id(o.crawl_id);
+  ASSIGN_OR_RETURN(std::unique_ptr<CensusClient> census,
+                   OpenCensus(o.aggregator, o.data_dir, o.tls));
+  if (o.out.empty() || o.out == "-") return census->Export(request, std::cout);
+  // Written beside the target and renamed into place: a failed export leaves no partial file.
   std::string tmp = o.out + ".tmp";
   std::ofstream file(tmp, std::ios::binary | std::ios::trunc);
   if (!file) return absl::InvalidArgumentError(absl::StrCat("--out: cannot write ", o.out));
-  ASSIGN_OR_RETURN(int64_t n, agg->Export(selector, format, file));
+  absl::StatusOr<int64_t> n = census->Export(request, file);
   file.close();
+  if (!n.ok()) {
+    std::remove(tmp.c_str());
+    return n.status();
+  }
   if (!file || std::rename(tmp.c_str(), o.out.c_str()) != 0) {
+    std::remove(tmp.c_str());
     return absl::InternalError(absl::StrCat("--out: writing ", o.out, " failed"));
   }
   return n;
-}
-
-namespace {
-
-// The port of a host:port address, or nullopt when it has none.
-std::optional<int> PortOf(const std::string& address) {
-  auto colon = address.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
-    return std::nullopt;
-  }
-  return port;
-}
-
-std::string HostOf(const std::string& address) { return address.substr(0, address.rfind(':')); }
-
-}  // namespace
-
-absl::Status ServeAggregator(const AggregatorServerOptions& o) {
-  if (o.data_dir.empty()) return absl::InvalidArgumentError("--data_dir: required");
-  const bool split = !o.ingest_listen.empty();
-  if (split) {
-    std::optional<int> ingest_port = PortOf(o.ingest_listen);
-    if (!ingest_port) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--ingest_listen: \"", o.ingest_listen, "\" is not HOST:PORT"));
-    }
-    // Caught here with a message that names both flags (the second bind would fail anyway:
-    // common/grpc_server.cc turns SO_REUSEPORT off).
-    if (*ingest_port != 0 && PortOf(o.listen) == ingest_port) {
-      return absl::InvalidArgumentError(absl::StrCat("--ingest_listen: port ", *ingest_port,
-                                                     " is the --listen port; give another"));
-    }
-  }
-  ASSIGN_OR_RETURN(v1::FamilyConfig families, LoadFamilyConfigOrDefault(o.families_file));
-  AggregatorOptions ao;
-  ao.data_dir = o.data_dir;
-  ao.families = families;
-  ASSIGN_OR_RETURN(auto agg, Aggregator::Open(ao));
-  ASSIGN_OR_RETURN(auto metrics, StartMetricsIfRequested(o.metrics_port));
-  ASSIGN_OR_RETURN(auto credentials, MakeServerCredentials(o.tls));
-  ASSIGN_OR_RETURN(auto health, StartHealthProbeIfRequested(o.tls.health_port));
-
-  std::unique_ptr<GrpcServer> ingest;
-  std::vector<grpc::Service*> query_services = {agg->census_service()};
-  if (split) {
-    GrpcServerOptions io;
-    io.listen_address = o.ingest_listen;
-    io.credentials = credentials;
-    ASSIGN_OR_RETURN(ingest, GrpcServer::Start(io, {agg->snapshot_store_service()}));
-  } else {
-    query_services.insert(query_services.begin(), agg->snapshot_store_service());
-  }
-  GrpcServerOptions so;
-  so.listen_address = o.listen;
-  so.credentials = credentials;
-  ASSIGN_OR_RETURN(auto server, GrpcServer::Start(so, query_services));
-  if (ingest) {
-    std::printf("aggregator ingest listening on %s:%d\n", HostOf(o.ingest_listen).c_str(),
-                ingest->port());
-  }
-  std::printf("aggregator listening on %s:%d\n", HostOf(o.listen).c_str(), server->port());
-  std::fflush(stdout);
-  HC_LOG(kInfo, "aggregator_started")
-      .Field("data_dir", o.data_dir)
-      .Field("port", server->port())
-      .Field("ingest_port", ingest ? ingest->port() : server->port())
-      .Field("families", families.family_size())
-      .Field("metrics_port", metrics ? metrics->port() : 0)
-      .Field("tls", !o.tls.cert_file.empty())
-      .Field("mtls", o.tls.require_client_cert)
-      .Field("health_port", health ? health->port() : 0);
-  server->SetServing(true);
-  if (ingest) ingest->SetServing(true);
-  WaitForShutdown();
-  HC_LOG(kInfo, "grpc_server_stopping")
-      .Field("port", server->port())
-      .Field("ingest_port", ingest ? ingest->port() : server->port());
-  // Both listeners drain in the same grace period: a crawler's batch in flight and a query in
-  // flight each get to finish.
-  std::thread ingest_shutdown([&ingest] {
-    if (ingest) ingest->Shutdown();
-  });
-  server->Shutdown();
-  ingest_shutdown.join();
-  if (health) health->Shutdown();
-  HC_LOG(kInfo, "aggregator_stopped");
-  return absl::OkStatus();
 }
 
 }  // namespace hubcensus::aggregator

@@ -1,5 +1,6 @@
-// What the `hubcensus aggregator`, `query` and `export` subcommands do, behind their flags:
-// serve the aggregator, or ask it (over gRPC, or straight on its data folder) and format.
+// What the `hubcensus query` and `export` subcommands do, behind their flags: ask the Census API
+// through the one CensusClient (a running aggregator, or its data folder opened in-process) and
+// format the answer.
 #ifndef HUBCENSUS_AGGREGATOR_CENSUS_QUERY_H_
 #define HUBCENSUS_AGGREGATOR_CENSUS_QUERY_H_
 
@@ -9,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "aggregator/census_client.h"
 #include "common/tls.h"
 
 namespace hubcensus::aggregator {
@@ -44,12 +46,6 @@ struct QueryOptions {
 // --aggregator is not an aggregator.
 absl::StatusOr<std::string> RunCensusQuery(const QueryOptions& options);
 
-// The store folder for --data_dir: DIR itself when it holds a store, else DIR/store when that
-// does (the folder `hubcensus local --data_dir=DIR` was given).
-std::string ResolveStoreDir(const std::string& data_dir);
-// --aggregator: HOST:PORT, with an http:// or https:// scheme and a trailing '/' accepted and
-// dropped (https:// needs --tls_ca, said in the error).
-absl::StatusOr<std::string> AggregatorTarget(const std::string& address, const TlsOptions& tls);
 // --date for a query: "latest" or empty -> "" (the latest crawl), "today" -> today's UTC date,
 // YYYY-MM-DD as given; anything else is an error naming the flag.
 absl::StatusOr<std::string> QueryDate(const std::string& date);
@@ -61,32 +57,15 @@ absl::StatusOr<std::string> ResolveFamilyName(const std::string& flag, const std
 std::string NearestDatesHint(const std::string& date, const std::vector<std::string>& dates);
 
 struct ExportOptions {
-  std::string data_dir;
-  std::string aggregator;  // refused with an explanation: the Census API has no export call
+  std::string aggregator;  // host:port of a running aggregator (Census.Export), or
+  std::string data_dir;    // its data folder, read in-process: the same bytes either way
   std::string date;
   std::string crawl_id;
   std::string format = "jsonl";  // jsonl | csv
   std::string out;               // empty or "-": stdout
+  TlsOptions tls;                // to --aggregator
 };
 absl::StatusOr<int64_t> RunExport(const ExportOptions& options);
-
-struct AggregatorServerOptions {
-  std::string data_dir;
-  std::string listen = "0.0.0.0:7003";
-  // host:port serving SnapshotStore only, so that ingest and queries can be told apart by port
-  // (NetworkPolicies); `listen` then serves Census only. Empty: both services on `listen`.
-  std::string ingest_listen;
-  std::string families_file;
-  int64_t metrics_port = 0;
-  // --tls_cert/--tls_key/--tls_ca/--tls_require_client_cert/--health_port; TLS applies to both
-  // listeners.
-  TlsOptions tls;
-};
-// Serves SnapshotStore and Census until SIGTERM/SIGINT, then shuts every listener down
-// gracefully. Once it accepts calls it prints "aggregator ingest listening on HOST:PORT" (only
-// with ingest_listen) and then "aggregator listening on HOST:PORT" (the real ports when 0 was
-// asked). Each listener also serves grpc.health.v1 and reflection.
-absl::Status ServeAggregator(const AggregatorServerOptions& options);
 
 }  // namespace hubcensus::aggregator
 

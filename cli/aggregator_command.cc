@@ -1,6 +1,6 @@
 #include <cstdio>
 
-#include "aggregator/census_query.h"
+#include "aggregator/census_server.h"
 #include "cli/commands.h"
 #include "common/flags.h"
 #include "common/tls.h"
@@ -24,7 +24,8 @@ int RunAggregator(const Args& args) {
   flags.String("data_dir", &o.data_dir, "the store's RocksDB folder (created when missing)");
   flags.String("listen", &o.listen,
                "host:port serving Census queries, and also SnapshotStore ingest unless "
-               "--ingest_listen is given; port 0 picks a free port");
+               "--ingest_listen is given; port 0 picks a free port. Default: loopback only "
+               "(127.0.0.1:7003); give 0.0.0.0:PORT to serve other machines");
   flags.String("ingest_listen", &o.ingest_listen,
                "host:port serving only SnapshotStore ingest (crawlers, coordinator); port 0 picks "
                "a free port. Default: none, ingest is served on --listen");

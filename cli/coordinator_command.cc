@@ -15,7 +15,8 @@ int RunCoordinator(const Args& args) {
   std::string state_dir, store, hub_url, hub_quota = "500/300", admin_token_file, schedule;
   std::string worker_token_file, unreachable_hub_timeout = "60s";
   double max_rejected_fraction = 0.01;
-  std::string listen = "0.0.0.0:7001";
+  // Loopback unless told otherwise (the deploy manifests pass --listen=0.0.0.0:7001).
+  std::string listen = "127.0.0.1:7001";
   int64_t lease_seconds = 30, max_item_failures = 5, metrics_port = 0;
   FlagSet flags("hubcensus coordinator --state_dir=DIR --store=ADDR [flags]",
                 "Serves the Coordinator: plans crawls, leases work items to crawler workers with "
@@ -23,7 +24,9 @@ int RunCoordinator(const Args& args) {
                 "and commits finished crawls to the store.");
   flags.String("state_dir", &state_dir, "the coordinator's RocksDB folder (required)");
   flags.String("store", &store, "the aggregator's SnapshotStore gRPC address host:port (required)");
-  flags.String("listen", &listen, "gRPC listen address host:port (port 0: a free port, printed)");
+  flags.String("listen", &listen,
+               "gRPC listen address host:port (port 0: a free port, printed). Default: loopback "
+               "only (127.0.0.1:7001); give 0.0.0.0:PORT to serve other machines");
   flags.String("hub_url", &hub_url, "Hub endpoint for crawls that name none");
   flags.Int("lease_seconds", &lease_seconds, "lease duration; workers renew at a third");
   flags.Int("max_item_failures", &max_item_failures,

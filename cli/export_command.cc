@@ -3,25 +3,30 @@
 #include "aggregator/census_query.h"
 #include "cli/commands.h"
 #include "common/flags.h"
+#include "common/tls.h"
 
 namespace hubcensus::cli {
 
 int RunExport(const Args& args) {
   aggregator::ExportOptions o;
   FlagSet flags(
-      "hubcensus export --data_dir=DIR [--date=YYYY-MM-DD] [--format=jsonl|csv] "
-      "[--out=FILE]",
-      "Writes every repo snapshot of a committed crawl, sorted by id.");
+      "hubcensus export (--data_dir=DIR | --aggregator=HOST:PORT) [--date=YYYY-MM-DD] "
+      "[--format=jsonl|csv] [--out=FILE]",
+      "Writes every repo snapshot of a committed crawl, sorted by id, from the aggregator's data\n"
+      "folder (--data_dir; works while the aggregator runs) or from a running aggregator\n"
+      "(--aggregator, the Census API's Export stream). Give one of the two: the bytes are the\n"
+      "same either way.");
   flags.String("data_dir", &o.data_dir,
                "the aggregator's data folder (or the folder given to `local`)");
   flags.String("aggregator", &o.aggregator,
-               "not served: export reads --data_dir (the Census API has no export call)");
+               "host:port of a running aggregator (http:// is accepted and dropped)");
   flags.String("date", &o.date,
                "YYYY-MM-DD of a committed crawl, 'today' (UTC) or 'latest' (the default)");
   flags.String("crawl_id", &o.crawl_id, "a committed crawl id instead of --date");
   flags.String("format", &o.format,
                "jsonl (one JSON object per repo) or csv; both name fields in snake_case");
   flags.String("out", &o.out, "output file (written atomically); default: stdout");
+  RegisterClientTlsFlags(flags, &o.tls);
   if (auto code = ParseFlagsOrExit(flags, args)) return *code;
   auto n = aggregator::RunExport(o);
   if (!n.ok()) {

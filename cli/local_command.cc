@@ -115,7 +115,20 @@ int RunLocal(const Args& args) {
     return 1;
   }
   ProgressDisplay display(stderr);
+  bool first_update = true;
   auto outcome = (*census)->RunCrawl(*resolved_date, [&](const v1::Crawl& c) {
+    if (first_update) {
+      first_update = false;
+      // A committed date prints its own line below; an open one says where it resumes.
+      if (c.state() == v1::CRAWL_COMMITTED) return;
+      if (c.stats().items_done() > 0 || c.stats().repos() > 0) {
+        std::fprintf(stderr,
+                     "hubcensus local: resuming %s from its checkpoint: %lld pages and %lld repos "
+                     "done before\n",
+                     c.crawl_id().c_str(), static_cast<long long>(c.stats().items_done()),
+                     static_cast<long long>(c.stats().repos()));
+      }
+    }
     display.Update({c.crawl_id(), c.stats().items_done(), c.stats().items_total(),
                     c.stats().repos(), c.stats().eta_seconds(), c.stats().last_error(), false});
   });
@@ -135,10 +148,21 @@ int RunLocal(const Args& args) {
   } else {
     display.Finish({crawl.crawl_id(), crawl.stats().items_done(), crawl.stats().items_total(),
                     crawl.stats().repos(), 0, "", true});
+    if (outcome->resumed) {
+      const v1::CrawlStats& before = outcome->at_start.stats();
+      std::fprintf(stderr,
+                   "hubcensus local: %s resumed and committed: %lld of its %lld pages and %lld of "
+                   "its %lld repos crawled in this run\n",
+                   crawl.crawl_id().c_str(),
+                   static_cast<long long>(crawl.stats().items_done() - before.items_done()),
+                   static_cast<long long>(crawl.stats().items_done()),
+                   static_cast<long long>(crawl.stats().repos() - before.repos()),
+                   static_cast<long long>(crawl.stats().repos()));
+    }
   }
   v1::FamiliesRequest req;
   req.mutable_crawl()->set_date(*resolved_date);
-  auto families_response = (*census)->aggregator()->Families(req);
+  auto families_response = (*census)->census()->Families(req);
   if (!families_response.ok()) {
     std::fprintf(stderr, "hubcensus local: %s\n",
                  std::string(families_response.status().message()).c_str());

@@ -1,11 +1,10 @@
 // hubcensus report: the HTML/SVG/CSV report from any store.
 #include <cstdio>
 
-#include "aggregator/aggregator.h"
-#include "aggregator/census_query.h"
+#include "aggregator/census_client.h"
 #include "cli/commands.h"
 #include "common/flags.h"
-#include "common/grpc_server.h"
+#include "common/tls.h"
 #include "config/family_config.h"
 #include "embedded/report.h"
 
@@ -32,47 +31,23 @@ int RunReport(const Args& args) {
     std::fprintf(stderr, "hubcensus report: give --out and one of --data_dir or --aggregator\n");
     return 2;
   }
-  std::unique_ptr<aggregator::Aggregator> agg;
-  std::unique_ptr<GrpcServer> server;
-  std::string target;
+  absl::StatusOr<std::unique_ptr<aggregator::CensusClient>> census;
   if (!aggregator_address.empty()) {
-    auto resolved = aggregator::AggregatorTarget(aggregator_address, TlsOptions());
-    if (!resolved.ok()) {
-      std::fprintf(stderr, "hubcensus report: %s\n",
-                   std::string(resolved.status().message()).c_str());
-      return 2;
-    }
-    target = *resolved;
-  }
-  if (!data_dir.empty()) {
+    census = aggregator::CensusClient::Connect(aggregator_address, TlsOptions());
+  } else {
     auto config = LoadFamilyConfigOrDefault(families);
     if (!config.ok()) {
       std::fprintf(stderr, "hubcensus report: %s\n",
                    std::string(config.status().message()).c_str());
       return 2;
     }
-    aggregator::AggregatorOptions options;
-    options.data_dir = aggregator::ResolveStoreDir(data_dir);
-    options.families = *config;
-    options.read_only = true;
-    auto opened = aggregator::Aggregator::Open(options);
-    if (!opened.ok()) {
-      std::fprintf(stderr, "hubcensus report: %s\n",
-                   std::string(opened.status().message()).c_str());
-      return 1;
-    }
-    agg = std::move(*opened);
-    auto started = GrpcServer::Start(GrpcServerOptions{}, {agg->census_service()});
-    if (!started.ok()) {
-      std::fprintf(stderr, "hubcensus report: %s\n",
-                   std::string(started.status().message()).c_str());
-      return 1;
-    }
-    server = std::move(*started);
-    target = server->dial_address();
+    census = aggregator::CensusClient::OpenDataDir(data_dir, *config);
   }
-  auto stub = v1::Census::NewStub(MakeChannel(target));
-  auto data = GatherReportData(stub.get());
+  if (!census.ok()) {
+    std::fprintf(stderr, "hubcensus report: %s\n", std::string(census.status().message()).c_str());
+    return census.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  auto data = GatherReportData(**census);
   if (!data.ok()) {
     std::fprintf(stderr, "hubcensus report: %s\n", std::string(data.status().message()).c_str());
     return 1;

@@ -36,8 +36,6 @@ absl::StatusOr<std::string> Member(const std::string& json, const std::string& k
   return simdjson::minify(member);
 }
 
-std::string Millions(double v) { return absl::StrFormat("%.1fM", v / 1e6); }
-
 }  // namespace
 
 absl::StatusOr<std::vector<std::string>> MonthEnds(const std::string& from_month,
@@ -123,10 +121,10 @@ absl::StatusOr<DemoResult> RunDemo(const DemoOptions& options, FILE* out) {
     // Every figure of this census against what the simulator knows.
     v1::FamiliesRequest freq;
     freq.mutable_crawl()->set_date(date);
-    ASSIGN_OR_RETURN(v1::FamiliesResponse families, census->aggregator()->Families(freq));
+    ASSIGN_OR_RETURN(v1::FamiliesResponse families, census->census()->Families(freq));
     v1::SharesRequest sreq;
     sreq.mutable_crawl()->set_date(date);
-    ASSIGN_OR_RETURN(v1::SharesResponse shares, census->aggregator()->Shares(sreq));
+    ASSIGN_OR_RETURN(v1::SharesResponse shares, census->census()->Shares(sreq));
     ASSIGN_OR_RETURN(std::string truth, hub->TruthJson(date));
     ASSIGN_OR_RETURN(std::string truth_families, Member(truth, "families"));
     ASSIGN_OR_RETURN(std::string truth_shares, Member(truth, "shares"));
@@ -140,7 +138,7 @@ absl::StatusOr<DemoResult> RunDemo(const DemoOptions& options, FILE* out) {
   }
   double seconds = absl::ToDoubleSeconds(absl::Now() - started);
 
-  ASSIGN_OR_RETURN(ReportData report, GatherReportData(census->census()));
+  ASSIGN_OR_RETURN(ReportData report, GatherReportData(*census->census()));
   report.ground_truth_note =
       result.mismatches.empty()
           ? absl::StrCat("Every figure of all ", result.crawls,
@@ -164,16 +162,17 @@ absl::StatusOr<DemoResult> RunDemo(const DemoOptions& options, FILE* out) {
                   absl::StrFormat("%.0f", seconds), " s\n");
   absl::StrAppend(&h, "leaders in cumulative first-party downloads at ", latest.date(), ":");
   for (size_t i = 0; i < ranked.size() && i < 3; ++i) {
-    absl::StrAppend(&h, i == 0 ? " " : ", ", ranked[i]->family(), " ",
-                    Millions(ranked[i]->figures().first_party_downloads_all_time()));
+    absl::StrAppend(
+        &h, i == 0 ? " " : ", ", ranked[i]->family(), " ",
+        aggregator::FormatCompact(ranked[i]->figures().first_party_downloads_all_time()));
   }
   h += "\n";
   if (report.crossover.found()) {
     absl::StrAppend(&h, "Qwen passed Llama in the census of ", report.crossover.date(), " (",
-                    Millions(report.crossover.a_value()), " vs ",
-                    Millions(report.crossover.b_value()), "; ",
-                    Millions(report.crossover.previous_a_value()), " vs ",
-                    Millions(report.crossover.previous_b_value()), " on ",
+                    aggregator::FormatCompact(report.crossover.a_value()), " vs ",
+                    aggregator::FormatCompact(report.crossover.b_value()), "; ",
+                    aggregator::FormatCompact(report.crossover.previous_a_value()), " vs ",
+                    aggregator::FormatCompact(report.crossover.previous_b_value()), " on ",
                     report.crossover.previous_date(), ")\n");
   } else {
     h += "Qwen has not passed Llama in these censuses\n";

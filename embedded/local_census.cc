@@ -27,7 +27,7 @@ class LocalCensus::Impl {
   std::unique_ptr<coordinator::CoordinatorService> coordinator;
   std::unique_ptr<GrpcServer> coordinator_server;
   std::vector<std::unique_ptr<crawler::CrawlerWorker>> workers;
-  std::unique_ptr<v1::Census::Stub> census;
+  std::unique_ptr<aggregator::CensusClient> census;
   std::unique_ptr<v1::Coordinator::Stub> coordinator_stub;
   std::string worker_token;
   std::unique_ptr<v1::SnapshotStore::Service> store_gate;  // outlives aggregator_server
@@ -158,7 +158,8 @@ absl::StatusOr<std::unique_ptr<LocalCensus>> LocalCensus::Start(LocalCensusOptio
     RETURN_IF_ERROR(worker->Start());
     impl->workers.push_back(std::move(worker));
   }
-  impl->census = v1::Census::NewStub(MakeChannel(store_address));
+  impl->census =
+      std::make_unique<aggregator::CensusClient>(MakeChannel(store_address), store_address);
   impl->coordinator_stub = v1::Coordinator::NewStub(MakeChannel(coordinator_address));
   HC_LOG(kInfo, "local_census_started")
       .Field("data_dir", options.data_dir)
@@ -207,7 +208,12 @@ absl::StatusOr<LocalCrawlOutcome> LocalCensus::RunCrawl(
     return impl_->coordinator_stub->StartCrawl(ctx, start, &started);
   })));
   LocalCrawlOutcome outcome;
-  outcome.already_existed = started.already_existed();
+  // StartCrawl returns the date's crawl when it has one: committed (nothing to do) or open
+  // (resumed from its checkpoint by this run's workers).
+  outcome.already_existed =
+      started.already_existed() && started.crawl().state() == v1::CRAWL_COMMITTED;
+  outcome.resumed = started.already_existed() && !outcome.already_existed;
+  outcome.at_start = started.crawl();
   outcome.crawl = started.crawl();
   for (;;) {
     if (progress) progress(outcome.crawl);
@@ -237,7 +243,7 @@ absl::StatusOr<LocalCrawlOutcome> LocalCensus::RunCrawl(
 }
 
 aggregator::Aggregator* LocalCensus::aggregator() { return impl_->aggregator.get(); }
-v1::Census::StubInterface* LocalCensus::census() { return impl_->census.get(); }
+aggregator::CensusClient* LocalCensus::census() { return impl_->census.get(); }
 v1::Coordinator::StubInterface* LocalCensus::coordinator() { return impl_->coordinator_stub.get(); }
 std::string LocalCensus::aggregator_address() const {
   return impl_->aggregator_server ? impl_->aggregator_server->dial_address() : "";

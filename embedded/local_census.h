@@ -10,7 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "hubcensus/v1/census.grpc.pb.h"
+#include "aggregator/census_client.h"
 #include "hubcensus/v1/config.pb.h"
 #include "hubcensus/v1/coordinator.grpc.pb.h"
 
@@ -45,7 +45,12 @@ struct LocalCensusOptions {
 
 struct LocalCrawlOutcome {
   v1::Crawl crawl;
-  bool already_existed = false;  // the date had a crawl: nothing was crawled
+  // The date's crawl was committed before this run: nothing was crawled.
+  bool already_existed = false;
+  // The date's crawl was open (an interrupted run): this run went on from its checkpoint, with
+  // `at_start` what had been done before.
+  bool resumed = false;
+  v1::Crawl at_start;
 };
 
 class LocalCensus {
@@ -62,7 +67,7 @@ class LocalCensus {
                                              const std::function<void(const v1::Crawl&)>& progress);
 
   aggregator::Aggregator* aggregator();
-  v1::Census::StubInterface* census();
+  aggregator::CensusClient* census();
   v1::Coordinator::StubInterface* coordinator();
   std::string aggregator_address() const;
   std::string coordinator_address() const;

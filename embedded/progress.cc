@@ -24,7 +24,8 @@ ProgressDisplay::ProgressDisplay(FILE* out, absl::Duration line_interval)
 void ProgressDisplay::Update(const ProgressSnapshot& p) {
   absl::Time now = absl::Now();
   double secs = std::max(1e-3, absl::ToDoubleSeconds(now - started_));
-  double rate = p.repos / secs;
+  if (repos_at_start_ < 0) repos_at_start_ = p.repos;
+  double rate = std::max<int64_t>(0, p.repos - repos_at_start_) / secs;
   std::string eta = p.eta_seconds >= 0 ? absl::StrFormat("%ds", p.eta_seconds) : "?";
   if (terminal_) {
     // The chain's length is unknown until its last page: the bar shows pages done of pages seen.
@@ -55,6 +56,7 @@ void ProgressDisplay::Finish(const ProgressSnapshot& p) {
   if (terminal_) absl::FPrintF(out_, "\n");
   started_ = absl::Now();
   last_line_ = absl::InfinitePast();
+  repos_at_start_ = -1;
 }
 
 }  // namespace hubcensus

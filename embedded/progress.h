@@ -26,7 +26,8 @@ struct ProgressSnapshot {
 class ProgressDisplay {
  public:
   // `out` is usually stderr; a terminal gets a redrawn bar, anything else a line every
-  // `line_interval` (and at the end).
+  // `line_interval` (and at the end). The rate (repos/s) counts the repos gained since the first
+  // update.
   explicit ProgressDisplay(FILE* out, absl::Duration line_interval = absl::Seconds(5));
   void Update(const ProgressSnapshot& p);
   void Finish(const ProgressSnapshot& p);
@@ -38,6 +39,9 @@ class ProgressDisplay {
   absl::Duration line_interval_;
   absl::Time started_ = absl::Now();
   absl::Time last_line_ = absl::InfinitePast();
+  // The repos of the first update since the start: a resumed crawl's rate counts only the repos
+  // this run fetched, not those of the run it resumes.
+  int64_t repos_at_start_ = -1;
 };
 
 }  // namespace hubcensus

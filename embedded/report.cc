@@ -51,28 +51,17 @@ std::string Escape(absl::string_view s) {
   return out;
 }
 
-std::string CsvField(absl::string_view s) {
-  if (s.find_first_of(",\"\n") == absl::string_view::npos) return std::string(s);
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  return out + "\"";
-}
-
-std::string Number(double v) {
-  if (std::fabs(v - std::round(v)) < 1e-9)
-    return absl::StrCat(static_cast<int64_t>(std::llround(v)));
-  return absl::StrFormat("%.4f", v);
-}
+using aggregator::CsvField;
+// Exact figures (CSV files, hover values): integers as integers, fractions (SPLIT attribution)
+// as the shortest decimal that reads back the same.
+using aggregator::FormatNumber;
 
 // The one number format of the page (ticks, labels, hover values, tables): "385.3M".
 std::string Human(double v) { return aggregator::FormatCompact(v); }
 
 // A hover value: the rounded figure and, when they differ, the exact one.
 std::string HoverValue(double v) {
-  std::string human = Human(v), exact = Number(v);
+  std::string human = Human(v), exact = FormatNumber(v);
   return human == exact ? human : absl::StrCat(human, " (", exact, ")");
 }
 
@@ -246,8 +235,8 @@ std::string LineChart(const LineChartSpec& spec, const std::vector<std::string>&
                             "<circle class=\"point\" data-series=\"%s\" data-date=\"%s\" "
                             "data-value=\"%s\" cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\">"
                             "<title>%s, %s: %s</title></circle>",
-                            Escape(l.name), Escape(dates[i]), Number(l.values[i]), x, y, l.colour,
-                            Escape(l.name), Escape(dates[i]), HoverValue(l.values[i]));
+                            Escape(l.name), Escape(dates[i]), FormatNumber(l.values[i]), x, y,
+                            l.colour, Escape(l.name), Escape(dates[i]), HoverValue(l.values[i]));
     }
     absl::StrAppendFormat(&svg,
                           "<polyline class=\"series\" data-series=\"%s\" fill=\"none\" "
@@ -408,7 +397,7 @@ std::string SharesChart(const ReportData& data, const std::vector<std::string>& 
                                                     "dy=\"0.35em\"",
                                                     nx, ny)
                                   : "",
-                          Escape(m.month()), Number(m.total()), n_text);
+                          Escape(m.month()), FormatNumber(m.total()), n_text);
     if (i % step == 0) {
       absl::StrAppendFormat(
           &svg, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"middle\">%s</text>",
@@ -491,7 +480,7 @@ std::vector<Column> FamilyColumns() {
   auto num = [](std::function<double(const v1::Figures&)> get) {
     return [get](const v1::FamilyFigures& f) {
       double v = get(f.figures());
-      return std::make_pair(Human(v), Number(v));
+      return std::make_pair(Human(v), FormatNumber(v));
     };
   };
   return {
@@ -644,12 +633,6 @@ absl::Status WriteFile(const std::string& path, const std::string& content) {
   return absl::OkStatus();
 }
 
-grpc::Status Call(std::function<grpc::Status(grpc::ClientContext*)> fn) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-  return fn(&ctx);
-}
-
 }  // namespace
 
 std::vector<ReportCrossover> FindCrossovers(
@@ -699,39 +682,34 @@ std::vector<double> SpreadLabels(std::vector<double> y, double gap, double low, 
   return y;
 }
 
-absl::StatusOr<ReportData> GatherReportData(v1::Census::StubInterface* census) {
+absl::StatusOr<ReportData> GatherReportData(aggregator::CensusClient& census) {
   ReportData data;
   data.version = kVersion;
   data.generated_at_unix_ms = absl::ToUnixMillis(absl::Now());
-  v1::ListCommittedCrawlsResponse crawls;
-  RETURN_IF_ERROR(FromGrpcStatus(Call([&](grpc::ClientContext* ctx) {
-    return census->ListCrawls(ctx, v1::ListCommittedCrawlsRequest(), &crawls);
-  })));
+  ASSIGN_OR_RETURN(v1::ListCommittedCrawlsResponse crawls, census.ListCrawls());
   if (crawls.crawls_size() == 0) {
     return absl::NotFoundError("the store holds no committed crawl: nothing to report");
   }
   for (const auto& c : crawls.crawls()) {
     v1::FamiliesRequest req;
     req.mutable_crawl()->set_crawl_id(c.crawl_id());
-    v1::FamiliesResponse resp;
-    RETURN_IF_ERROR(FromGrpcStatus(
-        Call([&](grpc::ClientContext* ctx) { return census->Families(ctx, req, &resp); })));
-    data.crawls.push_back(std::move(resp));
+    ASSIGN_OR_RETURN(v1::FamiliesResponse families, census.Families(req));
+    data.crawls.push_back(std::move(families));
   }
   v1::SharesRequest shares;
   shares.mutable_crawl()->set_crawl_id(crawls.crawls().rbegin()->crawl_id());
-  RETURN_IF_ERROR(FromGrpcStatus(
-      Call([&](grpc::ClientContext* ctx) { return census->Shares(ctx, shares, &data.shares); })));
+  ASSIGN_OR_RETURN(data.shares, census.Shares(shares));
   v1::CrossoverRequest cross;
   cross.set_a(data.crossover_a);
   cross.set_b(data.crossover_b);
   cross.set_metric("first_party_downloads_all_time");
-  grpc::Status s = Call(
-      [&](grpc::ClientContext* ctx) { return census->Crossover(ctx, cross, &data.crossover); });
-  // A families file without Qwen or Llama has no crossover to draw: not an error.
-  if (!s.ok() && s.error_code() != grpc::StatusCode::INVALID_ARGUMENT &&
-      s.error_code() != grpc::StatusCode::NOT_FOUND) {
-    return FromGrpcStatus(s);
+  absl::StatusOr<v1::CrossoverResponse> crossover = census.Crossover(cross);
+  if (crossover.ok()) {
+    data.crossover = std::move(*crossover);
+  } else if (crossover.status().code() != absl::StatusCode::kInvalidArgument &&
+             crossover.status().code() != absl::StatusCode::kNotFound) {
+    // A families file without Qwen or Llama has no crossover to draw: not an error.
+    return crossover.status();
   }
   // The leading families by ecosystem downloads, and their most downloaded repos of any kind:
   // the derivatives among them are what the family's ecosystem is made of.
@@ -752,8 +730,7 @@ absl::StatusOr<ReportData> GatherReportData(v1::Census::StubInterface* census) {
     top.set_k(100);
     ReportData::FamilyTopRepos entry;
     entry.family = f->family();
-    RETURN_IF_ERROR(FromGrpcStatus(Call(
-        [&](grpc::ClientContext* ctx) { return census->TopRepos(ctx, top, &entry.response); })));
+    ASSIGN_OR_RETURN(entry.response, census.TopRepos(top));
     data.top_repos.push_back(std::move(entry));
   }
   return data;
@@ -985,10 +962,10 @@ absl::Status WriteReport(const ReportData& data, const std::string& out_dir) {
   for (const auto& crawl : data.crawls) {
     for (const auto& f : crawl.families()) {
       absl::StrAppend(&cumulative, crawl.date(), ",", CsvField(crawl.crawl_id()), ",",
-                      CsvField(f.family()), ",", f.region(), ",",
+                      CsvField(f.family()), ",", CsvField(f.region()), ",",
                       f.figures().first_party_downloads_all_time(), ",",
                       f.figures().first_party_downloads_30d(), ",",
-                      Number(f.figures().ecosystem_downloads_all_time()), "\n");
+                      FormatNumber(f.figures().ecosystem_downloads_all_time()), "\n");
     }
   }
   RETURN_IF_ERROR(WriteFile(out_dir + "/cumulative_downloads.csv", cumulative));
@@ -997,8 +974,8 @@ absl::Status WriteReport(const ReportData& data, const std::string& out_dir) {
   for (const auto& m : data.shares.months()) {
     std::map<std::string, v1::ShareCount> sorted(m.families().begin(), m.families().end());
     for (const auto& [family, sc] : sorted) {
-      absl::StrAppend(&shares, m.month(), ",", CsvField(family), ",", Number(sc.count()), ",",
-                      absl::StrFormat("%.6f", sc.share()), ",", Number(m.total()), "\n");
+      absl::StrAppend(&shares, m.month(), ",", CsvField(family), ",", FormatNumber(sc.count()), ",",
+                      FormatNumber(sc.share()), ",", FormatNumber(m.total()), "\n");
     }
   }
   RETURN_IF_ERROR(WriteFile(out_dir + "/new_derivative_share.csv", shares));
@@ -1015,20 +992,22 @@ absl::Status WriteReport(const ReportData& data, const std::string& out_dir) {
     for (const auto& crawl : data.crawls) {
       for (const auto& r : crawl.regions()) {
         const auto& g = r.figures();
-        absl::StrAppend(&regions, crawl.date(), ",", r.region(), ",", g.first_party_repos(), ",",
-                        g.first_party_downloads_all_time(), ",", g.first_party_downloads_30d(), ",",
-                        Number(g.ecosystem_downloads_all_time()), "\n");
+        absl::StrAppend(&regions, crawl.date(), ",", CsvField(r.region()), ",",
+                        g.first_party_repos(), ",", g.first_party_downloads_all_time(), ",",
+                        g.first_party_downloads_30d(), ",",
+                        FormatNumber(g.ecosystem_downloads_all_time()), "\n");
       }
     }
     for (const auto& f : latest.families()) {
       const auto& g = f.figures();
       const auto& d = g.derivatives();
-      absl::StrAppend(&families, latest.date(), ",", CsvField(f.family()), ",", f.region(), ",",
-                      g.first_party_repos(), ",", g.first_party_downloads_all_time(), ",",
-                      g.first_party_downloads_30d(), ",", Number(g.ecosystem_downloads_all_time()),
-                      ",", Number(d.finetune()), ",", Number(d.adapter()), ",",
-                      Number(d.quantized()), ",", Number(d.merge()), ",", Number(d.unknown()),
-                      "\n");
+      absl::StrAppend(&families, latest.date(), ",", CsvField(f.family()), ",",
+                      CsvField(f.region()), ",", g.first_party_repos(), ",",
+                      g.first_party_downloads_all_time(), ",", g.first_party_downloads_30d(), ",",
+                      FormatNumber(g.ecosystem_downloads_all_time()), ",",
+                      FormatNumber(d.finetune()), ",", FormatNumber(d.adapter()), ",",
+                      FormatNumber(d.quantized()), ",", FormatNumber(d.merge()), ",",
+                      FormatNumber(d.unknown()), "\n");
     }
   }
   RETURN_IF_ERROR(WriteFile(out_dir + "/regions.csv", regions));

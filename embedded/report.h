@@ -9,7 +9,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "hubcensus/v1/census.grpc.pb.h"
+#include "aggregator/census_client.h"
+#include "hubcensus/v1/census.pb.h"
 
 namespace hubcensus {
 
@@ -54,7 +55,7 @@ std::vector<ReportCrossover> FindCrossovers(
 std::vector<double> SpreadLabels(std::vector<double> wanted, double gap, double low, double high);
 
 // Reads what the report needs from a Census server (any committed crawls it holds).
-absl::StatusOr<ReportData> GatherReportData(v1::Census::StubInterface* census);
+absl::StatusOr<ReportData> GatherReportData(aggregator::CensusClient& census);
 
 // Writes DIR/index.html, DIR/cumulative_downloads.csv, DIR/new_derivative_share.csv,
 // DIR/regions.csv and DIR/families.csv. Nothing is loaded from the network.

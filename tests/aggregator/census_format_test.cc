@@ -191,6 +191,24 @@ TEST(Export, JsonAndCsvNameFieldsTheSameSnakeCaseWay) {
   EXPECT_NE(RepoSnapshotToJsonLine(r).find("\"downloads_all_time\": null"), std::string::npos);
 }
 
+// One quoting for every CSV written (query, export, the report's files): a field with a comma, a
+// quote, CR or LF is quoted, quotes doubled; anything else is written as it is.
+TEST(CsvField, QuotesCommaQuoteCrAndLf) {
+  EXPECT_EQ(CsvField("Qwen"), "Qwen");
+  EXPECT_EQ(CsvField(""), "");
+  EXPECT_EQ(CsvField("a,b"), "\"a,b\"");
+  EXPECT_EQ(CsvField("say \"hi\""), "\"say \"\"hi\"\"\"");
+  EXPECT_EQ(CsvField("line\nbreak"), "\"line\nbreak\"");
+  EXPECT_EQ(CsvField("carriage\rreturn"), "\"carriage\rreturn\"");
+  EXPECT_EQ(CsvField("tab\tand 'single'"), "tab\tand 'single'");
+  // Through a whole export row: the \r in a name cannot end the record early.
+  v1::RepoSnapshot r;
+  r.set_id("someone/model");
+  r.set_author("Some\rOne");
+  std::string row = RepoSnapshotToCsvRow(r);
+  EXPECT_NE(row.find(",\"Some\rOne\","), std::string::npos) << row;
+}
+
 TEST(QueryFlags, FamilyNamesMatchIgnoringCaseOrSuggest) {
   std::vector<std::string> known = {"Qwen", "Llama", "DeepSeek", "Microsoft"};
   EXPECT_EQ(*ResolveFamilyName("--family", "Qwen", known), "Qwen");

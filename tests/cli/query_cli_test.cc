@@ -3,8 +3,11 @@
 // committed crawls (Qwen passes Llama in the second), read by the real binary.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cctype>
 #include <csignal>
+#include <fstream>
+#include <iterator>
 #include <regex>
 
 #include "aggregator/aggregator.h"
@@ -71,6 +74,16 @@ class QueryCli : public ::testing::Test {
     }
   }
   static void TearDownTestSuite() { delete dir_; }
+
+  // Runs `hubcensus <args>` with stdout only in *out (export's bytes, nothing logged).
+  static int RunQuiet(std::vector<std::string> args, std::string* out) {
+    args.insert(args.begin(), HubcensusBinary());
+    args.push_back("--log_level=error");
+    std::string command;
+    for (const auto& a : args) command += "'" + a + "' ";
+    command += "2>/dev/null";
+    return RunToCompletion({"/bin/sh", "-c", command}, out);
+  }
 
   // Runs `hubcensus <args>`; returns the exit code, output in *out.
   static int Run(std::vector<std::string> args, std::string* out) {
@@ -172,8 +185,14 @@ TEST_F(QueryCli, ExportUsesSnakeCaseAndExplainsAggregator) {
   EXPECT_NE(out.find("{\"id\": \"Qwen/Qwen2.5-7B\", \"object_id\": "), std::string::npos) << out;
   EXPECT_NE(out.find("\"downloads_all_time\": 250000000"), std::string::npos) << out;
   EXPECT_EQ(out.find("createdAt"), std::string::npos) << out;
-  EXPECT_EQ(Run({"export", "--aggregator=127.0.0.1:7003"}, &out), 2);
-  EXPECT_NE(out.find("export reads the aggregator's data folder"), std::string::npos) << out;
+  // An aggregator address where nothing listens is named in the error.
+  const std::string nobody = "127.0.0.1:" + std::to_string(testing::FreeLoopbackPort());
+  EXPECT_EQ(Run({"export", "--aggregator=" + nobody}, &out), 1);
+  EXPECT_NE(out.find("aggregator at " + nobody), std::string::npos) << out;
+  EXPECT_EQ(Run({"export", "--aggregator=" + nobody, "--data_dir=" + *dir_}, &out), 2);
+  EXPECT_NE(out.find("give exactly one of --aggregator=HOST:PORT or --data_dir=DIR"),
+            std::string::npos)
+      << out;
 }
 
 TEST_F(QueryCli, HelpSaysWhatEachKindAnswersAndWhatIsRequired) {
@@ -216,6 +235,32 @@ TEST_F(QueryCli, WrongEndpointsAreExplained) {
       0)
       << out;
   EXPECT_NE(out.find("crawl-2025-11-30"), std::string::npos) << out;
+  // export --aggregator (Census.Export) writes the bytes export --data_dir writes, either format,
+  // to stdout or to a file.
+  const std::string aggregator = "--aggregator=127.0.0.1:" + std::to_string(port);
+  for (const char* format : {"--format=jsonl", "--format=csv"}) {
+    std::string remote, direct;
+    ASSERT_EQ(RunQuiet({"export", aggregator, "--date=2025-10-31", format}, &remote), 0) << remote;
+    ASSERT_EQ(RunQuiet({"export", "--data_dir=" + *dir_, "--date=2025-10-31", format}, &direct), 0)
+        << direct;
+    EXPECT_GT(std::count(direct.begin(), direct.end(), '\n'), 9) << direct;
+    EXPECT_TRUE(remote == direct) << format << "\n" << remote << "\nvs\n" << direct;
+  }
+  const std::string file = served + "/export.csv";
+  ASSERT_EQ(
+      Run({"export", aggregator, "--crawl_id=crawl-2025-11-30", "--format=csv", "--out=" + file},
+          &out),
+      0)
+      << out;
+  EXPECT_NE(out.find("exported 10 repos to " + file), std::string::npos) << out;
+  std::string direct;
+  ASSERT_EQ(
+      RunQuiet({"export", "--data_dir=" + *dir_, "--crawl_id=crawl-2025-11-30", "--format=csv"},
+               &direct),
+      0);
+  std::ifstream written(file, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(written)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(bytes == direct) << bytes;
 
   auto coordinator = Subprocess::Start({HubcensusBinary(), "coordinator",
                                         "--state_dir=" + MakeTempDir("query-cli-coord"),

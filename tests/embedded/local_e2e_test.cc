@@ -3,7 +3,9 @@
 #include <simdjson.h>
 
 #include <fstream>
+#include <regex>
 
+#include "absl/strings/str_cat.h"
 #include "common/grpc_server.h"
 #include "embedded/truth_check.h"
 #include "hubcensus/v1/coordinator.grpc.pb.h"
@@ -213,6 +215,63 @@ TEST(LocalE2E, AnOpenCrawlOfAnotherHubIsRefusedAndRetryStartsANewAttempt) {
                                Member(body, "families"), {"crawl_id"});
   ASSERT_TRUE(diffs.ok()) << diffs.status();
   EXPECT_TRUE(diffs->empty()) << (*diffs)[0];
+  fakehub->Signal(SIGTERM);
+  EXPECT_EQ(fakehub->Wait(), 0);
+}
+
+// An interrupted `local` resumes on the next run, and that run says so: where it resumed, the
+// whole crawl's pages at the end, a rate of the repos it fetched itself, and what it crawled,
+// never "nothing crawled".
+TEST(LocalE2E, AResumedCrawlSaysWhatThisRunCrawled) {
+  std::string hub;
+  // 400 ms a page of 1,000 (one cursor chain: one page at a time), so the first run is
+  // interrupted after a few of the thirteen pages and no rate can honestly pass 2,500 repos/s.
+  auto fakehub = StartFakehub({"--repos=12000", "--seed=5", "--rate_limit=off",
+                               "--page_latency_ms=400", "--date=2025-10-31"},
+                              &hub);
+  ASSERT_TRUE(fakehub) << "fakehub did not start";
+  const std::string data = MakeTempDir("local-resume");
+  const std::vector<std::string> local = {
+      HubcensusBinary(),   "local",       "--hub_url=" + hub, "--data_dir=" + data,
+      "--date=2025-10-31", "--workers=1", "--hub_quota=off",  "--format=csv",
+      "--log_level=error"};
+  auto first = Subprocess::Start(local);
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(first->WaitForOutput("crawl-2025-10-31: ", absl::Seconds(60))) << first->Output();
+  absl::SleepFor(absl::Seconds(2.5));
+  first->Signal(SIGTERM);
+  ASSERT_EQ(first->Wait(absl::Seconds(30)), 128 + SIGTERM) << first->Output();
+
+  std::string out;
+  ASSERT_EQ(RunToCompletion(local, &out, absl::Seconds(300)), 0) << out;
+  EXPECT_EQ(out.find("nothing crawled"), std::string::npos) << out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(
+      out, m,
+      std::regex("resuming crawl-2025-10-31 from its checkpoint: (\\d+) pages and (\\d+) "
+                 "repos done before")))
+      << out;
+  const int64_t pages_before = std::stoll(m[1]);
+  EXPECT_GT(pages_before, 0) << out;
+  // Every progress line's rate counts this run's repos only.
+  const std::regex line("crawl-2025-10-31: (\\d+)/(\\d+) pages, (\\d+) repos, (\\d+) repos/s");
+  int64_t done = 0, total = 0, repos = 0;
+  for (auto it = std::sregex_iterator(out.begin(), out.end(), line); it != std::sregex_iterator();
+       ++it) {
+    done = std::stoll((*it)[1]);
+    total = std::stoll((*it)[2]);
+    repos = std::stoll((*it)[3]);
+    EXPECT_LE(std::stoll((*it)[4]), 5000) << it->str() << "\n" << out;
+  }
+  // The last line is the committed crawl: every page of it.
+  EXPECT_EQ(done, total) << out;
+  EXPECT_GT(done, pages_before) << out;
+  EXPECT_GT(repos, 1000) << out;
+  EXPECT_NE(out.find(absl::StrCat("crawl-2025-10-31 resumed and committed: ", done - pages_before,
+                                  " of its ", done, " pages")),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("Qwen"), std::string::npos) << out;  // the family table follows
   fakehub->Signal(SIGTERM);
   EXPECT_EQ(fakehub->Wait(), 0);
 }
