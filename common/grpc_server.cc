@@ -2,15 +2,19 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/rpc_method.h>
 #include <grpcpp/support/server_interceptor.h>
+#include <grpcpp/support/sync_stream.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/shutdown.h"
 #include "common/status.h"
 #include "common/worker_token.h"
+#include "grpc/reflection/v1/reflection.grpc.pb.h"
 
 namespace hubcensus {
 namespace {
@@ -55,6 +59,60 @@ class CountingInterceptorFactory : public grpc::experimental::ServerInterceptorF
   }
 };
 
+// Serves grpc.reflection.v1 (what current clients such as grpcurl ask first) by forwarding each
+// stream to the same server's grpc.reflection.v1alpha service, which gRPC 1.51's grpc++_reflection
+// provides and which holds the descriptor logic: the two versions are the same messages on the
+// wire, so requests and responses pass through unchanged and the answers cannot differ.
+class ReflectionV1Forwarder final : public grpc::reflection::v1::ServerReflection::Service {
+ public:
+  // The in-process channel to the server this service is registered on, once it has started.
+  void SetServer(std::shared_ptr<grpc::Channel> channel) {
+    absl::MutexLock lock(&mu_);
+    channel_ = std::move(channel);
+  }
+
+  grpc::Status ServerReflectionInfo(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<grpc::reflection::v1::ServerReflectionResponse,
+                               grpc::reflection::v1::ServerReflectionRequest>* stream) override {
+    std::shared_ptr<grpc::Channel> channel;
+    {
+      absl::MutexLock lock(&mu_);
+      channel = channel_;
+    }
+    if (channel == nullptr) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "reflection v1: the server is starting");
+    }
+    static const grpc::internal::RpcMethod kV1Alpha(
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        grpc::internal::RpcMethod::BIDI_STREAMING);
+    grpc::ClientContext v1alpha_context;
+    v1alpha_context.set_deadline(context->deadline());
+    std::unique_ptr<grpc::ClientReaderWriter<grpc::reflection::v1::ServerReflectionRequest,
+                                             grpc::reflection::v1::ServerReflectionResponse>>
+        v1alpha(grpc::internal::ClientReaderWriterFactory<
+                grpc::reflection::v1::ServerReflectionRequest,
+                grpc::reflection::v1::ServerReflectionResponse>::Create(channel.get(), kV1Alpha,
+                                                                        &v1alpha_context));
+    grpc::reflection::v1::ServerReflectionRequest request;
+    grpc::reflection::v1::ServerReflectionResponse response;
+    // v1alpha answers each request with exactly one response, in order.
+    while (stream->Read(&request)) {
+      if (context->IsCancelled() || !v1alpha->Write(request) || !v1alpha->Read(&response)) break;
+      if (!stream->Write(response)) break;
+    }
+    if (context->IsCancelled()) v1alpha_context.TryCancel();
+    v1alpha->WritesDone();
+    grpc::Status status = v1alpha->Finish();
+    // A client that simply closed its side ends v1alpha's stream OK; pass on anything else.
+    return status;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::shared_ptr<grpc::Channel> channel_ ABSL_GUARDED_BY(mu_);
+};
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
@@ -88,12 +146,18 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   for (grpc::Service* s : ApplyProcessWorkerToken(services, &out->owned_services_)) {
     builder.RegisterService(s);
   }
+  // Reflection v1 beside the plugin's v1alpha, ungated like it.
+  auto reflection_v1 = std::make_unique<ReflectionV1Forwarder>();
+  ReflectionV1Forwarder* reflection_v1_service = reflection_v1.get();
+  builder.RegisterService(reflection_v1_service);
+  out->owned_services_.push_back(std::move(reflection_v1));
   out->server_ = builder.BuildAndStart();
   if (out->server_ == nullptr || out->port_ == 0) {
     return absl::UnavailableError(
         absl::StrCat("gRPC server: cannot listen on ", options.listen_address,
                      " (a bad address, or a port another process is using)"));
   }
+  reflection_v1_service->SetServer(out->server_->InProcessChannel(grpc::ChannelArguments()));
   auto colon = options.listen_address.rfind(':');
   out->host_ = options.listen_address.substr(0, colon);
   out->SetServing(true);

@@ -1,5 +1,5 @@
-// Every hubcensus gRPC server is built the same way: grpc.health.v1, reflection, message size
-// limits, keepalive, port 0 in tests, graceful shutdown.
+// Every hubcensus gRPC server is built the same way: grpc.health.v1, reflection (v1 and
+// v1alpha), message size limits, keepalive, port 0 in tests, graceful shutdown.
 #ifndef HUBCENSUS_COMMON_GRPC_SERVER_H_
 #define HUBCENSUS_COMMON_GRPC_SERVER_H_
 
@@ -43,8 +43,8 @@ class GrpcServer {
 
  private:
   GrpcServer() = default;
-  // Services this server made itself (worker-token gates, common/worker_token.h); declared
-  // before server_ so that they outlive it.
+  // Services this server made itself (worker-token gates, common/worker_token.h; reflection
+  // v1); declared before server_ so that they outlive it.
   std::vector<std::unique_ptr<grpc::Service>> owned_services_;
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::string> service_names_;

@@ -12,7 +12,6 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
-#include "common/checksum.h"
 #include "common/dates.h"
 #include "common/listing.h"
 #include "common/log.h"
@@ -20,6 +19,7 @@
 #include "config/family_config.h"
 #include "fakehub/faults.h"
 #include "fakehub/fixture_hub.h"
+#include "fakehub/fnv1a.h"
 #include "fakehub/generated_hub.h"
 #include "fakehub/hostile.h"
 #include "fakehub/http_server.h"
@@ -214,7 +214,7 @@ class FakeHub::Impl {
       std::string key;
       absl::string_view auth = request.Header("authorization");
       if (absl::StartsWithIgnoreCase(auth, "bearer ")) {
-        key = absl::StrCat("token:", RepoIdHash(auth.substr(7)));  // a hash: never the token
+        key = absl::StrCat("token:", Fnv1a64(auth.substr(7)));  // a hash: never the token
       } else {
         key = absl::StrCat("ip:", request.peer_address);
       }

@@ -6,8 +6,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/checksum.h"
 #include "common/dates.h"
+#include "fakehub/fnv1a.h"
 #include "fakehub/json_text.h"
 #include "hub/entry_parser.h"
 #include "simdjson.h"
@@ -118,7 +118,7 @@ absl::StatusOr<std::unique_ptr<FixtureHub>> FixtureHub::Load(const std::string& 
     }
     if (e.oid.time == 0) {
       e.oid.time = static_cast<uint32_t>(e.created);
-      e.oid.rest = RepoIdHash(e.id);
+      e.oid.rest = Fnv1a64(e.id);
     }
     if (e.author.empty() && e.id.find('/') != std::string::npos) {
       e.author = e.id.substr(0, e.id.find('/'));

@@ -4,15 +4,17 @@
 #include <cmath>
 #include <numeric>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/civil_time.h"
-#include "common/checksum.h"
 #include "common/dates.h"
 #include "common/status.h"
+#include "fakehub/fnv1a.h"
 #include "fakehub/json_text.h"
+#include "fakehub/scenario.h"
 
 namespace hubcensus::fakehub {
 
@@ -134,184 +136,6 @@ int DayOfText(absl::string_view text) {
   return DayOf(y, m, d);
 }
 
-// The families scenario `article` names; every other family gets defaults from its name.
-struct Anchor {
-  const char* date;
-  double value;
-};
-struct MonthShare {
-  const char* month;
-  double share;
-};
-struct NamedFamily {
-  const char* name;
-  const char* start;            // first first-party repo ("legacy": the placeholder date)
-  double first_party_per_repo;  // first-party repos per Hub repo
-  int min_first_party;
-  double downloads_at_end;         // first-party cumulative at 2025-12-31 (when no anchors)
-  std::vector<Anchor> anchors;     // first-party cumulative downloads, exact at each date
-  std::vector<MonthShare> shares;  // share of new LLM derivatives by month
-  std::vector<const char*> stems;
-  double other_derivative_weight;
-};
-
-const std::vector<NamedFamily>& NamedFamilies() {
-  static const auto* families = new std::vector<NamedFamily>{
-      {"Qwen",
-       "2023-08-03",
-       60e-5,
-       4,
-       0,
-       {{"2023-08-03", 0},
-        {"2024-01-31", 500000},
-        {"2024-06-30", 8000000},
-        {"2024-12-31", 45000000},
-        {"2025-04-30", 120000000},
-        {"2025-08-31", 270000000},
-        {"2025-09-30", 320000000},
-        {"2025-10-31", 385300000},
-        {"2025-12-31", 515000000}},
-       {{"2023-08", 0.01},
-        {"2023-12", 0.03},
-        {"2024-03", 0.05},
-        {"2024-06", 0.09},
-        {"2024-10", 0.15},
-        {"2025-01", 0.25},
-        {"2025-04", 0.35},
-        {"2025-07", 0.41},
-        {"2025-10", 0.46},
-        {"2025-12", 0.48}},
-       {"Qwen-7B", "Qwen1.5", "Qwen2", "Qwen2.5", "Qwen2.5-Coder", "Qwen2-VL", "QwQ", "Qwen3",
-        "Qwen2.5-VL", "Qwen3-Coder"},
-       1.0},
-      {"Llama",
-       "2023-02-24",
-       30e-5,
-       4,
-       0,
-       {{"2023-02-24", 0},
-        {"2024-01-31", 10600000},
-        {"2024-06-30", 60000000},
-        {"2024-12-31", 150000000},
-        {"2025-04-30", 230000000},
-        {"2025-08-31", 310000000},
-        {"2025-09-30", 330000000},
-        {"2025-10-31", 346200000},
-        {"2025-12-31", 378000000}},
-       {{"2023-02", 0.02},
-        {"2023-03", 0.15},
-        {"2023-06", 0.33},
-        {"2023-09", 0.40},
-        {"2024-01", 0.36},
-        {"2024-05", 0.44},
-        {"2024-09", 0.50},
-        {"2024-10", 0.50},
-        {"2024-12", 0.42},
-        {"2025-03", 0.30},
-        {"2025-06", 0.22},
-        {"2025-10", 0.15},
-        {"2025-12", 0.13}},
-       {"Llama-2", "Llama-3", "Llama-3.1", "Llama-3.2", "Llama-3.3", "Llama-4", "CodeLlama",
-        "Llama-Guard"},
-       0.5},
-      {"Mistral",
-       "2023-09-27",
-       15e-5,
-       3,
-       160e6,
-       {},
-       {{"2023-09", 0.04},
-        {"2023-12", 0.22},
-        {"2024-03", 0.18},
-        {"2024-09", 0.10},
-        {"2025-03", 0.06},
-        {"2025-12", 0.05}},
-       {"Mistral-7B", "Mixtral-8x7B", "Mistral-Nemo", "Mistral-Small", "Ministral", "Magistral"},
-       0.4},
-      {"Google",
-       "legacy",
-       80e-5,
-       4,
-       900e6,
-       {},
-       {{"2022-03", 0.22},
-        {"2023-06", 0.06},
-        {"2024-02", 0.07},
-        {"2024-07", 0.07},
-        {"2025-03", 0.08},
-        {"2025-12", 0.07}},
-       {"gemma", "gemma-2", "gemma-3", "t5", "flan-t5", "bert", "vit", "mt5", "siglip"},
-       6.0},
-      {"Microsoft",
-       "legacy",
-       60e-5,
-       4,
-       450e6,
-       {},
-       {{"2022-03", 0.15}, {"2023-12", 0.06}, {"2024-05", 0.06}, {"2025-12", 0.04}},
-       {"phi-2", "Phi-3", "Phi-3.5", "Phi-4", "deberta-v3", "resnet", "DialoGPT", "layoutlm"},
-       3.0},
-      {"DeepSeek",
-       "2023-11-02",
-       10e-5,
-       3,
-       110e6,
-       {},
-       {{"2023-11", 0.01},
-        {"2024-12", 0.02},
-        {"2025-01", 0.06},
-        {"2025-06", 0.05},
-        {"2025-12", 0.04}},
-       {"deepseek-coder", "deepseek-llm", "DeepSeek-V2", "DeepSeek-V3", "DeepSeek-R1",
-        "DeepSeek-R1-Distill"},
-       0.3},
-      {"Meta",
-       "legacy",
-       40e-5,
-       3,
-       300e6,
-       {},
-       {{"2022-03", 0.28}, {"2023-03", 0.06}, {"2024-01", 0.01}, {"2025-12", 0.005}},
-       {"opt", "bart", "wav2vec2", "dinov2", "galactica", "nllb", "musicgen", "esm2", "sam-vit"},
-       3.0},
-      {"NVIDIA",
-       "legacy",
-       30e-5,
-       2,
-       60e6,
-       {},
-       {},
-       {"Nemotron", "parakeet", "canary", "segformer", "OpenReasoning-Nemotron"},
-       0.6},
-      {"FLUX", "2024-08-01", 2e-5, 2, 80e6, {}, {}, {"FLUX.1", "FLUX.1-Kontext"}, 3.0},
-      {"Wan", "2025-02-25", 2e-5, 1, 20e6, {}, {}, {"Wan2.1", "Wan2.2"}, 0.8},
-      {"GLM", "2023-03-13", 4e-5, 2, 25e6, {}, {}, {"chatglm", "glm-4", "GLM-4.5"}, 0.3},
-      {"Yi", "2023-11-02", 2e-5, 1, 8e6, {}, {}, {"Yi", "Yi-1.5"}, 0.2},
-      {"Falcon", "2023-05-24", 2e-5, 1, 12e6, {}, {}, {"falcon", "Falcon3"}, 0.2},
-      {"OLMo", "legacy", 5e-5, 2, 15e6, {}, {}, {"OLMo", "OLMo-2", "Molmo", "longformer"}, 0.3},
-      {"StarCoder", "2022-09-01", 2e-5, 1, 10e6, {}, {}, {"starcoder", "santacoder"}, 0.1},
-      {"SmolLM", "2023-06-01", 3e-5, 1, 15e6, {}, {}, {"SmolLM", "SmolLM2", "SmolVLM"}, 0.3},
-      {"Kimi", "2025-01-20", 1e-5, 1, 6e6, {}, {}, {"Kimi-K2", "Kimi-VL"}, 0.1},
-      {"MiniMax", "2025-01-14", 1e-5, 1, 3e6, {}, {}, {"MiniMax-Text", "MiniMax-M1"}, 0.1},
-      {"gpt-oss", "2025-08-05", 1e-5, 1, 25e6, {}, {}, {"gpt-oss"}, 0.2},
-      {"TinyLlama", "2023-09-01", 1e-5, 1, 6e6, {}, {}, {"TinyLlama-1.1B"}, 0.2},
-  };
-  return *families;
-}
-
-const NamedFamily* FindNamed(absl::string_view name) {
-  for (const auto& f : NamedFamilies()) {
-    if (name == f.name) return &f;
-  }
-  return nullptr;
-}
-
-// Families whose derivatives are images or video, not LLM derivatives.
-bool IsDiffusionFamily(absl::string_view name) {
-  return name == "FLUX" || name == "Wan" || name == "Freepik" || name == "fal" ||
-         name == "Photoroom";
-}
-
 double Interpolate(const std::vector<std::pair<int, double>>& points, int x) {
   if (points.empty() || x < points.front().first) return 0;
   for (size_t k = 1; k < points.size(); ++k) {
@@ -325,100 +149,9 @@ double Interpolate(const std::vector<std::pair<int, double>>& points, int x) {
   return points.back().second;
 }
 
-struct FamilyPlan {
-  int start_day = kFirstDay;
-  bool legacy = false;
-  int first_party_count = 1;
-  std::vector<std::pair<int, double>> cumulative;  // (day, downloads), or empty: quadratic
-  double downloads_at_end = 1e6;
-  std::vector<std::pair<int, double>> shares;  // (month index, share); empty: "others"
-  std::vector<std::string> stems;
-  double other_weight = 0.1;  // weight among "other" LLM families, and for other derivatives
-  bool diffusion = false;
-  std::vector<std::string> namespaces;  // where its first-party repos live
-};
-
-constexpr const char* kUserNamespaces[] = {
-    "bartowski",          "mradermacher",          "unsloth",       "TheBloke",
-    "lmstudio-community", "QuantFactory",          "mlx-community", "LoneStriker",
-    "MaziyarPanahi",      "RichardErkhov",         "legraphista",   "DevQuasar",
-    "tensorblock",        "second-state",          "Orenguteng",    "TheDrummer",
-    "anthracite-org",     "cognitivecomputations", "huihui-ai",     "Sao10K"};
-constexpr const char* kSyllables[] = {"ka", "ro",  "mi", "ta", "zen", "lu",  "vo", "shi",
-                                      "ne", "dra", "po", "li", "xa",  "qu",  "be", "mo",
-                                      "ri", "sa",  "te", "no", "gra", "fel", "an", "or"};
-constexpr const char* kGenericStems[] = {"bert-base-uncased",
-                                         "distilbert-base",
-                                         "roberta-large",
-                                         "gpt2",
-                                         "t5-small",
-                                         "whisper-small",
-                                         "wav2vec2-base",
-                                         "vit-base-patch16",
-                                         "resnet-50",
-                                         "ppo",
-                                         "dqn",
-                                         "sd-lora",
-                                         "xlm-roberta-base",
-                                         "deberta-v3-small",
-                                         "mt5-base",
-                                         "bart-large",
-                                         "electra",
-                                         "albert-base",
-                                         "clip-vit",
-                                         "yolov8",
-                                         "tinystories",
-                                         "sdxl-dreambooth",
-                                         "a2c",
-                                         "bloom-560m"};
-constexpr const char* kTaskWords[] = {"finetuned-squad",
-                                      "imdb",
-                                      "sst2",
-                                      "ner",
-                                      "LunarLander-v2",
-                                      "CartPole-v1",
-                                      "food101",
-                                      "cifar10",
-                                      "emotion",
-                                      "sentiment",
-                                      "ko",
-                                      "ja",
-                                      "ar",
-                                      "hi",
-                                      "summarization",
-                                      "translation-en-fr",
-                                      "style",
-                                      "pokemon",
-                                      "medical",
-                                      "legal",
-                                      "tweet-eval",
-                                      "squad2",
-                                      "conll03",
-                                      "PandaReachDense-v3",
-                                      "SpaceInvaders",
-                                      "common-voice",
-                                      "portrait",
-                                      "anime"};
-constexpr const char* kSizes[] = {"0.5B", "1.5B", "1B",  "3B",      "7B", "8B",  "13B", "14B",
-                                  "32B",  "70B",  "72B", "30B-A3B", "4B", "24B", "9B"};
-constexpr const char* kVariants[] = {"",      "-Instruct", "-Chat",     "-Base", "-Coder",
-                                     "-Math", "-it",       "-Thinking", "-VL",   "-Preview"};
-constexpr const char* kQuantSuffix[] = {"-GGUF",     "-AWQ",  "-GPTQ-Int4", "-4bit",    "-8bit",
-                                        "-MLX-4bit", "-exl2", "-i1-GGUF",   "-bnb-4bit"};
-constexpr const char* kAdapterSuffix[] = {"-lora", "-LoRA",    "-qlora-adapter",
-                                          "-peft", "-adapter", "-lora-r16"};
-constexpr const char* kFinetuneSuffix[] = {
-    "-sft",     "-dpo",     "-orpo", "-finetuned", "-abliterated", "-uncensored", "-roleplay",
-    "-medical", "-math-ft", "-code", "-grpo",      "-distilled",   "-instruct-ft"};
-constexpr const char* kMergeSuffix[] = {"-merge",     "-slerp", "-ties",
-                                        "-dare-ties", "-MoE",   "-model-stock"};
-constexpr const char* kWords[] = {
-    "alpha", "beta", "nova",  "aurora", "zephyr", "orca",  "hermes", "dolphin", "spark",  "atlas",
-    "sage",  "echo", "lumen", "vega",   "ember",  "fable", "quill",  "drift",   "mosaic", "prism"};
-
-template <typename T, size_t N>
-const T& Pick(const T (&arr)[N], uint64_t h) {
-  return arr[h % N];
+// Picks from a scenario list by hash; the scenario checks no list is empty.
+const std::string& Pick(const google::protobuf::RepeatedPtrField<std::string>& list, uint64_t h) {
+  return list[static_cast<int>(h % static_cast<uint64_t>(list.size()))];
 }
 
 std::string Base36(uint64_t v, int digits) {
@@ -444,7 +177,7 @@ size_t PickWeighted(const std::vector<double>& weights, double u) {
 }
 
 // The id hash used by the lookup map.
-uint64_t IdKey(absl::string_view id) { return RepoIdHash(id); }
+uint64_t IdKey(absl::string_view id) { return Fnv1a64(id); }
 
 }  // namespace
 
@@ -462,22 +195,769 @@ absl::StatusOr<int> DayOfDate(absl::string_view date) {
 
 std::string DateOfDay(int day) { return FormatDate(absl::FromUnixSeconds(kEpoch + day * 86400LL)); }
 
-GeneratedHub::GeneratedHub(const GeneratedHubOptions& options, const v1::FamilyConfig* config,
-                           const FamilyMatcher* matcher)
-    : options_(options), config_(config), matcher_(matcher) {}
+GeneratedHub::GeneratedHub(const GeneratedHubOptions& options, const Scenario* scenario,
+                           const v1::FamilyConfig* config, const FamilyMatcher* matcher)
+    : options_(options), scenario_(scenario), config_(config), matcher_(matcher) {}
+
+uint64_t GeneratedHub::Hash(uint64_t a, uint64_t b) const {
+  return SplitMix(options_.seed * 0x2545f4914f6cdd1dull ^ SplitMix(a * 0x9e3779b97f4a7c15ull + b));
+}
+
+// Grows the Hub in phases, in the order Run calls them. Every phase draws from one random stream,
+// so the order of the phases and of the draws within each is part of what a seed generates
+// (tests/fakehub/generated_hub_pin_test.cc pins the result).
+class GeneratedHub::Generator {
+ public:
+  explicit Generator(GeneratedHub* hub)
+      : hub_(*hub),
+        scenario_(*hub->scenario_),
+        config_(*hub->config_),
+        matcher_(*hub->matcher_),
+        families_(hub->config_->family_size()),
+        n_total_(hub->options_.repos),
+        rng_(hub->options_.seed),
+        plans_(static_cast<size_t>(families_)),
+        fp_list_(families_),
+        deriv_list_(families_),
+        month_assigned_(families_, 0),
+        share_weight_(families_, 0.0) {}
+
+  absl::Status Run() {
+    PlanFamilies();
+    CreateNamespaces();
+    RETURN_IF_ERROR(PlanCreation());
+    GrowInCreationOrder();
+    AddMissingParents();
+    AddLineageStructures();
+    RETURN_IF_ERROR(AssignNames());
+    CalibrateDownloads();
+    BuildChildren();
+    hub_.SetDay(kLastDay);
+    AssignAccess();
+    return absl::OkStatus();
+  }
+
+ private:
+  // How one family of the families file grows: from the scenario when it names the family, else
+  // defaults derived from a hash of its name.
+  struct FamilyPlan {
+    int start_day = kFirstDay;
+    bool legacy = false;
+    int first_party_count = 1;
+    std::vector<std::pair<int, double>> anchors;  // (day, downloads), or empty: quadratic
+    double downloads_at_end = 1e6;
+    std::vector<std::pair<int, double>> shares;  // (month index, share); empty: "others"
+    double other_weight = 0.1;  // weight among "other" LLM families, and for other derivatives
+    bool diffusion = false;
+    double primary_namespace_chance = 0;  // 0: first-party namespaces uniform
+    const Distillation* distillation = nullptr;
+    int distillation_since = 0;
+    int distillation_base = -1, distillation_other_base = -1;
+    std::vector<std::string> namespaces;  // where its first-party repos live
+  };
+
+  // One repo to be created: when, and whether first-party (of which family) or legacy.
+  struct Slot {
+    uint32_t created;
+    uint8_t rank;  // ties at the placeholder: first-party first
+    int16_t family;
+    uint64_t tie;
+  };
+
+  // Phase 1: each family's plan; the scenario's per-family rules resolved to family indices.
+  void PlanFamilies() {
+    for (int f = 0; f < families_; ++f) {
+      const v1::Family& fam = config_.family(f);
+      const ScenarioFamily* named = FindScenarioFamily(scenario_, fam.name());
+      FamilyPlan& plan = plans_[f];
+      hub_.named_.push_back(named);
+      for (const auto& ns : fam.namespace_()) plan.namespaces.push_back(ns);
+      for (const auto& p : fam.namespace_pattern()) plan.namespaces.push_back(p.namespace_());
+      for (const auto& ns : plan.namespaces) family_namespaces_.insert(ns);
+      uint64_t h = Fnv1a64(fam.name());
+      plan.diffusion = absl::c_linear_search(scenario_.diffusion_family(), fam.name());
+      hub_.diffusion_.push_back(plan.diffusion);
+      if (named != nullptr) {
+        plan.legacy = named->start() == "legacy";
+        plan.start_day = plan.legacy ? kFirstDay : DayOfText(named->start());
+        plan.first_party_count =
+            std::max<int>(named->min_first_party(),
+                          static_cast<int>(std::llround(named->first_party_per_repo() *
+                                                        static_cast<double>(n_total_))));
+        for (const auto& a : named->anchor()) {
+          plan.anchors.emplace_back(DayOfText(a.date()), a.downloads());
+        }
+        plan.downloads_at_end = named->downloads_at_end();
+        for (const auto& s : named->share()) {
+          plan.shares.emplace_back(MonthIndexOf(s.month()), s.share());
+        }
+        plan.other_weight = named->other_derivative_weight();
+        plan.primary_namespace_chance = named->primary_namespace_chance();
+        if (named->has_distillation()) {
+          plan.distillation = &named->distillation();
+          plan.distillation_since = DayOfText(plan.distillation->since());
+          plan.distillation_base = matcher_.IndexOf(plan.distillation->base());
+          plan.distillation_other_base = matcher_.IndexOf(plan.distillation->other_base());
+        }
+      } else {
+        plan.legacy = h % 5 == 0;
+        plan.start_day =
+            plan.legacy ? kFirstDay : DayOf(2022, 6, 1) + static_cast<int>((h >> 8) % 1100);
+        double per_repo = 1e-5 * (1 + (h >> 20) % 4);
+        plan.first_party_count =
+            std::max(1, static_cast<int>(std::llround(per_repo * static_cast<double>(n_total_))));
+        plan.downloads_at_end = 5e5 * static_cast<double>(1 + (h >> 24) % 80);
+        plan.other_weight = 0.05 + static_cast<double>((h >> 32) % 20) / 100.0;
+      }
+      if (plan.namespaces.empty()) plan.first_party_count = 0;
+    }
+    for (const std::string& name : scenario_.legacy_finetune_base()) {
+      legacy_bases_.push_back(matcher_.IndexOf(name));
+    }
+    long_chain_family_ = matcher_.IndexOf(scenario_.long_chain_family());
+  }
+
+  // Phase 2: namespaces, every family's first (sorted), then users (none of which a family
+  // claims): the scenario's well-known accounts, then generated ones.
+  void CreateNamespaces() {
+    std::vector<std::string>& namespaces = hub_.namespaces_;
+    for (const auto& f : family_namespaces_) namespaces.push_back(f);
+    std::sort(namespaces.begin(), namespaces.end());
+    for (uint32_t k = 0; k < namespaces.size(); ++k) ns_index_[namespaces[k]] = k;
+    first_user_ns_ = static_cast<uint32_t>(namespaces.size());
+    int64_t users = std::max<int64_t>(60, n_total_ / 7);
+    absl::flat_hash_set<std::string> taken(family_namespaces_.begin(), family_namespaces_.end());
+    for (const std::string& u : scenario_.user_namespace()) {
+      if (taken.insert(u).second) namespaces.push_back(u);
+    }
+    const auto& syllables = scenario_.names().syllable();
+    for (int64_t k = 0; static_cast<int64_t>(namespaces.size() - first_user_ns_) < users; ++k) {
+      uint64_t h = hub_.Hash(0x5e55, static_cast<uint64_t>(k));
+      std::string name;
+      int count = 2 + static_cast<int>(h % 3);
+      for (int s = 0; s < count; ++s) name += Pick(syllables, h >> (4 + 5 * s));
+      if ((h >> 40) % 3 == 0) absl::StrAppend(&name, (h >> 44) % 1000);
+      if ((h >> 50) % 7 == 0) name += "-ai";
+      if ((h >> 54) % 9 == 0) name[0] = absl::ascii_toupper(name[0]);
+      if (taken.insert(name).second) namespaces.push_back(name);
+    }
+    user_count_ = static_cast<uint32_t>(namespaces.size()) - first_user_ns_;
+  }
+
+  // Power law: a few accounts (quantizers) own many repos.
+  uint32_t PickUser(double u) const {
+    return first_user_ns_ +
+           std::min<uint32_t>(user_count_ - 1,
+                              static_cast<uint32_t>(user_count_ * std::pow(u, 3.0)));
+  }
+
+  // Phase 3: when each repo is created. First-party repos per family, legacy placeholder repos,
+  // the rest along the Hub's growth curve (density e^(day/450)), stratified so counts are smooth
+  // at every size.
+  absl::Status PlanCreation() {
+    slots_.reserve(static_cast<size_t>(n_total_));
+    int64_t first_party_total = 0;
+    for (int f = 0; f < families_; ++f) {
+      const FamilyPlan& plan = plans_[f];
+      for (int k = 0; k < plan.first_party_count; ++k) {
+        uint64_t h = hub_.Hash(0xf1, static_cast<uint64_t>(f) * 100003 + k);
+        int64_t created;
+        if (plan.legacy && (k == 0 || (h % 10) < 3)) {
+          created = kPlaceholder;
+        } else {
+          double u = (k + 0.5) / plan.first_party_count;
+          int day = plan.start_day +
+                    (k == 0 ? 0 : static_cast<int>(std::pow(u, 0.8) * (kLastDay - plan.start_day)));
+          day = std::min(std::max(day, std::max(plan.start_day, 2)), kLastDay);
+          created = kEpoch + day * 86400LL + (k == 0 ? 43200 : static_cast<int64_t>(h % 86400));
+        }
+        slots_.push_back({static_cast<uint32_t>(created), 0, static_cast<int16_t>(f), h});
+        ++first_party_total;
+      }
+    }
+    int64_t rest = n_total_ - first_party_total;
+    if (rest < n_total_ / 2) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--repos: ", n_total_, " is too small for ", families_, " families"));
+    }
+    int64_t legacy = static_cast<int64_t>(std::llround(0.06 * static_cast<double>(n_total_)));
+    for (int64_t k = 0; k < legacy; ++k) {
+      slots_.push_back({static_cast<uint32_t>(kPlaceholder), 1, -1, hub_.Hash(0x1e, k)});
+    }
+    int64_t growth = rest - legacy;
+    const double tau = 450.0;
+    const double lo = std::exp(2 / tau), hi = std::exp((kLastDay + 1) / tau);
+    for (int64_t k = 0; k < growth; ++k) {
+      double u = (k + 0.5) / static_cast<double>(growth);
+      double day = tau * std::log(lo + u * (hi - lo));
+      int d = std::min(kLastDay, std::max(2, static_cast<int>(day)));
+      uint64_t h = hub_.Hash(0x9e, k);
+      slots_.push_back(
+          {static_cast<uint32_t>(kEpoch + d * 86400LL + static_cast<int64_t>(h % 86400)), 2, -1,
+           h});
+    }
+    std::sort(slots_.begin(), slots_.end(), [](const Slot& a, const Slot& b) {
+      if (a.created != b.created) return a.created < b.created;
+      if (a.rank != b.rank) return a.rank < b.rank;
+      return a.tie < b.tie;
+    });
+    return absl::OkStatus();
+  }
+
+  // Phase 4: grow the Hub in creation order, so every parent exists before its children.
+  void GrowInCreationOrder() {
+    hub_.repos_.resize(slots_.size());
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      const Slot& slot = slots_[i];
+      RepoRecord& r = hub_.repos_[i];
+      uint64_t h = hub_.Hash(0xabc, i);
+      InitRecord(r, h);
+      r.created = slot.created;
+      r.created_day = static_cast<uint16_t>((static_cast<int64_t>(slot.created) - kEpoch) / 86400);
+      int day = r.created_day;
+      if (slot.created == kPlaceholder) {
+        r.flags |= kPlaceholderCreated;
+        // The Hub gives old repos either placeholder second (both recorded in data/real-hub).
+        if (hub_.Hash(0x9105, i) & 1) r.created = static_cast<uint32_t>(kPlaceholder05);
+        r.lastmod_days = static_cast<uint16_t>((h >> 12) % 1000);
+      }
+      if (slot.family >= 0) {
+        GrowFirstParty(static_cast<uint32_t>(i), slot.family);
+        continue;
+      }
+      r.ns = PickUser(rng_.Uniform());
+      r.rate = static_cast<float>(0.2 * std::pow(1.0 - rng_.Uniform(), -0.9));
+      r.rate = std::min(r.rate, 3000.0f);
+      if (slot.rank == 1) {
+        GrowLegacy(static_cast<uint32_t>(i));
+      } else if (rng_.Chance(0.275)) {
+        GrowDerivative(static_cast<uint32_t>(i), MonthIndexOfDay(day));
+      } else {
+        GrowStandalone(static_cast<uint32_t>(i));
+      }
+      AssignLifecycle(static_cast<uint32_t>(i));
+    }
+  }
+
+  void InitRecord(RepoRecord& r, uint64_t h) {
+    r.deleted_day = kNever;
+    r.salt = 0;
+    r.style = static_cast<uint8_t>(h >> 56);
+    r.lastmod_days = static_cast<uint16_t>((h >> 12) % 200);
+    r.edge_begin = static_cast<uint32_t>(hub_.edges_.size());
+    r.edge_count = 0;
+    r.flags = 0;
+    r.first_party = -1;
+    r.stem_family = -1;
+    r.pipeline = 0;
+    r.library = kNoLib;
+    r.init_downloads = static_cast<uint8_t>((h >> 24) % 31);
+  }
+
+  void AddEdge(RepoRecord& r, uint32_t target, uint8_t relation) {
+    for (uint32_t k = r.edge_begin; k < r.edge_begin + r.edge_count; ++k) {
+      if (hub_.edges_[k].target == target) return;
+    }
+    hub_.edges_.push_back({target, relation});
+    ++r.edge_count;
+  }
+
+  void GrowFirstParty(uint32_t i, int f) {
+    RepoRecord& r = hub_.repos_[i];
+    const FamilyPlan& plan = plans_[f];
+    r.kind = kFirstParty;
+    r.first_party = static_cast<int16_t>(f);
+    r.stem_family = static_cast<int16_t>(f);
+    size_t ns;
+    if (plan.primary_namespace_chance > 0 && plan.namespaces.size() > 1) {
+      ns = rng_.Chance(plan.primary_namespace_chance) ? 0
+                                                      : 1 + rng_.Below(plan.namespaces.size() - 1);
+    } else {
+      ns = rng_.Below(plan.namespaces.size());
+    }
+    r.ns = ns_index_[plan.namespaces[ns]];
+    r.rate = static_cast<float>(std::pow(1.0 - rng_.Uniform(), -1.0 / 1.2));
+    if (plan.diffusion) {
+      r.pipeline = 16;
+      r.library = kDiffusers;
+    } else if (!plan.shares.empty() || plan.legacy == false) {
+      double u = rng_.Uniform();
+      r.pipeline = u < 0.72 ? 1 : u < 0.84 ? 2 : u < 0.92 ? 7 : 0;
+      r.library = kTransformers;
+    } else {
+      static const uint8_t kLegacyPipes[] = {1, 3, 6, 7, 9, 12, 14, 5, 0};
+      r.pipeline = kLegacyPipes[rng_.Below(9)];
+      r.library = r.pipeline == 0 ? kNoLib : kTransformers;
+    }
+    if (rng_.Chance(0.05))
+      r.flags |= kGatedManual;
+    else if (rng_.Chance(0.10))
+      r.flags |= kGatedAuto;
+    // Instruct from base, or a first-party quantization of its own model.
+    if (!fp_list_[f].empty() && rng_.Chance(0.4)) {
+      AddEdge(r, fp_list_[f][rng_.Below(fp_list_[f].size())],
+              rng_.Chance(0.8) ? static_cast<uint8_t>(Relation::kFinetune)
+                               : static_cast<uint8_t>(Relation::kQuantized));
+    }
+    // Distills: first-party repos whose one parent is another family's first-party repo.
+    if (plan.distillation != nullptr && r.created_day >= plan.distillation_since &&
+        rng_.Chance(plan.distillation->chance())) {
+      int base = rng_.Chance(plan.distillation->base_chance()) ? plan.distillation_base
+                                                               : plan.distillation_other_base;
+      if (base >= 0 && !fp_list_[base].empty()) {
+        r.edge_count = 0;
+        r.edge_begin = static_cast<uint32_t>(hub_.edges_.size());
+        AddEdge(r, fp_list_[base][rng_.Below(fp_list_[base].size())],
+                static_cast<uint8_t>(Relation::kFinetune));
+      }
+    }
+    fp_list_[f].push_back(i);
+  }
+
+  // Legacy: the placeholder createdAt; some without a namespace; some old finetunes.
+  void GrowLegacy(uint32_t i) {
+    RepoRecord& r = hub_.repos_[i];
+    r.kind = kLegacy;
+    if (rng_.Chance(0.15)) r.ns = kBare;
+    if (rng_.Chance(0.15)) r.flags |= kNoAllTime;
+    r.rate *= 2;
+    std::vector<int> bases;
+    for (int f : legacy_bases_) {
+      if (f >= 0 && !fp_list_[f].empty()) bases.push_back(f);
+    }
+    if (!bases.empty() && rng_.Chance(0.12)) {
+      int f = bases[rng_.Below(bases.size())];
+      r.stem_family = static_cast<int16_t>(f);
+      AddEdge(r, fp_list_[f][rng_.Below(fp_list_[f].size())],
+              static_cast<uint8_t>(Relation::kFinetune));
+      static const uint8_t kPipes[] = {3, 5, 4, 9, 1};
+      r.pipeline = kPipes[rng_.Below(5)];
+      r.library = kTransformers;
+      deriv_list_[f].push_back(i);
+    } else {
+      static const uint8_t kPipes[] = {0, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 1, 19, 0};
+      r.pipeline = kPipes[rng_.Below(14)];
+      r.library = r.pipeline == 0 ? kNoLib : r.pipeline == 19 ? kSb3 : kTransformers;
+    }
+  }
+
+  static uint8_t RelationFor(double u) {
+    if (u < 0.43) return static_cast<uint8_t>(Relation::kAdapter);
+    if (u < 0.79) return static_cast<uint8_t>(Relation::kFinetune);
+    if (u < 0.98) return static_cast<uint8_t>(Relation::kQuantized);
+    return static_cast<uint8_t>(Relation::kMerge);
+  }
+
+  uint32_t PickParent(int f) {
+    const auto& fps = fp_list_[f];
+    const auto& ds = deriv_list_[f];
+    if (!ds.empty() && rng_.Chance(0.45)) {
+      size_t window = std::min<size_t>(ds.size(), 300);
+      return ds[ds.size() - 1 - rng_.Below(window)];
+    }
+    if (rng_.Chance(0.5)) {
+      size_t window = std::min<size_t>(fps.size(), 5);
+      return fps[fps.size() - 1 - rng_.Below(window)];
+    }
+    return fps[static_cast<size_t>(std::pow(rng_.Uniform(), 2.0) *
+                                   static_cast<double>(fps.size()))];
+  }
+
+  // Eligible derivatives ("new LLM derivatives") follow the month's share curve exactly by
+  // largest deficit, so shares hold at every --repos.
+  int PickShareFamily(int month) {
+    if (month != current_month_) {
+      current_month_ = month;
+      month_count_ = 0;
+      std::fill(month_assigned_.begin(), month_assigned_.end(), 0);
+    }
+    double named_total = 0, others_weight = 0;
+    for (int f = 0; f < families_; ++f) {
+      share_weight_[f] = 0;
+      if (fp_list_[f].empty() || plans_[f].diffusion) continue;
+      if (!plans_[f].shares.empty()) {
+        share_weight_[f] = Interpolate(plans_[f].shares, month);
+        named_total += share_weight_[f];
+      } else {
+        others_weight += plans_[f].other_weight;
+      }
+    }
+    double remainder = std::max(0.05, 1.0 - named_total);
+    double total = 0;
+    for (int f = 0; f < families_; ++f) {
+      if (fp_list_[f].empty() || plans_[f].diffusion) continue;
+      if (plans_[f].shares.empty() && others_weight > 0) {
+        share_weight_[f] = remainder * plans_[f].other_weight / others_weight;
+      }
+      total += share_weight_[f];
+    }
+    if (total <= 0) return -1;
+    int best = -1;
+    double best_deficit = -1e18;
+    for (int f = 0; f < families_; ++f) {
+      if (share_weight_[f] <= 0) continue;
+      double deficit = share_weight_[f] / total * (month_count_ + 1) - month_assigned_[f];
+      if (deficit > best_deficit) {
+        best_deficit = deficit;
+        best = f;
+      }
+    }
+    ++month_count_;
+    ++month_assigned_[best];
+    return best;
+  }
+
+  void GrowDerivative(uint32_t i, int month) {
+    RepoRecord& r = hub_.repos_[i];
+    r.kind = kDerivative;
+    bool eligible = rng_.Chance(0.6);
+    int f = eligible ? PickShareFamily(month) : -1;
+    if (f < 0) {
+      eligible = false;
+      std::vector<double> w(families_, 0.0);
+      for (int g = 0; g < families_; ++g) {
+        if (!fp_list_[g].empty()) w[g] = plans_[g].other_weight;
+      }
+      f = static_cast<int>(PickWeighted(w, rng_.Uniform()));
+      for (int g = 0; fp_list_[f].empty() && g < families_; ++g) f = g;
+    }
+    r.stem_family = static_cast<int16_t>(f);
+    uint8_t relation = RelationFor(rng_.Uniform());
+    AddEdge(r, PickParent(f), relation);
+    if (relation == static_cast<uint8_t>(Relation::kMerge)) {
+      int extra = 1 + (rng_.Chance(0.3) ? 1 : 0) + (rng_.Chance(0.1) ? 1 : 0);
+      for (int k = 0; k < extra; ++k) {
+        int g = f;
+        if (rng_.Chance(0.3)) {
+          int other = static_cast<int>(rng_.Below(families_));
+          if (!fp_list_[other].empty()) g = other;
+        }
+        AddEdge(r, PickParent(g), relation);
+      }
+    }
+    if (rng_.Chance(0.02)) r.flags |= kBareTags;
+    if (eligible) {
+      r.pipeline = rng_.Chance(0.88) ? 1 : 2;
+      r.init_downloads =
+          static_cast<uint8_t>(rng_.Chance(0.95) ? 5 + rng_.Below(56) : rng_.Below(5));
+    } else if (plans_[f].diffusion) {
+      r.pipeline = 16;
+    } else {
+      static const uint8_t kPipes[] = {3, 16, 7, 12, 4, 0, 8, 5, 14, 0};
+      r.pipeline = kPipes[rng_.Below(10)];
+    }
+    switch (static_cast<Relation>(relation)) {
+      case Relation::kAdapter:
+        r.library = kPeft;
+        break;
+      case Relation::kQuantized:
+        r.library = rng_.Chance(0.6) ? kGguf : rng_.Chance(0.5) ? kMlx : kTransformers;
+        break;
+      default:
+        r.library = r.pipeline == 16 ? kDiffusers : kTransformers;
+    }
+    if (r.pipeline == 16 && relation == static_cast<uint8_t>(Relation::kAdapter)) {
+      r.library = kDiffusers;
+    }
+    deriv_list_[f].push_back(i);
+  }
+
+  void GrowStandalone(uint32_t i) {
+    RepoRecord& r = hub_.repos_[i];
+    r.kind = kStandalone;
+    static const uint8_t kPipes[] = {0,  0,  0, 0, 0, 1, 1, 1, 3,  3,  3, 16, 16, 19, 19, 12,
+                                     14, 14, 7, 4, 5, 6, 8, 9, 10, 11, 2, 15, 13, 17, 18, 20};
+    r.pipeline = kPipes[rng_.Below(sizeof(kPipes))];
+    switch (r.pipeline) {
+      case 0:
+        r.library = rng_.Chance(0.5) ? kNoLib : kTransformers;
+        break;
+      case 16:
+      case 17:
+        r.library = kDiffusers;
+        break;
+      case 19:
+        r.library = rng_.Chance(0.8) ? kSb3 : kMlAgents;
+        break;
+      case 8:
+        r.library = kSentenceTransformers;
+        break;
+      case 14:
+        r.library = rng_.Chance(0.5) ? kTimm : kTransformers;
+        break;
+      default:
+        r.library = kTransformers;
+    }
+    // Names that mention a family without declaring it as a base.
+    if (rng_.Chance(0.1)) r.stem_family = static_cast<int16_t>(rng_.Below(families_));
+  }
+
+  // Private, disabled, gated, no all-time figure, deleted or renamed later (user repos only).
+  void AssignLifecycle(uint32_t i) {
+    RepoRecord& r = hub_.repos_[i];
+    int day = r.created_day;
+    if (rng_.Chance(0.008)) r.flags |= kPrivate;
+    if (rng_.Chance(0.002)) r.flags |= kDisabled;
+    if (rng_.Chance(0.01)) r.flags |= kGatedAuto;
+    if (r.kind != kLegacy && rng_.Chance(0.003)) r.flags |= kNoAllTime;
+    if (rng_.Chance(0.004) && day < kLastDay - 1) {
+      r.deleted_day = static_cast<uint16_t>(day + 1 + rng_.Below(kLastDay - day - 1));
+    }
+    if (rng_.Chance(0.003) && r.ns != kBare && day < kLastDay - 1) {
+      r.flags |= kRenamed;
+      hub_.rename_day_[i] = static_cast<uint16_t>(day + 1 + rng_.Below(kLastDay - day - 1));
+    }
+  }
+
+  // Phase 5: parents that do not exist: about 1% of derivatives, half in their family's
+  // namespace (still classified by it), half in a user namespace (no family).
+  void AddMissingParents() {
+    for (uint32_t i = 0; i < hub_.repos_.size(); ++i) {
+      RepoRecord& r = hub_.repos_[i];
+      if (r.kind != kDerivative || r.edge_count == 0 || r.stem_family < 0) continue;
+      if (!rng_.Chance(0.01)) continue;
+      Ghost g;
+      g.stem_family = r.stem_family;
+      g.salt = 0;
+      const FamilyPlan& plan = plans_[r.stem_family];
+      if (rng_.Chance(0.5) && !plan.namespaces.empty()) {
+        g.ns = ns_index_[plan.namespaces[0]];
+      } else {
+        g.ns = PickUser(rng_.Uniform());
+      }
+      g.family = -1;
+      hub_.edges_[r.edge_begin].target = kGhostBit | static_cast<uint32_t>(hub_.ghosts_.size());
+      hub_.ghosts_.push_back(g);
+    }
+  }
+
+  // Phase 6: structures the lineage rules must handle, rewired from standalone user repos
+  // created from 2023-06: two-cycles fed by a third repo, self-loops, and one long chain.
+  void AddLineageStructures() {
+    std::vector<uint32_t> pool;
+    const int pool_from = DayOf(2023, 6, 1);
+    for (uint32_t i = 0; i < hub_.repos_.size(); ++i) {
+      const RepoRecord& r = hub_.repos_[i];
+      if (r.kind == kStandalone && r.created_day >= pool_from &&
+          !(r.flags & (kPrivate | kRenamed)) && r.deleted_day == kNever && r.ns != kBare) {
+        pool.push_back(i);
+      }
+    }
+    // Shuffle deterministically, then take from the front.
+    for (size_t k = pool.size(); k > 1; --k) std::swap(pool[k - 1], pool[rng_.Below(k)]);
+    size_t next = 0;
+    auto take = [&]() -> int64_t { return next < pool.size() ? pool[next++] : -1; };
+    const uint8_t ft = static_cast<uint8_t>(Relation::kFinetune);
+    int64_t specials = std::max<int64_t>(2, n_total_ / 25000);
+    for (int64_t k = 0; k < specials; ++k) {
+      int64_t a = take(), b = take(), c = take(), s = take();
+      if (a < 0 || b < 0 || c < 0 || s < 0) break;
+      if (a > b) std::swap(a, b);
+      Rewire(static_cast<uint32_t>(a), {{static_cast<uint32_t>(b), ft}}, -1);  // a -> b -> a
+      Rewire(static_cast<uint32_t>(b), {{static_cast<uint32_t>(a), ft}}, -1);
+      Rewire(static_cast<uint32_t>(c), {{static_cast<uint32_t>(a), ft}}, -1);  // feeds the cycle
+      Rewire(static_cast<uint32_t>(s), {{static_cast<uint32_t>(s), ft}}, -1);  // self-loop
+    }
+    // One long chain from the scenario's family's first first-party repo, longer than the
+    // 64-step limit on big hubs.
+    const int chain_family = long_chain_family_;
+    if (chain_family >= 0 && !fp_list_[chain_family].empty()) {
+      int64_t length = std::min<int64_t>(70, std::max<int64_t>(8, n_total_ / 300));
+      std::vector<uint32_t> chain;
+      uint32_t root = fp_list_[chain_family][0];
+      while (static_cast<int64_t>(chain.size()) < length) {
+        int64_t c = take();
+        if (c < 0) break;
+        if (static_cast<uint32_t>(c) > root) chain.push_back(static_cast<uint32_t>(c));
+      }
+      std::sort(chain.begin(), chain.end());
+      uint32_t parent = root;
+      for (uint32_t c : chain) {
+        Rewire(c, {{parent, ft}}, chain_family);
+        parent = c;
+      }
+    }
+  }
+
+  void Rewire(uint32_t i, const std::vector<std::pair<uint32_t, uint8_t>>& parents, int stem) {
+    RepoRecord& r = hub_.repos_[i];
+    r.kind = kDerivative;
+    r.edge_begin = static_cast<uint32_t>(hub_.edges_.size());
+    r.edge_count = 0;
+    for (const auto& [t, rel] : parents) AddEdge(r, t, rel);
+    r.pipeline = 1;
+    r.library = kTransformers;
+    r.init_downloads = 10;
+    r.stem_family = static_cast<int16_t>(stem);
+  }
+
+  // Phase 7: unique names (a salt retried), renamed repos' second names, missing parents' names.
+  absl::Status AssignNames() {
+    hub_.ids_.reserve(hub_.repos_.size() + hub_.rename_day_.size() + hub_.ghosts_.size());
+    for (uint32_t i = 0; i < hub_.repos_.size(); ++i) {
+      RepoRecord& r = hub_.repos_[i];
+      bool placed = false;
+      for (int attempt = 0; attempt < 64 && !placed; ++attempt) {
+        r.salt = static_cast<uint8_t>(attempt);
+        std::string id = hub_.NameAt(i, 0);
+        if (matcher_.FirstPartyFamily(id) != r.first_party) continue;
+        placed = hub_.ids_.emplace(IdKey(id), static_cast<uint64_t>(i) << 8).second;
+      }
+      if (!placed) {
+        // Its namespace is claimed first by another family: it is first-party for that one.
+        for (int attempt = 0; attempt < 250 && !placed; ++attempt) {
+          r.salt = static_cast<uint8_t>(attempt);
+          std::string id = hub_.NameAt(i, 0);
+          r.first_party = static_cast<int16_t>(matcher_.FirstPartyFamily(id));
+          placed = hub_.ids_.emplace(IdKey(id), static_cast<uint64_t>(i) << 8).second;
+        }
+      }
+      if (!placed) {
+        return absl::InternalError(absl::StrCat("fakehub: could not name repo ", i, " uniquely"));
+      }
+    }
+    for (auto it = hub_.rename_day_.begin(); it != hub_.rename_day_.end();) {
+      uint32_t i = it->first;
+      std::string id = hub_.NameAt(i, 1);
+      if (matcher_.FirstPartyFamily(id) == hub_.repos_[i].first_party &&
+          hub_.ids_.emplace(IdKey(id), (static_cast<uint64_t>(i) << 8) | 1).second) {
+        ++it;
+      } else {
+        hub_.repos_[i].flags &= static_cast<uint8_t>(~kRenamed);
+        hub_.rename_day_.erase(it++);
+      }
+    }
+    for (uint32_t g = 0; g < hub_.ghosts_.size(); ++g) {
+      for (int attempt = 0; attempt < 64; ++attempt) {
+        hub_.ghosts_[g].salt = static_cast<uint16_t>(attempt);
+        std::string id = hub_.GhostId(g);
+        if (hub_.ids_.emplace(IdKey(id), (static_cast<uint64_t>(kGhostBit | g) << 8)).second) {
+          hub_.ghosts_[g].family = static_cast<int16_t>(matcher_.FirstPartyFamily(id));
+          break;
+        }
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // Phase 8: first-party download curves, exact at the scenario's anchors.
+  void CalibrateDownloads() {
+    const int families = families_;
+    hub_.curves_.assign(static_cast<size_t>(families), FamilyCurve());
+    std::vector<std::vector<uint32_t>> members(families);
+    for (uint32_t i = 0; i < hub_.repos_.size(); ++i) {
+      if (hub_.repos_[i].first_party >= 0) members[hub_.repos_[i].first_party].push_back(i);
+    }
+    const int anchor_day = DayOf(2025, 10, 31);
+    for (int f = 0; f < families; ++f) {
+      FamilyCurve& curve = hub_.curves_[f];
+      curve.prefix.assign(kLastDay + 2, 0.0);
+      if (members[f].empty()) continue;
+      const std::vector<std::pair<int, double>>& anchors = plans_[f].anchors;
+      int start = hub_.repos_[members[f][0]].created_day;
+      double total = plans_[f].downloads_at_end;
+      auto cumulative = [&](int d) -> double {
+        if (d < start) return 0;
+        if (!anchors.empty()) return std::floor(Interpolate(anchors, d));
+        double x = static_cast<double>(d - start + 1) / static_cast<double>(kLastDay - start + 1);
+        return std::floor(total * x * x);
+      };
+      std::vector<double> weight_by_day(kLastDay + 1, 0.0);
+      for (uint32_t i : members[f])
+        weight_by_day[hub_.repos_[i].created_day] += hub_.repos_[i].rate;
+      double existing = 0, previous = 0;
+      for (int d = 0; d <= kLastDay; ++d) {
+        existing += weight_by_day[d];
+        double c = cumulative(d);
+        double rate = existing > 0 ? (c - previous) / existing : 0;
+        if (existing > 0) previous = c;
+        curve.prefix[d + 1] = curve.prefix[d] + rate;
+      }
+      if (!anchors.empty()) {
+        // Exact at 2025-10-31: the first repo absorbs what flooring lost, growing into it.
+        curve.anchor = members[f][0];
+        curve.anchor_day = anchor_day;
+        curve.anchor_delta = 0;
+        int64_t sum = 0;
+        for (uint32_t i : members[f]) sum += hub_.AllTimeAt(i, anchor_day);
+        curve.anchor_delta = static_cast<int64_t>(cumulative(anchor_day)) - sum;
+      }
+    }
+  }
+
+  // Phase 9: the children index (CSR) by parent edge.
+  void BuildChildren() {
+    hub_.child_begin_.assign(hub_.repos_.size() + 1, 0);
+    for (const RepoRecord& r : hub_.repos_) {
+      for (uint32_t k = r.edge_begin; k < r.edge_begin + r.edge_count; ++k) {
+        if (!(hub_.edges_[k].target & kGhostBit)) ++hub_.child_begin_[hub_.edges_[k].target + 1];
+      }
+    }
+    for (size_t k = 1; k < hub_.child_begin_.size(); ++k)
+      hub_.child_begin_[k] += hub_.child_begin_[k - 1];
+    hub_.children_.assign(hub_.child_begin_.back(), 0);
+    std::vector<uint32_t> fill(hub_.child_begin_.begin(), hub_.child_begin_.end() - 1);
+    for (uint32_t i = 0; i < hub_.repos_.size(); ++i) {
+      const RepoRecord& r = hub_.repos_[i];
+      for (uint32_t k = r.edge_begin; k < r.edge_begin + r.edge_count; ++k) {
+        if (!(hub_.edges_[k].target & kGhostBit)) hub_.children_[fill[hub_.edges_[k].target]++] = i;
+      }
+    }
+  }
+
+  // Phase 10: who may read each repo, from the options (not the random stream).
+  void AssignAccess() {
+    auto uniform = [](uint64_t h) {
+      return static_cast<double>(h >> 11) * (1.0 / 9007199254740992.0);
+    };
+    for (uint32_t i = 0; i < hub_.repos_.size(); ++i) {
+      RepoRecord& r = hub_.repos_[i];
+      r.access = 0;
+      // First-party repos can be private too (their children then have a missing parent in a
+      // family's namespace), except the one each family's download curve is anchored on.
+      bool anchor = r.first_party >= 0 && hub_.curves_[r.first_party].anchor == i;
+      if (!anchor && !(r.flags & kPrivate) &&
+          uniform(hub_.Hash(0x9717, i)) < hub_.options_.private_fraction) {
+        r.access |= kTokenPrivate;
+      }
+      if ((r.flags & (kGatedAuto | kGatedManual)) &&
+          uniform(hub_.Hash(0x6a7e, i)) < hub_.options_.gated_no_access_fraction) {
+        r.access |= kGatedNoAccess;
+      }
+    }
+  }
+
+  GeneratedHub& hub_;
+  const Scenario& scenario_;
+  const v1::FamilyConfig& config_;
+  const FamilyMatcher& matcher_;
+  const int families_;
+  const int64_t n_total_;
+  Rng rng_;  // the one random stream every phase draws from, in order
+  std::vector<FamilyPlan> plans_;
+  std::vector<int> legacy_bases_;  // family indices (-1: not in the families file)
+  int long_chain_family_ = -1;
+  absl::flat_hash_set<std::string> family_namespaces_;
+  absl::flat_hash_map<std::string, uint32_t> ns_index_;
+  uint32_t first_user_ns_ = 0;
+  uint32_t user_count_ = 0;
+  std::vector<Slot> slots_;
+  std::vector<std::vector<uint32_t>> fp_list_, deriv_list_;  // per family, in creation order
+  // PickShareFamily's month: how many eligible derivatives it has assigned, per family.
+  std::vector<int> month_assigned_;
+  int current_month_ = -1, month_count_ = 0;
+  std::vector<double> share_weight_;
+};
 
 absl::StatusOr<std::unique_ptr<GeneratedHub>> GeneratedHub::Create(
     const GeneratedHubOptions& options, const v1::FamilyConfig* config,
     const FamilyMatcher* matcher) {
-  if (options.scenario != "article") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--scenario: unknown scenario \"", options.scenario, "\" (known: article)"));
-  }
+  ASSIGN_OR_RETURN(const Scenario* scenario, FindScenario(options.scenario));
   if (options.repos < 1000 || options.repos > 10000000) {
     return absl::InvalidArgumentError(
         absl::StrCat("--repos: ", options.repos, " is outside 1000..10000000"));
   }
-  std::unique_ptr<GeneratedHub> hub(new GeneratedHub(options, config, matcher));
+  std::unique_ptr<GeneratedHub> hub(new GeneratedHub(options, scenario, config, matcher));
   if (!(options.private_fraction >= 0 && options.private_fraction <= 1)) {
     return absl::InvalidArgumentError(
         absl::StrCat("--private_repos: ", options.private_fraction, " is not a fraction in 0..1"));
@@ -486,500 +966,8 @@ absl::StatusOr<std::unique_ptr<GeneratedHub>> GeneratedHub::Create(
     return absl::InvalidArgumentError(absl::StrCat(
         "--gated_no_access: ", options.gated_no_access_fraction, " is not a fraction in 0..1"));
   }
-  RETURN_IF_ERROR(hub->Generate());
-  hub->AssignAccess();
+  RETURN_IF_ERROR(Generator(hub.get()).Run());
   return hub;
-}
-
-uint64_t GeneratedHub::Hash(uint64_t a, uint64_t b) const {
-  return SplitMix(options_.seed * 0x2545f4914f6cdd1dull ^ SplitMix(a * 0x9e3779b97f4a7c15ull + b));
-}
-
-absl::Status GeneratedHub::Generate() {
-  const int families = config_->family_size();
-  const int64_t n_total = options_.repos;
-  Rng rng(options_.seed);
-  for (int f = 0; f < families; ++f) named_.push_back(FindNamed(config_->family(f).name()));
-
-  // Namespaces: every family's first, then users (none of which a family claims).
-  absl::flat_hash_set<std::string> family_namespaces;
-  std::vector<FamilyPlan> plans(static_cast<size_t>(families));
-  for (int f = 0; f < families; ++f) {
-    const v1::Family& fam = config_->family(f);
-    FamilyPlan& plan = plans[f];
-    for (const auto& ns : fam.namespace_()) plan.namespaces.push_back(ns);
-    for (const auto& p : fam.namespace_pattern()) plan.namespaces.push_back(p.namespace_());
-    for (const auto& ns : plan.namespaces) family_namespaces.insert(ns);
-    const NamedFamily* named = FindNamed(fam.name());
-    uint64_t h = RepoIdHash(fam.name());
-    plan.diffusion = IsDiffusionFamily(fam.name());
-    if (named != nullptr) {
-      plan.legacy = std::string(named->start) == "legacy";
-      plan.start_day = plan.legacy ? kFirstDay : DayOfText(named->start);
-      plan.first_party_count = std::max<int>(
-          named->min_first_party, static_cast<int>(std::llround(named->first_party_per_repo *
-                                                                static_cast<double>(n_total))));
-      for (const auto& a : named->anchors) plan.cumulative.emplace_back(DayOfText(a.date), a.value);
-      plan.downloads_at_end = named->downloads_at_end;
-      for (const auto& s : named->shares) plan.shares.emplace_back(MonthIndexOf(s.month), s.share);
-      for (const char* s : named->stems) plan.stems.push_back(s);
-      plan.other_weight = named->other_derivative_weight;
-    } else {
-      plan.legacy = h % 5 == 0;
-      plan.start_day =
-          plan.legacy ? kFirstDay : DayOf(2022, 6, 1) + static_cast<int>((h >> 8) % 1100);
-      double per_repo = 1e-5 * (1 + (h >> 20) % 4);
-      plan.first_party_count =
-          std::max(1, static_cast<int>(std::llround(per_repo * static_cast<double>(n_total))));
-      plan.downloads_at_end = 5e5 * static_cast<double>(1 + (h >> 24) % 80);
-      std::string stem = fam.name();
-      plan.stems = {stem, absl::StrCat(stem, "-2"), absl::StrCat(stem, "-v1.5")};
-      plan.other_weight = 0.05 + static_cast<double>((h >> 32) % 20) / 100.0;
-    }
-    if (plan.namespaces.empty()) plan.first_party_count = 0;
-  }
-  for (const auto& f : family_namespaces) namespaces_.push_back(f);
-  std::sort(namespaces_.begin(), namespaces_.end());
-  absl::flat_hash_map<std::string, uint32_t> ns_index;
-  for (uint32_t k = 0; k < namespaces_.size(); ++k) ns_index[namespaces_[k]] = k;
-  const uint32_t first_user_ns = static_cast<uint32_t>(namespaces_.size());
-  int64_t users = std::max<int64_t>(60, n_total / 7);
-  {
-    absl::flat_hash_set<std::string> taken(family_namespaces.begin(), family_namespaces.end());
-    for (const char* u : kUserNamespaces) {
-      if (taken.insert(u).second) namespaces_.push_back(u);
-    }
-    for (int64_t k = 0; static_cast<int64_t>(namespaces_.size() - first_user_ns) < users; ++k) {
-      uint64_t h = Hash(0x5e55, static_cast<uint64_t>(k));
-      std::string name;
-      int syllables = 2 + static_cast<int>(h % 3);
-      for (int s = 0; s < syllables; ++s) name += Pick(kSyllables, h >> (4 + 5 * s));
-      if ((h >> 40) % 3 == 0) absl::StrAppend(&name, (h >> 44) % 1000);
-      if ((h >> 50) % 7 == 0) name += "-ai";
-      if ((h >> 54) % 9 == 0) name[0] = absl::ascii_toupper(name[0]);
-      if (taken.insert(name).second) namespaces_.push_back(name);
-    }
-  }
-  const uint32_t user_count = static_cast<uint32_t>(namespaces_.size()) - first_user_ns;
-  auto pick_user = [&](double u) {
-    // Power law: a few accounts (quantizers) own many repos.
-    return first_user_ns +
-           std::min<uint32_t>(user_count - 1, static_cast<uint32_t>(user_count * std::pow(u, 3.0)));
-  };
-
-  // Creation plan: first-party repos per family, legacy placeholder repos, the rest along the
-  // Hub's growth curve (density e^(day/450)), stratified so counts are smooth at every size.
-  struct Slot {
-    uint32_t created;
-    uint8_t rank;  // ties at the placeholder: first-party first
-    int16_t family;
-    uint64_t tie;
-  };
-  std::vector<Slot> slots;
-  slots.reserve(static_cast<size_t>(n_total));
-  int64_t first_party_total = 0;
-  for (int f = 0; f < families; ++f) {
-    const FamilyPlan& plan = plans[f];
-    for (int k = 0; k < plan.first_party_count; ++k) {
-      uint64_t h = Hash(0xf1, static_cast<uint64_t>(f) * 100003 + k);
-      int64_t created;
-      if (plan.legacy && (k == 0 || (h % 10) < 3)) {
-        created = kPlaceholder;
-      } else {
-        double u = (k + 0.5) / plan.first_party_count;
-        int day = plan.start_day +
-                  (k == 0 ? 0 : static_cast<int>(std::pow(u, 0.8) * (kLastDay - plan.start_day)));
-        day = std::min(std::max(day, std::max(plan.start_day, 2)), kLastDay);
-        created = kEpoch + day * 86400LL + (k == 0 ? 43200 : static_cast<int64_t>(h % 86400));
-      }
-      slots.push_back({static_cast<uint32_t>(created), 0, static_cast<int16_t>(f), h});
-      ++first_party_total;
-    }
-  }
-  int64_t rest = n_total - first_party_total;
-  if (rest < n_total / 2) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--repos: ", n_total, " is too small for ", families, " families"));
-  }
-  int64_t legacy = static_cast<int64_t>(std::llround(0.06 * static_cast<double>(n_total)));
-  for (int64_t k = 0; k < legacy; ++k) {
-    slots.push_back({static_cast<uint32_t>(kPlaceholder), 1, -1, Hash(0x1e, k)});
-  }
-  int64_t growth = rest - legacy;
-  const double tau = 450.0;
-  const double lo = std::exp(2 / tau), hi = std::exp((kLastDay + 1) / tau);
-  for (int64_t k = 0; k < growth; ++k) {
-    double u = (k + 0.5) / static_cast<double>(growth);
-    double day = tau * std::log(lo + u * (hi - lo));
-    int d = std::min(kLastDay, std::max(2, static_cast<int>(day)));
-    uint64_t h = Hash(0x9e, k);
-    slots.push_back(
-        {static_cast<uint32_t>(kEpoch + d * 86400LL + static_cast<int64_t>(h % 86400)), 2, -1, h});
-  }
-  std::sort(slots.begin(), slots.end(), [](const Slot& a, const Slot& b) {
-    if (a.created != b.created) return a.created < b.created;
-    if (a.rank != b.rank) return a.rank < b.rank;
-    return a.tie < b.tie;
-  });
-
-  // Grow the Hub in creation order.
-  repos_.resize(slots.size());
-  std::vector<std::vector<uint32_t>> fp_list(families), deriv_list(families);
-  std::vector<int> month_assigned(families, 0);
-  int current_month = -1, month_count = 0;
-  std::vector<double> share_weight(families, 0.0);
-  const int deepseek = matcher_->IndexOf("DeepSeek");
-  const int qwen = matcher_->IndexOf("Qwen");
-  const int llama = matcher_->IndexOf("Llama");
-  const int mistral = matcher_->IndexOf("Mistral");
-  auto relation_for = [&](double u) -> uint8_t {
-    if (u < 0.43) return static_cast<uint8_t>(Relation::kAdapter);
-    if (u < 0.79) return static_cast<uint8_t>(Relation::kFinetune);
-    if (u < 0.98) return static_cast<uint8_t>(Relation::kQuantized);
-    return static_cast<uint8_t>(Relation::kMerge);
-  };
-  auto pick_parent = [&](int f) -> uint32_t {
-    const auto& fps = fp_list[f];
-    const auto& ds = deriv_list[f];
-    if (!ds.empty() && rng.Chance(0.45)) {
-      size_t window = std::min<size_t>(ds.size(), 300);
-      return ds[ds.size() - 1 - rng.Below(window)];
-    }
-    if (rng.Chance(0.5)) {
-      size_t window = std::min<size_t>(fps.size(), 5);
-      return fps[fps.size() - 1 - rng.Below(window)];
-    }
-    return fps[static_cast<size_t>(std::pow(rng.Uniform(), 2.0) * static_cast<double>(fps.size()))];
-  };
-  auto set_common = [&](RepoRecord& r, uint64_t h) {
-    r.deleted_day = kNever;
-    r.salt = 0;
-    r.style = static_cast<uint8_t>(h >> 56);
-    r.lastmod_days = static_cast<uint16_t>((h >> 12) % 200);
-    r.edge_begin = static_cast<uint32_t>(edges_.size());
-    r.edge_count = 0;
-    r.flags = 0;
-    r.first_party = -1;
-    r.stem_family = -1;
-    r.pipeline = 0;
-    r.library = kNoLib;
-    r.init_downloads = static_cast<uint8_t>((h >> 24) % 31);
-  };
-  auto add_edge = [&](RepoRecord& r, uint32_t target, uint8_t relation) {
-    for (uint32_t k = r.edge_begin; k < r.edge_begin + r.edge_count; ++k) {
-      if (edges_[k].target == target) return;
-    }
-    edges_.push_back({target, relation});
-    ++r.edge_count;
-  };
-  // Eligible derivatives ("new LLM derivatives") follow the month's share curve exactly by
-  // largest deficit, so shares hold at every --repos.
-  auto pick_share_family = [&](int month, int day) -> int {
-    if (month != current_month) {
-      current_month = month;
-      month_count = 0;
-      std::fill(month_assigned.begin(), month_assigned.end(), 0);
-    }
-    double named_total = 0, others_weight = 0;
-    for (int f = 0; f < families; ++f) {
-      share_weight[f] = 0;
-      if (fp_list[f].empty() || plans[f].diffusion) continue;
-      if (!plans[f].shares.empty()) {
-        share_weight[f] = Interpolate(plans[f].shares, month);
-        named_total += share_weight[f];
-      } else {
-        others_weight += plans[f].other_weight;
-      }
-    }
-    double remainder = std::max(0.05, 1.0 - named_total);
-    double total = 0;
-    for (int f = 0; f < families; ++f) {
-      if (fp_list[f].empty() || plans[f].diffusion) continue;
-      if (plans[f].shares.empty() && others_weight > 0) {
-        share_weight[f] = remainder * plans[f].other_weight / others_weight;
-      }
-      total += share_weight[f];
-    }
-    if (total <= 0) return -1;
-    int best = -1;
-    double best_deficit = -1e18;
-    for (int f = 0; f < families; ++f) {
-      if (share_weight[f] <= 0) continue;
-      double deficit = share_weight[f] / total * (month_count + 1) - month_assigned[f];
-      if (deficit > best_deficit) {
-        best_deficit = deficit;
-        best = f;
-      }
-    }
-    ++month_count;
-    ++month_assigned[best];
-    return best;
-  };
-
-  for (size_t i = 0; i < slots.size(); ++i) {
-    const Slot& slot = slots[i];
-    RepoRecord& r = repos_[i];
-    uint64_t h = Hash(0xabc, i);
-    set_common(r, h);
-    r.created = slot.created;
-    r.created_day = static_cast<uint16_t>((static_cast<int64_t>(slot.created) - kEpoch) / 86400);
-    int day = r.created_day;
-    int month = MonthIndexOfDay(day);
-    if (slot.created == kPlaceholder) {
-      r.flags |= kPlaceholderCreated;
-      // The Hub gives old repos either placeholder second (both recorded in data/real-hub).
-      if (Hash(0x9105, i) & 1) r.created = static_cast<uint32_t>(kPlaceholder05);
-      r.lastmod_days = static_cast<uint16_t>((h >> 12) % 1000);
-    }
-    if (slot.family >= 0) {
-      // First-party.
-      int f = slot.family;
-      const FamilyPlan& plan = plans[f];
-      r.kind = kFirstParty;
-      r.first_party = static_cast<int16_t>(f);
-      r.stem_family = static_cast<int16_t>(f);
-      const std::string& ns =
-          plan.namespaces[f == llama
-                              ? (rng.Chance(0.85) ? 0 : 1 + rng.Below(plan.namespaces.size() - 1))
-                              : rng.Below(plan.namespaces.size())];
-      r.ns = ns_index[ns];
-      r.rate = static_cast<float>(std::pow(1.0 - rng.Uniform(), -1.0 / 1.2));
-      if (plan.diffusion) {
-        r.pipeline = 16;
-        r.library = kDiffusers;
-      } else if (!plan.shares.empty() || plan.legacy == false) {
-        double u = rng.Uniform();
-        r.pipeline = u < 0.72 ? 1 : u < 0.84 ? 2 : u < 0.92 ? 7 : 0;
-        r.library = kTransformers;
-      } else {
-        static const uint8_t kLegacyPipes[] = {1, 3, 6, 7, 9, 12, 14, 5, 0};
-        r.pipeline = kLegacyPipes[rng.Below(9)];
-        r.library = r.pipeline == 0 ? kNoLib : kTransformers;
-      }
-      if (rng.Chance(0.05))
-        r.flags |= kGatedManual;
-      else if (rng.Chance(0.10))
-        r.flags |= kGatedAuto;
-      // Instruct from base, or a first-party quantization of its own model.
-      if (!fp_list[f].empty() && rng.Chance(0.4)) {
-        add_edge(r, fp_list[f][rng.Below(fp_list[f].size())],
-                 rng.Chance(0.8) ? static_cast<uint8_t>(Relation::kFinetune)
-                                 : static_cast<uint8_t>(Relation::kQuantized));
-      }
-      // DeepSeek's distills are first-party repos with a Qwen or Llama parent.
-      if (f == deepseek && day >= DayOf(2025, 1, 20) && rng.Chance(0.5)) {
-        int base = rng.Chance(0.7) ? qwen : llama;
-        if (base >= 0 && !fp_list[base].empty()) {
-          r.edge_count = 0;
-          r.edge_begin = static_cast<uint32_t>(edges_.size());
-          add_edge(r, fp_list[base][rng.Below(fp_list[base].size())],
-                   static_cast<uint8_t>(Relation::kFinetune));
-        }
-      }
-      fp_list[f].push_back(static_cast<uint32_t>(i));
-      continue;
-    }
-    r.ns = pick_user(rng.Uniform());
-    r.rate = static_cast<float>(0.2 * std::pow(1.0 - rng.Uniform(), -0.9));
-    r.rate = std::min(r.rate, 3000.0f);
-    if (slot.rank == 1) {
-      // Legacy: the placeholder createdAt; some without a namespace; some old finetunes.
-      r.kind = kLegacy;
-      if (rng.Chance(0.15)) r.ns = kBare;
-      if (rng.Chance(0.15)) r.flags |= kNoAllTime;
-      r.rate *= 2;
-      std::vector<int> bases;
-      for (const char* name : {"Google", "Microsoft", "Meta"}) {
-        int f = matcher_->IndexOf(name);
-        if (f >= 0 && !fp_list[f].empty()) bases.push_back(f);
-      }
-      if (!bases.empty() && rng.Chance(0.12)) {
-        int f = bases[rng.Below(bases.size())];
-        r.stem_family = static_cast<int16_t>(f);
-        add_edge(r, fp_list[f][rng.Below(fp_list[f].size())],
-                 static_cast<uint8_t>(Relation::kFinetune));
-        static const uint8_t kPipes[] = {3, 5, 4, 9, 1};
-        r.pipeline = kPipes[rng.Below(5)];
-        r.library = kTransformers;
-        deriv_list[f].push_back(static_cast<uint32_t>(i));
-      } else {
-        static const uint8_t kPipes[] = {0, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 1, 19, 0};
-        r.pipeline = kPipes[rng.Below(14)];
-        r.library = r.pipeline == 0 ? kNoLib : r.pipeline == 19 ? kSb3 : kTransformers;
-      }
-    } else if (rng.Chance(0.275)) {
-      // A derivative.
-      r.kind = kDerivative;
-      bool eligible = rng.Chance(0.6);
-      int f = eligible ? pick_share_family(month, day) : -1;
-      if (f < 0) {
-        eligible = false;
-        std::vector<double> w(families, 0.0);
-        for (int g = 0; g < families; ++g) {
-          if (!fp_list[g].empty()) w[g] = plans[g].other_weight;
-        }
-        f = static_cast<int>(PickWeighted(w, rng.Uniform()));
-        for (int g = 0; fp_list[f].empty() && g < families; ++g) f = g;
-      }
-      r.stem_family = static_cast<int16_t>(f);
-      uint8_t relation = relation_for(rng.Uniform());
-      add_edge(r, pick_parent(f), relation);
-      if (relation == static_cast<uint8_t>(Relation::kMerge)) {
-        int extra = 1 + (rng.Chance(0.3) ? 1 : 0) + (rng.Chance(0.1) ? 1 : 0);
-        for (int k = 0; k < extra; ++k) {
-          int g = f;
-          if (rng.Chance(0.3)) {
-            int other = static_cast<int>(rng.Below(families));
-            if (!fp_list[other].empty()) g = other;
-          }
-          add_edge(r, pick_parent(g), relation);
-        }
-      }
-      if (rng.Chance(0.02)) r.flags |= kBareTags;
-      if (eligible) {
-        r.pipeline = rng.Chance(0.88) ? 1 : 2;
-        r.init_downloads =
-            static_cast<uint8_t>(rng.Chance(0.95) ? 5 + rng.Below(56) : rng.Below(5));
-      } else if (plans[f].diffusion) {
-        r.pipeline = 16;
-      } else {
-        static const uint8_t kPipes[] = {3, 16, 7, 12, 4, 0, 8, 5, 14, 0};
-        r.pipeline = kPipes[rng.Below(10)];
-      }
-      switch (static_cast<Relation>(relation)) {
-        case Relation::kAdapter:
-          r.library = kPeft;
-          break;
-        case Relation::kQuantized:
-          r.library = rng.Chance(0.6) ? kGguf : rng.Chance(0.5) ? kMlx : kTransformers;
-          break;
-        default:
-          r.library = r.pipeline == 16 ? kDiffusers : kTransformers;
-      }
-      if (r.pipeline == 16 && relation == static_cast<uint8_t>(Relation::kAdapter)) {
-        r.library = kDiffusers;
-      }
-      deriv_list[f].push_back(static_cast<uint32_t>(i));
-    } else {
-      r.kind = kStandalone;
-      static const uint8_t kPipes[] = {0,  0,  0, 0, 0, 1, 1, 1, 3,  3,  3, 16, 16, 19, 19, 12,
-                                       14, 14, 7, 4, 5, 6, 8, 9, 10, 11, 2, 15, 13, 17, 18, 20};
-      r.pipeline = kPipes[rng.Below(sizeof(kPipes))];
-      switch (r.pipeline) {
-        case 0:
-          r.library = rng.Chance(0.5) ? kNoLib : kTransformers;
-          break;
-        case 16:
-        case 17:
-          r.library = kDiffusers;
-          break;
-        case 19:
-          r.library = rng.Chance(0.8) ? kSb3 : kMlAgents;
-          break;
-        case 8:
-          r.library = kSentenceTransformers;
-          break;
-        case 14:
-          r.library = rng.Chance(0.5) ? kTimm : kTransformers;
-          break;
-        default:
-          r.library = kTransformers;
-      }
-      // Names that mention a family without declaring it as a base.
-      if (rng.Chance(0.1)) r.stem_family = static_cast<int16_t>(rng.Below(families));
-    }
-    if (rng.Chance(0.008)) r.flags |= kPrivate;
-    if (rng.Chance(0.002)) r.flags |= kDisabled;
-    if (rng.Chance(0.01)) r.flags |= kGatedAuto;
-    if (r.kind != kLegacy && rng.Chance(0.003)) r.flags |= kNoAllTime;
-    if (rng.Chance(0.004) && day < kLastDay - 1) {
-      r.deleted_day = static_cast<uint16_t>(day + 1 + rng.Below(kLastDay - day - 1));
-    }
-    if (rng.Chance(0.003) && r.ns != kBare && day < kLastDay - 1) {
-      r.flags |= kRenamed;
-      rename_day_[static_cast<uint32_t>(i)] =
-          static_cast<uint16_t>(day + 1 + rng.Below(kLastDay - day - 1));
-    }
-  }
-
-  // Parents that do not exist: about 1% of derivatives, half in their family's namespace (still
-  // classified by it), half in a user namespace (no family).
-  for (uint32_t i = 0; i < repos_.size(); ++i) {
-    RepoRecord& r = repos_[i];
-    if (r.kind != kDerivative || r.edge_count == 0 || r.stem_family < 0) continue;
-    if (!rng.Chance(0.01)) continue;
-    Ghost g;
-    g.stem_family = r.stem_family;
-    g.salt = 0;
-    const FamilyPlan& plan = plans[r.stem_family];
-    if (rng.Chance(0.5) && !plan.namespaces.empty()) {
-      g.ns = ns_index[plan.namespaces[0]];
-    } else {
-      g.ns = pick_user(rng.Uniform());
-    }
-    g.family = -1;
-    edges_[r.edge_begin].target = kGhostBit | static_cast<uint32_t>(ghosts_.size());
-    ghosts_.push_back(g);
-  }
-  // Structures the lineage rules must handle, among standalone user repos created from 2023-06.
-  std::vector<uint32_t> pool;
-  const int pool_from = DayOf(2023, 6, 1);
-  for (uint32_t i = 0; i < repos_.size(); ++i) {
-    const RepoRecord& r = repos_[i];
-    if (r.kind == kStandalone && r.created_day >= pool_from && !(r.flags & (kPrivate | kRenamed)) &&
-        r.deleted_day == kNever && r.ns != kBare) {
-      pool.push_back(i);
-    }
-  }
-  // Shuffle deterministically, then take from the front.
-  for (size_t k = pool.size(); k > 1; --k) std::swap(pool[k - 1], pool[rng.Below(k)]);
-  size_t next = 0;
-  auto take = [&]() -> int64_t { return next < pool.size() ? pool[next++] : -1; };
-  auto rewire = [&](uint32_t i, const std::vector<std::pair<uint32_t, uint8_t>>& parents,
-                    int stem) {
-    RepoRecord& r = repos_[i];
-    r.kind = kDerivative;
-    r.edge_begin = static_cast<uint32_t>(edges_.size());
-    r.edge_count = 0;
-    for (const auto& [t, rel] : parents) add_edge(r, t, rel);
-    r.pipeline = 1;
-    r.library = kTransformers;
-    r.init_downloads = 10;
-    r.stem_family = static_cast<int16_t>(stem);
-  };
-  const uint8_t ft = static_cast<uint8_t>(Relation::kFinetune);
-  int64_t specials = std::max<int64_t>(2, n_total / 25000);
-  for (int64_t k = 0; k < specials; ++k) {
-    int64_t a = take(), b = take(), c = take(), s = take();
-    if (a < 0 || b < 0 || c < 0 || s < 0) break;
-    if (a > b) std::swap(a, b);
-    rewire(static_cast<uint32_t>(a), {{static_cast<uint32_t>(b), ft}}, -1);  // a -> b -> a
-    rewire(static_cast<uint32_t>(b), {{static_cast<uint32_t>(a), ft}}, -1);
-    rewire(static_cast<uint32_t>(c), {{static_cast<uint32_t>(a), ft}}, -1);  // feeds the cycle
-    rewire(static_cast<uint32_t>(s), {{static_cast<uint32_t>(s), ft}}, -1);  // self-loop
-  }
-  // One long chain from a Mistral first-party repo, longer than the 64-step limit on big hubs.
-  if (mistral >= 0 && !fp_list[mistral].empty()) {
-    int64_t length = std::min<int64_t>(70, std::max<int64_t>(8, n_total / 300));
-    std::vector<uint32_t> chain;
-    uint32_t root = fp_list[mistral][0];
-    while (static_cast<int64_t>(chain.size()) < length) {
-      int64_t c = take();
-      if (c < 0) break;
-      if (static_cast<uint32_t>(c) > root) chain.push_back(static_cast<uint32_t>(c));
-    }
-    std::sort(chain.begin(), chain.end());
-    uint32_t parent = root;
-    for (uint32_t c : chain) {
-      rewire(c, {{parent, ft}}, mistral);
-      parent = c;
-    }
-  }
-  RETURN_IF_ERROR(AssignNames());
-  CalibrateDownloads();
-  BuildChildren();
-  SetDay(kLastDay);
-  return absl::OkStatus();
 }
 
 std::string GeneratedHub::NameAt(uint32_t i, int gen) const {
@@ -988,44 +976,46 @@ std::string GeneratedHub::NameAt(uint32_t i, int gen) const {
   std::string name;
   if (r.ns != kBare) absl::StrAppend(&name, namespaces_[r.ns], "/");
   const v1::Family* fam = r.stem_family >= 0 ? &config_->family(r.stem_family) : nullptr;
-  const NamedFamily* named = fam ? static_cast<const NamedFamily*>(named_[r.stem_family]) : nullptr;
+  const ScenarioFamily* named = fam ? named_[r.stem_family] : nullptr;
+  const NameVocabulary& words = scenario_->names();
   auto family_stem = [&](uint64_t x) -> std::string {
-    if (named != nullptr) return named->stems[x % named->stems.size()];
+    if (named != nullptr) return Pick(named->stem(), x);
     return absl::StrCat(fam->name(), (x % 3 == 0) ? "" : absl::StrCat("-", 1 + x % 4));
   };
   if (r.kind == kFirstParty) {
     std::string stem = family_stem(h);
     absl::StrAppend(&name, stem);
-    if (!IsDiffusionFamily(fam->name())) absl::StrAppend(&name, "-", Pick(kSizes, h >> 8));
-    absl::StrAppend(&name, Pick(kVariants, h >> 16));
+    if (!diffusion_[r.stem_family]) absl::StrAppend(&name, "-", Pick(words.size(), h >> 8));
+    absl::StrAppend(&name, Pick(words.variant(), h >> 16));
     if ((h >> 24) % 3 == 0) {
       absl::CivilDay d = absl::CivilDay(2022, 3, 1) + r.created_day;
       absl::StrAppendFormat(&name, "-%02d%02d", static_cast<int>(d.year() % 100), d.month());
     }
   } else if (fam != nullptr) {
-    absl::StrAppend(&name, family_stem(h), "-", Pick(kSizes, h >> 8));
+    absl::StrAppend(&name, family_stem(h), "-", Pick(words.size(), h >> 8));
     if (r.kind == kDerivative && r.edge_count > 0) {
       switch (static_cast<Relation>(edges_[r.edge_begin].relation)) {
         case Relation::kQuantized:
-          absl::StrAppend(&name, Pick(kQuantSuffix, h >> 16));
+          absl::StrAppend(&name, Pick(words.quantized_suffix(), h >> 16));
           break;
         case Relation::kAdapter:
-          absl::StrAppend(&name, Pick(kAdapterSuffix, h >> 16));
+          absl::StrAppend(&name, Pick(words.adapter_suffix(), h >> 16));
           break;
         case Relation::kMerge:
-          absl::StrAppend(&name, Pick(kMergeSuffix, h >> 16));
+          absl::StrAppend(&name, Pick(words.merge_suffix(), h >> 16));
           break;
         default:
-          absl::StrAppend(&name, Pick(kFinetuneSuffix, h >> 16));
+          absl::StrAppend(&name, Pick(words.finetune_suffix(), h >> 16));
       }
     } else {
-      absl::StrAppend(&name, "-", Pick(kTaskWords, h >> 16));
+      absl::StrAppend(&name, "-", Pick(words.task_word(), h >> 16));
     }
     if ((h >> 24) % 2 == 0)
-      absl::StrAppend(&name, "-", Pick(kWords, h >> 28), "-", (h >> 36) % 100);
+      absl::StrAppend(&name, "-", Pick(words.word(), h >> 28), "-", (h >> 36) % 100);
   } else {
-    absl::StrAppend(&name, Pick(kGenericStems, h >> 8), "-", Pick(kTaskWords, h >> 16));
-    if ((h >> 24) % 2 == 0) absl::StrAppend(&name, "-", Pick(kWords, h >> 28));
+    absl::StrAppend(&name, Pick(words.generic_stem(), h >> 8), "-",
+                    Pick(words.task_word(), h >> 16));
+    if ((h >> 24) % 2 == 0) absl::StrAppend(&name, "-", Pick(words.word(), h >> 28));
     if ((h >> 32) % 3 != 0) absl::StrAppend(&name, "-", Base36(h >> 40, 4));
   }
   if (r.salt > 2) absl::StrAppend(&name, "-", Base36(h >> 20, 5));
@@ -1037,149 +1027,11 @@ std::string GeneratedHub::GhostId(uint32_t g) const {
   const Ghost& ghost = ghosts_[g];
   uint64_t h = Hash(0x6405, (static_cast<uint64_t>(g) << 16) | ghost.salt);
   const v1::Family& fam = config_->family(ghost.stem_family);
-  const NamedFamily* named = static_cast<const NamedFamily*>(named_[ghost.stem_family]);
-  std::string stem = named ? std::string(named->stems[h % named->stems.size()]) : fam.name();
-  static const char* kGone[] = {"-old", "-deprecated", "-preview", "-internal", "-draft", "-test"};
-  return absl::StrCat(namespaces_[ghost.ns], "/", stem, "-", Pick(kSizes, h >> 8),
-                      Pick(kGone, h >> 16), "-", Base36(h >> 24, 4));
-}
-
-absl::Status GeneratedHub::AssignNames() {
-  ids_.reserve(repos_.size() + rename_day_.size() + ghosts_.size());
-  for (uint32_t i = 0; i < repos_.size(); ++i) {
-    RepoRecord& r = repos_[i];
-    bool placed = false;
-    for (int attempt = 0; attempt < 64 && !placed; ++attempt) {
-      r.salt = static_cast<uint8_t>(attempt);
-      std::string id = NameAt(i, 0);
-      if (matcher_->FirstPartyFamily(id) != r.first_party) continue;
-      placed = ids_.emplace(IdKey(id), static_cast<uint64_t>(i) << 8).second;
-    }
-    if (!placed) {
-      // Its namespace is claimed first by another family: it is first-party for that one.
-      for (int attempt = 0; attempt < 250 && !placed; ++attempt) {
-        r.salt = static_cast<uint8_t>(attempt);
-        std::string id = NameAt(i, 0);
-        r.first_party = static_cast<int16_t>(matcher_->FirstPartyFamily(id));
-        placed = ids_.emplace(IdKey(id), static_cast<uint64_t>(i) << 8).second;
-      }
-    }
-    if (!placed) {
-      return absl::InternalError(absl::StrCat("fakehub: could not name repo ", i, " uniquely"));
-    }
-  }
-  for (auto it = rename_day_.begin(); it != rename_day_.end();) {
-    uint32_t i = it->first;
-    std::string id = NameAt(i, 1);
-    if (matcher_->FirstPartyFamily(id) == repos_[i].first_party &&
-        ids_.emplace(IdKey(id), (static_cast<uint64_t>(i) << 8) | 1).second) {
-      ++it;
-    } else {
-      repos_[i].flags &= static_cast<uint8_t>(~kRenamed);
-      rename_day_.erase(it++);
-    }
-  }
-  for (uint32_t g = 0; g < ghosts_.size(); ++g) {
-    for (int attempt = 0; attempt < 64; ++attempt) {
-      ghosts_[g].salt = static_cast<uint16_t>(attempt);
-      std::string id = GhostId(g);
-      if (ids_.emplace(IdKey(id), (static_cast<uint64_t>(kGhostBit | g) << 8)).second) {
-        ghosts_[g].family = static_cast<int16_t>(matcher_->FirstPartyFamily(id));
-        break;
-      }
-    }
-  }
-  return absl::OkStatus();
-}
-
-void GeneratedHub::CalibrateDownloads() {
-  const int families = config_->family_size();
-  curves_.assign(static_cast<size_t>(families), FamilyCurve());
-  std::vector<std::vector<uint32_t>> members(families);
-  for (uint32_t i = 0; i < repos_.size(); ++i) {
-    if (repos_[i].first_party >= 0) members[repos_[i].first_party].push_back(i);
-  }
-  const int anchor_day = DayOf(2025, 10, 31);
-  for (int f = 0; f < families; ++f) {
-    FamilyCurve& curve = curves_[f];
-    curve.prefix.assign(kLastDay + 2, 0.0);
-    if (members[f].empty()) continue;
-    const NamedFamily* named = FindNamed(config_->family(f).name());
-    std::vector<std::pair<int, double>> anchors;
-    if (named != nullptr) {
-      for (const auto& a : named->anchors) anchors.emplace_back(DayOfText(a.date), a.value);
-    }
-    int start = repos_[members[f][0]].created_day;
-    double total = 5e5;
-    if (named != nullptr) {
-      total = named->downloads_at_end;
-    } else {
-      total = 5e5 * static_cast<double>(1 + (RepoIdHash(config_->family(f).name()) >> 24) % 80);
-    }
-    auto cumulative = [&](int d) -> double {
-      if (d < start) return 0;
-      if (!anchors.empty()) return std::floor(Interpolate(anchors, d));
-      double x = static_cast<double>(d - start + 1) / static_cast<double>(kLastDay - start + 1);
-      return std::floor(total * x * x);
-    };
-    std::vector<double> weight_by_day(kLastDay + 1, 0.0);
-    for (uint32_t i : members[f]) weight_by_day[repos_[i].created_day] += repos_[i].rate;
-    double existing = 0, previous = 0;
-    for (int d = 0; d <= kLastDay; ++d) {
-      existing += weight_by_day[d];
-      double c = cumulative(d);
-      double rate = existing > 0 ? (c - previous) / existing : 0;
-      if (existing > 0) previous = c;
-      curve.prefix[d + 1] = curve.prefix[d] + rate;
-    }
-    if (!anchors.empty()) {
-      // Exact at 2025-10-31: the first repo absorbs what flooring lost, growing into it.
-      curve.anchor = members[f][0];
-      curve.anchor_day = anchor_day;
-      curve.anchor_delta = 0;
-      int64_t sum = 0;
-      for (uint32_t i : members[f]) sum += AllTimeAt(i, anchor_day);
-      curve.anchor_delta = static_cast<int64_t>(cumulative(anchor_day)) - sum;
-    }
-  }
-}
-
-void GeneratedHub::BuildChildren() {
-  child_begin_.assign(repos_.size() + 1, 0);
-  for (const RepoRecord& r : repos_) {
-    for (uint32_t k = r.edge_begin; k < r.edge_begin + r.edge_count; ++k) {
-      if (!(edges_[k].target & kGhostBit)) ++child_begin_[edges_[k].target + 1];
-    }
-  }
-  for (size_t k = 1; k < child_begin_.size(); ++k) child_begin_[k] += child_begin_[k - 1];
-  children_.assign(child_begin_.back(), 0);
-  std::vector<uint32_t> fill(child_begin_.begin(), child_begin_.end() - 1);
-  for (uint32_t i = 0; i < repos_.size(); ++i) {
-    const RepoRecord& r = repos_[i];
-    for (uint32_t k = r.edge_begin; k < r.edge_begin + r.edge_count; ++k) {
-      if (!(edges_[k].target & kGhostBit)) children_[fill[edges_[k].target]++] = i;
-    }
-  }
-}
-
-void GeneratedHub::AssignAccess() {
-  auto uniform = [](uint64_t h) {
-    return static_cast<double>(h >> 11) * (1.0 / 9007199254740992.0);
-  };
-  for (uint32_t i = 0; i < repos_.size(); ++i) {
-    RepoRecord& r = repos_[i];
-    r.access = 0;
-    // First-party repos can be private too (their children then have a missing parent in a
-    // family's namespace), except the one each family's download curve is anchored on.
-    bool anchor = r.first_party >= 0 && curves_[r.first_party].anchor == i;
-    if (!anchor && !(r.flags & kPrivate) && uniform(Hash(0x9717, i)) < options_.private_fraction) {
-      r.access |= kTokenPrivate;
-    }
-    if ((r.flags & (kGatedAuto | kGatedManual)) &&
-        uniform(Hash(0x6a7e, i)) < options_.gated_no_access_fraction) {
-      r.access |= kGatedNoAccess;
-    }
-  }
+  const ScenarioFamily* named = named_[ghost.stem_family];
+  const NameVocabulary& words = scenario_->names();
+  const std::string& stem = named ? Pick(named->stem(), h) : fam.name();
+  return absl::StrCat(namespaces_[ghost.ns], "/", stem, "-", Pick(words.size(), h >> 8),
+                      Pick(words.missing_parent_suffix(), h >> 16), "-", Base36(h >> 24, 4));
 }
 
 void GeneratedHub::SetDay(int day) { day_ = std::min(std::max(day, kFirstDay), kLastDay); }

@@ -1,5 +1,6 @@
 // A whole Hub grown deterministically from a seed: families of the default families file with
-// first-party repos and derivative trees, evolving day by day under scenario `article`, compact
+// first-party repos and derivative trees, evolving day by day under a scenario (the embedded
+// fakehub/scenario_article.textproto: how named families grow, and the words names use), compact
 // enough (about 70 bytes a repo) to serve 2.2M repos. It knows which family it grew every repo
 // from, which is what the ground truth is computed from.
 #ifndef HUBCENSUS_FAKEHUB_GENERATED_HUB_H_
@@ -20,6 +21,9 @@
 #include "hubcensus/v1/config.pb.h"
 
 namespace hubcensus::fakehub {
+
+class Scenario;
+class ScenarioFamily;
 
 // Days are counted from 2022-03-01 (day 0); the placeholder createdAt falls on day 1.
 inline constexpr int kFirstDay = 1;    // 2022-03-02
@@ -119,13 +123,11 @@ class GeneratedHub : public ModelCatalog {
     int16_t stem_family;  // what its name mentions
   };
 
-  GeneratedHub(const GeneratedHubOptions& options, const v1::FamilyConfig* config,
-               const FamilyMatcher* matcher);
-  absl::Status Generate();
-  absl::Status AssignNames();
-  void CalibrateDownloads();
-  void BuildChildren();
-  void AssignAccess();
+  // Grows the Hub, one method per phase (generated_hub.cc).
+  class Generator;
+
+  GeneratedHub(const GeneratedHubOptions& options, const Scenario* scenario,
+               const v1::FamilyConfig* config, const FamilyMatcher* matcher);
 
   // Listed to anonymous requests at `day`; ExistsAt: created, not deleted (private or not).
   bool ListedAt(uint32_t i, int day) const;
@@ -145,6 +147,7 @@ class GeneratedHub : public ModelCatalog {
   uint64_t Hash(uint64_t a, uint64_t b = 0) const;
 
   GeneratedHubOptions options_;
+  const Scenario* scenario_;  // lives as long as the process
   const v1::FamilyConfig* config_;
   const FamilyMatcher* matcher_;
   int day_ = kLastDay;
@@ -153,10 +156,11 @@ class GeneratedHub : public ModelCatalog {
   std::vector<RepoRecord> repos_;
   std::vector<Edge> edges_;
   std::vector<Ghost> ghosts_;
-  std::vector<std::string> namespaces_;  // family namespaces first, then users
-  std::vector<FamilyCurve> curves_;      // per family: first-party cumulative downloads
-  std::vector<const void*> named_;       // per family: its scenario entry (NamedFamily) or null
-  std::vector<uint32_t> child_begin_;    // CSR of children by first-or-any parent edge
+  std::vector<std::string> namespaces_;       // family namespaces first, then users
+  std::vector<FamilyCurve> curves_;           // per family: first-party cumulative downloads
+  std::vector<const ScenarioFamily*> named_;  // per family: its scenario entry, or null
+  std::vector<bool> diffusion_;               // per family: its derivatives are images or video
+  std::vector<uint32_t> child_begin_;         // CSR of children by first-or-any parent edge
   std::vector<uint32_t> children_;
   // Hash of an id -> (repo index << 8 | name generation); ghosts too (kGhostBit set).
   absl::flat_hash_map<uint64_t, uint64_t> ids_;

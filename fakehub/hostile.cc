@@ -5,8 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "common/checksum.h"
 #include "common/json_text.h"
+#include "fakehub/fnv1a.h"
 
 namespace hubcensus::fakehub {
 
@@ -95,7 +95,7 @@ absl::StatusOr<HostileModes> HostileModes::Parse(absl::string_view modes,
 
 bool IsGarbageEntry(uint64_t seed, absl::string_view oid_hex, double fraction) {
   if (fraction <= 0) return false;
-  uint64_t h = RepoIdHash(absl::StrCat(seed, "/garbage/", oid_hex));
+  uint64_t h = Fnv1a64(absl::StrCat(seed, "/garbage/", oid_hex));
   return static_cast<double>(h >> 11) * (1.0 / 9007199254740992.0) < fraction;
 }
 

@@ -2,11 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/shutdown.h"
+#include "google/protobuf/descriptor.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc/reflection/v1/reflection.grpc.pb.h"
+#include "hubcensus/v1/census.grpc.pb.h"
 #include "tests/testing/metrics.h"
 
 namespace hubcensus {
@@ -98,6 +102,89 @@ TEST(GrpcServer, ShutdownRequestStopsServe) {
   stopper.join();
   EXPECT_TRUE(ShutdownRequested());
   ResetShutdownForTesting();
+}
+
+// Reflection over a real loopback connection, as grpcurl uses it: v1 through its generated stub,
+// v1alpha through the same messages on v1alpha's method (the two are identical on the wire).
+using grpc::reflection::v1::ServerReflectionRequest;
+using grpc::reflection::v1::ServerReflectionResponse;
+
+std::vector<ServerReflectionResponse> Reflect(const std::string& target, bool v1alpha,
+                                              const std::vector<ServerReflectionRequest>& requests,
+                                              grpc::Status* status) {
+  auto channel = MakeChannel(target);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  std::unique_ptr<grpc::ClientReaderWriter<ServerReflectionRequest, ServerReflectionResponse>>
+      stream;
+  std::unique_ptr<grpc::reflection::v1::ServerReflection::Stub> stub;
+  if (v1alpha) {
+    static const grpc::internal::RpcMethod kV1Alpha(
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        grpc::internal::RpcMethod::BIDI_STREAMING);
+    stream.reset(grpc::internal::ClientReaderWriterFactory<
+                 ServerReflectionRequest, ServerReflectionResponse>::Create(channel.get(), kV1Alpha,
+                                                                            &ctx));
+  } else {
+    stub = grpc::reflection::v1::ServerReflection::NewStub(channel);
+    stream = stub->ServerReflectionInfo(&ctx);
+  }
+  std::vector<ServerReflectionResponse> responses;
+  for (const auto& request : requests) {
+    EXPECT_TRUE(stream->Write(request));
+    ServerReflectionResponse response;
+    if (!stream->Read(&response)) break;
+    responses.push_back(response);
+  }
+  stream->WritesDone();
+  *status = stream->Finish();
+  return responses;
+}
+
+TEST(GrpcServer, ReflectionAnswersV1AndV1AlphaAlike) {
+  hubcensus::v1::Census::Service census;  // any hubcensus service: reflection must describe it
+  auto server = GrpcServer::Start(GrpcServerOptions{}, {&census});
+  ASSERT_TRUE(server.ok()) << server.status();
+  std::vector<ServerReflectionRequest> requests(4);
+  requests[0].set_list_services("");
+  requests[1].set_file_containing_symbol("hubcensus.v1.Census");
+  requests[2].set_file_containing_symbol("grpc.reflection.v1.ServerReflection");
+  requests[3].set_file_containing_symbol("no.such.Symbol");
+  std::vector<ServerReflectionResponse> answers[2];
+  for (bool v1alpha : {false, true}) {
+    SCOPED_TRACE(v1alpha ? "v1alpha" : "v1");
+    grpc::Status status;
+    auto responses = Reflect((*server)->dial_address(), v1alpha, requests, &status);
+    ASSERT_TRUE(status.ok()) << status.error_code() << ": " << status.error_message();
+    ASSERT_EQ(responses.size(), requests.size());
+    std::set<std::string> services;
+    for (const auto& s : responses[0].list_services_response().service()) services.insert(s.name());
+    EXPECT_EQ(services, (std::set<std::string>{
+                            "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
+                            "grpc.reflection.v1alpha.ServerReflection", "hubcensus.v1.Census"}));
+    for (int k : {1, 2}) {
+      ASSERT_TRUE(responses[k].has_file_descriptor_response()) << responses[k].DebugString();
+      // gRPC 1.51's v1alpha does not clear a stream's response between requests, so a later
+      // answer repeats earlier files: look for the one asked for among them.
+      std::set<std::string> files;
+      for (const auto& bytes : responses[k].file_descriptor_response().file_descriptor_proto()) {
+        google::protobuf::FileDescriptorProto file;
+        ASSERT_TRUE(file.ParseFromString(bytes));
+        files.insert(file.name());
+      }
+      EXPECT_TRUE(
+          files.count(k == 1 ? "hubcensus/v1/census.proto" : "grpc/reflection/v1/reflection.proto"))
+          << responses[k].DebugString();
+    }
+    ASSERT_TRUE(responses[3].has_error_response()) << responses[3].DebugString();
+    EXPECT_EQ(responses[3].error_response().error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(responses[1].original_request().file_containing_symbol(), "hubcensus.v1.Census");
+    answers[v1alpha] = std::move(responses);
+  }
+  for (size_t k = 0; k < requests.size(); ++k) {
+    EXPECT_EQ(answers[0][k].SerializeAsString(), answers[1][k].SerializeAsString()) << k;
+  }
+  (*server)->Shutdown(absl::Seconds(1));
 }
 
 }  // namespace
