@@ -121,7 +121,7 @@ std::string CivilFromDays(int64_t z) {
   const unsigned mp = (5 * doy + 2) / 153;
   const unsigned d = doy - (153 * mp + 2) / 5 + 1;
   const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  char buf[16];
+  char buf[40];
   std::snprintf(buf, sizeof(buf), "%04d-%02u-%02u", static_cast<int>(y + (m <= 2)), m, d);
   return buf;
 }
@@ -150,7 +150,7 @@ std::vector<hubcensus::v1::RepoSnapshot> SyntheticRepos(int n, uint32_t seed) {
     r.set_id(ns + "/model-" + std::to_string(i));
     r.set_author(ns);
     char oid[25];
-    std::snprintf(oid, sizeof(oid), "%024" PRIx64, static_cast<uint64_t>(rng()) >> 0);
+    std::snprintf(oid, sizeof(oid), "%024" PRIx64, static_cast<uint64_t>(rng()));
     r.set_object_id(std::string(oid, 24));
     r.set_created_at(t0 + static_cast<int64_t>(u(rng) * 3 * 365 * 86400));
     r.set_last_modified(r.created_at());

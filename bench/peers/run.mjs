@@ -8,6 +8,10 @@
 //   the JS client lists as many repos as hubcensus's crawl committed; DuckDB's census equals
 //   hubcensus's (stored rollups and an ad-hoc families file); the load generator's calls all
 //   succeed with whole answers. Ends with `bench: N passed, M failed`; exit 1 on a failure.
+// Sizes (defaults in brackets): --race_repos [296000], --latency_repos [50000],
+//   --scale=N,N,.. [500000,1000000,2200000], --worker_repos [1000000: the scale point that also
+//   runs a separate crawler worker], --storage_repos [100000], --load_crawls [365],
+//   --load_repos [20000].
 // Full: also the crawl race, the scale ladder (0.5M, 1M, 2.2M repos; 5M with --with_5m), peak
 //   memory of `local` and of a crawler worker, bytes on disk after 30 daily crawls, and the
 //   Census under load over 365 daily crawls. Every census is checked equal before it is timed.
@@ -245,7 +249,7 @@ async function full() {
 
   // 1. The crawl race: a 296k-repo fakehub, the JS client's bare listing against `local`.
   {
-    const hub = await fakehub(296000);
+    const hub = await fakehub(Number(args.race_repos ?? 296000));
     try {
       const js = jsListing(hub.url);
       const dataDir = join(WORK, 'race-data');
@@ -259,7 +263,7 @@ async function full() {
         ratio(js.seconds, lc.seconds)]);
     } finally { await hub.stop(); }
     // With the Hub's own pace: 300 ms a page.
-    const slow = await fakehub(50000, ['--page_latency_ms=300']);
+    const slow = await fakehub(Number(args.latency_repos ?? 50000), ['--page_latency_ms=300']);
     try {
       const dataDir = join(WORK, 'latency-data');
       const lc = localCrawl('latency-local', slow.url, dataDir);
@@ -272,7 +276,9 @@ async function full() {
   }
 
   // 2. Scale: crawl, commit, ad-hoc census at each size, and DuckDB on the same data.
-  const sizes = [500000, 1000000, 2200000, ...(args.with_5m ? [5000000] : [])];
+  const sizes = args.scale ? String(args.scale).split(',').map(Number)
+      : [500000, 1000000, 2200000, ...(args.with_5m ? [5000000] : [])];
+  const workerAt = Number(args.worker_repos ?? 1000000);
   const scale = [];
   for (const n of sizes) {
     const hub = await fakehub(n);
@@ -287,7 +293,7 @@ async function full() {
       const adhoc = censusPair(`scale-${n}-adhoc`, dataDir, db, OTHER_FAMILIES);
       const again = censusPair(`scale-${n}-adhoc2`, dataDir, db, OTHER_FAMILIES);
       let worker = null;
-      if (n === 1000000) worker = await distributedCrawl(hub.url, n);
+      if (n === workerAt) worker = await distributedCrawl(hub.url, n);
       scale.push({ n, committed, lc, rollup: rollup.seconds, adhoc, again, exportSeconds, loadSeconds,
                    store: duBytes(join(dataDir, 'store')) });
       log(`scale ${n}: crawl ${fmt(lc.crawl)} s, commit ${fmt(lc.commit)} s, local ${fmt(lc.seconds)} s ` +
@@ -331,10 +337,11 @@ async function full() {
 
   // 4. The Census under load: 365 daily crawls of a 20k-repo Hub.
   {
-    const l = await censusUnderLoad(365, 20000, 2000, 20);
+    const loadCrawls = Number(args.load_crawls ?? 365), loadRepos = Number(args.load_repos ?? 20000);
+    const l = await censusUnderLoad(loadCrawls, loadRepos, 2000, 20);
     const cell = (k) => { const t = l.table[k]; return t ? `p50 ${t.p50.toFixed(2)} ms, p99 ${t.p99.toFixed(2)} ms, ${t.qps.toFixed(0)}/s${t.failed ? `, ${t.failed} FAILED` : ''}` : 'no answer'; };
     for (const k of ['Families', 'Series', 'Shares']) {
-      rows.push([`Census \`${k}\`${k === 'Series' ? ' (every family, 365 crawls)' : ''} on an aggregator holding 365 daily crawls of 20k repos (census_load)`,
+      rows.push([`Census \`${k}\`${k === 'Series' ? ` (every family, ${loadCrawls} crawls)` : ''} on an aggregator holding ${loadCrawls} daily crawls of ${loadRepos / 1000}k repos (census_load)`,
         `1 in flight: ${cell(`${k}/1`)}; 8 in flight: ${cell(`${k}/8`)} (load ${l.load})`, '—', 'target p99 < 2 ms']);
     }
     notes.push(`census_load fill: ${l.fill.stdout.trim()}`);
@@ -358,21 +365,19 @@ async function distributedCrawl(url, n) {
     `--store=${agg.match[1]}`, '--listen=127.0.0.1:0', '--hub_quota=off', `--hub_url=${url}`,
     '--log_level=warn'], /listening on (\S+)/);
   const coordAddr = coord.match[1].replace(/^http:\/\//, '');
-  const errPath = join(WORK, 'logs', 'dist-crawler.err');
-  const err = openSync(errPath, 'w');
-  const crawler = spawn('/usr/bin/time', ['-v', BIN, 'crawler', `--coordinator=${coordAddr}`,
-    `--store=${agg.match[1]}`, '--parallelism=1', '--log_level=warn'], { stdio: ['ignore', 'ignore', err] });
+  const err = openSync(join(WORK, 'logs', 'dist-crawler.err'), 'w');
+  const crawler = spawn(BIN, ['crawler', `--coordinator=${coordAddr}`, `--store=${agg.match[1]}`,
+    '--parallelism=1', '--log_level=warn'], { stdio: ['ignore', 'ignore', err] });
   try {
     const st = run('dist-crawl-start', BIN, ['crawl', 'start', `--coordinator=${coordAddr}`,
       `--date=${DATE}`, '--wait', '--poll_seconds=1'], { timeVerbose: false });
-    const done = new Promise((res) => crawler.on('exit', res));
-    process.kill(crawler.pid, 'SIGTERM');  // /usr/bin/time passes it on to the crawler
-    await done;
+    // The worker's high-water mark of resident memory, read while it still runs.
+    const status = readFileSync(`/proc/${crawler.pid}/status`, 'utf8');
+    const rss = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
     closeSync(err);
-    const rss = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(readFileSync(errPath, 'utf8'))?.[1] ?? 0);
-    return `crawler worker peak RSS, separate processes (aggregator, coordinator, one crawler, parallelism 1) crawling ${n} repos: ${mb(rss)} (target ≤ 150 MB); crawl ${fmt(st.seconds)} s`;
+    return `crawler worker peak RSS (VmHWM), separate processes (aggregator, coordinator, one crawler, parallelism 1) crawling ${n} repos: ${mb(rss)} (target ≤ 150 MB); crawl start --wait ${fmt(st.seconds)} s`;
   } finally {
-    if (crawler.exitCode === null) crawler.kill('SIGTERM');
+    await stop(crawler);
     await coord.stop();
     await agg.stop();
     rmSync(dir, { recursive: true, force: true });
