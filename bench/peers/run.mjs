@@ -11,7 +11,7 @@
 // Sizes (defaults in brackets): --race_repos [296000], --latency_repos [50000],
 //   --scale=N,N,.. [500000,1000000,2200000], --worker_repos [1000000: the scale point that also
 //   runs a separate crawler worker], --storage_repos [100000], --load_crawls [365],
-//   --load_repos [20000].
+//   --load_repos [20000], --race_rounds [2], --only=race,scale,storage,load [all].
 // Full: also the crawl race, the scale ladder (0.5M, 1M, 2.2M repos; 5M with --with_5m), peak
 //   memory of `local` and of a crawler worker, bytes on disk after 30 daily crawls, and the
 //   Census under load over 365 daily crawls. Every census is checked equal before it is timed.
@@ -37,6 +37,8 @@ const DEFAULT_FAMILIES = join(root, 'config/families.textproto');
 const OTHER_FAMILIES = join(here, 'families_other.textproto');
 const DATE = '2025-12-31';
 const node = process.execPath;
+// --only=race,scale,storage,load: the parts of the full run to do (default: all).
+const ONLY = new Set(String(args.only ?? 'race,scale,storage,load').split(','));
 
 let passed = 0, failed = 0;
 const rows = [];     // the issue's table: [what, hubcensus, peer, ratio]
@@ -248,7 +250,7 @@ async function full() {
   log(`full run in ${WORK}: ${cpus().length} cores, hubcensus ${BIN}`);
 
   // 1. The crawl race: a 296k-repo fakehub, the JS client's bare listing against `local`.
-  {
+  if (ONLY.has('race')) {
     // Rounds alternate the peers (the JS client at its own 500 a page and at the crawler's
     // 1,000, then `local`) and each keeps its best: the machine is shared, so one slow moment
     // must not decide a ratio. The peer's figure is its faster page size.
@@ -290,7 +292,7 @@ async function full() {
   }
 
   // 2. Scale: crawl, commit, ad-hoc census at each size, and DuckDB on the same data.
-  const sizes = args.scale ? String(args.scale).split(',').map(Number)
+  const sizes = !ONLY.has('scale') ? [] : args.scale ? String(args.scale).split(',').map(Number)
       : [500000, 1000000, 2200000, ...(args.with_5m ? [5000000] : [])];
   const workerAt = Number(args.worker_repos ?? 1000000);
   const scale = [];
@@ -326,17 +328,17 @@ async function full() {
   }
   const at = (n) => scale.find((s) => s.n === n) ?? scale[scale.length - 1];
   const big = at(2200000);
-  rows.push([`families + shares of a ${(big.committed / 1e6).toFixed(1)}M-repo crawl under another families file, fresh processes (store as \`local\` left it; flushed)`,
+  if (big) rows.push([`families + shares of a ${(big.committed / 1e6).toFixed(1)}M-repo crawl under another families file, fresh processes (store as \`local\` left it; flushed)`,
     `\`query families\` + \`query shares --families=F\`: ${fmt(big.adhoc.families)} + ${fmt(big.adhoc.shares)} s; flushed ${fmt(big.again.families)} + ${fmt(big.again.shares)} s (load ${big.adhoc.load})`,
     `DuckDB (\`@duckdb/node-api\`, same definitions in SQL, its own file): ${fmt(big.adhoc.duckdb)} s for both (${fmt(big.adhoc.duckdbInner)} s in-process); ${fmt(big.again.duckdb)} s in the second run`,
     `${ratio(big.adhoc.duckdb, big.adhoc.families + big.adhoc.shares)} / ${ratio(big.again.duckdb, big.again.families + big.again.shares)} (target ≥ 3x)`]);
-  rows.push([`the same from stored rollups, right after \`local\`; flushed`, `${fmt(big.rollup)} s; ${fmt(big.rollupFlushed)} s (target < 0.1 s)`, '—', '—']);
-  rows.push([`commit of the ${(big.committed / 1e6).toFixed(1)}M-repo crawl (every metric)`, `${fmt(big.lc.commit)} s (target < 1 s)`, '—', '—']);
-  rows.push([`peak RSS of \`local\` crawling that Hub`, `${mb(big.lc.rss)} (target ≤ 512 MB)`, '—', '—']);
+  if (big) rows.push([`the same from stored rollups, right after \`local\`; flushed`, `${fmt(big.rollup)} s; ${fmt(big.rollupFlushed)} s (target < 0.1 s)`, '—', '—']);
+  if (big) rows.push([`commit of the ${(big.committed / 1e6).toFixed(1)}M-repo crawl (every metric)`, `${fmt(big.lc.commit)} s (target < 1 s)`, '—', '—']);
+  if (big) rows.push([`peak RSS of \`local\` crawling that Hub`, `${mb(big.lc.rss)} (target ≤ 512 MB)`, '—', '—']);
 
   // 3. Storage after 30 daily crawls.
   const storageRepos = Number(args.storage_repos ?? 100000);
-  {
+  if (ONLY.has('storage')) {
     const hub = await fakehub(storageRepos, ['--date=2025-12-02']);
     try {
       const dataDir = join(WORK, 'storage-data');
@@ -356,7 +358,7 @@ async function full() {
   }
 
   // 4. The Census under load: 365 daily crawls of a 20k-repo Hub.
-  {
+  if (ONLY.has('load')) {
     const loadCrawls = Number(args.load_crawls ?? 365), loadRepos = Number(args.load_repos ?? 20000);
     const l = await censusUnderLoad(loadCrawls, loadRepos, 2000, 20);
     const cell = (k) => { const t = l.table[k]; return t ? `p50 ${t.p50.toFixed(2)} ms, p99 ${t.p99.toFixed(2)} ms, ${t.qps.toFixed(0)}/s${t.failed ? `, ${t.failed} FAILED` : ''}` : 'no answer'; };
