@@ -16,6 +16,7 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "config/input_quote.h"
+#include "google/protobuf/descriptor.h"
 #include "hubcensus/v1/census.grpc.pb.h"
 #include "hubcensus/v1/store.grpc.pb.h"
 #include "store/store_encoding.h"
@@ -143,7 +144,16 @@ v1::CensusCounts CountsOf(const v1::StoredCrawl& crawl) {
 }
 
 IngestMetrics& Metrics() {
-  static IngestMetrics* m = new IngestMetrics();
+  static IngestMetrics* m = [] {
+    auto* metrics = new IngestMetrics();
+    // Every series exported from the start (at 0): one per Census method.
+    const auto* census = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+        "hubcensus.v1.Census");
+    for (int k = 0; census != nullptr && k < census->method_count(); ++k) {
+      metrics->queries.Add({{"method", census->method(k)->name()}});
+    }
+    return metrics;
+  }();
   return *m;
 }
 
@@ -430,6 +440,7 @@ absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Open(AggregatorOptions o
   RETURN_IF_ERROR(ValidateFamilyConfig(options.families, "families"));
   if (options.top_k <= 0 || options.top_k > kMaxTopK) options.top_k = 100;
   std::unique_ptr<Aggregator> agg(new Aggregator());
+  Metrics();  // every series exported from the start
   agg->families_ = WithDefaults(options.families);
   store::SnapshotStoreOptions so;
   so.path = options.data_dir;

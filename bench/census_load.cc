@@ -94,8 +94,9 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
     return false;
   }
   if (f->crawls < 1 || f->repos < 1000 || f->requests < 1 || f->seconds <= 0) {
-    std::fprintf(stderr, "census_load: --crawls >= 1, --repos >= 1000, --requests >= 1 and "
-                         "--seconds > 0\n");
+    std::fprintf(stderr,
+                 "census_load: --crawls >= 1, --repos >= 1000, --requests >= 1 and "
+                 "--seconds > 0\n");
     return false;
   }
   return true;
@@ -130,10 +131,10 @@ std::string CivilFromDays(int64_t z) {
 // tracked families' namespaces, 28% declaring a base model (most of them first-party or another
 // derivative), heavy-tailed downloads, creation dates over 2023-2025.
 std::vector<hubcensus::v1::RepoSnapshot> SyntheticRepos(int n, uint32_t seed) {
-  static const char* kTracked[] = {"Qwen",    "meta-llama", "deepseek-ai", "mistralai",
-                                   "google",  "microsoft",  "nvidia",      "THUDM",
-                                   "01-ai",   "allenai",    "tiiuae",      "HuggingFaceTB",
-                                   "openai",  "ibm-granite", "tencent",    "moonshotai"};
+  static const char* kTracked[] = {"Qwen",   "meta-llama",  "deepseek-ai", "mistralai",
+                                   "google", "microsoft",   "nvidia",      "THUDM",
+                                   "01-ai",  "allenai",     "tiiuae",      "HuggingFaceTB",
+                                   "openai", "ibm-granite", "tencent",     "moonshotai"};
   static const char* kTags[] = {"text-generation", "image-text-to-text", "text-classification",
                                 "text-to-image", ""};
   std::mt19937_64 rng(seed);
@@ -144,9 +145,10 @@ std::vector<hubcensus::v1::RepoSnapshot> SyntheticRepos(int n, uint32_t seed) {
   for (int i = 0; i < n; ++i) {
     auto& r = repos[i];
     const bool first_party = u(rng) < 0.02;
-    std::string ns = first_party ? kTracked[rng() % std::size(kTracked)]
-                                 : "user" + std::to_string(static_cast<int64_t>(
-                                                std::pow(u(rng), 3.0) * (n / 4 + 1)));
+    std::string ns =
+        first_party
+            ? kTracked[rng() % std::size(kTracked)]
+            : "user" + std::to_string(static_cast<int64_t>(std::pow(u(rng), 3.0) * (n / 4 + 1)));
     r.set_id(ns + "/model-" + std::to_string(i));
     r.set_author(ns);
     char oid[25];
@@ -188,8 +190,7 @@ int Fill(const Flags& f, const std::shared_ptr<grpc::Channel>& channel) {
   int y = 0;
   unsigned m = 0, d = 0;
   if (std::sscanf(f.last_date.c_str(), "%d-%u-%u", &y, &m, &d) != 3) {
-    std::fprintf(stderr, "census_load: --last_date %.40s is not YYYY-MM-DD\n",
-                 f.last_date.c_str());
+    std::fprintf(stderr, "census_load: --last_date %.40s is not YYYY-MM-DD\n", f.last_date.c_str());
     return 1;
   }
   const int64_t last = DaysFromCivil(y, m, d);
@@ -250,10 +251,11 @@ int Fill(const Flags& f, const std::shared_ptr<grpc::Channel>& channel) {
     ++written;
   }
   const double total = std::chrono::duration<double>(Clock::now() - t0).count();
-  std::printf("fill: %d crawls of %d repos written and committed (%zu were there) in %.1f s; "
-              "commits %.1f s (%.0f ms each)\n",
-              written, f.repos, committed.size(), total, commit_seconds,
-              written ? 1000 * commit_seconds / written : 0.0);
+  std::printf(
+      "fill: %d crawls of %d repos written and committed (%zu were there) in %.1f s; "
+      "commits %.1f s (%.0f ms each)\n",
+      written, f.repos, committed.size(), total, commit_seconds,
+      written ? 1000 * commit_seconds / written : 0.0);
   return 0;
 }
 
@@ -285,8 +287,8 @@ Result RunLoad(Census::Stub* stub, Kind kind, int concurrency, const Flags& f) {
   Result res;
   int64_t started = 0, finished = 0;
   const auto t0 = Clock::now();
-  const auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(
-                                 std::chrono::duration<double>(f.seconds));
+  const auto deadline =
+      t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(f.seconds));
   auto start_one = [&]() {
     auto* call = new Call;
     call->start = Clock::now();
@@ -380,9 +382,11 @@ int Load(const Flags& f, const std::shared_ptr<grpc::Channel>& channel) {
     for (int c : f.concurrency) {
       Result r = RunLoad(stub.get(), kind, c, f);
       std::printf("%-9s %8d %8zu %9.2f %9.2f %9.2f %10.1f %8" PRId64 " %" PRId64 "%s\n", name, c,
-                  r.ms.size(), Percentile(r.ms, 0.5), Percentile(r.ms, 0.99),
-                  Percentile(r.ms, 1.0), r.ms.size() / r.seconds, r.failed, r.answer_size,
-                  kind == Kind::kSeries ? " points" : kind == Kind::kShares ? " months" : " families");
+                  r.ms.size(), Percentile(r.ms, 0.5), Percentile(r.ms, 0.99), Percentile(r.ms, 1.0),
+                  r.ms.size() / r.seconds, r.failed, r.answer_size,
+                  kind == Kind::kSeries   ? " points"
+                  : kind == Kind::kShares ? " months"
+                                          : " families");
       std::fflush(stdout);
       if (r.failed) {
         std::fprintf(stderr, "census_load: %s: %" PRId64 " calls failed, first: %.200s\n", name,
@@ -402,7 +406,6 @@ int main(int argc, char** argv) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(256 << 20);
   args.SetMaxSendMessageSize(256 << 20);
-  auto channel =
-      grpc::CreateCustomChannel(f.aggregator, grpc::InsecureChannelCredentials(), args);
+  auto channel = grpc::CreateCustomChannel(f.aggregator, grpc::InsecureChannelCredentials(), args);
   return f.fill ? Fill(f, channel) : Load(f, channel);
 }

@@ -73,7 +73,10 @@ function(hubcensus_test NAME)
     list(APPEND properties ENVIRONMENT
          "TSAN_OPTIONS=halt_on_error=1 second_deadlock_stack=1 suppressions=${PROJECT_SOURCE_DIR}/cmake/tsan.supp")
   endif()
+  # NO_PRETTY_VALUES: a parameterised test is named by its instantiation's name generator alone
+  # (Table/RetryTest.Retries/s408), not by gtest's byte dump of a parameter it cannot print.
   gtest_discover_tests(${NAME}
+    NO_PRETTY_VALUES
     DISCOVERY_MODE PRE_TEST
     DISCOVERY_TIMEOUT 60
     PROPERTIES ${properties})

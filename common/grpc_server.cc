@@ -3,6 +3,9 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/impl/rpc_method.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
+#include <grpcpp/impl/server_initializer.h>
 #include <grpcpp/support/server_interceptor.h>
 #include <grpcpp/support/sync_stream.h>
 
@@ -14,6 +17,7 @@
 #include "common/shutdown.h"
 #include "common/status.h"
 #include "common/worker_token.h"
+#include "google/protobuf/descriptor.h"
 #include "grpc/reflection/v1/reflection.grpc.pb.h"
 
 namespace hubcensus {
@@ -58,6 +62,49 @@ class CountingInterceptorFactory : public grpc::experimental::ServerInterceptorF
     return new CountingInterceptor(info);
   }
 };
+
+// Records the names of the services a server registers: gRPC hands them only to builder plugins
+// (as it does to the reflection plugin), and this option adds one to a single builder.
+class ServiceNamesOption : public grpc::ServerBuilderOption {
+ public:
+  explicit ServiceNamesOption(std::vector<std::string>* names) : names_(names) {}
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->push_back(std::make_unique<Plugin>(names_));
+  }
+
+ private:
+  class Plugin : public grpc::ServerBuilderPlugin {
+   public:
+    explicit Plugin(std::vector<std::string>* names) : names_(names) {}
+    std::string name() override { return "hubcensus_service_names"; }
+    void InitServer(grpc::ServerInitializer*) override {}
+    void Finish(grpc::ServerInitializer* initializer) override {
+      *names_ = *initializer->GetServiceList();
+    }
+    void ChangeArguments(const std::string&, void*) override {}
+    bool has_sync_methods() const override { return false; }
+    bool has_async_methods() const override { return false; }
+
+   private:
+    std::vector<std::string>* names_;
+  };
+  std::vector<std::string>* names_;
+};
+
+// Every series a server's RPCs count into, at 0 from the start (so rates and alerts see them):
+// the OK answers of each method it serves, and the worker token's refusals of guarded ones.
+void ExportServedMethodSeries(const std::vector<std::string>& services) {
+  for (const std::string& service : services) {
+    const auto* descriptor =
+        google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
+    for (int k = 0; descriptor != nullptr && k < descriptor->method_count(); ++k) {
+      std::string method = absl::StrCat("/", service, "/", descriptor->method(k)->name());
+      HandledRpcs().Add({{"method", method}, {"code", "OK"}});
+      ExportWorkerTokenRefusalSeries(method);
+    }
+  }
+}
 
 // Serves grpc.reflection.v1 (what current clients such as grpcurl ask first) by forwarding each
 // stream to the same server's grpc.reflection.v1alpha service, which gRPC 1.51's grpc++_reflection
@@ -143,6 +190,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counting;
   counting.push_back(std::make_unique<CountingInterceptorFactory>());
   builder.experimental().SetInterceptorCreators(std::move(counting));
+  builder.SetOption(std::make_unique<ServiceNamesOption>(&out->service_names_));
   for (grpc::Service* s : ApplyProcessWorkerToken(services, &out->owned_services_)) {
     builder.RegisterService(s);
   }
@@ -158,6 +206,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
                      " (a bad address, or a port another process is using)"));
   }
   reflection_v1_service->SetServer(out->server_->InProcessChannel(grpc::ChannelArguments()));
+  ExportServedMethodSeries(out->service_names_);
   auto colon = options.listen_address.rfind(':');
   out->host_ = options.listen_address.substr(0, colon);
   out->SetServing(true);

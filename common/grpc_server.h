@@ -47,7 +47,7 @@ class GrpcServer {
   // v1); declared before server_ so that they outlive it.
   std::vector<std::unique_ptr<grpc::Service>> owned_services_;
   std::unique_ptr<grpc::Server> server_;
-  std::vector<std::string> service_names_;
+  std::vector<std::string> service_names_;  // as registered (reflection lists the same)
   std::string host_;
   int port_ = 0;
   bool shut_down_ = false;

@@ -112,6 +112,17 @@ absl::Status CheckWorkerToken(const grpc::ServerContextBase& context, absl::stri
       absl::StrCat(method, " needs the worker token (--worker_token_file on both sides): ", why));
 }
 
+void ExportWorkerTokenRefusalSeries(absl::string_view method) {
+  static constexpr absl::string_view kGuarded[] = {
+      "/hubcensus.v1.Coordinator/AcquireLease",  "/hubcensus.v1.Coordinator/RenewLease",
+      "/hubcensus.v1.Coordinator/CompleteLease", "/hubcensus.v1.Coordinator/FailLease",
+      "/hubcensus.v1.SnapshotStore/Write",       "/hubcensus.v1.SnapshotStore/Commit",
+      "/hubcensus.v1.SnapshotStore/Abort"};
+  for (absl::string_view guarded : kGuarded) {
+    if (method == guarded) RefusedCalls().Add({{"method", std::string(method)}});
+  }
+}
+
 std::shared_ptr<grpc::Channel> MakeWorkerChannel(
     const std::string& target, std::shared_ptr<grpc::ChannelCredentials> credentials,
     const std::string& worker_token) {

@@ -24,6 +24,11 @@ namespace hubcensus {
 absl::Status CheckWorkerToken(const grpc::ServerContextBase& context, absl::string_view expected,
                               absl::string_view method);
 
+// The refusal series of `method` ("/package.Service/Method"), at 0, when it is one of the
+// methods the worker token guards; GrpcServer::Start calls it for every method it serves, so the
+// series exist from the start whether or not a token is configured.
+void ExportWorkerTokenRefusalSeries(absl::string_view method);
+
 // Client side: a channel like MakeChannel's (limits, quick reconnects) whose every call carries
 // `authorization: Bearer <token>` (a client interceptor: unlike gRPC call credentials it works on
 // a plaintext loopback channel as on TLS). Without a token: MakeChannel.

@@ -90,6 +90,20 @@ struct CrawlerMetrics {
                                  .Help("Leases being worked on now")
                                  .Register(*registry)
                                  .Add({});
+      // Every series exported from the start (at 0), with the label values known here (a
+      // rejection's reason may also name a field: wrong_type:gated, ...).
+      for (const char* reason :
+           {"not_an_object", "missing_id", "bad_id", "invalid_utf8", "duplicate_in_batch"}) {
+        m->rejected->Add({{"reason", reason}});
+      }
+      for (const char* outcome : {"completed", "lost", "failed", "handed_back"}) {
+        m->leases->Add({{"outcome", outcome}});
+      }
+      for (const char* reason :
+           {hub::kUnreadable401, hub::kUnreadable401Gated, hub::kUnreadable403, hub::kUnreadable404,
+            hub::kUnreadableRedirectLoop, hub::kUnreadableSecondRedirect}) {
+        m->unreadable->Add({{"reason", reason}});
+      }
       return m;
     }();
     return *metrics;

@@ -32,16 +32,16 @@ namespace hubcensus::fakehub {
 
 namespace {
 
-HttpResponse JsonError(int status, absl::string_view message) {
-  HttpResponse r;
+ServedResponse JsonError(int status, absl::string_view message) {
+  ServedResponse r;
   r.status = status;
   r.body = absl::StrCat("{\"error\":", JsonString(message), "}");
   return r;
 }
 
 // What the Hub's gateway sends when a listing page takes too long (heavy or deep pages).
-HttpResponse GatewayTimeout() {
-  HttpResponse r;
+ServedResponse GatewayTimeout() {
+  ServedResponse r;
   r.status = 504;
   r.content_type = "text/html";
   r.body =
@@ -51,7 +51,7 @@ HttpResponse GatewayTimeout() {
 }
 
 // A request carrying `Authorization: Bearer <token>` (any token: fakehub checks none).
-bool HasToken(const HttpRequest& request) {
+bool HasToken(const ServedRequest& request) {
   absl::string_view auth = request.Header("authorization");
   return absl::StartsWithIgnoreCase(auth, "bearer ") &&
          !absl::StripAsciiWhitespace(auth.substr(7)).empty();
@@ -139,7 +139,7 @@ class FakeHub::Impl {
     http.port = options_.port;
     http.threads = options_.threads;
     ASSIGN_OR_RETURN(server_,
-                     HttpServer::Start(http, [this](const HttpRequest& r) { return Handle(r); }));
+                     HttpServer::Start(http, [this](const ServedRequest& r) { return Handle(r); }));
     std::string host = options_.listen_address;
     if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
     url_ = absl::StrCat("http://", host, ":", server_->port());
@@ -171,7 +171,7 @@ class FakeHub::Impl {
     std::string date = date_text.empty() ? this->date() : std::string(date_text);
     if (generated_ != nullptr) {
       ASSIGN_OR_RETURN(int day, DayOfDate(date));
-      LineageGraph graph;
+      TruthGraph graph;
       {
         absl::ReaderMutexLock lock(&state_mu_);
         graph = generated_->GraphAt(day);
@@ -181,7 +181,7 @@ class FakeHub::Impl {
     ASSIGN_OR_RETURN(absl::Time t, ParseDate(date));
     absl::WriterMutexLock lock(&state_mu_);  // the fixture's date moves for the computation
     fixture_->SetDate(absl::ToUnixSeconds(t));
-    LineageGraph graph = fixture_->Graph(date);
+    TruthGraph graph = fixture_->Graph(date);
     auto current = ParseDate(date_);
     if (current.ok()) fixture_->SetDate(absl::ToUnixSeconds(*current));
     return ::hubcensus::fakehub::TruthJson(graph, config_, policy);
@@ -205,10 +205,10 @@ class FakeHub::Impl {
     return ids;
   }
 
-  HttpResponse Handle(const HttpRequest& request) {
+  ServedResponse Handle(const ServedRequest& request) {
     if (absl::StartsWith(request.path, "/_sim/")) return HandleSim(request);
     if (!absl::StartsWith(request.path, "/api/")) return JsonError(404, "Not Found");
-    HttpResponse response;
+    ServedResponse response;
     std::vector<std::pair<std::string, std::string>> limit_headers;
     if (limiter_ != nullptr) {
       std::string key;
@@ -289,7 +289,8 @@ class FakeHub::Impl {
     return response;
   }
 
-  HttpResponse HandleListing(const HttpRequest& request, uint64_t malformed_nonce, bool repeat) {
+  ServedResponse HandleListing(const ServedRequest& request, uint64_t malformed_nonce,
+                               bool repeat) {
     auto parsed = ParseListingRequest(request.query);
     if (!parsed.ok()) return JsonError(400, parsed.status().message());
     parsed->with_token = HasToken(request);
@@ -300,7 +301,7 @@ class FakeHub::Impl {
     absl::string_view host = request.Header("host");
     const std::string origin = host.empty() ? url_ : absl::StrCat("http://", host);
     if (hostile_.foreign_redirect && later_page) {
-      HttpResponse response;
+      ServedResponse response;
       response.status = 302;
       response.content_type = "text/plain; charset=utf-8";
       std::string location = absl::StrCat(options_.foreign_origin, request.target);
@@ -309,7 +310,7 @@ class FakeHub::Impl {
       return response;
     }
     if (hostile_.html_200) {
-      HttpResponse response;
+      ServedResponse response;
       response.content_type = "text/html; charset=utf-8";
       response.body =
           "<!DOCTYPE html>\n<html><head><title>Hugging Face</title></head>"
@@ -328,13 +329,13 @@ class FakeHub::Impl {
       // An older keyset each time: a new URL on every page, and never an entry.
       auto keyset = DecodeCursor(parsed->cursor, parsed->sort);
       if (!keyset.ok()) return JsonError(400, keyset.status().message());
-      HttpResponse response;
+      ServedResponse response;
       response.body = "[]";
       response.headers.emplace_back(
           "Link", link_to(origin, EncodeCursor(parsed->sort, keyset->key - 1, keyset->oid)));
       return response;
     }
-    absl::StatusOr<ListingPage> page;
+    absl::StatusOr<ServedPage> page;
     std::string repeated;
     {
       absl::ReaderMutexLock lock(&state_mu_);
@@ -352,7 +353,7 @@ class FakeHub::Impl {
       }
     }
     if (!page.ok()) return JsonError(400, page.status().message());
-    HttpResponse response;
+    ServedResponse response;
     std::string& body = response.body;
     body.reserve(page->entries.size() * 700 + 2);
     body.push_back('[');
@@ -392,7 +393,7 @@ class FakeHub::Impl {
 
   // GET /api/models/{id}[/revision/{rev}], answered as the Hub answered in the recordings
   // (shared/data/real-hub, shared/hub-api.md).
-  HttpResponse HandleRepo(const HttpRequest& request) {
+  ServedResponse HandleRepo(const ServedRequest& request) {
     absl::string_view rest = absl::string_view(request.path).substr(strlen("/api/models/"));
     std::string suffix;
     std::optional<std::string> revision;
@@ -407,14 +408,14 @@ class FakeHub::Impl {
     // Missing, or private to someone else: anonymous 401; with a token 404 (unverified).
     auto not_found = [token]() {
       if (!token) return JsonError(401, "Invalid username or password.");
-      HttpResponse r = JsonError(404, "Repository not found");
+      ServedResponse r = JsonError(404, "Repository not found");
       r.headers.emplace_back("X-Error-Code", "RepoNotFound");
       return r;
     };
     if (id.empty() || std::count(id.begin(), id.end(), '/') > 1) return not_found();
     auto expand = ParseRepoExpand(request.query);
     if (!expand.ok()) return JsonError(400, expand.status().message());
-    HttpResponse response;
+    ServedResponse response;
     absl::ReaderMutexLock lock(&state_mu_);
     RepoLookup found = catalog_->Lookup(id);
     if (found.kind == RepoLookup::kPrivate) {
@@ -459,8 +460,8 @@ class FakeHub::Impl {
     return response;
   }
 
-  HttpResponse HandleSim(const HttpRequest& request) {
-    HttpResponse response;
+  ServedResponse HandleSim(const ServedRequest& request) {
+    ServedResponse response;
     if (request.path == "/_sim/clock") {
       if (request.method == "POST") {
         bool found = false;

@@ -239,8 +239,8 @@ RepoLookup FixtureHub::Lookup(absl::string_view repo_id) const {
   return result;
 }
 
-LineageGraph FixtureHub::Graph(const std::string& date) const {
-  LineageGraph g;
+TruthGraph FixtureHub::Graph(const std::string& date) const {
+  TruthGraph g;
   g.date = date;
   g.date_month = MonthOfUnix(end_of_day_ == INT64_MAX ? 4102444800 : end_of_day_);
   v1::FamilyConfig config = WithDefaults(*config_);
@@ -260,14 +260,14 @@ LineageGraph FixtureHub::Graph(const std::string& date) const {
     g.AddNode(
         static_cast<int16_t>(matcher_->FirstPartyFamily(e.id)), e.has_all_time, e.all_time,
         e.downloads,
-        IsPlaceholderCreated(e.created) ? LineageGraph::kPlaceholderMonth : MonthOfUnix(e.created),
+        IsPlaceholderCreated(e.created) ? TruthGraph::kPlaceholderMonth : MonthOfUnix(e.created),
         pipeline_ok, parents.empty() ? Relation::kUnknown : parents[0].second);
     for (const auto& [pid, relation] : parents) {
       auto it = by_id_.find(pid);
       if (it != by_id_.end() && node[it->second] >= 0) {
         g.AddParent(node[it->second]);
       } else {
-        g.AddParent(LineageGraph::MissingParent(matcher_->FirstPartyFamily(pid)));
+        g.AddParent(TruthGraph::MissingParent(matcher_->FirstPartyFamily(pid)));
       }
     }
     g.EndNode();

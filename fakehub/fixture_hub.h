@@ -38,7 +38,7 @@ class FixtureHub : public ModelCatalog {
   void AppendEntry(int64_t i, const FieldList& fields, std::string* out) const override;
   RepoLookup Lookup(absl::string_view repo_id) const override;
 
-  LineageGraph Graph(const std::string& date) const;
+  TruthGraph Graph(const std::string& date) const;
   std::vector<std::string> ListedIds() const;
 
  private:

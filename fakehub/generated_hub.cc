@@ -1438,8 +1438,8 @@ RepoLookup GeneratedHub::Lookup(absl::string_view repo_id) const {
   return result;
 }
 
-LineageGraph GeneratedHub::GraphAt(int day) const {
-  LineageGraph g;
+TruthGraph GeneratedHub::GraphAt(int day) const {
+  TruthGraph g;
   g.date = DateOfDay(day);
   g.date_month = MonthIndexOfDay(day);
   std::vector<int32_t> node(repos_.size(), -1);
@@ -1462,20 +1462,20 @@ LineageGraph GeneratedHub::GraphAt(int day) const {
       relation = static_cast<Relation>(edges_[r.edge_begin].relation);
     }
     // A placeholder createdAt is an unknown date before March 2022: new in no month.
-    int32_t month = (r.flags & kPlaceholderCreated) ? LineageGraph::kPlaceholderMonth
+    int32_t month = (r.flags & kPlaceholderCreated) ? TruthGraph::kPlaceholderMonth
                                                     : MonthIndexOfDay(r.created_day);
     g.AddNode(r.first_party, !(r.flags & kNoAllTime), AllTimeAt(i, day), Downloads30At(i, day),
               month, pipeline_ok[r.pipeline] != 0, relation);
     for (uint32_t k = r.edge_begin; k < r.edge_begin + r.edge_count; ++k) {
       const Edge& e = edges_[k];
       if (e.target & kGhostBit) {
-        g.AddParent(LineageGraph::MissingParent(ghosts_[e.target & ~kGhostBit].family));
+        g.AddParent(TruthGraph::MissingParent(ghosts_[e.target & ~kGhostBit].family));
       } else if (node[e.target] >= 0) {
         g.AddParent(node[e.target]);
       } else {
         // Not on the public Hub (private to anyone, deleted, not yet created): missing,
         // classified by its namespace.
-        g.AddParent(LineageGraph::MissingParent(repos_[e.target].first_party));
+        g.AddParent(TruthGraph::MissingParent(repos_[e.target].first_party));
       }
     }
     g.EndNode();

@@ -68,7 +68,7 @@ class GeneratedHub : public ModelCatalog {
   RepoLookup Lookup(absl::string_view repo_id) const override;
 
   // The metrics' view of the Hub at `day`, and the id of every public repo listed then.
-  LineageGraph GraphAt(int day) const;
+  TruthGraph GraphAt(int day) const;
   std::vector<std::string> ListedIdsAt(int day) const;
 
   // One burst of changes while a crawl pages (the caller holds the writer lock): a few repos

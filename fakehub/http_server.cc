@@ -36,12 +36,12 @@ struct HttpServer::Connection {
   // A stall fault: the connection gets no answer and is closed at this time, or when the client
   // gives up first. No worker is held meanwhile; the poller watches it.
   std::optional<absl::Time> stalled_until;
-  // A delayed response (HttpResponse::delay): the poller hands the connection back to a worker
+  // A delayed response (ServedResponse::delay): the poller hands the connection back to a worker
   // at `deferred_until`, which writes `deferred` and goes on serving the connection.
   std::optional<absl::Time> deferred_until;
   struct Deferred {
-    HttpRequest request;
-    HttpResponse response;
+    ServedRequest request;
+    ServedResponse response;
     bool keep_alive = true;
   };
   std::unique_ptr<Deferred> deferred;
@@ -153,14 +153,14 @@ int HexValue(char c) {
 
 }  // namespace
 
-absl::string_view HttpRequest::Header(absl::string_view name) const {
+absl::string_view ServedRequest::Header(absl::string_view name) const {
   for (const auto& [k, v] : headers) {
     if (k == name) return v;
   }
   return "";
 }
 
-std::string HttpRequest::Query(absl::string_view key, bool* found) const {
+std::string ServedRequest::Query(absl::string_view key, bool* found) const {
   for (const auto& [k, v] : query) {
     if (k == key) {
       if (found) *found = true;
@@ -204,11 +204,11 @@ std::vector<std::pair<std::string, std::string>> HttpServer::ParseQuery(absl::st
   return out;
 }
 
-HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler)
+HttpServer::HttpServer(HttpServerOptions options, ServedRequestHandler handler)
     : options_(std::move(options)), handler_(std::move(handler)) {}
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
-                                                              HttpHandler handler) {
+                                                              ServedRequestHandler handler) {
   std::unique_ptr<HttpServer> server(new HttpServer(options, std::move(handler)));
   sockaddr_in addr;
   std::memset(&addr, 0, sizeof(addr));
@@ -451,8 +451,8 @@ HttpServer::AfterServe HttpServer::Serve(Connection* conn) {
     size_t header_end = conn->inbuf.find("\r\n\r\n");
     if (header_end == std::string::npos) {
       if (conn->inbuf.size() > kMaxHeaderBytes) {
-        HttpRequest bad;
-        HttpResponse r;
+        ServedRequest bad;
+        ServedResponse r;
         r.status = 431;
         r.body = R"({"error":"request headers too large"})";
         WriteResponse(conn, bad, std::move(r), false);
@@ -469,14 +469,14 @@ HttpServer::AfterServe HttpServer::Serve(Connection* conn) {
       conn->inbuf.append(buf, static_cast<size_t>(n));
       continue;
     }
-    HttpRequest request;
+    ServedRequest request;
     request.peer_address = conn->peer;
     absl::string_view head(conn->inbuf.data(), header_end);
     std::vector<absl::string_view> lines = absl::StrSplit(head, "\r\n");
     std::vector<absl::string_view> first = absl::StrSplit(lines[0], ' ', absl::SkipEmpty());
     bool http10 = false;
     if (first.size() != 3 || !absl::StartsWith(first[2], "HTTP/1.")) {
-      HttpResponse r;
+      ServedResponse r;
       r.status = 400;
       r.body = R"({"error":"malformed request line"})";
       WriteResponse(conn, request, std::move(r), false);
@@ -495,21 +495,21 @@ HttpServer::AfterServe HttpServer::Serve(Connection* conn) {
     size_t body_len = 0;
     absl::string_view cl = request.Header("content-length");
     if (!cl.empty() && !absl::SimpleAtoi(cl, &body_len)) {
-      HttpResponse r;
+      ServedResponse r;
       r.status = 400;
       r.body = R"({"error":"bad Content-Length"})";
       WriteResponse(conn, request, std::move(r), false);
       return AfterServe::kClose;
     }
     if (!request.Header("transfer-encoding").empty()) {
-      HttpResponse r;
+      ServedResponse r;
       r.status = 411;
       r.body = R"({"error":"chunked request bodies are not supported; send Content-Length"})";
       WriteResponse(conn, request, std::move(r), false);
       return AfterServe::kClose;
     }
     if (body_len > (1u << 20)) {
-      HttpResponse r;
+      ServedResponse r;
       r.status = 413;
       r.body = R"({"error":"request body too large"})";
       WriteResponse(conn, request, std::move(r), false);
@@ -536,7 +536,7 @@ HttpServer::AfterServe HttpServer::Serve(Connection* conn) {
     absl::string_view connection = request.Header("connection");
     bool keep_alive = http10 ? absl::EqualsIgnoreCase(connection, "keep-alive")
                              : !absl::EqualsIgnoreCase(connection, "close");
-    HttpResponse response = handler_(request);
+    ServedResponse response = handler_(request);
     if (response.fault == TransportFault::kStall) {
       // Back to the poller, which closes it when the stall ends or the client gives up.
       conn->stalled_until = absl::Now() + response.stall;
@@ -559,8 +559,8 @@ HttpServer::AfterServe HttpServer::Serve(Connection* conn) {
   return AfterServe::kClose;
 }
 
-bool HttpServer::WriteResponse(Connection* conn, const HttpRequest& request, HttpResponse response,
-                               bool keep_alive) {
+bool HttpServer::WriteResponse(Connection* conn, const ServedRequest& request,
+                               ServedResponse response, bool keep_alive) {
   bool head_only = request.method == "HEAD";
   std::string body = std::move(response.body);
   bool gzipped = false;

@@ -21,7 +21,8 @@
 
 namespace hubcensus::fakehub {
 
-struct HttpRequest {
+// A request the simulator's HTTP server received (not hub::HttpRequest, which the client sends).
+struct ServedRequest {
   std::string method;
   std::string target;  // as sent: /api/models?limit=10
   std::string path;    // percent-decoded path without the query
@@ -45,7 +46,8 @@ enum class TransportFault {
   kStall,         // send nothing for `stall`, then close the connection
 };
 
-struct HttpResponse {
+// What the simulator answers, with the transport fault to act out (not hub::HttpResponse).
+struct ServedResponse {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
@@ -57,7 +59,7 @@ struct HttpResponse {
   absl::Duration delay = absl::ZeroDuration();
 };
 
-using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+using ServedRequestHandler = std::function<ServedResponse(const ServedRequest&)>;
 
 struct HttpServerOptions {
   std::string listen_address = "127.0.0.1";
@@ -69,7 +71,7 @@ struct HttpServerOptions {
 class HttpServer {
  public:
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const HttpServerOptions& options,
-                                                           HttpHandler handler);
+                                                           ServedRequestHandler handler);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -84,21 +86,21 @@ class HttpServer {
 
  private:
   struct Connection;
-  HttpServer(HttpServerOptions options, HttpHandler handler);
+  HttpServer(HttpServerOptions options, ServedRequestHandler handler);
   void PollLoop();
   void WorkerLoop();
   // What Serve leaves the connection to: the poller (idle, stalled or answered later), or closed.
   enum class AfterServe { kRearm, kDeferred, kClose };
   // Serves the requests buffered on `conn` (first the deferred response, when one is due).
   AfterServe Serve(Connection* conn);
-  bool WriteResponse(Connection* conn, const HttpRequest& request, HttpResponse response,
+  bool WriteResponse(Connection* conn, const ServedRequest& request, ServedResponse response,
                      bool keep_alive);
   void Rearm(Connection* conn);
   void Close(Connection* conn);
   void CloseLocked(Connection* conn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   HttpServerOptions options_;
-  HttpHandler handler_;
+  ServedRequestHandler handler_;
   int listen_fd_ = -1;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;

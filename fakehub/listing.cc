@@ -383,7 +383,7 @@ std::shared_ptr<const ListingEngine::Order> ListingEngine::OrderFor(SortField fi
   return slot;
 }
 
-absl::StatusOr<ListingPage> ListingEngine::Page(const ListingRequest& request) {
+absl::StatusOr<ServedPage> ListingEngine::Page(const ListingRequest& request) {
   std::shared_ptr<const Order> order = OrderFor(request.sort);
   size_t n = order->index.size();
   size_t pos = 0;
@@ -405,7 +405,7 @@ absl::StatusOr<ListingPage> ListingEngine::Page(const ListingRequest& request) {
     }
     pos = lo;
   }
-  ListingPage page;
+  ServedPage page;
   const ListingFilter& filter = request.filter;
   bool filtered = !filter.search.empty() || !filter.author.empty() || !filter.tags.empty() ||
                   !filter.pipeline_tag.empty();

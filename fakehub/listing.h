@@ -47,7 +47,9 @@ struct Keyset {
 };
 absl::StatusOr<Keyset> DecodeCursor(absl::string_view cursor, SortField sort);
 
-struct ListingPage {
+// One listing page as the simulator serves it: entries as JSON text and the next cursor (not
+// hub::ListingPage, the page the client parsed).
+struct ServedPage {
   std::vector<std::string> entries;  // one JSON object each
   std::vector<int64_t> indices;      // the catalog slot of each entry
   std::optional<std::string> next_cursor;
@@ -59,7 +61,7 @@ class ListingEngine {
  public:
   explicit ListingEngine(const ModelCatalog* catalog) : catalog_(catalog) {}
   // The caller holds whatever lock keeps the catalog still for the call.
-  absl::StatusOr<ListingPage> Page(const ListingRequest& request);
+  absl::StatusOr<ServedPage> Page(const ListingRequest& request);
 
  private:
   struct Order {

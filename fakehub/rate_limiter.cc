@@ -7,17 +7,17 @@
 
 namespace hubcensus::fakehub {
 
-absl::StatusOr<std::optional<RateLimitPolicy>> ParseRateLimit(absl::string_view text) {
-  if (text == "off") return std::optional<RateLimitPolicy>();
+absl::StatusOr<std::optional<RequestQuota>> ParseRateLimit(absl::string_view text) {
+  if (text == "off") return std::optional<RequestQuota>();
   auto slash = text.find('/');
-  RateLimitPolicy policy;
+  RequestQuota policy;
   if (slash == absl::string_view::npos || !absl::SimpleAtoi(text.substr(0, slash), &policy.quota) ||
       !absl::SimpleAtoi(text.substr(slash + 1), &policy.window_seconds) || policy.quota < 1 ||
       policy.window_seconds < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--rate_limit: \"", text, "\" is not QUOTA/WINDOW_SECONDS (e.g. 1000/300) or off"));
   }
-  return std::optional<RateLimitPolicy>(policy);
+  return std::optional<RequestQuota>(policy);
 }
 
 RateLimiter::Decision RateLimiter::Admit(absl::string_view key) {

@@ -17,16 +17,18 @@
 
 namespace hubcensus::fakehub {
 
-struct RateLimitPolicy {
+// The quota the simulator enforces (--rate_limit=QUOTA/WINDOW_S); hub::RateLimitPolicy is the
+// RateLimit-Policy header a client parses.
+struct RequestQuota {
   int64_t quota = 1000;
   int64_t window_seconds = 300;
 };
 // "QUOTA/WINDOW_S" (e.g. "1000/300"), or "off" (nullopt).
-absl::StatusOr<std::optional<RateLimitPolicy>> ParseRateLimit(absl::string_view text);
+absl::StatusOr<std::optional<RequestQuota>> ParseRateLimit(absl::string_view text);
 
 class RateLimiter {
  public:
-  RateLimiter(RateLimitPolicy policy, Clock* clock) : policy_(policy), clock_(clock) {}
+  RateLimiter(RequestQuota policy, Clock* clock) : policy_(policy), clock_(clock) {}
 
   struct Decision {
     bool allowed = true;
@@ -39,10 +41,10 @@ class RateLimiter {
   // `RateLimit: "api";r=R;t=T` and `RateLimit-Policy: "fixed window";"api";q=Q;w=W`.
   std::string RateLimitHeader(const Decision& d) const;
   std::string PolicyHeader() const;
-  const RateLimitPolicy& policy() const { return policy_; }
+  const RequestQuota& policy() const { return policy_; }
 
  private:
-  RateLimitPolicy policy_;
+  RequestQuota policy_;
   Clock* clock_;
   absl::Mutex mu_;
   // key -> (window number, requests in it)

@@ -17,7 +17,7 @@ using Attribution = std::vector<std::pair<int, double>>;
 
 class LineageWalker {
  public:
-  LineageWalker(const LineageGraph& g, int max_steps) : g_(g), max_steps_(max_steps) {}
+  LineageWalker(const TruthGraph& g, int max_steps) : g_(g), max_steps_(max_steps) {}
 
   // First parent at each step, stopping at the nearest first-party repo.
   int Nearest(int32_t r) {
@@ -88,7 +88,7 @@ class LineageWalker {
     }
   }
 
-  const LineageGraph& g_;
+  const TruthGraph& g_;
   int max_steps_;
   std::vector<int32_t> path_;
   std::map<int, double> parts_;
@@ -139,8 +139,7 @@ std::string MonthLabel(int month) {
   return absl::StrFormat("%04d-%02d", month / 12, month % 12 + 1);
 }
 
-std::string TruthJson(const LineageGraph& g, const v1::FamilyConfig& raw_config,
-                      TruthPolicy policy) {
+std::string TruthJson(const TruthGraph& g, const v1::FamilyConfig& raw_config, TruthPolicy policy) {
   v1::FamilyConfig config = WithDefaults(raw_config);
   int max_steps =
       config.lineage().max_steps() > 0 ? config.lineage().max_steps() : kDefaultMaxLineageSteps;
@@ -173,7 +172,7 @@ std::string TruthJson(const LineageGraph& g, const v1::FamilyConfig& raw_config,
     bool is_derivative = fp < 0;
     bool share_candidate = is_derivative && g.share_pipeline[r] &&
                            (!g.has_all_time[r] || g.downloads_all_time[r] >= min_downloads);
-    bool placeholder = g.created_month[r] == LineageGraph::kPlaceholderMonth;
+    bool placeholder = g.created_month[r] == TruthGraph::kPlaceholderMonth;
     if (share_candidate && placeholder) ++placeholder_dated_left_out;
     bool new_model = share_candidate && !placeholder && g.created_month[r] <= g.date_month;
     for (const auto& [f, w] : attribution) {

@@ -18,10 +18,12 @@ enum class Relation : uint8_t { kFinetune = 0, kAdapter, kQuantized, kMerge, kUn
 inline constexpr const char* kRelationNames[] = {"finetune", "adapter", "quantized", "merge",
                                                  "unknown"};
 
-// The repos listed at one date, reduced to what the metrics read. A parent reference is a node
+// The repos listed at one date, reduced to what the metrics read: the ground truth's graph, built
+// from the generator's own edges (aggregator::LineageGraph is the one built from crawled tags). A
+// parent reference is a node
 // (>= 0) or a parent missing from the listing: -1 when its namespace belongs to no family,
 // else -2 - family.
-struct LineageGraph {
+struct TruthGraph {
   std::string date;                         // YYYY-MM-DD
   int date_month = 0;                       // year * 12 + month - 1 of `date`
   std::vector<int16_t> first_party;         // family index or -1, per node
@@ -59,8 +61,7 @@ absl::StatusOr<TruthPolicy> ParseTruthPolicy(absl::string_view text);  // ""|fir
 
 // {"families": <query families --format=json>, "shares": <query shares --format=json>}.
 // `config` gives the families (file order), regions, the new-model filter and max steps.
-std::string TruthJson(const LineageGraph& graph, const v1::FamilyConfig& config,
-                      TruthPolicy policy);
+std::string TruthJson(const TruthGraph& graph, const v1::FamilyConfig& config, TruthPolicy policy);
 
 // "2025-10" for year * 12 + month - 1.
 std::string MonthLabel(int month);

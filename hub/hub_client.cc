@@ -110,6 +110,13 @@ HubMetrics& HubMetrics::Get() {
                         .Name("hubcensus_hub_responses_total")
                         .Help("HTTP answers received from the Hub, by HTTP version (1.1, 2)")
                         .Register(*registry);
+    // Every series exported from the start (at 0), with the label values the client knows.
+    for (const char* cause : {"408", "429", "500", "502", "503", "504", "timeout", "reset",
+                              "truncated", "transport", "bad_body"}) {
+      m->retries->Add({{"cause", cause}});
+    }
+    for (const char* code : {"200", "429", "transport_error"}) m->requests->Add({{"code", code}});
+    for (const char* version : {"1.1", "2"}) m->responses->Add({{"http_version", version}});
     m->rate_limited = &prometheus::BuildCounter()
                            .Name("hubcensus_hub_rate_limited_total")
                            .Help("HTTP 429 answers from the Hub")

@@ -11,7 +11,7 @@
 // Sizes (defaults in brackets): --race_repos [296000], --latency_repos [50000],
 //   --scale=N,N,.. [500000,1000000,2200000], --worker_repos [1000000: the scale point that also
 //   runs a separate crawler worker], --storage_repos [100000], --load_crawls [365],
-//   --load_repos [20000].
+//   --load_repos [20000], --race_rounds [2], --only=race,scale,storage,load [all].
 // Full: also the crawl race, the scale ladder (0.5M, 1M, 2.2M repos; 5M with --with_5m), peak
 //   memory of `local` and of a crawler worker, bytes on disk after 30 daily crawls, and the
 //   Census under load over 365 daily crawls. Every census is checked equal before it is timed.
@@ -37,6 +37,8 @@ const DEFAULT_FAMILIES = join(root, 'config/families.textproto');
 const OTHER_FAMILIES = join(here, 'families_other.textproto');
 const DATE = '2025-12-31';
 const node = process.execPath;
+// --only=race,scale,storage,load: the parts of the full run to do (default: all).
+const ONLY = new Set(String(args.only ?? 'race,scale,storage,load').split(','));
 
 let passed = 0, failed = 0;
 const rows = [];     // the issue's table: [what, hubcensus, peer, ratio]
@@ -248,19 +250,33 @@ async function full() {
   log(`full run in ${WORK}: ${cpus().length} cores, hubcensus ${BIN}`);
 
   // 1. The crawl race: a 296k-repo fakehub, the JS client's bare listing against `local`.
-  {
+  if (ONLY.has('race')) {
+    // Rounds alternate the peers (the JS client at its own 500 a page and at the crawler's
+    // 1,000, then `local`) and each keeps its best: the machine is shared, so one slow moment
+    // must not decide a ratio. The peer's figure is its faster page size.
     const hub = await fakehub(Number(args.race_repos ?? 296000));
     try {
-      const js = jsListing(hub.url);
-      const dataDir = join(WORK, 'race-data');
-      const lc = localCrawl('race-local', hub.url, dataDir);
-      const committed = crawlRepos(dataDir);
-      check('race: JS listing repo count == hubcensus crawl count', js.repos === committed, `${js.repos} vs ${committed}`);
+      let best = null, bestLocal = null, committed = 0;
+      for (let round = 0; round < Number(args.race_rounds ?? 2); round++) {
+        for (const pageSize of [0, 1000]) {
+          const r = run(`js-listing-${pageSize || 500}`, node, [join(here, 'js_listing.mjs'),
+            `--hub_url=${hub.url}`, `--page_size=${pageSize}`]);
+          const js = { ...JSON.parse(r.stdout.trim().split('\n').pop()), load: r.load, pageSize: pageSize || 500 };
+          if (!best || js.seconds < best.seconds) best = js;
+        }
+        const dataDir = join(WORK, `race-data-${round}`);
+        const lc = localCrawl(`race-local-${round}`, hub.url, dataDir);
+        committed = crawlRepos(dataDir);
+        check(`race ${round}: JS listing repo count == hubcensus crawl count`, best.repos === committed, `${best.repos} vs ${committed}`);
+        if (!bestLocal || lc.seconds < bestLocal.seconds) bestLocal = lc;
+        if (round > 0) rmSync(dataDir, { recursive: true, force: true });
+      }
+      const js = best, lc = bestLocal;
       const pages = Math.ceil(committed / 1000);
-      rows.push([`crawl of a ${(committed / 1000).toFixed(0)}k-repo fakehub (\`--rate_limit=off\`), list+parse+store+commit vs list only`,
+      rows.push([`crawl of a ${(committed / 1000).toFixed(0)}k-repo fakehub (\`--rate_limit=off\`), list+parse+store+commit vs list only (best of ${args.race_rounds ?? 2} rounds each)`,
         `\`local --workers=2 --hub_quota=off\`: ${fmt(lc.seconds)} s (${(lc.seconds * 1000 / pages).toFixed(1)} ms a page; crawl ${fmt(lc.crawl)} s, commit ${fmt(lc.commit)} s; load ${lc.load})`,
-        `\`@huggingface/hub\` \`listModels\`: ${fmt(js.seconds)} s (${js.ms_per_page.toFixed(1)} ms a page, ${js.pages} pages; load ${js.load})`,
-        ratio(js.seconds, lc.seconds)]);
+        `\`@huggingface/hub\` \`listModels\`: ${fmt(js.seconds)} s (${js.ms_per_page.toFixed(1)} ms a page, ${js.pages} pages of ${js.pageSize}; load ${js.load})`,
+        `${ratio(js.seconds, lc.seconds)} (target ≥ 1.0x)`]);
     } finally { await hub.stop(); }
     // With the Hub's own pace: 300 ms a page.
     const slow = await fakehub(Number(args.latency_repos ?? 50000), ['--page_latency_ms=300']);
@@ -276,7 +292,7 @@ async function full() {
   }
 
   // 2. Scale: crawl, commit, ad-hoc census at each size, and DuckDB on the same data.
-  const sizes = args.scale ? String(args.scale).split(',').map(Number)
+  const sizes = !ONLY.has('scale') ? [] : args.scale ? String(args.scale).split(',').map(Number)
       : [500000, 1000000, 2200000, ...(args.with_5m ? [5000000] : [])];
   const workerAt = Number(args.worker_repos ?? 1000000);
   const scale = [];
@@ -291,10 +307,16 @@ async function full() {
       const rollup = run(`scale-${n}-rollup`, BIN, ['query', 'families', `--data_dir=${dataDir}`, '--format=json']);
       const { db, exportSeconds, loadSeconds } = exportToDuckdb(`scale-${n}`, dataDir);
       const adhoc = censusPair(`scale-${n}-adhoc`, dataDir, db, OTHER_FAMILIES);
-      const again = censusPair(`scale-${n}-adhoc2`, dataDir, db, OTHER_FAMILIES);
+      // Then with the store flushed: an aggregator opened on it and stopped (RocksDB writes the
+      // WAL `local` left into tables), as a served store is.
+      const agg = await serve(`scale-${n}-flush`, BIN, ['aggregator', `--data_dir=${join(dataDir, 'store')}`,
+        '--listen=127.0.0.1:0', '--log_level=warn'], /aggregator listening on (\S+)/);
+      await agg.stop();
+      const rollupFlushed = run(`scale-${n}-rollup-flushed`, BIN, ['query', 'families', `--data_dir=${dataDir}`, '--format=json']);
+      const again = censusPair(`scale-${n}-adhoc-flushed`, dataDir, db, OTHER_FAMILIES);
       let worker = null;
       if (n === workerAt) worker = await distributedCrawl(hub.url, n);
-      scale.push({ n, committed, lc, rollup: rollup.seconds, adhoc, again, exportSeconds, loadSeconds,
+      scale.push({ n, committed, lc, rollup: rollup.seconds, rollupFlushed: rollupFlushed.seconds, adhoc, again, exportSeconds, loadSeconds,
                    store: duBytes(join(dataDir, 'store')) });
       log(`scale ${n}: crawl ${fmt(lc.crawl)} s, commit ${fmt(lc.commit)} s, local ${fmt(lc.seconds)} s ` +
           `${mb(lc.rss)}, rollup query ${fmt(rollup.seconds)} s, ad-hoc ${fmt(adhoc.families)}+${fmt(adhoc.shares)} s ` +
@@ -306,17 +328,17 @@ async function full() {
   }
   const at = (n) => scale.find((s) => s.n === n) ?? scale[scale.length - 1];
   const big = at(2200000);
-  rows.push([`families + shares of a ${(big.committed / 1e6).toFixed(1)}M-repo crawl under another families file, fresh processes (store as \`local\` left it; again)`,
-    `\`query families\` + \`query shares --families=F\`: ${fmt(big.adhoc.families)} + ${fmt(big.adhoc.shares)} s; again ${fmt(big.again.families)} + ${fmt(big.again.shares)} s (load ${big.adhoc.load})`,
-    `DuckDB (\`@duckdb/node-api\`, same definitions in SQL, its own file): ${fmt(big.adhoc.duckdb)} s for both (${fmt(big.adhoc.duckdbInner)} s in-process); again ${fmt(big.again.duckdb)} s`,
+  if (big) rows.push([`families + shares of a ${(big.committed / 1e6).toFixed(1)}M-repo crawl under another families file, fresh processes (store as \`local\` left it; flushed)`,
+    `\`query families\` + \`query shares --families=F\`: ${fmt(big.adhoc.families)} + ${fmt(big.adhoc.shares)} s; flushed ${fmt(big.again.families)} + ${fmt(big.again.shares)} s (load ${big.adhoc.load})`,
+    `DuckDB (\`@duckdb/node-api\`, same definitions in SQL, its own file): ${fmt(big.adhoc.duckdb)} s for both (${fmt(big.adhoc.duckdbInner)} s in-process); ${fmt(big.again.duckdb)} s in the second run`,
     `${ratio(big.adhoc.duckdb, big.adhoc.families + big.adhoc.shares)} / ${ratio(big.again.duckdb, big.again.families + big.again.shares)} (target ≥ 3x)`]);
-  rows.push([`the same from stored rollups, right after \`local\``, `${fmt(big.rollup)} s (target < 0.1 s)`, '—', '—']);
-  rows.push([`commit of the ${(big.committed / 1e6).toFixed(1)}M-repo crawl (every metric)`, `${fmt(big.lc.commit)} s (target < 1 s)`, '—', '—']);
-  rows.push([`peak RSS of \`local\` crawling that Hub`, `${mb(big.lc.rss)} (target ≤ 512 MB)`, '—', '—']);
+  if (big) rows.push([`the same from stored rollups, right after \`local\`; flushed`, `${fmt(big.rollup)} s; ${fmt(big.rollupFlushed)} s (target < 0.1 s)`, '—', '—']);
+  if (big) rows.push([`commit of the ${(big.committed / 1e6).toFixed(1)}M-repo crawl (every metric)`, `${fmt(big.lc.commit)} s (target < 1 s)`, '—', '—']);
+  if (big) rows.push([`peak RSS of \`local\` crawling that Hub`, `${mb(big.lc.rss)} (target ≤ 512 MB)`, '—', '—']);
 
   // 3. Storage after 30 daily crawls.
   const storageRepos = Number(args.storage_repos ?? 100000);
-  {
+  if (ONLY.has('storage')) {
     const hub = await fakehub(storageRepos, ['--date=2025-12-02']);
     try {
       const dataDir = join(WORK, 'storage-data');
@@ -336,7 +358,7 @@ async function full() {
   }
 
   // 4. The Census under load: 365 daily crawls of a 20k-repo Hub.
-  {
+  if (ONLY.has('load')) {
     const loadCrawls = Number(args.load_crawls ?? 365), loadRepos = Number(args.load_repos ?? 20000);
     const l = await censusUnderLoad(loadCrawls, loadRepos, 2000, 20);
     const cell = (k) => { const t = l.table[k]; return t ? `p50 ${t.p50.toFixed(2)} ms, p99 ${t.p99.toFixed(2)} ms, ${t.qps.toFixed(0)}/s${t.failed ? `, ${t.failed} FAILED` : ''}` : 'no answer'; };
@@ -348,9 +370,9 @@ async function full() {
   }
 
   // Scale table.
-  const lines = ['', '| repos | crawl | commit | `local` wall | `local` peak RSS | rollup query | ad-hoc families + shares | DuckDB | ratio | export + DuckDB load | store bytes/repo |', '|---|---|---|---|---|---|---|---|---|---|---|'];
+  const lines = ['', '| repos | crawl | commit | `local` wall | `local` peak RSS | rollup query (flushed) | ad-hoc families + shares (flushed) | DuckDB | ratio (flushed) | export + DuckDB load | store bytes/repo |', '|---|---|---|---|---|---|---|---|---|---|---|'];
   for (const s of scale) {
-    lines.push(`| ${(s.committed / 1e6).toFixed(2)}M | ${fmt(s.lc.crawl)} s | ${fmt(s.lc.commit)} s | ${fmt(s.lc.seconds)} s | ${mb(s.lc.rss)} | ${fmt(s.rollup)} s | ${fmt(s.adhoc.families)} + ${fmt(s.adhoc.shares)} s | ${fmt(s.adhoc.duckdb)} s | ${ratio(s.adhoc.duckdb, s.adhoc.families + s.adhoc.shares)} | ${fmt(s.exportSeconds)} + ${fmt(s.loadSeconds)} s | ${(s.store / s.committed).toFixed(1)} |`);
+    lines.push(`| ${(s.committed / 1e6).toFixed(2)}M | ${fmt(s.lc.crawl)} s | ${fmt(s.lc.commit)} s | ${fmt(s.lc.seconds)} s | ${mb(s.lc.rss)} | ${fmt(s.rollup)} s (${fmt(s.rollupFlushed)} s) | ${fmt(s.adhoc.families)} + ${fmt(s.adhoc.shares)} s (${fmt(s.again.families)} + ${fmt(s.again.shares)} s) | ${fmt(s.adhoc.duckdb)} s | ${ratio(s.adhoc.duckdb, s.adhoc.families + s.adhoc.shares)} (${ratio(s.again.duckdb, s.again.families + s.again.shares)}) | ${fmt(s.exportSeconds)} + ${fmt(s.loadSeconds)} s | ${(s.store / s.committed).toFixed(1)} |`);
   }
   notes.push(lines.join('\n'));
 }

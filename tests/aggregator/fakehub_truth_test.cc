@@ -211,7 +211,10 @@ TEST_P(FakehubTruthTest, EveryFigureEqualsTheGroundTruthUnderEachPolicy) {
   EXPECT_GT(CountMismatches(Figures(*split_truth), Figures(first_parent_json)), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Seeds, FakehubTruthTest, ::testing::Values(1, 2, 3));
+INSTANTIATE_TEST_SUITE_P(Seeds, FakehubTruthTest, ::testing::Values(1, 2, 3),
+                         [](const ::testing::TestParamInfo<uint64_t>& info) {
+                           return "seed" + std::to_string(info.param);
+                         });
 
 }  // namespace
 }  // namespace hubcensus::aggregator

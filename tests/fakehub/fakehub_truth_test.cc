@@ -452,7 +452,7 @@ struct Node {
 // Ecosystem downloads per family with only `target` carrying downloads (1): its attribution.
 std::map<std::string, double> AttributionOf(const std::vector<Node>& nodes, int target,
                                             TruthPolicy policy) {
-  LineageGraph g;
+  TruthGraph g;
   g.date = "2025-10-31";
   g.date_month = 2025 * 12 + 9;
   for (size_t k = 0; k < nodes.size(); ++k) {
@@ -483,9 +483,9 @@ TEST(FakeHubTruth, LineageRulesOnHandBuiltGraphs) {
   EXPECT_EQ(AttributionOf({{-1, {1}}, {-1, {0}}}, 0, kNearest), Attribution{});
   EXPECT_EQ(AttributionOf({{-1, {1}}, {-1, {0}}, {-1, {0}}}, 2, kSplit), Attribution{});
   // Missing parents are classified by their namespace.
-  EXPECT_EQ(AttributionOf({{-1, {LineageGraph::MissingParent(1)}}}, 0, kNearest),
+  EXPECT_EQ(AttributionOf({{-1, {TruthGraph::MissingParent(1)}}}, 0, kNearest),
             (Attribution{{"B", 1}}));
-  EXPECT_EQ(AttributionOf({{-1, {LineageGraph::MissingParent(-1)}}}, 0, kNearest), Attribution{});
+  EXPECT_EQ(AttributionOf({{-1, {TruthGraph::MissingParent(-1)}}}, 0, kNearest), Attribution{});
   // A merge of A and B: the first parent, or half each.
   std::vector<Node> merge = {{0, {}}, {1, {}}, {-1, {0, 1}, Relation::kMerge}};
   EXPECT_EQ(AttributionOf(merge, 2, kNearest), (Attribution{{"A", 1}}));
@@ -514,7 +514,7 @@ TEST(FakeHubTruth, DerivativesByFirstEdgeAndSharesUnderSplit) {
                              {-1, {0}, Relation::kAdapter},
                              {-1, {1, 0}, Relation::kMerge},
                              {-1, {0}, Relation::kUnknown}};
-  LineageGraph g;
+  TruthGraph g;
   g.date = "2025-10-31";
   g.date_month = 2025 * 12 + 9;
   for (const auto& n : nodes) {

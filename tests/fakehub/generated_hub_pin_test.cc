@@ -68,7 +68,7 @@ void DigestCatalog(const GeneratedHub& hub, Digest* d) {
   }
 }
 
-void DigestGraph(const LineageGraph& g, Digest* d) {
+void DigestGraph(const TruthGraph& g, Digest* d) {
   d->Bytes(g.date);
   d->Int(g.date_month);
   d->Int(static_cast<int64_t>(g.first_party.size()));

@@ -398,15 +398,25 @@ TEST_P(BrokenPageTest, IsDataLossAndAppendsNothing) {
   EXPECT_TRUE(out.rejected_by_reason.empty());
 }
 
-INSTANTIATE_TEST_SUITE_P(Table, BrokenPageTest,
-                         ::testing::Values("", "   ", "<html><body>502 Bad Gateway</body></html>",
-                                           R"({"error":"Invalid expand"})",
-                                           R"([{"id":"a/b"},{"id":"c/d")",
-                                           R"([{"id":"a/b"},{"id":"c/)", R"([{"id":"a/b"},)",
-                                           R"([{"id":"a/b"})", R"([{"id":"a/b","tags":["x"}])",
-                                           R"([{"id":"a/b"} {"id":"c/d"}])", R"([{"id":"a/b"},])",
-                                           "[{\"id\":\"a\xff\"},{\"id\":\"c/d\"",
-                                           R"("just a string")", "null"));
+INSTANTIATE_TEST_SUITE_P(
+    Table, BrokenPageTest,
+    ::testing::Values("", "   ", "<html><body>502 Bad Gateway</body></html>",
+                      R"({"error":"Invalid expand"})", R"([{"id":"a/b"},{"id":"c/d")",
+                      R"([{"id":"a/b"},{"id":"c/)", R"([{"id":"a/b"},)", R"([{"id":"a/b"})",
+                      R"([{"id":"a/b","tags":["x"}])", R"([{"id":"a/b"} {"id":"c/d"}])",
+                      R"([{"id":"a/b"},])", "[{\"id\":\"a\xff\"},{\"id\":\"c/d\"",
+                      R"("just a string")", "null"),
+    [](const ::testing::TestParamInfo<std::string>& info) {
+      // The page's letters and digits, after its index: 03_error_Invalid_expand.
+      std::string name = absl::StrCat(info.index < 10 ? "0" : "", info.index, "_");
+      for (char c : info.param.substr(0, 40)) {
+        bool word = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+        if (word || name.back() != '_') name += word ? c : '_';
+      }
+      if (name.size() == 3) name += info.param.empty() ? "empty" : "blank";
+      if (name.back() == '_') name.pop_back();
+      return name;
+    });
 
 TEST(EntryParser, TruncationAtEveryByteOfARealPageIsNeverAcceptedWhole) {
   std::string body = ReadRealTree();

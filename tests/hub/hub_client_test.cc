@@ -332,7 +332,10 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(NonRetryableCase{400, absl::StatusCode::kInvalidArgument},
                       NonRetryableCase{401, absl::StatusCode::kUnauthenticated},
                       NonRetryableCase{403, absl::StatusCode::kPermissionDenied},
-                      NonRetryableCase{404, absl::StatusCode::kNotFound}));
+                      NonRetryableCase{404, absl::StatusCode::kNotFound}),
+    [](const ::testing::TestParamInfo<NonRetryableCase>& info) {
+      return absl::StrCat("http", info.param.status);
+    });
 
 TEST_F(HubClientTest, BudgetIsAskedBeforeEveryAttempt) {
   auto transport = std::make_shared<FakeHttpTransport>(
