@@ -229,7 +229,8 @@ absl::StatusOr<v1::RenewLeaseResponse> CoordinatorService::HandleRenewLease(
   return table_->Renew(request);
 }
 
-absl::Status CoordinatorService::HandleCompleteLease(const v1::CompleteLeaseRequest& request) {
+absl::StatusOr<v1::CompleteLeaseResponse> CoordinatorService::HandleCompleteLease(
+    const v1::CompleteLeaseRequest& request) {
   RETURN_IF_ERROR(ValidateLeaseRef(request.lease_id(), request.fence()));
   RETURN_IF_ERROR(NonNegative(request.repos(), "repos"));
   RETURN_IF_ERROR(NonNegative(request.rejected_entries(), "rejected_entries"));
@@ -250,9 +251,11 @@ absl::Status CoordinatorService::HandleCompleteLease(const v1::CompleteLeaseRequ
     return absl::InvalidArgumentError(absl::StrCat("next_url: \"", Truncated(request.next_url()),
                                                    "\" is not an absolute http(s) URL"));
   }
-  ASSIGN_OR_RETURN(bool crawl_left_running, table_->Complete(request));
-  if (crawl_left_running) Wake();  // a commit or an abort is due
-  return absl::OkStatus();
+  ASSIGN_OR_RETURN(LeaseTable::Completion completion, table_->Complete(request));
+  if (completion.crawl_left_running) Wake();  // a commit or an abort is due
+  v1::CompleteLeaseResponse response;
+  if (completion.next_lease) *response.mutable_next_lease() = std::move(*completion.next_lease);
+  return response;
 }
 
 absl::Status CoordinatorService::HandleFailLease(const v1::FailLeaseRequest& request) {
@@ -439,7 +442,7 @@ grpc::Status CoordinatorService::CompleteLease(grpc::ServerContext* context,
                                                const v1::CompleteLeaseRequest* request,
                                                v1::CompleteLeaseResponse* response) {
   if (auto s = CheckWorker(context, "CompleteLease"); !s.ok()) return ToGrpcStatus(s);
-  return ToGrpcStatus(HandleCompleteLease(*request));
+  return ToGrpcReply(HandleCompleteLease(*request), response);
 }
 
 grpc::Status CoordinatorService::FailLease(grpc::ServerContext* context,

@@ -59,7 +59,8 @@ class CoordinatorService final : public v1::Coordinator::Service {
   absl::StatusOr<v1::AcquireLeaseResponse> HandleAcquireLease(
       const v1::AcquireLeaseRequest& request);
   absl::StatusOr<v1::RenewLeaseResponse> HandleRenewLease(const v1::RenewLeaseRequest& request);
-  absl::Status HandleCompleteLease(const v1::CompleteLeaseRequest& request);
+  absl::StatusOr<v1::CompleteLeaseResponse> HandleCompleteLease(
+      const v1::CompleteLeaseRequest& request);
   absl::Status HandleFailLease(const v1::FailLeaseRequest& request);
 
   // gRPC.

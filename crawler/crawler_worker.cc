@@ -323,6 +323,17 @@ class CrawlerWorker::LeaseSession : public hub::RequestBudget {
   std::string lost_reason_ ABSL_GUARDED_BY(mu_);
 };
 
+struct CrawlerWorker::PageAhead {
+  std::string url;
+  absl::StatusOr<hub::ListingPage> page = absl::UnknownError("not fetched");
+  hub::FetchStats fetch;
+};
+
+struct CrawlerWorker::ChainedLease {
+  v1::Lease lease;
+  std::unique_ptr<PageAhead> page_ahead;  // null: fetch the page as usual
+};
+
 absl::StatusOr<std::unique_ptr<CrawlerWorker>> CrawlerWorker::Create(CrawlerWorkerOptions options) {
   if (options.parallelism < 1) {
     return absl::InvalidArgumentError(
@@ -486,7 +497,13 @@ void CrawlerWorker::RunSlot(int slot) {
       options_.transport_factory ? options_.transport_factory() : shared_transport_;
   std::unique_ptr<hub::HubClient> client;
   absl::Duration backoff = options_.idle_wait;
+  std::optional<ChainedLease> chained;
   while (!Stopping()) {
+    if (chained) {
+      ChainedLease next = std::move(*chained);
+      chained = ProcessLease(next.lease, &client, transport, std::move(next.page_ahead));
+      continue;
+    }
     v1::AcquireLeaseRequest request;
     request.set_worker_id(options_.worker_id);
     request.set_hub_token_label(options_.hub_token_label);
@@ -524,14 +541,16 @@ void CrawlerWorker::RunSlot(int slot) {
       SleepUnlessStopped(options_.clock->Now() + wait);
       continue;
     }
-    ProcessLease(response.lease(), &client, transport);
+    chained = ProcessLease(response.lease(), &client, transport, nullptr);
   }
+  // Stopped with the chain's next lease in hand: another worker takes it.
+  if (chained) HandBackUnstarted(chained->lease);
   (void)slot;
 }
 
-void CrawlerWorker::ProcessLease(const v1::Lease& lease,
-                                 std::unique_ptr<hub::HubClient>* client_holder,
-                                 const std::shared_ptr<hub::HttpTransport>& transport) {
+std::optional<CrawlerWorker::ChainedLease> CrawlerWorker::ProcessLease(
+    const v1::Lease& lease, std::unique_ptr<hub::HubClient>* client_holder,
+    const std::shared_ptr<hub::HttpTransport>& transport, std::unique_ptr<PageAhead> page_ahead) {
   CrawlerMetrics& metrics = CrawlerMetrics::Get();
   const v1::WorkItem& item = lease.item();
   metrics.leases_in_flight->Increment();
@@ -579,8 +598,15 @@ void CrawlerWorker::ProcessLease(const v1::Lease& lease,
   absl::Status fetched = absl::OkStatus();
   int64_t detail_count = 0;
   if (item.kind() == v1::LIST_PAGE) {
+    // Fetched ahead under the previous lease of the chain (its requests were reported there);
+    // anything but a page of this very URL is fetched again.
+    const bool use_ahead =
+        page_ahead != nullptr && page_ahead->url == item.url() && page_ahead->page.ok();
     absl::StatusOr<hub::ListingPage> page =
-        client->FetchListingPage(item.url(), session.get(), &fetch);
+        use_ahead ? std::move(page_ahead->page)
+                  : client->FetchListingPage(item.url(), session.get(), &fetch);
+    if (use_ahead) fetch = page_ahead->fetch;
+    page_ahead.reset();
     if (page.ok()) {
       entries = std::move(page->entries);
       next_url = std::move(page->next_url);
@@ -624,7 +650,26 @@ void CrawlerWorker::ProcessLease(const v1::Lease& lease,
     metrics.leases->Add({{"outcome", outcome}}).Increment();
     metrics.leases_in_flight->Decrement();
   };
-  auto drop_lost = [&](absl::string_view why) {
+  // The page after this one, fetched while this one is stored (see below); its requests are
+  // this lease's, so it is always joined before this lease is completed or failed.
+  std::unique_ptr<PageAhead> ahead;
+  std::thread fetching_ahead;
+  auto join_ahead = [&]() {
+    if (fetching_ahead.joinable()) fetching_ahead.join();
+  };
+  // A page fetched ahead that no lease will store: its traffic still counts in this worker's
+  // totals (the coordinator counted its requests with this lease).
+  auto discard_ahead = [&]() {
+    join_ahead();
+    if (ahead == nullptr) return;
+    fetch.requests += ahead->fetch.requests;
+    fetch.retries += ahead->fetch.retries;
+    fetch.bytes += ahead->fetch.bytes;
+    fetch.limit_shrinks += ahead->fetch.limit_shrinks;
+    ahead.reset();
+  };
+  auto drop_lost = [&](absl::string_view why) -> std::optional<ChainedLease> {
+    discard_ahead();
     {
       absl::MutexLock lock(&mu_);
       ++stats_.lost;
@@ -635,6 +680,7 @@ void CrawlerWorker::ProcessLease(const v1::Lease& lease,
         .Field("fence", lease.fence())
         .Field("why", why);
     finish("lost");
+    return std::nullopt;
   };
 
   if (session->lost()) return drop_lost(session->lost_reason());
@@ -647,7 +693,26 @@ void CrawlerWorker::ProcessLease(const v1::Lease& lease,
     FailLease(*session, reason, retryable,
               LeaseFailFlags::Connection(!handed_back && hub::IsConnectionFailure(fetched)));
     finish(retryable ? "handed_back" : "failed");
-    return;
+    return std::nullopt;
+  }
+
+  // Overlap: the chain's next page is fetched while this one is stored and completed, instead
+  // of after. One lease follows the chain (CompleteLease with follow_chain hands this worker the
+  // next page's lease in the write that plans it) rather than the next URL being handed to
+  // whichever worker asks: the chain is one cursor, so only one page of it can be ahead anyway,
+  // and nothing new enters the protocol (no half-done page state, no second way to plan a page).
+  // The fetch ahead is a plain GET: it runs on this lease's request budget and cancellation, and
+  // is joined before this lease's CompleteLease or FailLease, so its requests are reported with
+  // this lease. What is stored stays fenced as before: the page is written only under the
+  // next lease's own fence, once the coordinator has granted it, and is dropped otherwise.
+  // HubClient refuses a next link off the Hub's origin, so nothing is sent elsewhere.
+  if (item.kind() == v1::LIST_PAGE && !next_url.empty() && next_url != item.url() && !Stopping()) {
+    ahead = std::make_unique<PageAhead>();
+    ahead->url = next_url;
+    client->set_cancellation(&session->cancellation());
+    fetching_ahead = std::thread([&client, &session, target = ahead.get()] {
+      target->page = client->FetchListingPage(target->url, session.get(), &target->fetch);
+    });
   }
 
   // The census counts the public Hub: a listing made with a token also lists the private repos
@@ -682,6 +747,8 @@ void CrawlerWorker::ProcessLease(const v1::Lease& lease,
 
   std::vector<std::string> changed;
   absl::Status written = WriteBatch(batch, checksum.value(), &changed);
+  join_ahead();
+  client->set_cancellation(nullptr);
   if (!written.ok()) {
     if (absl::IsAborted(written) || absl::IsFailedPrecondition(written)) {
       return drop_lost(written.message());
@@ -690,8 +757,9 @@ void CrawlerWorker::ProcessLease(const v1::Lease& lease,
     // The store's outage is not the item's failure: the item goes back to the queue uncounted.
     FailLease(*session, absl::StrCat("snapshot store: ", written.message()), true,
               LeaseFailFlags::Peer(PeerUnavailable(written)));
+    discard_ahead();
     finish("handed_back");
-    return;
+    return std::nullopt;
   }
 
   session->Finish();
@@ -699,6 +767,7 @@ void CrawlerWorker::ProcessLease(const v1::Lease& lease,
   complete.set_lease_id(lease.lease_id());
   complete.set_fence(lease.fence());
   complete.set_next_url(next_url);
+  complete.set_follow_chain(ahead != nullptr);
   complete.set_repos(batch.repos_size());
   complete.set_id_checksum(checksum.value());
   for (std::string& id : changed) complete.add_changed_repo_ids(std::move(id));
@@ -719,17 +788,28 @@ void CrawlerWorker::ProcessLease(const v1::Lease& lease,
   if (std::optional<v1::RateLimitObservation> observed = session->latest()) {
     *complete.mutable_rate_limit() = *observed;
   }
-  absl::Status completed = CompleteLease(complete);
+  absl::StatusOr<v1::CompleteLeaseResponse> completed = CompleteLease(complete);
   if (!completed.ok()) {
-    if (absl::IsAborted(completed) || absl::IsFailedPrecondition(completed)) {
-      return drop_lost(completed.message());
+    const absl::Status& status = completed.status();
+    if (absl::IsAborted(status) || absl::IsFailedPrecondition(status)) {
+      return drop_lost(status.message());
     }
-    bool retryable = !absl::IsInvalidArgument(completed);
-    FailLease(*session, absl::StrCat("CompleteLease: ", completed.message()), retryable,
-              LeaseFailFlags::Peer(PeerUnavailable(completed)));
+    bool retryable = !absl::IsInvalidArgument(status);
+    FailLease(*session, absl::StrCat("CompleteLease: ", status.message()), retryable,
+              LeaseFailFlags::Peer(PeerUnavailable(status)));
+    discard_ahead();
     finish(retryable ? "handed_back" : "failed");
-    return;
+    return std::nullopt;
   }
+  std::optional<ChainedLease> chained;
+  if (completed->has_next_lease()) {
+    chained.emplace();
+    chained->lease = completed->next_lease();
+    if (ahead != nullptr && ahead->url == chained->lease.item().url()) {
+      chained->page_ahead = std::move(ahead);
+    }
+  }
+  discard_ahead();  // no lease for it (the crawl closed, or the window is spent)
 
   {
     absl::MutexLock lock(&mu_);
@@ -765,8 +845,10 @@ void CrawlerWorker::ProcessLease(const v1::Lease& lease,
       .Field("private_skipped", private_skipped)
       .Field("limit_shrinks", fetch.limit_shrinks)
       .Field("requests", fetch.requests)
-      .Field("last_page", next_url.empty());
+      .Field("last_page", next_url.empty())
+      .Field("chained", chained.has_value());
   finish("completed");
+  return chained;
 }
 
 absl::Status CrawlerWorker::WriteBatch(const v1::WriteBatch& batch, uint64_t checksum,
@@ -803,7 +885,8 @@ absl::Status CrawlerWorker::WriteBatch(const v1::WriteBatch& batch, uint64_t che
   return last;
 }
 
-absl::Status CrawlerWorker::CompleteLease(const v1::CompleteLeaseRequest& request) {
+absl::StatusOr<v1::CompleteLeaseResponse> CrawlerWorker::CompleteLease(
+    const v1::CompleteLeaseRequest& request) {
   absl::Duration backoff = absl::Milliseconds(200);
   absl::Status last;
   for (int attempt = 1; attempt <= options_.rpc_attempts; ++attempt) {
@@ -811,7 +894,7 @@ absl::Status CrawlerWorker::CompleteLease(const v1::CompleteLeaseRequest& reques
     SetDeadline(&context, options_.rpc_timeout);
     v1::CompleteLeaseResponse response;
     grpc::Status status = coordinator_->CompleteLease(&context, request, &response);
-    if (status.ok()) return absl::OkStatus();
+    if (status.ok()) return response;
     last = FromGrpcStatus(status);
     if (!RetryableRpcCode(status.error_code())) return last;
     absl::Time wake = options_.clock->Now() + backoff;

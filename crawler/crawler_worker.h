@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -127,10 +128,18 @@ class CrawlerWorker {
 
  private:
   class LeaseSession;
+  // A listing page fetched ahead, while the page before it was being stored.
+  struct PageAhead;
+  // The next page's lease, handed over by CompleteLease (follow_chain), with the page if it was
+  // fetched ahead.
+  struct ChainedLease;
   explicit CrawlerWorker(CrawlerWorkerOptions options);
   void RunSlot(int slot);
-  void ProcessLease(const v1::Lease& lease, std::unique_ptr<hub::HubClient>* client_holder,
-                    const std::shared_ptr<hub::HttpTransport>& transport);
+  // Works one lease; returns the chain's next lease when the coordinator handed one over.
+  std::optional<ChainedLease> ProcessLease(const v1::Lease& lease,
+                                           std::unique_ptr<hub::HubClient>* client_holder,
+                                           const std::shared_ptr<hub::HttpTransport>& transport,
+                                           std::unique_ptr<PageAhead> page_ahead);
   void RunRenewer();
   void RunShutdownWatcher();
   bool Stopping();
@@ -139,7 +148,7 @@ class CrawlerWorker {
   // `changed`: the repos the store reports new or changed since the last committed crawl.
   absl::Status WriteBatch(const v1::WriteBatch& batch, uint64_t checksum,
                           std::vector<std::string>* changed);
-  absl::Status CompleteLease(const v1::CompleteLeaseRequest& request);
+  absl::StatusOr<v1::CompleteLeaseResponse> CompleteLease(const v1::CompleteLeaseRequest& request);
   void FailLease(LeaseSession& session, const std::string& reason, bool retryable,
                  LeaseFailFlags flags = LeaseFailFlags());
   // A lease granted as Stop() began: handed back without being worked on.

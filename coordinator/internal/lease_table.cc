@@ -309,64 +309,67 @@ absl::StatusOr<v1::AcquireLeaseResponse> LeaseTable::Acquire(const std::string& 
       continue;
     }
     for (const auto& queued : crawl.pending) {
-      // Copies: the queue entry is erased below.
+      // Copies: the queue entry is erased by GrantLocked.
       const int64_t sequence = queued.first;
       const std::string item_id = queued.second;
-      ItemRecord& item = crawl.items[item_id];
+      const ItemRecord& item = crawl.items[item_id];
       absl::Time not_before = absl::FromUnixMillis(item.not_before_unix_ms());
       if (not_before > now) {
         retry_at = std::min(retry_at, not_before);
         continue;
       }
-      const uint64_t fence = item.fence() + 1;
-      const std::string lease_id = MakeLeaseId(crawl_id, item_id, fence);
-      ItemRecord updated = item;
-      updated.set_status(ItemRecord::ITEM_LEASED);
-      updated.set_fence(fence);
-      updated.set_worker_id(worker_id);
-      updated.set_leased_at_unix_ms(UnixMs(now));
-      int32_t grant = budget.TopUp(lease_id, now);
       CrawlLedger::Batch batch;
-      batch.PutItem(crawl_id, updated);
-      PutQuotaLocked(batch, budget_key);
-      absl::Status written = ledger_->Write(batch);
-      if (!written.ok()) {
-        budget.Release(lease_id, true);
-        HC_LOG(kError, "state_write_failed").Field("error", written);
-        return written;
-      }
-      crawl.pending.erase({sequence, item_id});
-      item = std::move(updated);
-      ++crawl.leased;
-      LiveLease& live = leases_[lease_id];
-      live.crawl_id = crawl_id;
-      live.item_id = item_id;
-      live.worker_id = worker_id;
-      live.budget_key = budget_key;
-      live.fence = fence;
-      live.expires_at = now + options_.lease_duration;
-
-      v1::Lease* lease = response.mutable_lease();
-      lease->set_lease_id(lease_id);
-      lease->set_fence(fence);
-      lease->set_expires_at_unix_ms(UnixMs(live.expires_at));
-      lease->set_lease_duration_ms(absl::ToInt64Milliseconds(options_.lease_duration));
-      *lease->mutable_item() = item.item();
-      lease->set_request_budget(grant);
-      CoordinatorMetrics::Get().leases_granted.Increment();
-      CoordinatorMetrics::Get().budget_granted.Increment(grant);
-      HC_LOG(kDebug, "lease_granted")
-          .Field("crawl", crawl_id)
-          .Field("item", item_id)
-          .Field("fence", fence)
-          .Field("worker", worker_id)
-          .Field("request_budget", grant);
+      *response.mutable_lease() =
+          GrantLocked(crawl, sequence, item_id, worker_id, budget_key, now, batch);
+      RETURN_IF_ERROR(WriteLocked(batch));
       return response;
     }
   }
   if (retry_at == absl::InfiniteFuture()) retry_at = now + options_.idle_retry_after;
   response.set_retry_after_ms(std::max<int64_t>(1, absl::ToInt64Milliseconds(retry_at - now)));
   return response;
+}
+
+v1::Lease LeaseTable::GrantLocked(CrawlEntry& crawl, int64_t sequence, const std::string& item_id,
+                                  const std::string& worker_id, const std::string& budget_key,
+                                  absl::Time now, CrawlLedger::Batch& batch) {
+  const std::string& crawl_id = crawl.record.crawl().crawl_id();
+  ItemRecord& item = crawl.items[item_id];
+  const uint64_t fence = item.fence() + 1;
+  const std::string lease_id = MakeLeaseId(crawl_id, item_id, fence);
+  item.set_status(ItemRecord::ITEM_LEASED);
+  item.set_fence(fence);
+  item.set_worker_id(worker_id);
+  item.set_leased_at_unix_ms(UnixMs(now));
+  const int32_t grant = QuotaLocked(budget_key).TopUp(lease_id, now);
+  batch.PutItem(crawl_id, item);
+  PutQuotaLocked(batch, budget_key);
+  crawl.pending.erase({sequence, item_id});
+  ++crawl.leased;
+  LiveLease& live = leases_[lease_id];
+  live.crawl_id = crawl_id;
+  live.item_id = item_id;
+  live.worker_id = worker_id;
+  live.budget_key = budget_key;
+  live.fence = fence;
+  live.expires_at = now + options_.lease_duration;
+
+  v1::Lease lease;
+  lease.set_lease_id(lease_id);
+  lease.set_fence(fence);
+  lease.set_expires_at_unix_ms(UnixMs(live.expires_at));
+  lease.set_lease_duration_ms(absl::ToInt64Milliseconds(options_.lease_duration));
+  *lease.mutable_item() = item.item();
+  lease.set_request_budget(grant);
+  CoordinatorMetrics::Get().leases_granted.Increment();
+  CoordinatorMetrics::Get().budget_granted.Increment(grant);
+  HC_LOG(kDebug, "lease_granted")
+      .Field("crawl", crawl_id)
+      .Field("item", item_id)
+      .Field("fence", fence)
+      .Field("worker", worker_id)
+      .Field("request_budget", grant);
+  return lease;
 }
 
 absl::StatusOr<LeaseTable::LiveLease*> LeaseTable::FindLeaseLocked(const std::string& lease_id,
@@ -493,12 +496,20 @@ void LeaseTable::AddItemLocked(CrawlEntry& crawl, ItemRecord item, CrawlLedger::
   crawl.items[id] = std::move(item);
 }
 
-absl::StatusOr<bool> LeaseTable::Complete(const v1::CompleteLeaseRequest& request) {
+LeaseTable::Completion LeaseTable::Completed(bool crawl_left_running) {
+  Completion completion;
+  completion.crawl_left_running = crawl_left_running;
+  return completion;
+}
+
+absl::StatusOr<LeaseTable::Completion> LeaseTable::Complete(
+    const v1::CompleteLeaseRequest& request) {
   absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(LiveLease * lease, FindLeaseLocked(request.lease_id(), request.fence(), now));
   const std::string crawl_id = lease->crawl_id;
   const std::string budget_key = lease->budget_key;
+  const std::string worker_id = lease->worker_id;
   CrawlEntry& crawl = crawls_[crawl_id];
   ItemRecord& item = crawl.items[lease->item_id];
   const v1::WorkItem& work = item.item();
@@ -527,7 +538,7 @@ absl::StatusOr<bool> LeaseTable::Complete(const v1::CompleteLeaseRequest& reques
     batch.PutCrawl(crawl.record);
     PutQuotaLocked(batch, budget_key);
     RETURN_IF_ERROR(WriteLocked(batch));
-    return true;
+    return Completed(true);
   }
   ItemRecord updated = item;
   if (work.kind() == v1::LIST_PAGE && !request.next_url().empty()) {
@@ -573,9 +584,23 @@ absl::StatusOr<bool> LeaseTable::Complete(const v1::CompleteLeaseRequest& reques
   // What the planner queued (the next page of the chain, detail shards) lands in the same atomic
   // write that records this completion.
   CrawlLedger::Batch batch;
-  for (auto& n : plan.new_items) AddItemLocked(crawl, std::move(n), batch);
+  std::string next_page_id;
+  for (auto& n : plan.new_items) {
+    if (n.item().kind() == v1::LIST_PAGE) next_page_id = n.item().item_id();
+    AddItemLocked(crawl, std::move(n), batch);
+  }
   batch.PutItem(crawl_id, item);
   MaybeFinishLocked(crawl, now);
+  // Following the chain: the next page goes to the worker that already holds its URL (and has
+  // fetched the page ahead while storing this one), in this same write. Fenced as any lease: a
+  // fresh fence for the item, renewed, expired and requeued like one from AcquireLease.
+  Completion completion;
+  if (request.follow_chain() && !next_page_id.empty() &&
+      crawl.record.crawl().state() == v1::CRAWL_RUNNING && QuotaLocked(budget_key).Left(now) > 0) {
+    const ItemRecord& next = crawl.items[next_page_id];
+    completion.next_lease =
+        GrantLocked(crawl, next.sequence(), next_page_id, worker_id, budget_key, now, batch);
+  }
   batch.PutCrawl(crawl.record);
   PutQuotaLocked(batch, budget_key);
   RETURN_IF_ERROR(WriteLocked(batch));
@@ -595,7 +620,8 @@ absl::StatusOr<bool> LeaseTable::Complete(const v1::CompleteLeaseRequest& reques
       .Field("repos", request.repos())
       .Field("next_page", !request.next_url().empty());
   const v1::CrawlState state = crawl.record.crawl().state();
-  return state == v1::CRAWL_COMMITTING || state == v1::CRAWL_FAILED;
+  completion.crawl_left_running = state == v1::CRAWL_COMMITTING || state == v1::CRAWL_FAILED;
+  return completion;
 }
 
 void LeaseTable::NoteError(CrawlEntry& crawl, const std::string& reason, absl::Time now) {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -62,8 +63,13 @@ class LeaseTable {
   absl::StatusOr<v1::AcquireLeaseResponse> Acquire(const std::string& worker_id,
                                                    const std::string& hub_token_label);
   absl::StatusOr<v1::RenewLeaseResponse> Renew(const v1::RenewLeaseRequest& request);
-  // True when the crawl left RUNNING (the background has a commit or an abort to send).
-  absl::StatusOr<bool> Complete(const v1::CompleteLeaseRequest& request);
+  struct Completion {
+    // The crawl left RUNNING (the background has a commit or an abort to send).
+    bool crawl_left_running = false;
+    // request.follow_chain: the next page's lease, for the same worker; unset when none.
+    std::optional<v1::Lease> next_lease;
+  };
+  absl::StatusOr<Completion> Complete(const v1::CompleteLeaseRequest& request);
   absl::StatusOr<bool> Fail(const v1::FailLeaseRequest& request);
 
   // Time.
@@ -113,6 +119,12 @@ class LeaseTable {
   absl::StatusOr<LiveLease*> FindLeaseLocked(const std::string& lease_id, uint64_t fence,
                                              absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ExpireLeasesLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Leases the pending item (`sequence`, `item_id`) of `crawl` to `worker_id` with the next
+  // fence and a quota grant from `budget_key`: in memory, and into `batch` (the caller writes it).
+  v1::Lease GrantLocked(CrawlEntry& crawl, int64_t sequence, const std::string& item_id,
+                        const std::string& worker_id, const std::string& budget_key, absl::Time now,
+                        CrawlLedger::Batch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static Completion Completed(bool crawl_left_running);
   // Puts a leased item back on the queue (the lease is gone); does not persist.
   void RequeueLocked(CrawlEntry& crawl, ItemRecord& item, const std::string& lease_id,
                      bool return_budget) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

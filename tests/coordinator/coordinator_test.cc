@@ -117,7 +117,8 @@ class CoordinatorTest : public ::testing::Test {
 
   // Completes a page that "wrote" `repos` snapshots named after the item.
   grpc::Status Complete(const v1::Lease& lease, const std::string& next_url, int64_t repos = 10,
-                        std::vector<std::string> changed = {}) {
+                        std::vector<std::string> changed = {}, bool follow_chain = false,
+                        v1::CompleteLeaseResponse* reply = nullptr) {
     v1::CompleteLeaseRequest request;
     request.set_lease_id(lease.lease_id());
     request.set_fence(lease.fence());
@@ -130,8 +131,9 @@ class CoordinatorTest : public ::testing::Test {
     (*request.mutable_rejected_by_reason())["bad_created_at"] = 1;
     request.set_requests_used(1);
     for (auto& id : changed) request.add_changed_repo_ids(id);
+    request.set_follow_chain(follow_chain);
     v1::CompleteLeaseResponse response;
-    return stub_->CompleteLease(Context().get(), request, &response);
+    return stub_->CompleteLease(Context().get(), request, reply ? reply : &response);
   }
 
   grpc::Status Fail(const v1::Lease& lease, bool retryable, const std::string& reason) {
@@ -227,6 +229,58 @@ TEST_F(CoordinatorTest, NextPageIsLeasedAsSoonAsThePreviousReportsItsLink) {
   EXPECT_EQ(crawl.stats().repos(), 10);
   EXPECT_EQ(crawl.stats().rejected_entries(), 1);
   EXPECT_EQ(crawl.stats().rejected_by_reason().at("bad_created_at"), 1);
+}
+
+TEST_F(CoordinatorTest, FollowingTheChainLeasesTheNextPageToTheSameWorkerFenced) {
+  Open();
+  v1::StartCrawlResponse started;
+  ASSERT_TRUE(Start(kDate, &started).ok());
+  v1::Lease p0 = MustAcquire("w1");
+  v1::CompleteLeaseResponse reply;
+  ASSERT_TRUE(Complete(p0, PageUrl(1), 10, {}, /*follow_chain=*/true, &reply).ok());
+  ASSERT_TRUE(reply.has_next_lease());
+  const v1::Lease p1 = reply.next_lease();
+  EXPECT_EQ(p1.item().item_id(), "createdAt/p000001");
+  EXPECT_EQ(p1.item().url(), PageUrl(1));
+  EXPECT_EQ(p1.fence(), 1u);
+  EXPECT_GT(p1.request_budget(), 0);
+  EXPECT_FALSE(Acquire("w2").has_lease());  // it is w1's now
+  // A chained lease is a lease: it expires and its item comes back with a higher fence.
+  clock_.Advance(absl::Seconds(31));
+  service_->Tick();
+  v1::Lease again = MustAcquire("w2");
+  EXPECT_EQ(again.item().item_id(), "createdAt/p000001");
+  EXPECT_EQ(again.fence(), 2u);
+  EXPECT_EQ(Complete(p1, PageUrl(2)).error_code(), grpc::StatusCode::ABORTED);
+  // The last page hands nothing on, and the crawl commits with one entry per page.
+  ASSERT_TRUE(Complete(again, "", 10, {}, /*follow_chain=*/true, &reply).ok());
+  EXPECT_FALSE(reply.has_next_lease());
+  service_->Tick();
+  ASSERT_EQ(store_.commits().size(), 1u);
+  ASSERT_EQ(store_.commits()[0].manifest_size(), 2);
+  EXPECT_EQ(store_.commits()[0].manifest(1).fence(), 2u);
+}
+
+TEST_F(CoordinatorTest, NoChainedLeaseWithoutRequestsLeftInTheWindow) {
+  options_.hub_quota = *hub::ParseHubQuota("10/60");
+  options_.budget_chunk = 9;  // the first lease takes the window (10, less a margin of 1)
+  Open();
+  v1::StartCrawlResponse started;
+  ASSERT_TRUE(Start(kDate, &started).ok());
+  v1::Lease p0 = MustAcquire("w1");
+  EXPECT_EQ(p0.request_budget(), 9);
+  v1::CompleteLeaseRequest request;
+  v1::CompleteLeaseResponse reply;
+  // Reports all 9 used: nothing goes back to the window.
+  request.set_lease_id(p0.lease_id());
+  request.set_fence(p0.fence());
+  request.set_next_url(PageUrl(1));
+  request.set_repos(1);
+  request.set_requests_used(9);
+  request.set_follow_chain(true);
+  ASSERT_TRUE(stub_->CompleteLease(Context().get(), request, &reply).ok());
+  EXPECT_FALSE(reply.has_next_lease());
+  EXPECT_EQ(Get("crawl-2025-10-31").stats().items_total(), 2);  // planned, queued for later
 }
 
 TEST_F(CoordinatorTest, ExpiredLeaseIsReassignedWithAHigherFence) {

@@ -410,9 +410,19 @@ TEST(CrawlerHeavyPages, ShrinkTheLimitAndReportTheShrinks) {
   EXPECT_EQ(done.next_url(), absl::StrCat(kHub,
                                           "/api/models?sort=createdAt&limit=1000"
                                           "&cursor=eyJfaWQiOnsiJGd0IjoiNjYifX0%3D"));
+  // Every request for the page kept its cursor, byte for byte; the only other cursor asked is
+  // the next link's, fetched ahead while the page was stored (no lease took it here, so it was
+  // dropped), and it started at the shrunk limit.
+  int page_requests = 0;
   for (const hub::HttpRequest& r : transport->requests()) {
-    EXPECT_EQ(hub::QueryParameter(r.url, "cursor"), "AAA%3D") << r.url;
+    if (hub::QueryParameter(r.url, "cursor") == "AAA%3D") {
+      ++page_requests;
+      continue;
+    }
+    EXPECT_EQ(hub::QueryParameter(r.url, "cursor"), "eyJfaWQiOnsiJGd0IjoiNjYifX0%3D") << r.url;
+    EXPECT_EQ(hub::QueryParameter(r.url, "limit"), "62") << r.url;
   }
+  EXPECT_EQ(page_requests, 5);  // 1000, 500, 250, 125, 62
   EXPECT_EQ(run.worker->stats().limit_shrinks, 4);
 }
 
