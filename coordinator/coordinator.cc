@@ -12,6 +12,7 @@
 #include "common/dates.h"
 #include "common/grpc_server.h"
 #include "common/log.h"
+#include "common/rpc_deadline.h"
 #include "common/status.h"
 #include "common/tls.h"
 #include "common/worker_token.h"
@@ -297,11 +298,8 @@ void CoordinatorService::RunStoreJob(const StoreJob& job) {
                          std::min(options_.store_connect_timeout, options_.commit_timeout))));
   } else {
     grpc::ClientContext context;
-    context.set_deadline(
-        std::chrono::system_clock::now() +
-        std::chrono::milliseconds(absl::ToInt64Milliseconds(options_.commit_timeout)));
     // A store that drops the connection mid-way (a restart) is waited for, not failed at once.
-    context.set_wait_for_ready(true);
+    SetRpcDeadline(&context, options_.commit_timeout, WaitForReady::kYes);
     {
       absl::MutexLock lock(&store_call_mu_);
       if (stopping_) context.TryCancel();

@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "common/dates.h"
 #include "common/grpc_server.h"
+#include "common/rpc_deadline.h"
 #include "common/shutdown.h"
 #include "common/status.h"
 #include "coordinator/coordinator.h"
@@ -40,9 +41,7 @@ class CoordinatorClient {
   template <typename Request, typename Response, typename Method>
   grpc::Status Call(Method method, const Request& request, Response* response) {
     grpc::ClientContext context;
-    context.set_deadline(
-        std::chrono::system_clock::now() +
-        std::chrono::milliseconds(absl::ToInt64Milliseconds(options_.rpc_timeout)));
+    SetRpcDeadline(&context, options_.rpc_timeout);
     if (!options_.admin_token.empty()) {
       context.AddMetadata("authorization", absl::StrCat("Bearer ", options_.admin_token));
     }

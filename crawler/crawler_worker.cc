@@ -15,6 +15,7 @@
 #include "common/grpc_server.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/rpc_deadline.h"
 #include "common/shutdown.h"
 #include "common/status.h"
 #include "hub/hub_metrics.h"
@@ -123,9 +124,7 @@ bool RetryableRpcCode(grpc::StatusCode code) {
 // channels retry within 2 s, common/grpc_server.cc) up to its deadline, instead of failing at
 // once while a restarted peer comes back.
 void SetDeadline(grpc::ClientContext* context, absl::Duration timeout) {
-  context->set_deadline(std::chrono::system_clock::now() +
-                        std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)));
-  context->set_wait_for_ready(true);
+  SetRpcDeadline(context, timeout, WaitForReady::kYes);
 }
 
 // A peer (the store or the coordinator) could not be reached, as opposed to refusing the call.
@@ -767,7 +766,8 @@ std::optional<CrawlerWorker::ChainedLease> CrawlerWorker::ProcessLease(
   complete.set_lease_id(lease.lease_id());
   complete.set_fence(lease.fence());
   complete.set_next_url(next_url);
-  complete.set_follow_chain(ahead != nullptr);
+  // Only a page in hand is worth a lease; a worker that is stopping takes none.
+  complete.set_follow_chain(ahead != nullptr && ahead->page.ok() && !Stopping());
   complete.set_repos(batch.repos_size());
   complete.set_id_checksum(checksum.value());
   for (std::string& id : changed) complete.add_changed_repo_ids(std::move(id));
@@ -803,6 +803,10 @@ std::optional<CrawlerWorker::ChainedLease> CrawlerWorker::ProcessLease(
   }
   std::optional<ChainedLease> chained;
   if (completed->has_next_lease()) {
+    {
+      absl::MutexLock lock(&mu_);
+      ++stats_.chained;
+    }
     chained.emplace();
     chained->lease = completed->next_lease();
     if (ahead != nullptr && ahead->url == chained->lease.item().url()) {

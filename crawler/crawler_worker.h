@@ -76,7 +76,8 @@ struct CrawlerWorkerOptions {
 
 // Totals since Start(), for tests and the exit log line.
 struct CrawlerWorkerStats {
-  int64_t leases = 0;       // acquired
+  int64_t leases = 0;       // acquired (or handed over by the chain)
+  int64_t chained = 0;      // of those, the chain's next page handed over by CompleteLease
   int64_t completed = 0;    // CompleteLease accepted
   int64_t lost = 0;         // dropped: the coordinator or the store no longer honoured the fence
   int64_t failed = 0;       // FailLease retryable=false (a non-retryable Hub answer)

@@ -13,9 +13,9 @@
 #include "absl/strings/str_cat.h"
 #include "aggregator/aggregator.h"
 #include "common/grpc_server.h"
-#include "hub/listing_query.h"
 #include "common/shutdown.h"
 #include "coordinator/coordinator.h"
+#include "hub/listing_query.h"
 #include "tests/crawler/faulty_hub.h"
 #include "tests/testing/subprocess.h"
 
@@ -200,6 +200,36 @@ TEST_F(CrawlerWorkerTest, CrawlsEveryRepoExactlyOnceWithFaultsWithinTheQuota) {
     ASSERT_EQ(r.headers.Get("Authorization"), absl::StrCat("Bearer ", kToken));
     ASSERT_THAT(r.url, Not(HasSubstr(kToken)));
   }
+}
+
+// The listing chain is one cursor: one lease follows it, fetching page k+1 while page k is
+// stored, and CompleteLease hands over page k+1's (fenced) lease. Every page is still stored once
+// and every request reported.
+TEST_F(CrawlerWorkerTest, OneLeaseFollowsTheChainFetchingTheNextPageWhileStoring) {
+  FaultyHubOptions hub_options;
+  hub_options.repos = 3000;
+  FaultyHub hub(hub_options, &clock_);
+  auto transport = std::make_shared<hub::FakeHttpTransport>(
+      [&](const hub::HttpRequest& r) { return hub.Serve(r); });
+  StartCoordinator(coordinator::HubQuota{true, 0, 0});
+  StartCrawl(100);
+  auto worker = CrawlerWorker::Create(WorkerOptions(transport, 1));
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  ASSERT_TRUE((*worker)->Start().ok());
+  v1::Crawl crawl = WaitForCrawl({v1::CRAWL_COMMITTED, v1::CRAWL_FAILED, v1::CRAWL_CANCELLED});
+  (*worker)->Stop();
+  (*worker)->Wait();
+  ASSERT_EQ(crawl.state(), v1::CRAWL_COMMITTED) << crawl.failure_reason();
+  std::multiset<std::string> stored = CommittedIds();
+  EXPECT_EQ(stored.size(), 3000u);
+  EXPECT_EQ(std::set<std::string>(stored.begin(), stored.end()), hub.ids());
+  EXPECT_EQ(crawl.stats().pages(), 30);
+  CrawlerWorkerStats stats = (*worker)->stats();
+  EXPECT_EQ(stats.completed, 30);
+  EXPECT_EQ(stats.leases, 30);
+  EXPECT_EQ(stats.chained, 29) << "every page after the first came with the previous one";
+  EXPECT_EQ(hub.requests(), 30) << "each page fetched once, ahead or not";
+  EXPECT_EQ(crawl.stats().requests(), hub.requests());
 }
 
 TEST_F(CrawlerWorkerTest, NonRetryableHubErrorFailsTheLeaseWithoutTheToken) {
