@@ -97,9 +97,12 @@ async function census(f) {
   if (!Number.isInteger(maxSteps) || maxSteps < 1 || maxSteps > 4096) {
     throw new Error(`${f.families}: max_steps ${cfg.maxSteps} is outside 1..4096`);
   }
+  // Only passing repos and the nodes they point at take part: most repos declare no parent.
   await c.run(`CREATE TEMP TABLE jump AS
-    SELECT id, CASE WHEN passes THEN p ELSE id END AS dest, passes::INTEGER AS steps
-    FROM (SELECT id, p, in_crawl AND fp IS NULL AND p IS NOT NULL AS passes FROM node)`);
+    WITH pass AS (SELECT id, p FROM node WHERE in_crawl AND fp IS NULL AND p IS NOT NULL)
+    SELECT id, p AS dest, 1 AS steps FROM pass
+    UNION ALL
+    SELECT DISTINCT pass.p, pass.p, 0 FROM pass ANTI JOIN pass q ON q.id = pass.p`);
   // Doubling overshoots max_steps unless it is a power of two: walk whole powers of two first,
   // then the remaining steps one doubling table at a time (binary decomposition).
   const rounds = Math.floor(Math.log2(maxSteps));
