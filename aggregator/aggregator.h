@@ -1,6 +1,7 @@
 // The aggregator: owns the snapshot store, materialises family metrics at commit and answers the
-// Census API. Serve it over gRPC (snapshot_store_service(), census_service()) or call it directly
-// (embedded `hubcensus local`, `hubcensus query --data_dir`).
+// Census API. Served over gRPC (snapshot_store_service(), census_service()): by the aggregator
+// process and `local` on loopback, and for `query --data_dir` over an in-process channel
+// (census_server.h), so every reader goes through the one CensusClient.
 #ifndef HUBCENSUS_AGGREGATOR_AGGREGATOR_H_
 #define HUBCENSUS_AGGREGATOR_AGGREGATOR_H_
 

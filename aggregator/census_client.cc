@@ -7,18 +7,11 @@
 #include "absl/strings/strip.h"
 #include "aggregator/aggregator.h"
 #include "aggregator/census_server.h"
+#include "common/rpc_deadline.h"
 #include "common/grpc_server.h"
 #include "common/status.h"
 
 namespace hubcensus::aggregator {
-namespace {
-
-std::chrono::system_clock::time_point DeadlineIn(absl::Duration timeout) {
-  return std::chrono::system_clock::now() +
-         std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout));
-}
-
-}  // namespace
 
 std::string ResolveStoreDir(const std::string& data_dir) {
   namespace fs = std::filesystem;
@@ -76,7 +69,7 @@ CensusClient::~CensusClient() = default;
 template <typename Request, typename Response, typename Method>
 absl::StatusOr<Response> CensusClient::Unary(const Request& request, Method method) {
   grpc::ClientContext context;
-  context.set_deadline(DeadlineIn(call_timeout_));
+  SetRpcDeadline(&context, call_timeout_);
   Response response;
   grpc::Status status = ((*stub_).*method)(&context, request, &response);
   if (status.ok()) return response;
@@ -112,7 +105,7 @@ absl::StatusOr<v1::LineageResponse> CensusClient::Lineage(const v1::LineageReque
 
 absl::StatusOr<int64_t> CensusClient::Export(const v1::ExportRequest& request, std::ostream& out) {
   grpc::ClientContext context;
-  context.set_deadline(DeadlineIn(export_timeout_));
+  SetRpcDeadline(&context, export_timeout_);
   std::unique_ptr<grpc::ClientReader<v1::ExportChunk>> reader = stub_->Export(&context, request);
   v1::ExportChunk chunk;
   bool last = false;

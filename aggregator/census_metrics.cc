@@ -104,7 +104,7 @@ uint64_t FamilyConfigFingerprint(const v1::FamilyConfig& config) {
   // The rules of the figures, too: rollups materialised under older rules are recomputed.
   // 2: placeholder-dated repos are new in no month (issue 11).
   bytes.append("\0rules=2", 8);
-  return RepoIdHash(bytes);
+  return Fnv1a64(bytes);
 }
 
 absl::StatusOr<CensusFigures> ComputeCensus(const store::CrawlSnapshot& snap,

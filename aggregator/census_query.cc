@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "aggregator/census_format.h"
+#include "common/rpc_deadline.h"
 #include "common/dates.h"
 #include "common/grpc_server.h"
 #include "common/status.h"
@@ -241,7 +242,7 @@ absl::Status ExplainNotAnAggregator(const std::string& target,
                                     std::shared_ptr<grpc::ChannelCredentials> credentials) {
   auto coordinator = v1::Coordinator::NewStub(MakeChannel(target, std::move(credentials)));
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  SetRpcDeadline(&context, absl::Seconds(10));
   v1::ListCrawlsResponse ignored;
   grpc::Status s = coordinator->ListCrawls(&context, v1::ListCrawlsRequest(), &ignored);
   if (s.error_code() != grpc::StatusCode::UNIMPLEMENTED &&

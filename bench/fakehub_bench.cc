@@ -16,7 +16,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
-#include "common/listing.h"
+#include "hub/listing_query.h"
 #include "fakehub/fakehub.h"
 
 namespace {
@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
                 hub->memory_bytes(), static_cast<double>(hub->memory_bytes()) / repos);
   }
   hubcensus::v1::ListingOptions options;
-  const std::string first = hubcensus::FirstListingUrl(url, options);
+  const std::string first = hubcensus::hub::FirstListingUrl(url, options);
   CrawlOnce(first, false);  // warm the sort order
   // Every row is also given as a ratio to the first one (its peer in this run).
   std::printf("%-6s %-8s %10s %12s %12s %12s %12s %12s\n", "gzip", "clients", "pages", "entries",

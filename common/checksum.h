@@ -10,9 +10,11 @@
 
 namespace hubcensus {
 
-inline uint64_t RepoIdHash(absl::string_view id) {
+// FNV-1a (64-bit) of arbitrary bytes: repo ids here, and elsewhere names, seeds and tokens that
+// need a stable hash (never stored in place of the bytes, never shown for a secret).
+inline uint64_t Fnv1a64(absl::string_view bytes) {
   uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : id) {
+  for (unsigned char c : bytes) {
     h ^= c;
     h *= 1099511628211ull;
   }
@@ -23,7 +25,7 @@ inline uint64_t RepoIdHash(absl::string_view id) {
 class RepoIdChecksum {
  public:
   void Add(absl::string_view id) {
-    sum_ += RepoIdHash(id);
+    sum_ += Fnv1a64(id);
     ++count_;
   }
   uint64_t value() const { return sum_; }

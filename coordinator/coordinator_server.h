@@ -15,7 +15,7 @@ namespace hubcensus::coordinator {
 
 struct CoordinatorServerOptions {
   CoordinatorOptions coordinator;
-  std::string listen_address = "0.0.0.0:7001";
+  std::string listen_address = "127.0.0.1:7001";  // the CLI default; manifests pass --listen
   int64_t metrics_port = 0;
   // The gRPC port's TLS/mTLS (and, as a client, the store channel's unless
   // coordinator.store_credentials is set), plus the plaintext health-probe port.

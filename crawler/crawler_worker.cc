@@ -350,7 +350,7 @@ absl::StatusOr<std::unique_ptr<CrawlerWorker>> CrawlerWorker::Create(CrawlerWork
   if (options.hub_token_label.empty() && !options.hub_token.empty()) {
     // 32 bits of a hash name the token without revealing it.
     options.hub_token_label =
-        absl::StrCat("token-", absl::Hex(RepoIdHash(options.hub_token) >> 32, absl::kZeroPad8));
+        absl::StrCat("token-", absl::Hex(Fnv1a64(options.hub_token) >> 32, absl::kZeroPad8));
   }
   ASSIGN_OR_RETURN(options.default_hub_url, hub::ResolveHubEndpoint(options.default_hub_url));
   if (!options.hub_ca_file.empty()) {

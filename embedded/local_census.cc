@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "aggregator/aggregator.h"
+#include "common/rpc_deadline.h"
 #include "common/grpc_server.h"
 #include "common/log.h"
 #include "common/shutdown.h"
@@ -82,8 +83,7 @@ bool IsOpen(v1::CrawlState state) {
 template <typename Fn>
 grpc::Status CallWithDeadline(Fn fn, absl::Duration timeout = absl::Seconds(30)) {
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() +
-                   std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)));
+  SetRpcDeadline(&ctx, timeout);
   return fn(&ctx);
 }
 

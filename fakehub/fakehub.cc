@@ -13,13 +13,13 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "common/dates.h"
-#include "common/listing.h"
+#include "hub/listing_query.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "config/family_config.h"
 #include "fakehub/faults.h"
 #include "fakehub/fixture_hub.h"
-#include "fakehub/fnv1a.h"
+#include "common/checksum.h"
 #include "fakehub/generated_hub.h"
 #include "fakehub/hostile.h"
 #include "fakehub/http_server.h"
@@ -321,7 +321,7 @@ class FakeHub::Impl {
     auto link_to = [&](absl::string_view base, absl::string_view cursor) {
       std::string url = absl::StrCat(base, request.path, "?", absl::StrJoin(kept, "&"));
       if (!cursor.empty()) {
-        absl::StrAppend(&url, kept.empty() ? "" : "&", "cursor=", UrlEncode(cursor));
+        absl::StrAppend(&url, kept.empty() ? "" : "&", "cursor=", hub::UrlEncode(cursor));
       }
       return absl::StrCat("<", url, ">; rel=\"next\"");
     };

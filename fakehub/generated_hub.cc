@@ -12,7 +12,7 @@
 #include "absl/time/civil_time.h"
 #include "common/dates.h"
 #include "common/status.h"
-#include "fakehub/fnv1a.h"
+#include "common/checksum.h"
 #include "fakehub/json_text.h"
 #include "fakehub/scenario.h"
 

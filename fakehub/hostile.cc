@@ -6,7 +6,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/json_text.h"
-#include "fakehub/fnv1a.h"
+#include "common/checksum.h"
 
 namespace hubcensus::fakehub {
 

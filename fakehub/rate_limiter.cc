@@ -4,20 +4,18 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "hub/hub_quota.h"
 
 namespace hubcensus::fakehub {
 
 absl::StatusOr<std::optional<RequestQuota>> ParseRateLimit(absl::string_view text) {
-  if (text == "off") return std::optional<RequestQuota>();
-  auto slash = text.find('/');
-  RequestQuota policy;
-  if (slash == absl::string_view::npos || !absl::SimpleAtoi(text.substr(0, slash), &policy.quota) ||
-      !absl::SimpleAtoi(text.substr(slash + 1), &policy.window_seconds) || policy.quota < 1 ||
-      policy.window_seconds < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--rate_limit: \"", text, "\" is not QUOTA/WINDOW_SECONDS (e.g. 1000/300) or off"));
+  // The grammar is the one the coordinator's --hub_quota reads: one parser for both.
+  absl::StatusOr<hub::HubQuota> parsed = hub::ParseHubQuota(text);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--rate_limit: ", parsed.status().message()));
   }
-  return std::optional<RequestQuota>(policy);
+  if (parsed->unlimited) return std::optional<RequestQuota>();
+  return std::optional<RequestQuota>(RequestQuota{parsed->quota, parsed->window_s});
 }
 
 RateLimiter::Decision RateLimiter::Admit(absl::string_view key) {

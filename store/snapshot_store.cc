@@ -293,7 +293,7 @@ std::vector<RowRange> SplitCrawl(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* s
 // 0 for "no object id" (such rows are never merged); else a hash that is never 0.
 uint64_t ObjectIdHash(absl::string_view object_id) {
   if (object_id.empty()) return 0;
-  uint64_t h = RepoIdHash(object_id);
+  uint64_t h = Fnv1a64(object_id);
   return h == 0 ? 1 : h;
 }
 
@@ -361,7 +361,7 @@ uint64_t ManifestDigest(const v1::CommitRequest& request) {
     std::string line =
         absl::StrCat(e.item_id(), "\n", e.fence(), "\n", e.repos(), "\n", e.id_checksum());
     // A sum of hashes: the entry order does not matter.
-    digest += RepoIdHash(line) * 0x9E3779B97F4A7C15ull + 1;
+    digest += Fnv1a64(line) * 0x9E3779B97F4A7C15ull + 1;
   }
   return digest;
 }

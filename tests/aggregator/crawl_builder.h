@@ -38,7 +38,7 @@ inline v1::RepoSnapshot MakeRepo(const RepoSpec& spec) {
   r.set_author(slash == std::string::npos ? "" : spec.id.substr(0, slash));
   // Distinct ids are distinct repos: the store de-duplicates by object id (_id).
   r.set_object_id(spec.object_id.empty()
-                      ? absl::StrFormat("%08x%016x", 0x65000000u, RepoIdHash(spec.id))
+                      ? absl::StrFormat("%08x%016x", 0x65000000u, Fnv1a64(spec.id))
                       : spec.object_id);
   auto created = ParseHubTimestamp(spec.created);
   r.set_created_at(created.ok() ? *created : 0);

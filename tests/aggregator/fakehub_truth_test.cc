@@ -7,7 +7,7 @@
 
 #include "aggregator/aggregator.h"
 #include "aggregator/census_format.h"
-#include "common/listing.h"
+#include "hub/listing_query.h"
 #include "config/family_config.h"
 #include "fakehub/fakehub.h"
 #include "gtest/gtest.h"
@@ -104,7 +104,7 @@ void CrawlInto(uint64_t seed, const std::string& date, Crawled* out) {
   int page_number = 0;
   int64_t rejected = 0;
   absl::Status s = client.ForEachListingPage(
-      FirstListingUrl(out->hub->url(), WithListingDefaults(v1::ListingOptions())), &budget, &stats,
+      hub::FirstListingUrl(out->hub->url(), hub::WithListingDefaults(v1::ListingOptions())), &budget, &stats,
       [&](hub::ListingPage& page) {
         v1::WriteBatch batch;
         batch.set_crawl_id(crawl_id);

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "common/listing.h"
+#include "hub/listing_query.h"
 #include "simdjson.h"
 #include "tests/fakehub/http_test_client.h"
 
@@ -88,7 +88,7 @@ inline CrawlResult Crawl(HttpTestClient& client, const std::string& first_url,
 inline std::string CrawlerFirstUrl(const std::string& hub_url, int limit = 1000) {
   v1::ListingOptions options;
   options.set_page_size(limit);
-  return FirstListingUrl(hub_url, options);
+  return hub::FirstListingUrl(hub_url, options);
 }
 
 }  // namespace hubcensus::fakehub::testing

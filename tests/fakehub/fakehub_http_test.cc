@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/clock.h"
-#include "common/listing.h"
+#include "hub/listing_query.h"
 #include "fakehub/catalog.h"
 #include "fakehub/fakehub.h"
 #include "fakehub/faults.h"
@@ -159,12 +159,12 @@ TEST(FakeHubListing, ExpandIsValidatedAndShapesEntries) {
   EXPECT_EQ(client.Get(base + "&expand=childrenModelCount").status, 400);
   EXPECT_EQ(client.Get(base + "&expand=downloads&full=true").status, 400);
   // Every value the Hub accepts works, in both spellings, and fakehub accepts no other.
-  std::vector<std::string> accepted = HubListingExpandValues();
+  std::vector<std::string> accepted = hub::HubListingExpandValues();
   std::vector<std::string> served = ExpandNames(/*per_repo=*/false);
   std::sort(accepted.begin(), accepted.end());
   std::sort(served.begin(), served.end());
   EXPECT_EQ(served, accepted);
-  for (const std::string& e : HubListingExpandValues()) {
+  for (const std::string& e : hub::HubListingExpandValues()) {
     EXPECT_EQ(client.Get(base + "&expand=" + e).status, 200) << e;
     EXPECT_EQ(client.Get(base + "&expand%5B%5D=" + e).status, 200) << e;
   }
@@ -230,7 +230,7 @@ TEST(FakeHubListing, SearchAuthorFilterAndPipelineTag) {
   }
   ASSERT_NE(child, nullptr);
   auto filtered =
-      Crawl(client, hub->url() + "/api/models?sort=createdAt&expand=tags&filter=" + UrlEncode(tag));
+      Crawl(client, hub->url() + "/api/models?sort=createdAt&expand=tags&filter=" + hub::UrlEncode(tag));
   ASSERT_TRUE(filtered.ok);
   size_t expected = 0;
   for (const auto& e : all.entries) {

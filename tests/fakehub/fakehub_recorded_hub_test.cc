@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
-#include "common/listing.h"
+#include "hub/listing_query.h"
 #include "config/family_config.h"
 #include "fakehub/fakehub.h"
 #include "fakehub/http_server.h"
@@ -60,7 +60,7 @@ std::string CursorOf(const std::string& url) {
 }
 
 std::string WithCursor(const std::string& url, const std::string& cursor) {
-  return url.substr(0, url.find("cursor=")) + "cursor=" + UrlEncode(cursor);
+  return url.substr(0, url.find("cursor=")) + "cursor=" + hub::UrlEncode(cursor);
 }
 
 // The error message of a JSON error body ("" when the body is not one).
@@ -123,7 +123,7 @@ TEST(FakeHubCursor, ThreeBranchKeysetWithEncodedPaddingAcceptedBackExactly) {
       R"({"$or":[{"trendingScore":2,"_id":{"$gt":"6634a171e0c1a2b3c4d5e6f7"}},)"
       R"({"trendingScore":{"$lt":2}},{"trendingScore":null}]})";
   HttpResult real = client.Get(
-      hub->url() + "/api/models?limit=10&cursor=" + UrlEncode(absl::Base64Escape(real_shape)));
+      hub->url() + "/api/models?limit=10&cursor=" + hub::UrlEncode(absl::Base64Escape(real_shape)));
   EXPECT_EQ(real.status, 200) << real.body;
   // The cursor as sent comes back and is accepted; the page after it starts later.
   HttpResult second = client.Get(*next);

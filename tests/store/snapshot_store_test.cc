@@ -133,7 +133,7 @@ TEST_F(SnapshotStoreTest, PublishesTheManifestAndKeepsEveryField) {
   auto written = store_->Write(b);
   ASSERT_TRUE(written.ok());
   EXPECT_EQ(written->repos, 1);
-  EXPECT_EQ(written->id_checksum, RepoIdHash("c/three"));
+  EXPECT_EQ(written->id_checksum, Fnv1a64("c/three"));
   auto outcome = Commit(Manifest("crawl-1", {a, b}));
   ASSERT_TRUE(outcome.ok()) << outcome.status();
   EXPECT_EQ(outcome->crawl.repos(), 3);
