@@ -30,7 +30,9 @@ constexpr size_t kMaxLineageAncestors = 200000;
 // The rollups of a crawl (store::Rollups names them; the store keys them by crawl): "summary"
 // (CrawlRollup: the fingerprint, the families' figures, top_k; what Families and Series read),
 // "shares" (SharesResponse, every month: only Shares reads it) and "family/<index>" (FamilyRollup:
-// one family's top lists, in config order).
+// one family's top lists, in config order). Crawls committed before this layout have the shares
+// inside "summary" and family rollups under other names: Shares reads the former, TopRepos
+// computes the latter's lists again (the figures are the same).
 constexpr absl::string_view kSharesRollup = "shares";
 std::string FamilyRollupName(int family) { return absl::StrCat("family/", family); }
 
@@ -255,6 +257,7 @@ class Aggregator::Impl {
     auto figures = std::make_shared<ServedFigures>();
     if (stored.has_value()) {
       figures->summary = std::move(*stored);
+      figures->summary.clear_shares();  // in summaries written before the shares rollup
     } else {
       ASSIGN_OR_RETURN(figures->summary, Rematerialise(view, crawl));
       figures->summary.clear_shares();
@@ -280,7 +283,8 @@ class Aggregator::Impl {
       return absl::DataLossError(absl::StrCat("rollup of crawl ", crawl.crawl_id(), " is corrupt"));
     }
     if (rollup.config_fingerprint() != served_fingerprint_) return std::nullopt;
-    if (with_shares) {
+    // Crawls committed before shares had their own rollup carry them in the summary.
+    if (with_shares && !rollup.has_shares()) {
       ASSIGN_OR_RETURN(auto shares, view.GetRollup(crawl.crawl_number(), kSharesRollup));
       if (!shares.has_value()) return std::nullopt;
       if (!rollup.mutable_shares()->ParseFromString(*shares)) {

@@ -103,8 +103,7 @@ uint64_t FamilyConfigFingerprint(const v1::FamilyConfig& config) {
   normal.SerializeToString(&bytes);
   // The rules of the figures, too: rollups materialised under older rules are recomputed.
   // 2: placeholder-dated repos are new in no month (issue 11).
-  // 3: the rollups' layout: shares apart from the summary, family rollups named "family/<i>".
-  bytes.append("\0rules=3", 8);
+  bytes.append("\0rules=2", 8);
   return RepoIdHash(bytes);
 }
 
