@@ -7,6 +7,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "aggregator/census_format.h"
 #include "aggregator/census_metrics.h"
 #include "aggregator/census_server.h"
@@ -19,7 +20,6 @@
 #include "google/protobuf/descriptor.h"
 #include "hubcensus/v1/census.grpc.pb.h"
 #include "hubcensus/v1/store.grpc.pb.h"
-#include "store/store_encoding.h"
 
 namespace hubcensus::aggregator {
 namespace {
@@ -29,11 +29,14 @@ constexpr int kMaxTopK = 1000;
 // The Lineage RPC reads a repo's ancestors one by one; a bound keeps a huge tangle cheap.
 constexpr size_t kMaxLineageAncestors = 200000;
 
-std::string FamilyRollupName(int family) {
-  std::string name = "family/";
-  store::PutBigEndian32(&name, static_cast<uint32_t>(family));
-  return name;
-}
+// The rollups of a crawl (store::Rollups names them; the store keys them by crawl): "summary"
+// (CrawlRollup: the fingerprint, the families' figures, top_k; what Families and Series read),
+// "shares" (SharesResponse, every month: only Shares reads it) and "family/<index>" (FamilyRollup:
+// one family's top lists, in config order). Crawls committed before this layout have the shares
+// inside "summary" and family rollups under other names: Shares reads the former, TopRepos
+// computes the latter's lists again (the figures are the same).
+constexpr absl::string_view kSharesRollup = "shares";
+std::string FamilyRollupName(int family) { return absl::StrCat("family/", family); }
 
 const std::vector<std::string>& MetricNames() {
   static const auto* names = new std::vector<std::string>{"first_party_repos",
@@ -220,9 +223,9 @@ class Aggregator::Impl {
     v1::CrawlRollup summary;
     summary.set_config_fingerprint(fingerprint);
     *summary.mutable_families() = figures.families;
-    *summary.mutable_shares() = figures.shares;
     summary.set_top_k(top_k);
     rollups.emplace_back(std::string(kSummaryRollup), summary.SerializeAsString());
+    rollups.emplace_back(std::string(kSharesRollup), figures.shares.SerializeAsString());
     for (size_t f = 0; f < figures.top.size(); ++f) {
       rollups.emplace_back(FamilyRollupName(static_cast<int>(f)),
                            figures.top[f].SerializeAsString());
@@ -230,19 +233,82 @@ class Aggregator::Impl {
     return rollups;
   }
 
-  // The served config's rollup of a crawl; recomputed (and re-materialised when writable) when
-  // it was computed under another families config.
+  // The served config's figures of one committed crawl, as Series reads them: a crawl's served
+  // rollup never changes once written (crawl numbers are not reused), so they are parsed once per
+  // process and kept (a few KB a crawl).
+  struct ServedFigures {
+    v1::CrawlRollup summary;  // families and top_k; shares are not kept here
+    absl::flat_hash_map<std::string, const v1::Figures*> by_family;
+    absl::flat_hash_map<std::string, const v1::Figures*> by_region;
+  };
+
+  // The served config's rollup of a crawl (families and top_k; shares too when `with_shares`);
+  // recomputed (and re-materialised when writable) when it was computed under another families
+  // config or is missing.
   absl::StatusOr<v1::CrawlRollup> ServedRollup(const store::StoreView& view,
-                                               const v1::StoredCrawl& crawl) {
-    ASSIGN_OR_RETURN(auto value, view.GetRollup(crawl.crawl_number(), kSummaryRollup));
-    if (value.has_value()) {
-      v1::CrawlRollup rollup;
-      if (!rollup.ParseFromString(*value)) {
-        return absl::DataLossError(
-            absl::StrCat("rollup of crawl ", crawl.crawl_id(), " is corrupt"));
-      }
-      if (rollup.config_fingerprint() == served_fingerprint_) return rollup;
+                                               const v1::StoredCrawl& crawl, bool with_shares) {
+    if (!with_shares) {
+      ASSIGN_OR_RETURN(std::shared_ptr<const ServedFigures> cached, Served(view, crawl));
+      return cached->summary;
     }
+    ASSIGN_OR_RETURN(std::optional<v1::CrawlRollup> stored, StoredRollup(view, crawl, true));
+    if (stored.has_value()) return std::move(*stored);
+    return Rematerialise(view, crawl);
+  }
+
+  // The served figures of a crawl, from the process's cache, the stored rollup, or computed.
+  absl::StatusOr<std::shared_ptr<const ServedFigures>> Served(const store::StoreView& view,
+                                                              const v1::StoredCrawl& crawl) {
+    {
+      absl::MutexLock lock(&served_mu_);
+      auto it = served_.find(crawl.crawl_number());
+      if (it != served_.end()) return it->second;
+    }
+    ASSIGN_OR_RETURN(std::optional<v1::CrawlRollup> stored, StoredRollup(view, crawl, false));
+    auto figures = std::make_shared<ServedFigures>();
+    if (stored.has_value()) {
+      figures->summary = std::move(*stored);
+      figures->summary.clear_shares();  // in summaries written before the shares rollup
+    } else {
+      ASSIGN_OR_RETURN(figures->summary, Rematerialise(view, crawl));
+      figures->summary.clear_shares();
+    }
+    for (const auto& f : figures->summary.families().families()) {
+      figures->by_family.emplace(f.family(), &f.figures());
+    }
+    for (const auto& r : figures->summary.families().regions()) {
+      figures->by_region.emplace(r.region(), &r.figures());
+    }
+    absl::MutexLock lock(&served_mu_);
+    return served_.try_emplace(crawl.crawl_number(), std::move(figures)).first->second;
+  }
+
+  // The stored served rollup of a crawl; nullopt when it is missing or of another config.
+  absl::StatusOr<std::optional<v1::CrawlRollup>> StoredRollup(const store::StoreView& view,
+                                                              const v1::StoredCrawl& crawl,
+                                                              bool with_shares) const {
+    ASSIGN_OR_RETURN(auto value, view.GetRollup(crawl.crawl_number(), kSummaryRollup));
+    if (!value.has_value()) return std::nullopt;
+    v1::CrawlRollup rollup;
+    if (!rollup.ParseFromString(*value)) {
+      return absl::DataLossError(absl::StrCat("rollup of crawl ", crawl.crawl_id(), " is corrupt"));
+    }
+    if (rollup.config_fingerprint() != served_fingerprint_) return std::nullopt;
+    // Crawls committed before shares had their own rollup carry them in the summary.
+    if (with_shares && !rollup.has_shares()) {
+      ASSIGN_OR_RETURN(auto shares, view.GetRollup(crawl.crawl_number(), kSharesRollup));
+      if (!shares.has_value()) return std::nullopt;
+      if (!rollup.mutable_shares()->ParseFromString(*shares)) {
+        return absl::DataLossError(
+            absl::StrCat("shares rollup of crawl ", crawl.crawl_id(), " is corrupt"));
+      }
+    }
+    return rollup;
+  }
+
+  // Computes the served config's figures of a crawl and writes them as its rollups.
+  absl::StatusOr<v1::CrawlRollup> Rematerialise(const store::StoreView& view,
+                                                const v1::StoredCrawl& crawl) {
     ASSIGN_OR_RETURN(CensusFigures figures, Compute(view, crawl, agg_->families_, options_.top_k));
     if (!agg_->store_->secondary()) {
       ASSIGN_OR_RETURN(auto rollups, RollupsOf(figures, served_fingerprint_, options_.top_k));
@@ -258,8 +324,8 @@ class Aggregator::Impl {
     }
     v1::CrawlRollup rollup;
     rollup.set_config_fingerprint(served_fingerprint_);
-    *rollup.mutable_families() = figures.families;
-    *rollup.mutable_shares() = figures.shares;
+    *rollup.mutable_families() = std::move(figures.families);
+    *rollup.mutable_shares() = std::move(figures.shares);
     rollup.set_top_k(options_.top_k);
     return rollup;
   }
@@ -284,18 +350,11 @@ class Aggregator::Impl {
       const bool in_range = from.empty() || crawl.date() >= from;
       // The first crawl of the range still needs its predecessor for downloads_in_period.
       if (!in_range && metric != "downloads_in_period") continue;
-      ASSIGN_OR_RETURN(v1::CrawlRollup rollup, ServedRollup(*view, crawl));
+      ASSIGN_OR_RETURN(std::shared_ptr<const ServedFigures> served, Served(*view, crawl));
       for (size_t i = 0; i < lines.size(); ++i) {
-        const v1::Figures* figures = nullptr;
-        if (lines[i].region) {
-          for (const auto& r : rollup.families().regions()) {
-            if (r.region() == lines[i].name) figures = &r.figures();
-          }
-        } else {
-          for (const auto& f : rollup.families().families()) {
-            if (f.family() == lines[i].name) figures = &f.figures();
-          }
-        }
+        const auto& index = lines[i].region ? served->by_region : served->by_family;
+        auto found = index.find(lines[i].name);
+        const v1::Figures* figures = found == index.end() ? nullptr : found->second;
         double value = figures == nullptr ? 0 : MetricValue(*figures, metric);
         double point = value;
         bool emit = in_range;
@@ -348,6 +407,10 @@ class Aggregator::Impl {
   AggregatorOptions options_;
   uint64_t served_fingerprint_;
   FamilyMatcher matcher_;
+  absl::Mutex served_mu_;
+  // Crawl number -> the served figures of that committed crawl.
+  absl::flat_hash_map<uint32_t, std::shared_ptr<const ServedFigures>> served_
+      ABSL_GUARDED_BY(served_mu_);
 
   class StoreService final : public v1::SnapshotStore::Service {
    public:
@@ -472,8 +535,8 @@ absl::StatusOr<std::vector<std::string>> Aggregator::ChangedSinceLastCrawl(
       changed.push_back(repo.id());
       continue;
     }
-    ASSIGN_OR_RETURN(std::optional<v1::RepoSnapshot> before, view->GetRepo(*previous, repo.id()));
-    if (!before || before->sha() != repo.sha()) changed.push_back(repo.id());
+    ASSIGN_OR_RETURN(std::optional<std::string> before, view->GetSha(*previous, repo.id()));
+    if (!before || *before != repo.sha()) changed.push_back(repo.id());
   }
   return changed;
 }
@@ -549,7 +612,7 @@ absl::StatusOr<v1::FamiliesResponse> Aggregator::Families(const v1::FamiliesRequ
     ASSIGN_OR_RETURN(CensusFigures figures, impl_->Compute(*view, crawl, config, 0));
     out = std::move(figures.families);
   } else {
-    ASSIGN_OR_RETURN(v1::CrawlRollup rollup, impl_->ServedRollup(*view, crawl));
+    ASSIGN_OR_RETURN(v1::CrawlRollup rollup, impl_->ServedRollup(*view, crawl, false));
     out = std::move(*rollup.mutable_families());
   }
   *out.mutable_counts() = CountsOf(crawl);
@@ -609,8 +672,8 @@ absl::StatusOr<v1::SharesResponse> Aggregator::Shares(const v1::SharesRequest& r
     ASSIGN_OR_RETURN(CensusFigures figures, impl_->Compute(*view, crawl, config, 0));
     all = std::move(figures.shares);
   } else {
-    ASSIGN_OR_RETURN(v1::CrawlRollup rollup, impl_->ServedRollup(*view, crawl));
-    all = rollup.shares();
+    ASSIGN_OR_RETURN(v1::CrawlRollup rollup, impl_->ServedRollup(*view, crawl, true));
+    all = std::move(*rollup.mutable_shares());
   }
   v1::SharesResponse out;
   out.set_crawl_id(all.crawl_id());
@@ -688,7 +751,7 @@ absl::StatusOr<v1::TopReposResponse> Aggregator::TopRepos(const v1::TopReposRequ
   v1::FamilyRollup rollup;
   bool have = false;
   if (k <= impl_->options_.top_k) {
-    ASSIGN_OR_RETURN(v1::CrawlRollup summary, impl_->ServedRollup(*view, crawl));
+    ASSIGN_OR_RETURN(v1::CrawlRollup summary, impl_->ServedRollup(*view, crawl, false));
     ASSIGN_OR_RETURN(auto value, view->GetRollup(crawl.crawl_number(), FamilyRollupName(family)));
     if (summary.top_k() >= k && value.has_value() && rollup.ParseFromString(*value) &&
         rollup.family() == request.family()) {

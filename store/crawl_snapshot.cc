@@ -4,75 +4,24 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "store/store_encoding.h"
+#include "store/internal/repo_meta.h"
+#include "store/internal/store_encoding.h"
 
 namespace hubcensus::store {
 
 namespace {
 constexpr size_t kArenaBlock = 1 << 20;
 
-// Field numbers of hubcensus.v1.RepoSnapshot and Parent (proto/hubcensus/v1/repo.proto) that the
-// columns hold.
-constexpr uint32_t kObjectIdField = 2;
-constexpr uint32_t kCreatedAtField = 4;
-constexpr uint32_t kCreatedAtPlaceholderField = 5;
-constexpr uint32_t kPipelineTagField = 11;
-constexpr uint32_t kParentsField = 17;
-constexpr uint32_t kParentIdField = 1;
-constexpr uint32_t kParentRelationField = 2;
-
-enum WireType { kVarint = 0, kFixed64 = 1, kLengthDelimited = 2, kFixed32 = 5 };
-
-// One field of a protobuf message in wire format: its number, its wire type and its payload (the
-// value of a varint, or the bytes of a length-delimited field).
-struct WireField {
-  uint32_t number = 0;
-  int type = 0;
-  uint64_t varint = 0;
-  absl::string_view bytes;
-};
-
-// Reads the next field from the front of `in`; false on a malformed or truncated encoding.
-bool NextField(absl::string_view* in, WireField* f) {
-  uint64_t key;
-  if (!GetVarint(in, &key) || (key >> 3) == 0 || (key >> 3) > 0x1fffffff) return false;
-  f->number = static_cast<uint32_t>(key >> 3);
-  f->type = static_cast<int>(key & 7);
-  switch (f->type) {
-    case kVarint:
-      return GetVarint(in, &f->varint);
-    case kFixed64:
-    case kFixed32: {
-      size_t n = f->type == kFixed64 ? 8 : 4;
-      if (in->size() < n) return false;
-      in->remove_prefix(n);
-      return true;
-    }
-    case kLengthDelimited: {
-      uint64_t len;
-      if (!GetVarint(in, &len) || len > in->size()) return false;
-      f->bytes = in->substr(0, static_cast<size_t>(len));
-      in->remove_prefix(static_cast<size_t>(len));
-      return true;
-    }
-    default:  // groups (3, 4) are not used by these messages; 6 and 7 do not exist
-      return false;
-  }
-}
+// The fields of hubcensus.v1.RepoMeta and Parent that the columns hold.
+constexpr uint32_t kObjectIdField = v1::RepoMeta::kObjectIdFieldNumber;
+constexpr uint32_t kCreatedAtField = v1::RepoMeta::kCreatedAtFieldNumber;
+constexpr uint32_t kCreatedAtPlaceholderField = v1::RepoMeta::kCreatedAtPlaceholderFieldNumber;
+constexpr uint32_t kPipelineTagField = v1::RepoMeta::kPipelineTagFieldNumber;
+constexpr uint32_t kParentsField = v1::RepoMeta::kParentsFieldNumber;
+constexpr uint32_t kParentIdField = v1::Parent::kIdFieldNumber;
+constexpr uint32_t kParentRelationField = v1::Parent::kRelationFieldNumber;
 
 }  // namespace
-
-std::string MetaBytes(const v1::RepoSnapshot& repo) {
-  v1::RepoSnapshot meta = repo;
-  meta.clear_id();
-  meta.clear_downloads_30d();
-  meta.clear_downloads_all_time();
-  meta.clear_likes();
-  meta.clear_trending_score();
-  std::string out;
-  meta.SerializeToString(&out);
-  return out;
-}
 
 absl::string_view CrawlSnapshot::Intern(absl::string_view s) {
   if (s.empty()) return absl::string_view();
@@ -156,7 +105,7 @@ absl::Status CrawlSnapshot::AddStored(absl::string_view id, const Counters& coun
   absl::string_view in = meta;
   WireField f;
   while (!in.empty()) {
-    if (!NextField(&in, &f)) return corrupt("a malformed field");
+    if (!NextWireField(&in, &f)) return corrupt("a malformed field");
     if (f.number == kCreatedAtField && f.type == kVarint) {
       created_at = static_cast<int64_t>(f.varint);
     } else if (f.number == kCreatedAtPlaceholderField && f.type == kVarint) {
@@ -171,7 +120,7 @@ absl::Status CrawlSnapshot::AddStored(absl::string_view id, const Counters& coun
       absl::string_view p = f.bytes;
       WireField pf;
       while (!p.empty()) {
-        if (!NextField(&p, &pf)) return corrupt("a malformed parent");
+        if (!NextWireField(&p, &pf)) return corrupt("a malformed parent");
         if (pf.number == kParentIdField && pf.type == kLengthDelimited) {
           parent_id = pf.bytes;
         } else if (pf.number == kParentRelationField && pf.type == kVarint) {

@@ -15,11 +15,6 @@
 
 namespace hubcensus::store {
 
-// The repo_meta value of a repo: the slowly changing part of a snapshot, everything but the id
-// (in the key) and the daily counters, as a serialised RepoSnapshot. CrawlSnapshot::AddStored
-// reads it back.
-std::string MetaBytes(const v1::RepoSnapshot& repo);
-
 class CrawlSnapshot {
  public:
   CrawlSnapshot() = default;
@@ -37,11 +32,10 @@ class CrawlSnapshot {
     int64_t downloads_all_time = 0;
     int64_t likes = 0;
   };
-  // Appends a repo from its stored parts: `meta` is a serialised RepoSnapshot without id and
-  // counters. Reads only the fields the columns hold, straight from the wire format, without a
-  // message object (this is most of a commit's time at 2.2M repos). DataLoss when `meta` is not a
-  // well-formed RepoSnapshot; nothing is appended then.
-  // `object_id`, when given, is set to the repo's object id (a view into `meta`).
+  // Appends a repo from its stored parts: `meta` is a serialised v1::RepoMeta. Reads only the
+  // fields the columns hold, straight from the wire format, without a message object (this is most
+  // of a commit's time at 2.2M repos). DataLoss when `meta` is not a well-formed RepoMeta; nothing
+  // is appended then. `object_id`, when given, is set to the repo's object id (a view into `meta`).
   absl::Status AddStored(absl::string_view id, const Counters& counters, absl::string_view meta,
                          absl::string_view* object_id = nullptr);
   // A copy without the rows whose `drop` is true (a commit dropping duplicates).

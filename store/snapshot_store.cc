@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -26,7 +27,8 @@
 #include "rocksdb/slice.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
-#include "store/store_encoding.h"
+#include "store/internal/repo_meta.h"
+#include "store/internal/store_encoding.h"
 
 namespace hubcensus::store {
 namespace {
@@ -120,15 +122,22 @@ absl::Status CheckId(absl::string_view field, absl::string_view value) {
 
 // Keeps RocksDB from resuming by itself after a background error: the store resumes on the next
 // write (SnapshotStore::EnsureWritable), so that what happens when is one code path.
+// It also marks the instance failed: one that failed a write is not flushed at close.
 class ManualRecoveryOnly : public rocksdb::EventListener {
  public:
+  explicit ManualRecoveryOnly(std::shared_ptr<std::atomic<bool>> failed)
+      : failed_(std::move(failed)) {}
   void OnBackgroundError(rocksdb::BackgroundErrorReason, rocksdb::Status* bg_error) override {
+    failed_->store(true);
     HC_LOG(kWarning, "store_background_error").Field("error", bg_error->ToString());
   }
   void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status,
                             bool* auto_recovery) override {
     *auto_recovery = false;
   }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> failed_;
 };
 
 void ApplyCounters(const SnapshotCounters& c, v1::RepoSnapshot* repo) {
@@ -377,13 +386,29 @@ struct SnapshotStore::Db {
   rocksdb::ColumnFamilyHandle* markers = nullptr;
   rocksdb::ColumnFamilyHandle* rollups = nullptr;
   bool read_only = false;  // RocksDB's read-only mode: an immutable picture of the files
+  bool secondary = false;  // a secondary instance beside a primary
+  // A write or background job of this instance failed (a full disk): no flush at close.
+  std::shared_ptr<std::atomic<bool>> failed = std::make_shared<std::atomic<bool>>(false);
+
+  // Starts flushing every column family's memtable (`wait`: and waits for it). Every
+  // acknowledged write is in the WAL already; the flush is for the next open, which would
+  // otherwise replay the WAL (seconds for a 2.2M-repo crawl) before its first answer.
+  rocksdb::Status FlushAll(bool wait) {
+    rocksdb::FlushOptions fo;
+    fo.wait = wait;
+    fo.allow_write_stall = true;
+    return db->Flush(fo, handles);
+  }
 
   ~Db() {
     if (db == nullptr) return;
+    if (!read_only && !secondary && !failed->load()) {
+      rocksdb::Status flushed = FlushAll(/*wait=*/true);
+      // A full disk: the WAL still holds everything; the next open replays it.
+      if (!flushed.ok())
+        HC_LOG(kWarning, "store_flush_at_close").Field("error", flushed.ToString());
+    }
     for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-    // Every acknowledged write is already in the WAL (fsynced for commits and, with
-    // sync_writes, for batches), so Close needs no flush to keep a committed crawl readable;
-    // its status only says whether the memtables could be flushed now.
     rocksdb::Status closed = db->Close();
     if (!closed.ok()) HC_LOG(kWarning, "store_close").Field("error", closed.ToString());
     db.reset();
@@ -450,12 +475,17 @@ absl::StatusOr<std::shared_ptr<SnapshotStore::Db>> SnapshotStore::OpenDb(bool re
   db_options.create_missing_column_families = !options_.secondary && !read_only;
   db_options.max_background_jobs = 2;
   db_options.keep_log_file_num = 5;
+  // The small column families (markers, crawls) rarely fill a memtable and would keep every WAL
+  // file alive: past this much WAL, RocksDB flushes the ones holding the oldest file. It bounds
+  // what an open after a crash replays.
+  db_options.max_total_wal_size = 128 << 20;
   if (options_.env != nullptr) db_options.env = options_.env;
-  db_options.listeners.push_back(std::make_shared<ManualRecoveryOnly>());
   rocksdb::DB* raw = nullptr;
   auto descriptors = Descriptors();
   auto db = std::make_shared<Db>();
+  db_options.listeners.push_back(std::make_shared<ManualRecoveryOnly>(db->failed));
   db->read_only = read_only;
+  db->secondary = options_.secondary;
   rocksdb::Status s;
   if (options_.secondary) {
     if (!std::filesystem::exists(std::filesystem::path(options_.path) / "CURRENT")) {
@@ -625,7 +655,9 @@ absl::Status SnapshotStore::SwapToReadOnly() {
 
 absl::Status SnapshotStore::WriteToDb(const rocksdb::WriteOptions& options,
                                       rocksdb::WriteBatch* batch, absl::string_view what) {
-  absl::Status status = FromRocks(CurrentDb()->db->Write(options, batch), what);
+  std::shared_ptr<Db> d = CurrentDb();
+  absl::Status status = FromRocks(d->db->Write(options, batch), what);
+  if (!status.ok()) d->failed->store(true);
   if (absl::IsResourceExhausted(status)) {
     if (!disk_full_) HC_LOG(kWarning, "store_disk_full").Field("error", status.message());
     disk_full_ = true;
@@ -908,7 +940,7 @@ static absl::StatusOr<std::vector<bool>> RenamedDuplicates(
     RETURN_IF_ERROR(FromRocks(
         db->Get(rocksdb::ReadOptions(), meta_cf, RepoMetaKey(repo_id, c.meta_crawl_number), &meta),
         "repo_meta"));
-    v1::RepoSnapshot repo;
+    v1::RepoMeta repo;
     if (!repo.ParseFromString(meta)) {
       return absl::DataLossError(
           absl::StrCat("repo_meta of ", InputExcerpt(repo_id), " is corrupt"));
@@ -1277,11 +1309,13 @@ absl::Status StoreView::ForEachRepo(
         absl::StrCat("crawl ", crawl.crawl_id(), " is not committed"));
   }
   v1::RepoSnapshot repo;
+  v1::RepoMeta parsed;
   auto row = [&](absl::string_view repo_id, const SnapshotCounters& c, absl::string_view meta) {
-    repo.Clear();
-    if (!repo.ParseFromArray(meta.data(), static_cast<int>(meta.size()))) {
+    if (!parsed.ParseFromArray(meta.data(), static_cast<int>(meta.size()))) {
       return absl::DataLossError(absl::StrCat("repo_meta of ", repo_id, " is corrupt"));
     }
+    repo.Clear();
+    ApplyMeta(parsed, &repo);
     repo.mutable_id()->assign(repo_id.data(), repo_id.size());
     ApplyCounters(c, &repo);
     return fn(repo);
@@ -1291,27 +1325,48 @@ absl::Status StoreView::ForEachRepo(
                        row);
 }
 
-absl::StatusOr<std::optional<v1::RepoSnapshot>> StoreView::GetRepo(
-    const v1::StoredCrawl& crawl, absl::string_view repo_id) const {
-  if (repo_id.empty() || repo_id.find('\0') != absl::string_view::npos) return std::nullopt;
+absl::StatusOr<bool> StoreView::GetStored(const v1::StoredCrawl& crawl, absl::string_view repo_id,
+                                          SnapshotCounters* counters, std::string* meta) const {
+  if (repo_id.empty() || repo_id.find('\0') != absl::string_view::npos) return false;
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot_;
   std::string value;
   const uint32_t n = crawl.crawl_number();
   rocksdb::Status s = db_->db->Get(ro, db_->snapshots, SnapshotKey(n, repo_id), &value);
-  if (s.IsNotFound()) return std::nullopt;
+  if (s.IsNotFound()) return false;
   RETURN_IF_ERROR(FromRocks(s, "snapshots"));
-  ASSIGN_OR_RETURN(SnapshotCounters c, DecodeSnapshotCounters(value, n));
-  std::string meta;
-  s = db_->db->Get(ro, db_->repo_meta, RepoMetaKey(repo_id, c.meta_crawl_number), &meta);
+  ASSIGN_OR_RETURN(*counters, DecodeSnapshotCounters(value, n));
+  s = db_->db->Get(ro, db_->repo_meta, RepoMetaKey(repo_id, counters->meta_crawl_number), meta);
   RETURN_IF_ERROR(FromRocks(s, absl::StrCat("repo_meta of ", repo_id)));
-  v1::RepoSnapshot repo;
-  if (!repo.ParseFromString(meta)) {
+  return true;
+}
+
+absl::StatusOr<std::optional<v1::RepoSnapshot>> StoreView::GetRepo(
+    const v1::StoredCrawl& crawl, absl::string_view repo_id) const {
+  SnapshotCounters c;
+  std::string meta;
+  ASSIGN_OR_RETURN(bool found, GetStored(crawl, repo_id, &c, &meta));
+  if (!found) return std::nullopt;
+  v1::RepoMeta parsed;
+  if (!parsed.ParseFromString(meta)) {
     return absl::DataLossError(absl::StrCat("repo_meta of ", repo_id, " is corrupt"));
   }
+  v1::RepoSnapshot repo;
   repo.set_id(std::string(repo_id));
+  ApplyMeta(parsed, &repo);
   ApplyCounters(c, &repo);
   return repo;
+}
+
+absl::StatusOr<std::optional<std::string>> StoreView::GetSha(const v1::StoredCrawl& crawl,
+                                                             absl::string_view repo_id) const {
+  SnapshotCounters c;
+  std::string meta;
+  ASSIGN_OR_RETURN(bool found, GetStored(crawl, repo_id, &c, &meta));
+  if (!found) return std::nullopt;
+  absl::StatusOr<absl::string_view> sha = ShaOfMeta(meta);
+  if (!sha.ok()) return Annotate(sha.status(), absl::StrCat("sha of ", repo_id));
+  return std::string(*sha);
 }
 
 absl::StatusOr<std::optional<std::string>> StoreView::GetRollup(uint32_t crawl_number,

@@ -76,6 +76,7 @@ struct CommitOutcome {
 };
 
 class StoreView;
+struct SnapshotCounters;  // store/internal/store_encoding.h
 
 class SnapshotStore {
  public:
@@ -193,11 +194,18 @@ class StoreView {
                            const std::function<absl::Status(const v1::RepoSnapshot&)>& fn) const;
   absl::StatusOr<std::optional<v1::RepoSnapshot>> GetRepo(const v1::StoredCrawl& crawl,
                                                           absl::string_view repo_id) const;
+  // The sha of one repo of a crawl (empty when the Hub gave none), read out of its stored
+  // metadata without decoding the rest; nullopt when the crawl does not hold the repo.
+  absl::StatusOr<std::optional<std::string>> GetSha(const v1::StoredCrawl& crawl,
+                                                    absl::string_view repo_id) const;
   absl::StatusOr<std::optional<std::string>> GetRollup(uint32_t crawl_number,
                                                        absl::string_view name) const;
 
  private:
   friend class SnapshotStore;
+  // The stored parts of one repo of a crawl: false when the crawl does not hold it.
+  absl::StatusOr<bool> GetStored(const v1::StoredCrawl& crawl, absl::string_view repo_id,
+                                 SnapshotCounters* counters, std::string* meta) const;
   StoreView(SnapshotStore* store, std::shared_ptr<SnapshotStore::Db> db,
             const rocksdb::Snapshot* snapshot)
       : store_(store), db_(std::move(db)), snapshot_(snapshot) {}

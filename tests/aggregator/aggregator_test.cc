@@ -790,5 +790,42 @@ TEST_F(AggregatorTest, AFullDiskRefusesIngestAndKeepsServingQueries) {
   agg_.reset();  // before the Env it uses goes
 }
 
+// Crawls committed before the shares had a rollup of their own keep them inside "summary":
+// Shares, Families and Series read such a crawl as they read a new one, without recomputing it.
+TEST_F(AggregatorTest, CrawlsWithTheOlderRollupLayoutAnswerTheSame) {
+  IngestAndCommit("2025-01-31", CrawlSpecs(300, 200));
+  grpc::ClientContext shares_ctx;
+  v1::SharesResponse shares_before;
+  ASSERT_TRUE(census_->Shares(&shares_ctx, v1::SharesRequest(), &shares_before).ok());
+  const auto families_before = Families(v1::FamiliesRequest());
+  // Rewrite the crawl's rollups as the older layout had them: one summary holding everything.
+  {
+    auto view = agg_->store()->View();
+    ASSERT_TRUE(view.ok());
+    auto crawl = (*view)->FindCrawl(CrawlId("2025-01-31"));
+    ASSERT_TRUE(crawl.ok());
+    auto summary = (*view)->GetRollup(crawl->crawl_number(), "summary");
+    ASSERT_TRUE(summary.ok() && summary->has_value());
+    v1::CrawlRollup old;
+    ASSERT_TRUE(old.ParseFromString(**summary));
+    // Different from what a recomputation gives: the answer shows which one was read.
+    v1::SharesResponse marked = shares_before;
+    marked.set_placeholder_dated_left_out(shares_before.placeholder_dated_left_out() + 1000);
+    *old.mutable_shares() = marked;
+    ASSERT_TRUE(agg_->store()
+                    ->PutRollups(crawl->crawl_number(), {{"summary", old.SerializeAsString()}})
+                    .ok());
+  }
+  Start(ServedFamilies());
+  grpc::ClientContext ctx;
+  v1::SharesResponse shares_after;
+  ASSERT_TRUE(census_->Shares(&ctx, v1::SharesRequest(), &shares_after).ok());
+  EXPECT_EQ(shares_after.placeholder_dated_left_out(),
+            shares_before.placeholder_dated_left_out() + 1000);
+  EXPECT_EQ(shares_after.months_size(), shares_before.months_size());
+  EXPECT_EQ(Families(v1::FamiliesRequest()).SerializeAsString(),
+            families_before.SerializeAsString());
+}
+
 }  // namespace
 }  // namespace hubcensus::aggregator

@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "google/protobuf/descriptor.h"
+#include "store/internal/repo_meta.h"
+
 namespace hubcensus::store {
 namespace {
 
@@ -187,6 +190,65 @@ TEST(CrawlSnapshotTest, AppendEqualsAddingEverythingToOne) {
   whole.Add(extra);
   ExpectSameColumns(whole, joined);
   EXPECT_EQ(joined.Find(extra.id()), 3000);
+}
+
+// Stored meta values of older stores are RepoSnapshots with the id and counters cleared: they
+// read as a RepoMeta only while every RepoMeta field has its RepoSnapshot field's number and type.
+TEST(RepoMetaTest, EveryFieldMatchesItsRepoSnapshotField) {
+  const auto* meta = v1::RepoMeta::descriptor();
+  const auto* snapshot = v1::RepoSnapshot::descriptor();
+  ASSERT_GT(meta->field_count(), 0);
+  for (int i = 0; i < meta->field_count(); ++i) {
+    const auto* f = meta->field(i);
+    SCOPED_TRACE(f->name());
+    const auto* g = snapshot->FindFieldByName(f->name());
+    ASSERT_NE(g, nullptr);
+    EXPECT_EQ(f->number(), g->number());
+    EXPECT_EQ(f->type(), g->type());
+    EXPECT_EQ(f->is_repeated(), g->is_repeated());
+  }
+  // And the fields it leaves out are exactly the id and the daily counters.
+  EXPECT_EQ(snapshot->field_count() - meta->field_count(), 5);
+  for (const char* apart :
+       {"id", "downloads_30d", "downloads_all_time", "likes", "trending_score"}) {
+    EXPECT_EQ(meta->FindFieldByName(apart), nullptr) << apart;
+  }
+}
+
+TEST(RepoMetaTest, AnOldStoredValueReadsAsTheSameMeta) {
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 200; ++i) {
+    v1::RepoSnapshot r = RandomRepo(rng, i);
+    v1::RepoSnapshot old = r;  // what MetaBytes wrote before RepoMeta existed
+    old.clear_id();
+    old.clear_downloads_30d();
+    old.clear_downloads_all_time();
+    old.clear_likes();
+    old.clear_trending_score();
+    v1::RepoMeta parsed;
+    ASSERT_TRUE(parsed.ParseFromString(old.SerializeAsString()));
+    EXPECT_EQ(parsed.SerializeAsString(), MetaBytes(r));
+    v1::RepoSnapshot back;
+    back.set_id(r.id());
+    ApplyMeta(parsed, &back);
+    EXPECT_EQ(back.sha(), r.sha());
+    EXPECT_EQ(back.parents_size(), r.parents_size());
+    EXPECT_EQ(back.object_id(), r.object_id());
+  }
+}
+
+TEST(RepoMetaTest, TheShaIsReadWithoutParsingAndDamageIsDataLoss) {
+  std::mt19937_64 rng(9);
+  v1::RepoSnapshot r = RandomRepo(rng, 1);
+  r.set_sha("0123abcd");
+  auto sha = ShaOfMeta(MetaBytes(r));
+  ASSERT_TRUE(sha.ok()) << sha.status();
+  EXPECT_EQ(*sha, "0123abcd");
+  r.clear_sha();
+  sha = ShaOfMeta(MetaBytes(r));
+  ASSERT_TRUE(sha.ok());
+  EXPECT_EQ(*sha, "");
+  EXPECT_EQ(ShaOfMeta("\x82\x01\x05ab").status().code(), absl::StatusCode::kDataLoss);
 }
 
 }  // namespace

@@ -13,7 +13,7 @@
 #include "common/checksum.h"
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"
-#include "store/store_encoding.h"
+#include "store/internal/store_encoding.h"
 #include "tests/aggregator/crawl_builder.h"
 #include "tests/store/no_space_file_system.h"
 #include "tests/testing/subprocess.h"
@@ -751,6 +751,66 @@ TEST_F(SnapshotStoreTest, ACrashAfterTheCommitLeavesTheCrawlReadable) {
   ASSERT_TRUE(view.ok());
   ASSERT_EQ((*view)->CommittedCrawls().size(), 1u);
   EXPECT_EQ((*view)->CommittedCrawls()[0].repos(), 1000);
+}
+
+TEST_F(SnapshotStoreTest, GetShaReadsTheShaOfTheVersionInEffect) {
+  auto first = Batch("crawl-1", "list/0", 1, {{"a/one"}, {"b/two"}});
+  first.mutable_repos(0)->set_sha("sha-1");
+  first.mutable_repos(1)->clear_sha();
+  ASSERT_TRUE(store_->Write(first).ok());
+  ASSERT_TRUE(Commit(Manifest("crawl-1", {first})).ok());
+  auto second = Batch("crawl-2", "list/0", 1, {{"a/one"}});
+  second.mutable_repos(0)->set_sha("sha-2");
+  ASSERT_TRUE(store_->Write(second).ok());
+  ASSERT_TRUE(Commit(Manifest("crawl-2", {second})).ok());
+  auto view = store_->View();
+  ASSERT_TRUE(view.ok());
+  auto c1 = (*view)->FindCrawl("crawl-1");
+  auto c2 = (*view)->FindCrawl("crawl-2");
+  ASSERT_TRUE(c1.ok() && c2.ok());
+  auto sha = (*view)->GetSha(*c1, "a/one");
+  ASSERT_TRUE(sha.ok() && sha->has_value()) << sha.status();
+  EXPECT_EQ(**sha, "sha-1");
+  sha = (*view)->GetSha(*c2, "a/one");
+  ASSERT_TRUE(sha.ok() && sha->has_value());
+  EXPECT_EQ(**sha, "sha-2");
+  sha = (*view)->GetSha(*c1, "b/two");
+  ASSERT_TRUE(sha.ok() && sha->has_value());
+  EXPECT_EQ(**sha, "");
+  sha = (*view)->GetSha(*c2, "b/two");
+  ASSERT_TRUE(sha.ok());
+  EXPECT_FALSE(sha->has_value());
+}
+
+// Issue 15: a query process opened after `local` must not replay the crawl's WAL. After a
+// commit and a close (which flushes), the memtables are in SST files and the WAL nearly empty.
+TEST_F(SnapshotStoreTest, CommitAndCloseLeaveNoWalToReplay) {
+  std::vector<v1::WriteBatch> batches;
+  for (int i = 0; i < 40; ++i) {
+    std::vector<RepoSpec> repos;
+    for (int j = 0; j < 100; ++j)
+      repos.push_back(
+          {"ns" + std::to_string(i) + "/model-with-a-longer-name-" + std::to_string(j)});
+    batches.push_back(Batch("crawl-1", "list/" + std::to_string(i), 1, repos));
+    ASSERT_TRUE(store_->Write(batches.back()).ok());
+  }
+  auto wal_bytes = [&] {
+    uint64_t bytes = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+      if (entry.path().extension() == ".log") bytes += entry.file_size();
+    }
+    return bytes;
+  };
+  const uint64_t before_commit = wal_bytes();
+  EXPECT_GT(before_commit, 200000u);  // 4,000 repos written, not yet flushed
+  ASSERT_TRUE(Commit(Manifest("crawl-1", batches)).ok());
+  store_.reset();
+  EXPECT_LT(wal_bytes(), 4096u) << "before the commit: " << before_commit;
+  EXPECT_GT(std::distance(std::filesystem::directory_iterator(dir_),
+                          std::filesystem::directory_iterator()),
+            0);
+  Reopen();
+  EXPECT_EQ(Load("crawl-1").size(), 4000u);
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // Byte layouts of the snapshot store's keys and values: big-endian numbers so that one crawl is
 // one contiguous key range, varints so that a repo's daily counters stay within a few bytes.
-#ifndef HUBCENSUS_STORE_STORE_ENCODING_H_
-#define HUBCENSUS_STORE_STORE_ENCODING_H_
+#ifndef HUBCENSUS_STORE_INTERNAL_STORE_ENCODING_H_
+#define HUBCENSUS_STORE_INTERNAL_STORE_ENCODING_H_
 
 #include <cstdint>
 #include <string>
@@ -76,4 +76,4 @@ absl::StatusOr<SnapshotCounters> DecodeSnapshotCounters(absl::string_view value,
 
 }  // namespace hubcensus::store
 
-#endif  // HUBCENSUS_STORE_STORE_ENCODING_H_
+#endif  // HUBCENSUS_STORE_INTERNAL_STORE_ENCODING_H_

@@ -1,4 +1,4 @@
-#include "store/store_encoding.h"
+#include "store/internal/store_encoding.h"
 
 #include <cmath>
 #include <cstring>
