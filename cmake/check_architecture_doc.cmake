@@ -1,0 +1,26 @@
+# cmake -DSOURCE_DIR=<repo> -P check_architecture_doc.cmake
+# Keeps docs/architecture.md true to the tree: every file it names (lib/name.cc, .h, .proto,
+# .cmake, .textproto) exists, and every folder that defines a hubcensus_library has its row in
+# the ownership table. Fails naming each stale path and each missing row.
+file(READ ${SOURCE_DIR}/docs/architecture.md doc)
+set(problems "")
+string(REGEX MATCHALL "[a-z_]+/[a-z_/]*[a-z_]+\\.(cc|h|proto|cmake|textproto)" paths "${doc}")
+list(REMOVE_DUPLICATES paths)
+foreach(path ${paths})
+  if(NOT EXISTS ${SOURCE_DIR}/${path})
+    string(APPEND problems "\n  names ${path}, which does not exist")
+  endif()
+endforeach()
+file(GLOB lists RELATIVE ${SOURCE_DIR} ${SOURCE_DIR}/*/CMakeLists.txt)
+foreach(list ${lists})
+  file(STRINGS ${SOURCE_DIR}/${list} defines REGEX "^hubcensus_library\\(")
+  get_filename_component(lib ${list} DIRECTORY)
+  if(defines AND NOT doc MATCHES "\\| `${lib}/` \\|")
+    string(APPEND problems "\n  has no row for ${lib}/ in its table of libraries")
+  endif()
+endforeach()
+list(LENGTH paths named)
+if(problems)
+  message(FATAL_ERROR "docs/architecture.md is out of date:${problems}")
+endif()
+message(STATUS "docs/architecture.md: ${named} files named, all present; every library has its row")
