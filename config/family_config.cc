@@ -15,25 +15,13 @@
 #include "absl/strings/str_join.h"
 #include "common/status.h"
 #include "config/input_quote.h"
+#include "config/textproto_error.h"
 
 namespace hubcensus {
 
 extern const char kEmbeddedFamiliesTextproto[];  // generated from config/families.textproto
 
 namespace {
-
-class CollectFirstError : public google::protobuf::io::ErrorCollector {
- public:
-  void AddError(int line, google::protobuf::io::ColumnNumber column,
-                const std::string& message) override {
-    if (first_.empty()) first_ = absl::StrCat(line + 1, ":", column + 1, ": ", message);
-  }
-  void AddWarning(int, google::protobuf::io::ColumnNumber, const std::string&) override {}
-  const std::string& first() const { return first_; }
-
- private:
-  std::string first_;
-};
 
 bool IsRegion(absl::string_view r) {
   for (const char* known : kRegions) {
@@ -219,7 +207,7 @@ absl::StatusOr<v1::FamilyConfig> ParseFamilyConfig(absl::string_view text,
                                                    absl::string_view filename) {
   v1::FamilyConfig config;
   google::protobuf::TextFormat::Parser parser;
-  CollectFirstError errors;
+  config::FirstTextprotoError errors;
   google::protobuf::TextFormat::ParseInfoTree tree;
   parser.RecordErrorsTo(&errors);
   parser.WriteLocationsTo(&tree);

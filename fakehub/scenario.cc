@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/civil_time.h"
 #include "common/status.h"
+#include "config/textproto_error.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 
@@ -16,19 +17,6 @@ extern const char kEmbeddedArticleScenarioTextproto[];
 namespace {
 
 constexpr absl::string_view kArticleFile = "fakehub/scenario_article.textproto";
-
-class FirstParseError : public google::protobuf::io::ErrorCollector {
- public:
-  void AddError(int line, google::protobuf::io::ColumnNumber column,
-                const std::string& message) override {
-    if (first_.empty()) first_ = absl::StrCat(line + 1, ":", column + 1, ": ", message);
-  }
-  void AddWarning(int, google::protobuf::io::ColumnNumber, const std::string&) override {}
-  const std::string& first() const { return first_; }
-
- private:
-  std::string first_;
-};
 
 std::string Quote(absl::string_view s) {
   return absl::StrCat("\"", s.substr(0, 200), s.size() > 200 ? "...\"" : "\"");
@@ -140,7 +128,7 @@ absl::Status CheckScenario(const Scenario& s, absl::string_view filename) {
 absl::StatusOr<Scenario> ParseScenario(absl::string_view text, absl::string_view filename) {
   Scenario scenario;
   google::protobuf::TextFormat::Parser parser;
-  FirstParseError errors;
+  config::FirstTextprotoError errors;
   parser.RecordErrorsTo(&errors);
   if (!parser.ParseFromString(std::string(text), &scenario)) {
     return absl::InvalidArgumentError(absl::StrCat(filename, ":", errors.first().substr(0, 300)));

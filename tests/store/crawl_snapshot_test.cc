@@ -248,7 +248,7 @@ TEST(RepoMetaTest, TheShaIsReadWithoutParsingAndDamageIsDataLoss) {
   sha = ShaOfMeta(MetaBytes(r));
   ASSERT_TRUE(sha.ok());
   EXPECT_EQ(*sha, "");
-  EXPECT_EQ(ShaOfMeta("\x82\x01\x05ab").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(ShaOfMeta("\x82\x01\x05" "ab").status().code(), absl::StatusCode::kDataLoss);
 }
 
 }  // namespace
