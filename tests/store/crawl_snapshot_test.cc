@@ -241,11 +241,14 @@ TEST(RepoMetaTest, TheShaIsReadWithoutParsingAndDamageIsDataLoss) {
   std::mt19937_64 rng(9);
   v1::RepoSnapshot r = RandomRepo(rng, 1);
   r.set_sha("0123abcd");
-  auto sha = ShaOfMeta(MetaBytes(r));
+  // ShaOfMeta returns a view into the bytes it reads: keep them alive while the view is used.
+  std::string meta = MetaBytes(r);
+  auto sha = ShaOfMeta(meta);
   ASSERT_TRUE(sha.ok()) << sha.status();
   EXPECT_EQ(*sha, "0123abcd");
   r.clear_sha();
-  sha = ShaOfMeta(MetaBytes(r));
+  meta = MetaBytes(r);
+  sha = ShaOfMeta(meta);
   ASSERT_TRUE(sha.ok());
   EXPECT_EQ(*sha, "");
   EXPECT_EQ(ShaOfMeta("\x82\x01\x05" "ab").status().code(), absl::StatusCode::kDataLoss);
