@@ -7,8 +7,8 @@
 #include "absl/strings/strip.h"
 #include "aggregator/aggregator.h"
 #include "aggregator/census_server.h"
-#include "common/rpc_deadline.h"
 #include "common/grpc_server.h"
+#include "common/rpc_deadline.h"
 #include "common/status.h"
 
 namespace hubcensus::aggregator {

@@ -16,8 +16,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
-#include "hub/listing_query.h"
 #include "fakehub/fakehub.h"
+#include "hub/listing_query.h"
 
 namespace {
 

@@ -8,15 +8,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "aggregator/aggregator.h"
-#include "common/rpc_deadline.h"
 #include "common/grpc_server.h"
 #include "common/log.h"
+#include "common/rpc_deadline.h"
 #include "common/shutdown.h"
 #include "common/status.h"
 #include "common/worker_token.h"
 #include "coordinator/coordinator.h"
-#include "hub/hub_quota.h"
 #include "crawler/crawler_worker.h"
+#include "hub/hub_quota.h"
 
 namespace hubcensus {
 

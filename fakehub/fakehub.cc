@@ -12,14 +12,13 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "common/checksum.h"
 #include "common/dates.h"
-#include "hub/listing_query.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "config/family_config.h"
 #include "fakehub/faults.h"
 #include "fakehub/fixture_hub.h"
-#include "common/checksum.h"
 #include "fakehub/generated_hub.h"
 #include "fakehub/hostile.h"
 #include "fakehub/http_server.h"
@@ -27,6 +26,7 @@
 #include "fakehub/listing.h"
 #include "fakehub/rate_limiter.h"
 #include "fakehub/truth.h"
+#include "hub/listing_query.h"
 
 namespace hubcensus::fakehub {
 

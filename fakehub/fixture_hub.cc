@@ -6,8 +6,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/dates.h"
 #include "common/checksum.h"
+#include "common/dates.h"
 #include "fakehub/json_text.h"
 #include "hub/entry_parser.h"
 #include "simdjson.h"

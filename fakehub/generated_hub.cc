@@ -10,9 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/civil_time.h"
+#include "common/checksum.h"
 #include "common/dates.h"
 #include "common/status.h"
-#include "common/checksum.h"
 #include "fakehub/json_text.h"
 #include "fakehub/scenario.h"
 

@@ -5,8 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "common/json_text.h"
 #include "common/checksum.h"
+#include "common/json_text.h"
 
 namespace hubcensus::fakehub {
 

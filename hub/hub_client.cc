@@ -15,12 +15,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
-#include "hub/listing_query.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/status.h"
 #include "hub/headers.h"
 #include "hub/hub_metrics.h"
+#include "hub/listing_query.h"
 #include "hub/url.h"
 
 namespace hubcensus::hub {

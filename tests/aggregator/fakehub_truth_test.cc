@@ -7,11 +7,11 @@
 
 #include "aggregator/aggregator.h"
 #include "aggregator/census_format.h"
-#include "hub/listing_query.h"
 #include "config/family_config.h"
 #include "fakehub/fakehub.h"
 #include "gtest/gtest.h"
 #include "hub/hub_client.h"
+#include "hub/listing_query.h"
 #include "tests/testing/subprocess.h"
 
 namespace hubcensus::aggregator {
@@ -104,8 +104,8 @@ void CrawlInto(uint64_t seed, const std::string& date, Crawled* out) {
   int page_number = 0;
   int64_t rejected = 0;
   absl::Status s = client.ForEachListingPage(
-      hub::FirstListingUrl(out->hub->url(), hub::WithListingDefaults(v1::ListingOptions())), &budget, &stats,
-      [&](hub::ListingPage& page) {
+      hub::FirstListingUrl(out->hub->url(), hub::WithListingDefaults(v1::ListingOptions())),
+      &budget, &stats, [&](hub::ListingPage& page) {
         v1::WriteBatch batch;
         batch.set_crawl_id(crawl_id);
         batch.set_crawl_date(date);
