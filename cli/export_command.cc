@@ -1,6 +1,7 @@
 #include <cstdio>
 
 #include "aggregator/census_query.h"
+#include "cli/census_source_flags.h"
 #include "cli/commands.h"
 #include "common/flags.h"
 #include "common/tls.h"
@@ -16,13 +17,8 @@ int RunExport(const Args& args) {
       "folder (--data_dir; works while the aggregator runs) or from a running aggregator\n"
       "(--aggregator, the Census API's Export stream). Give one of the two: the bytes are the\n"
       "same either way.");
-  flags.String("data_dir", &o.data_dir,
-               "the aggregator's data folder (or the folder given to `local`)");
-  flags.String("aggregator", &o.aggregator,
-               "host:port of a running aggregator (http:// is accepted and dropped)");
-  flags.String("date", &o.date,
-               "YYYY-MM-DD of a committed crawl, 'today' (UTC) or 'latest' (the default)");
-  flags.String("crawl_id", &o.crawl_id, "a committed crawl id instead of --date");
+  RegisterCensusSourceFlags(flags, &o.data_dir, &o.aggregator);
+  RegisterCrawlChoiceFlags(flags, &o.date, &o.crawl_id);
   flags.String("format", &o.format,
                "jsonl (one JSON object per repo) or csv; both name fields in snake_case");
   flags.String("out", &o.out, "output file (written atomically); default: stdout");

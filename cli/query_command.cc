@@ -1,6 +1,7 @@
 #include <cstdio>
 
 #include "aggregator/census_query.h"
+#include "cli/census_source_flags.h"
 #include "cli/commands.h"
 #include "common/flags.h"
 #include "common/tls.h"
@@ -26,13 +27,8 @@ int RunQuery(const Args& args) {
       "  lineage    the parent walk of --repo (REQUIRED) to its family\n"
       "  crawls     the committed crawls\n"
       "Tables show rounded figures (385.3M, 37.1%, ISO times); csv and json keep exact values.");
-  flags.String("aggregator", &o.aggregator,
-               "host:port of a running aggregator (http:// is accepted and dropped)");
-  flags.String("data_dir", &o.data_dir,
-               "the aggregator's data folder, read directly (or the folder given to `local`)");
-  flags.String("date", &o.date,
-               "YYYY-MM-DD of a committed crawl, 'today' (UTC) or 'latest' (the default)");
-  flags.String("crawl_id", &o.crawl_id, "a committed crawl id instead of --date");
+  RegisterCensusSourceFlags(flags, &o.data_dir, &o.aggregator);
+  RegisterCrawlChoiceFlags(flags, &o.date, &o.crawl_id);
   flags.String("families", &o.families_file,
                "ad-hoc families textproto: figures computed from the crawl's snapshot");
   flags.String("format", &o.format, "table, csv or json");

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "aggregator/census_client.h"
+#include "cli/census_source_flags.h"
 #include "cli/commands.h"
 #include "common/flags.h"
 #include "common/tls.h"
@@ -19,11 +20,7 @@ int RunReport(const Args& args) {
       "on a log scale, monthly new-derivative shares, regions over time; the top\n"
       "derivative repos of the leading families; a sortable family table) and CSV files\n"
       "beside it, from every committed crawl of a store. Works offline.");
-  flags.String("data_dir", &data_dir,
-               "the store's folder, or the folder given to `hubcensus local` (its store is "
-               "DIR/store)");
-  flags.String("aggregator", &aggregator_address,
-               "a running aggregator, host:port (http:// is accepted and dropped)");
+  RegisterCensusSourceFlags(flags, &data_dir, &aggregator_address);
   flags.String("out", &out, "the report folder (created)");
   flags.String("families", &families, "families file (default: the embedded one)");
   if (auto code = ParseFlagsOrExit(flags, args)) return *code;

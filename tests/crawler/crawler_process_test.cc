@@ -26,6 +26,57 @@ using ::hubcensus::testing::Subprocess;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+// An aggregator's store and a coordinator served on loopback, with the crawl of 2025-10-31
+// started: what a `hubcensus crawler` process needs to find work. Members stop in reverse order.
+struct RolesWithACrawl {
+  std::unique_ptr<aggregator::Aggregator> aggregator;
+  std::unique_ptr<GrpcServer> store_server;
+  std::unique_ptr<coordinator::CoordinatorService> service;
+  std::unique_ptr<GrpcServer> coordinator_server;
+  std::unique_ptr<v1::Coordinator::Stub> stub;
+
+  void Stop() {
+    service->StopBackground();
+    coordinator_server->Shutdown(absl::ZeroDuration());
+    store_server->Shutdown(absl::ZeroDuration());
+  }
+};
+
+// page_size 0 leaves the coordinator's default. ASSERTs: check HasFatalFailure() after.
+void StartRolesWithACrawl(const std::string& hub_url, const std::string& name, int32_t page_size,
+                          RolesWithACrawl* roles) {
+  aggregator::AggregatorOptions a;
+  a.data_dir = hubcensus::testing::MakeTempDir(name + "_store");
+  a.sync_writes = false;
+  auto aggregator = aggregator::Aggregator::Open(a);
+  ASSERT_TRUE(aggregator.ok()) << aggregator.status();
+  roles->aggregator = std::move(*aggregator);
+  auto store_server = GrpcServer::Start({}, {roles->aggregator->snapshot_store_service()});
+  ASSERT_TRUE(store_server.ok());
+  roles->store_server = std::move(*store_server);
+  coordinator::CoordinatorOptions c;
+  c.state_dir = hubcensus::testing::MakeTempDir(name + "_coordinator");
+  c.store_target = roles->store_server->dial_address();
+  c.hub_url = hub_url;
+  c.sync_writes = false;
+  c.tick_interval = absl::Milliseconds(50);
+  c.hub_quota = coordinator::HubQuota{true, 0, 0};
+  auto service = coordinator::CoordinatorService::Open(c);
+  ASSERT_TRUE(service.ok()) << service.status();
+  roles->service = std::move(*service);
+  roles->service->StartBackground();
+  auto coordinator_server = GrpcServer::Start({}, {roles->service.get()});
+  ASSERT_TRUE(coordinator_server.ok());
+  roles->coordinator_server = std::move(*coordinator_server);
+  roles->stub = v1::Coordinator::NewStub(MakeChannel(roles->coordinator_server->dial_address()));
+  v1::StartCrawlRequest request;
+  request.set_date("2025-10-31");
+  if (page_size > 0) request.mutable_listing()->set_page_size(page_size);
+  v1::StartCrawlResponse response;
+  grpc::ClientContext context;
+  ASSERT_TRUE(roles->stub->StartCrawl(&context, request, &response).ok());
+}
+
 TEST(CrawlerCommand, FlagErrorsNameTheFlag) {
   std::string out;
   EXPECT_EQ(RunToCompletion({HubcensusBinary(), "crawler"}, &out), 2);
@@ -58,39 +109,13 @@ TEST(CrawlerCommand, CrawlsThenExitsZeroOnSigterm) {
   auto hub = fakehub::FakeHub::Start(hub_options);
   ASSERT_TRUE(hub.ok()) << hub.status();
 
-  aggregator::AggregatorOptions a;
-  a.data_dir = hubcensus::testing::MakeTempDir("crawler_process_store");
-  a.sync_writes = false;
-  auto aggregator = aggregator::Aggregator::Open(a);
-  ASSERT_TRUE(aggregator.ok()) << aggregator.status();
-  auto store_server = GrpcServer::Start({}, {(*aggregator)->snapshot_store_service()});
-  ASSERT_TRUE(store_server.ok());
-  coordinator::CoordinatorOptions c;
-  c.state_dir = hubcensus::testing::MakeTempDir("crawler_process_coordinator");
-  c.store_target = (*store_server)->dial_address();
-  c.hub_url = (*hub)->url();
-  c.sync_writes = false;
-  c.tick_interval = absl::Milliseconds(50);
-  c.hub_quota = coordinator::HubQuota{true, 0, 0};
-  auto service = coordinator::CoordinatorService::Open(c);
-  ASSERT_TRUE(service.ok()) << service.status();
-  (*service)->StartBackground();
-  auto coordinator_server = GrpcServer::Start({}, {service->get()});
-  ASSERT_TRUE(coordinator_server.ok());
-  auto stub = v1::Coordinator::NewStub(MakeChannel((*coordinator_server)->dial_address()));
-  {
-    v1::StartCrawlRequest request;
-    request.set_date("2025-10-31");
-    request.mutable_listing()->set_page_size(500);
-    v1::StartCrawlResponse response;
-    grpc::ClientContext context;
-    ASSERT_TRUE(stub->StartCrawl(&context, request, &response).ok());
-  }
-
+  RolesWithACrawl roles;
+  StartRolesWithACrawl((*hub)->url(), "crawler_process", 500, &roles);
+  ASSERT_FALSE(HasFatalFailure());
   auto process =
       Subprocess::Start({HubcensusBinary(), "crawler",
-                         absl::StrCat("--coordinator=", (*coordinator_server)->dial_address()),
-                         absl::StrCat("--store=", (*store_server)->dial_address()),
+                         absl::StrCat("--coordinator=", roles.coordinator_server->dial_address()),
+                         absl::StrCat("--store=", roles.store_server->dial_address()),
                          "--parallelism=2", "--metrics_port=-1", "--log_level=debug"},
                         {absl::StrCat("HF_TOKEN=", token)});
   ASSERT_TRUE(process.has_value());
@@ -103,7 +128,7 @@ TEST(CrawlerCommand, CrawlsThenExitsZeroOnSigterm) {
     v1::GetCrawlRequest request;
     request.set_crawl_id("crawl-2025-10-31");
     grpc::ClientContext context;
-    if (stub->GetCrawl(&context, request, &crawl).ok() &&
+    if (roles.stub->GetCrawl(&context, request, &crawl).ok() &&
         (crawl.state() == v1::CRAWL_COMMITTED || crawl.state() == v1::CRAWL_FAILED)) {
       break;
     }
@@ -137,9 +162,7 @@ TEST(CrawlerCommand, CrawlsThenExitsZeroOnSigterm) {
   EXPECT_EQ(*code, 0) << process->Output();
   EXPECT_THAT(process->Output(), HasSubstr("crawler_stopped"));
   EXPECT_THAT(process->Output(), Not(HasSubstr(token)));
-  (*service)->StopBackground();
-  (*coordinator_server)->Shutdown(absl::ZeroDuration());
-  (*store_server)->Shutdown(absl::ZeroDuration());
+  roles.Stop();
 }
 
 // SIGTERM while a lease is in flight on a Hub that does not answer: the worker hands the lease
@@ -153,37 +176,13 @@ TEST(CrawlerCommand, SigtermWithALeaseInFlightExitsPromptly) {
     stall.delay = absl::Minutes(10);
     return stall;
   });
-  aggregator::AggregatorOptions a;
-  a.data_dir = hubcensus::testing::MakeTempDir("crawler_sigterm_store");
-  a.sync_writes = false;
-  auto aggregator = aggregator::Aggregator::Open(a);
-  ASSERT_TRUE(aggregator.ok()) << aggregator.status();
-  auto store_server = GrpcServer::Start({}, {(*aggregator)->snapshot_store_service()});
-  ASSERT_TRUE(store_server.ok());
-  coordinator::CoordinatorOptions c;
-  c.state_dir = hubcensus::testing::MakeTempDir("crawler_sigterm_coordinator");
-  c.store_target = (*store_server)->dial_address();
-  c.hub_url = hub.url("");
-  c.sync_writes = false;
-  c.tick_interval = absl::Milliseconds(50);
-  c.hub_quota = coordinator::HubQuota{true, 0, 0};
-  auto service = coordinator::CoordinatorService::Open(c);
-  ASSERT_TRUE(service.ok()) << service.status();
-  (*service)->StartBackground();
-  auto coordinator_server = GrpcServer::Start({}, {service->get()});
-  ASSERT_TRUE(coordinator_server.ok());
-  auto stub = v1::Coordinator::NewStub(MakeChannel((*coordinator_server)->dial_address()));
-  {
-    v1::StartCrawlRequest request;
-    request.set_date("2025-10-31");
-    v1::StartCrawlResponse response;
-    grpc::ClientContext context;
-    ASSERT_TRUE(stub->StartCrawl(&context, request, &response).ok());
-  }
+  RolesWithACrawl roles;
+  StartRolesWithACrawl(hub.url(""), "crawler_sigterm", 0, &roles);
+  ASSERT_FALSE(HasFatalFailure());
   auto process =
       Subprocess::Start({HubcensusBinary(), "crawler",
-                         absl::StrCat("--coordinator=", (*coordinator_server)->dial_address()),
-                         absl::StrCat("--store=", (*store_server)->dial_address()),
+                         absl::StrCat("--coordinator=", roles.coordinator_server->dial_address()),
+                         absl::StrCat("--store=", roles.store_server->dial_address()),
                          "--parallelism=1", "--metrics_port=-1", "--log_level=debug"},
                         {});
   ASSERT_TRUE(process.has_value());
@@ -212,9 +211,7 @@ TEST(CrawlerCommand, SigtermWithALeaseInFlightExitsPromptly) {
   ASSERT_TRUE(code.has_value()) << "still running 8 s after SIGTERM\n" << process->Output();
   EXPECT_EQ(*code, 0) << process->Output();
   EXPECT_THAT(process->Output(), HasSubstr("lease_handed_back"));
-  (*service)->StopBackground();
-  (*coordinator_server)->Shutdown(absl::ZeroDuration());
-  (*store_server)->Shutdown(absl::ZeroDuration());
+  roles.Stop();
 }
 
 }  // namespace

@@ -17,11 +17,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/clock.h"
-#include "hub/listing_query.h"
 #include "fakehub/catalog.h"
 #include "fakehub/fakehub.h"
 #include "fakehub/faults.h"
 #include "fakehub/rate_limiter.h"
+#include "hub/listing_query.h"
 #include "simdjson.h"
 #include "tests/fakehub/crawl_helpers.h"
 #include "tests/fakehub/http_test_client.h"
@@ -229,8 +229,8 @@ TEST(FakeHubListing, SearchAuthorFilterAndPipelineTag) {
     if (child) break;
   }
   ASSERT_NE(child, nullptr);
-  auto filtered =
-      Crawl(client, hub->url() + "/api/models?sort=createdAt&expand=tags&filter=" + hub::UrlEncode(tag));
+  auto filtered = Crawl(
+      client, hub->url() + "/api/models?sort=createdAt&expand=tags&filter=" + hub::UrlEncode(tag));
   ASSERT_TRUE(filtered.ok);
   size_t expected = 0;
   for (const auto& e : all.entries) {
@@ -383,6 +383,12 @@ TEST(FakeHubRepo, RenamedRepoAnswers307WithRelativeLocation) {
     auto it = id_by_oid.find(e.oid);
     if (it == id_by_oid.end() || it->second == e.id) continue;
     ++renamed;
+    // data/real-hub: 307, text/plain, no body, Location relative to the origin.
+    HttpResult plain = client.Get(hub->url() + "/api/models/" + e.id);
+    EXPECT_EQ(plain.status, 307);
+    EXPECT_EQ(plain.Header("content-type"), "text/plain; charset=utf-8");
+    EXPECT_EQ(plain.Header("location"), "/api/models/" + it->second);
+    EXPECT_TRUE(plain.body.empty()) << plain.body;
     HttpResult r = client.Get(hub->url() + "/api/models/" + e.id + "?expand=downloads");
     EXPECT_EQ(r.status, 307);
     EXPECT_EQ(r.Header("location"), "/api/models/" + it->second + "?expand=downloads");

@@ -17,10 +17,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
-#include "hub/listing_query.h"
 #include "config/family_config.h"
 #include "fakehub/fakehub.h"
 #include "fakehub/http_server.h"
+#include "hub/listing_query.h"
 #include "simdjson.h"
 #include "tests/fakehub/crawl_helpers.h"
 #include "tests/fakehub/http_test_client.h"
@@ -389,33 +389,6 @@ TEST(FakeHubRepoAnswers, MissingGatedDisabledRenamedAndBadRevisionAsRecorded) {
       break;
     }
   }
-}
-
-TEST(FakeHubRepoAnswers, RenamedRepoAnswers307AsRecorded) {
-  FakeHubOptions o = Small(20000);
-  auto hub = StartHub(o);
-  HttpTestClient client;
-  const std::string url = CrawlerFirstUrl(hub->url());
-  ASSERT_TRUE(hub->SetDate("2024-06-30").ok());
-  auto before = Crawl(client, url);
-  ASSERT_TRUE(hub->SetDate("2025-12-31").ok());
-  auto after = Crawl(client, url);
-  ASSERT_TRUE(before.ok && after.ok);
-  std::map<std::string, std::string> id_by_oid;
-  for (const auto& e : after.entries) id_by_oid[e.oid] = e.id;
-  int renamed = 0;
-  for (const auto& e : before.entries) {
-    auto it = id_by_oid.find(e.oid);
-    if (it == id_by_oid.end() || it->second == e.id) continue;
-    // data/real-hub: 307, text/plain, no body, Location relative to the origin.
-    HttpResult r = client.Get(hub->url() + "/api/models/" + e.id);
-    EXPECT_EQ(r.status, 307);
-    EXPECT_EQ(r.Header("content-type"), "text/plain; charset=utf-8");
-    EXPECT_EQ(r.Header("location"), "/api/models/" + it->second);
-    EXPECT_TRUE(r.body.empty()) << r.body;
-    ++renamed;
-  }
-  EXPECT_GT(renamed, 3);
 }
 
 TEST(FakeHubHeavyPages, LimitAboveTheBoundAnswers504WithAnHtmlBody) {
