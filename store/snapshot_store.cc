@@ -63,44 +63,68 @@ bool StartsWith(absl::string_view s, absl::string_view prefix) {
   return s.size() >= prefix.size() && s.substr(0, prefix.size()) == prefix;
 }
 
-// One block cache for the process: ingest looks up every repo's meta version in effect, and the
-// repo_meta blocks of a 2.2M-repo Hub are a few hundred MB uncompressed.
-std::shared_ptr<rocksdb::Cache> BlockCache() {
-  static auto* cache = new std::shared_ptr<rocksdb::Cache>(rocksdb::NewLRUCache(512 << 20));
-  return *cache;
-}
+// What a column family holds decides its table format.
+enum class CfKind {
+  kSmall,      // crawl records, markers, rollups: few keys
+  kDailyRows,  // the daily counters of every repo of every crawl: most of the bytes on disk
+  kRepoMeta,   // repo metadata versions: looked up for every repo a crawl ingests
+};
 
-rocksdb::ColumnFamilyOptions CfOptions(bool bulk) {
+rocksdb::ColumnFamilyOptions CfOptions(CfKind kind, const std::shared_ptr<rocksdb::Cache>& cache) {
   rocksdb::ColumnFamilyOptions cf;
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = BlockCache();
-  table.block_size = bulk ? 32 * 1024 : 4 * 1024;
+  table.block_cache = cache;
+  // Index and filter blocks live in the block cache, read when first needed: a query opening
+  // the store reads none of the bloom filters of 2.2M keys (a fifth of its time before), and
+  // a crawl's memory stays within the cache's size.
+  table.cache_index_and_filter_blocks = true;
+  table.cache_index_and_filter_blocks_with_high_priority = true;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.whole_key_filtering = true;
-  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  if (bulk) {
-    // The daily counters of 2.2M repos a night: zstd on every level keeps them under 40 bytes.
-    cf.compression = rocksdb::kZSTD;
-    cf.bottommost_compression = rocksdb::kZSTD;
-    cf.compression_opts.level = 3;
-    cf.write_buffer_size = 64 << 20;
+  switch (kind) {
+    case CfKind::kSmall:
+      table.block_size = 4 * 1024;
+      cf.compression = rocksdb::kLZ4Compression;
+      break;
+    case CfKind::kDailyRows:
+      // 2.2M repos a night: 32 KB zstd blocks on every level keep a row under 40 bytes. Ingest
+      // reads these only through the bloom filter (a repo written twice in one crawl).
+      table.block_size = 32 * 1024;
+      cf.compression = rocksdb::kZSTD;
+      cf.bottommost_compression = rocksdb::kZSTD;
+      cf.compression_opts.level = 3;
+      break;
+    case CfKind::kRepoMeta:
+      // Ingest seeks every repo's versions: a block the cache misses is read and decompressed
+      // for one repo, so the blocks are small and LZ4 (a few microseconds), and a small cache
+      // does not turn a daily crawl into millions of 32 KB zstd decompressions.
+      table.block_size = 4 * 1024;
+      cf.compression = rocksdb::kLZ4Compression;
+      cf.bottommost_compression = rocksdb::kZSTD;
+      cf.compression_opts.level = 3;
+      break;
+  }
+  if (kind != CfKind::kSmall) {
+    // Small memtables, flushed as the crawl goes: they bound the memory a crawl holds, and what
+    // the flush at commit (and an open after a crash) has left to write or replay.
+    cf.write_buffer_size = 16 << 20;
     // Ingest looks up every repo of a page (earlier writers, the meta version in effect).
     cf.memtable_prefix_bloom_size_ratio = 0.05;
     cf.memtable_whole_key_filtering = true;
-  } else {
-    cf.compression = rocksdb::kLZ4Compression;
   }
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return cf;
 }
 
-std::vector<rocksdb::ColumnFamilyDescriptor> Descriptors() {
+std::vector<rocksdb::ColumnFamilyDescriptor> Descriptors(
+    const std::shared_ptr<rocksdb::Cache>& cache) {
   return {
-      {rocksdb::kDefaultColumnFamilyName, CfOptions(false)},
-      {kCrawlsCf, CfOptions(false)},
-      {kSnapshotsCf, CfOptions(true)},
-      {kRepoMetaCf, CfOptions(true)},
-      {kMarkersCf, CfOptions(false)},
-      {kRollupsCf, CfOptions(false)},
+      {rocksdb::kDefaultColumnFamilyName, CfOptions(CfKind::kSmall, cache)},
+      {kCrawlsCf, CfOptions(CfKind::kSmall, cache)},
+      {kSnapshotsCf, CfOptions(CfKind::kDailyRows, cache)},
+      {kRepoMetaCf, CfOptions(CfKind::kRepoMeta, cache)},
+      {kMarkersCf, CfOptions(CfKind::kSmall, cache)},
+      {kRollupsCf, CfOptions(CfKind::kSmall, cache)},
   };
 }
 
@@ -400,6 +424,20 @@ struct SnapshotStore::Db {
     return db->Flush(fo, handles);
   }
 
+  // After a commit: writes every column family's memtable into table files and waits, so that
+  // an open after a crash (or a `--data_dir` query beside this process) finds the committed crawl
+  // in table files instead of replaying it from the WAL. Skipped once a write or background job
+  // failed: a full disk keeps the WAL in charge until the store reopens. Waited rather than
+  // started: a RocksDB 7.8 secondary that catches up while a flush is half done can miss the
+  // commit (SnapshotStoreTest.SecondaryReadsBesideTheWriter saw it), and a flush that fails for
+  // want of space beside a failed WAL append leaves RocksDB's writer in a state it asserts on.
+  void FlushAfterCommit() {
+    if (read_only || secondary || failed->load()) return;
+    rocksdb::Status flushed = FlushAll(/*wait=*/true);
+    if (!flushed.ok())
+      HC_LOG(kWarning, "store_flush_after_commit").Field("error", flushed.ToString());
+  }
+
   ~Db() {
     if (db == nullptr) return;
     if (!read_only && !secondary && !failed->load()) {
@@ -479,9 +517,14 @@ absl::StatusOr<std::shared_ptr<SnapshotStore::Db>> SnapshotStore::OpenDb(bool re
   // file alive: past this much WAL, RocksDB flushes the ones holding the oldest file. It bounds
   // what an open after a crash replays.
   db_options.max_total_wal_size = 128 << 20;
+  // Every memtable of the store together: a crawl's memory stays bounded whatever its size.
+  db_options.db_write_buffer_size = 96 << 20;
   if (options_.env != nullptr) db_options.env = options_.env;
   rocksdb::DB* raw = nullptr;
-  auto descriptors = Descriptors();
+  if (block_cache_ == nullptr) {
+    block_cache_ = rocksdb::NewLRUCache(static_cast<size_t>(options_.block_cache_bytes));
+  }
+  auto descriptors = Descriptors(block_cache_);
   auto db = std::make_shared<Db>();
   db_options.listeners.push_back(std::make_shared<ManualRecoveryOnly>(db->failed));
   db->read_only = read_only;
@@ -585,9 +628,8 @@ absl::Status SnapshotStore::EnsureWritable() {
                      " takes no writes until space is freed; committed crawls are still served (",
                      InputExcerpt(now.empty() ? disk_full_cause_ : now), ")"));
   };
-  // Resuming writes a new WAL and flushes the memtables, reopening writes a MANIFEST: tried on
-  // a still-full disk they fail again, and a failed resume can turn RocksDB's error fatal. So
-  // both wait until the file system reports room for them.
+  // Reopening writes a new WAL and MANIFEST: tried on a still-full disk it fails again, so it
+  // waits until the file system reports room for it.
   rocksdb::Env* env = options_.env != nullptr ? options_.env : rocksdb::Env::Default();
   uint64_t free_bytes = 0;
   rocksdb::Status free = env->GetFreeSpace(options_.path, &free_bytes);
@@ -595,18 +637,10 @@ absl::Status SnapshotStore::EnsureWritable() {
     return refused(absl::StrCat(free_bytes, " bytes free; ", disk_full_cause_));
   }
   if (!opened_read_only_) {
-    rocksdb::Status resumed = CurrentDb()->db->Resume();
-    if (resumed.ok()) {
-      HC_LOG(kInfo, "store_writable_again").Field("path", options_.path);
-      disk_full_ = false;
-      disk_full_cause_.clear();
-      return absl::OkStatus();
-    }
-    if (resumed.IsBusy()) return refused(resumed.ToString());
-    // RocksDB holds some no-space failures as fatal (a memtable switch that could not create its
-    // WAL): only a new instance clears them. Serve reads from a read-only one meanwhile, and
-    // open a writable one below.
-    HC_LOG(kWarning, "store_reopening").Field("error", resumed.ToString());
+    // A new instance rather than DB::Resume: RocksDB 7.8 can resume with its WAL writer still
+    // holding the failed append when a flush failed for want of space at the same time (the
+    // flush started after a commit), and the next write then aborts the process on an
+    // assertion. A new instance opens a new WAL; serve reads from a read-only one meanwhile.
     RETURN_IF_ERROR(SwapToReadOnly());
   }
   absl::StatusOr<std::shared_ptr<Db>> writable = OpenDb(/*read_only=*/false);
@@ -1125,6 +1159,8 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
   // fsync also covers every batch before it in the WAL, synced or not).
   wo.sync = true;
   RETURN_IF_ERROR(WriteToDb(wo, &wb, "writing the commit"));
+  // The commit is durable in the WAL already; the flush is for the next reader's open.
+  if (options_.flush_after_commit) d->FlushAfterCommit();
   crawls_[crawl.crawl_id()] = crawl;
   if (created) next_crawl_number_ = n + 1;
   outcome.crawl = crawl;

@@ -23,6 +23,7 @@
 #include "store/crawl_snapshot.h"
 
 namespace rocksdb {
+class Cache;
 class DB;
 class ColumnFamilyHandle;
 class Env;
@@ -44,6 +45,14 @@ struct SnapshotStoreOptions {
   Clock* clock = Clock::Real();
   // fsync the WAL on every acknowledged batch and commit (survives power loss, not just SIGKILL).
   bool sync_writes = true;
+  // Flush the memtables into table files at every commit (waited), so that a reader opening the
+  // store next (a query, a restart after a crash) does not replay the crawl from the WAL. Off
+  // only in tests that fork a child: the child has none of RocksDB's background threads.
+  bool flush_after_commit = true;
+  // RocksDB's block cache (uncompressed blocks, shared by this store's column families). The
+  // repo metadata blocks are small and LZ4, so a miss costs microseconds: the cache is for the
+  // crawl records, markers and index blocks, not for holding the Hub.
+  int64_t block_cache_bytes = 64 << 20;
   // Threads that read one crawl's rows at commit and load (each a key range of about equal size
   // on disk). 0: one per core, up to 8; a small crawl is read by one thread.
   int scan_threads = 0;
@@ -93,7 +102,7 @@ class SnapshotStore {
   //
   // Disk full: every write (Write, Commit, Abort, PutRollups) answers RESOURCE_EXHAUSTED naming
   // the cause while the disk is full; reads keep working. The next write after space returns
-  // resumes RocksDB (DB::Resume) and goes through, without a restart.
+  // opens a new RocksDB instance and goes through, without a restart.
   absl::StatusOr<BatchResult> Write(const v1::WriteBatch& batch);
 
   // Verifies every manifest entry against the markers, publishes exactly the snapshots written
@@ -140,8 +149,9 @@ class SnapshotStore {
   absl::StatusOr<v1::StoredCrawl> CrawlForWrite(const v1::WriteBatch& batch, bool* created)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::shared_ptr<Db> CurrentDb();
-  // Before any write: RESOURCE_EXHAUSTED while the disk is full. Resumes RocksDB after a
-  // no-space error, or reopens read-write a store opened read-only on a full disk.
+  // Before any write: RESOURCE_EXHAUSTED while the disk is full. Once there is room again,
+  // replaces the failed instance (or the read-only one a store opened on a full disk has) by a
+  // new writable one.
   absl::Status EnsureWritable() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Replaces a writable instance RocksDB holds in a fatal error by a read-only one, and waits
   // for the failed one to close (it holds the directory's LOCK).
@@ -155,6 +165,7 @@ class SnapshotStore {
   uint64_t NextSeenSequence(const v1::StoredCrawl& crawl) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   SnapshotStoreOptions options_;
+  std::shared_ptr<rocksdb::Cache> block_cache_;  // made at the first open, kept across reopens
   std::string owned_secondary_path_;
   // Swapped (under mu_ and db_mu_) only when a store opened read-only on a full disk becomes
   // writable; views keep the instance they read alive.
