@@ -1,7 +1,11 @@
 #include "aggregator/aggregator.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstring>
 #include <deque>
+#include <functional>
+#include <thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -162,6 +166,115 @@ IngestMetrics& Metrics() {
 
 void CountQuery(const char* method) { Metrics().queries.Add({{"method", method}}).Increment(); }
 
+// The serialized answers of Families, Series and Shares under the served families config, for one
+// commit generation of the store (Impl::commit_generation_): every commit makes a new generation,
+// and an answer built in an older one is never returned. A committed crawl's served figures never
+// change, so within a generation an answer depends on the request alone. Keyed by the method and
+// the request as received.
+class AnswerCache {
+ public:
+  // What one generation's answers may hold: a Series of every family over 365 crawls is 1.6 MB.
+  static constexpr size_t kMaxBytes = size_t{64} << 20;
+  static constexpr size_t kMaxAnswers = 1024;
+
+  std::shared_ptr<const std::string> Find(uint64_t generation, const std::string& key) {
+    absl::ReaderMutexLock lock(&mu_);
+    if (generation != generation_) return nullptr;
+    auto it = answers_.find(key);
+    return it == answers_.end() ? nullptr : it->second;
+  }
+
+  // An answer built from a view taken in `generation`; dropped when a newer generation has
+  // answers already.
+  void Insert(uint64_t generation, std::string key, std::shared_ptr<const std::string> answer) {
+    absl::MutexLock lock(&mu_);
+    if (generation < generation_) return;
+    if (generation > generation_ || bytes_ + answer->size() > kMaxBytes ||
+        answers_.size() >= kMaxAnswers) {
+      // A new generation, or a full cache (many distinct requests): start over.
+      answers_.clear();
+      bytes_ = 0;
+      generation_ = generation;
+    }
+    if (answer->size() > kMaxBytes) return;
+    bytes_ += answer->size();
+    answers_.insert_or_assign(std::move(key), std::move(answer));
+  }
+
+ private:
+  absl::Mutex mu_;
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<std::string, std::shared_ptr<const std::string>> answers_
+      ABSL_GUARDED_BY(mu_);
+};
+
+// The threads that build answers the cache does not hold. gRPC runs callback handlers on its own
+// threads, which must not block: an ad hoc census or a re-materialisation takes seconds.
+class AnswerBuilders {
+ public:
+  explicit AnswerBuilders(int threads) {
+    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+  }
+  // Runs what is queued, then stops (gRPC's shutdown waits for every call these finish).
+  ~AnswerBuilders() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    for (auto& t : threads_) t.join();
+  }
+  void Run(std::function<void()> task) {
+    absl::MutexLock lock(&mu_);
+    tasks_.push_back(std::move(task));
+  }
+
+ private:
+  void Loop() {
+    for (;;) {
+      std::function<void()> task;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(
+            +[](AnswerBuilders* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(b->mu_) {
+              return b->stopping_ || !b->tasks_.empty();
+            },
+            this));
+        if (tasks_.empty()) return;  // stopping, nothing left
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();
+    }
+  }
+
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
+// The bytes of a received message, in one string.
+std::string BytesOf(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  std::string out;
+  if (!buffer.Dump(&slices).ok()) return out;
+  out.reserve(buffer.Length());
+  for (const grpc::Slice& s : slices)
+    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return out;
+}
+
+// Sends `answer` without copying it: the slice holds a reference until gRPC has written it.
+void SendAnswer(std::shared_ptr<const std::string> answer, grpc::ByteBuffer* response) {
+  auto* held = new std::shared_ptr<const std::string>(std::move(answer));
+  grpc::Slice slice(
+      const_cast<char*>((*held)->data()), (*held)->size(),
+      [](void* p) { delete static_cast<std::shared_ptr<const std::string>*>(p); }, held);
+  grpc::ByteBuffer buffer(&slice, 1);
+  response->Swap(&buffer);
+}
+
 }  // namespace
 
 // The gRPC faces and the query machinery behind the public methods.
@@ -173,7 +286,7 @@ class Aggregator::Impl {
         served_fingerprint_(FamilyConfigFingerprint(agg->families_)),
         matcher_(agg->families_),
         store_service_(agg),
-        census_service_(agg) {}
+        census_service_(agg, this) {}
 
   // A config for a request: the served one, or a validated ad-hoc one.
   absl::StatusOr<v1::FamilyConfig> ConfigFor(const v1::FamilyConfig& requested,
@@ -403,6 +516,63 @@ class Aggregator::Impl {
     return out;
   }
 
+  // A Census call answered with the bytes it sends: from the answer cache on this (gRPC) thread
+  // when it holds them, else built on an AnswerBuilders thread by `compute` (the typed method,
+  // which validates and counts the call) and cached when `cacheable` says the answer is the
+  // served config's.
+  template <typename Request, typename Response>
+  grpc::ServerUnaryReactor* Answer(const char* method, grpc::CallbackServerContext* context,
+                                   const grpc::ByteBuffer* request, grpc::ByteBuffer* response,
+                                   absl::StatusOr<Response> (Aggregator::*compute)(const Request&),
+                                   bool (*cacheable)(const Request&)) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    std::string key = absl::StrCat(method, "/", BytesOf(*request));
+    if (auto hit = CachedAnswer(key)) {
+      CountQuery(method);
+      SendAnswer(std::move(hit), response);
+      reactor->Finish(grpc::Status::OK);
+      return reactor;
+    }
+    builders_.Run([this, method, key = std::move(key), response, reactor, compute, cacheable] {
+      // Another call may have built it while this one waited.
+      if (auto hit = CachedAnswer(key)) {
+        CountQuery(method);
+        SendAnswer(std::move(hit), response);
+        reactor->Finish(grpc::Status::OK);
+        return;
+      }
+      Request parsed;
+      const absl::string_view bytes = absl::string_view(key).substr(std::strlen(method) + 1);
+      if (!parsed.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+        reactor->Finish(ToGrpcStatus(absl::InvalidArgumentError(
+            absl::StrCat("request: not a ", Request::descriptor()->full_name(), " message"))));
+        return;
+      }
+      // Read before the view the answer comes from: an answer is never filed under a generation
+      // newer than its view.
+      const uint64_t generation = commit_generation_.load();
+      absl::StatusOr<Response> answer = (agg_->*compute)(parsed);
+      if (!answer.ok()) {
+        reactor->Finish(ToGrpcStatus(answer.status()));
+        return;
+      }
+      auto bytes_out = std::make_shared<const std::string>(answer->SerializeAsString());
+      if (!agg_->store_->secondary() && cacheable(parsed)) {
+        answers_.Insert(generation, key, bytes_out);
+      }
+      SendAnswer(std::move(bytes_out), response);
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
+  }
+
+  // The cached answer of `key` in the current commit generation. A secondary (read-only)
+  // instance never caches: the commits it would have to see are another process's.
+  std::shared_ptr<const std::string> CachedAnswer(const std::string& key) {
+    if (agg_->store_->secondary()) return nullptr;
+    return answers_.Find(commit_generation_.load(), key);
+  }
+
   Aggregator* agg_;
   AggregatorOptions options_;
   uint64_t served_fingerprint_;
@@ -411,6 +581,10 @@ class Aggregator::Impl {
   // Crawl number -> the served figures of that committed crawl.
   absl::flat_hash_map<uint32_t, std::shared_ptr<const ServedFigures>> served_
       ABSL_GUARDED_BY(served_mu_);
+  // Moved on by every Commit, once the store has published (or refused) the crawl: cached answers
+  // of an earlier generation are dead.
+  std::atomic<uint64_t> commit_generation_{0};
+  AnswerCache answers_;
 
   class StoreService final : public v1::SnapshotStore::Service {
    public:
@@ -448,9 +622,13 @@ class Aggregator::Impl {
     Aggregator* agg_;
   };
 
-  class CensusService final : public v1::Census::Service {
+  // Families, Series and Shares are raw callback methods: a cached answer is sent as the bytes it
+  // was serialized to, without copying or serializing 39,420 Series points again per call.
+  class CensusService final
+      : public v1::Census::WithRawCallbackMethod_Families<v1::Census::WithRawCallbackMethod_Series<
+            v1::Census::WithRawCallbackMethod_Shares<v1::Census::Service>>> {
    public:
-    explicit CensusService(Aggregator* agg) : agg_(agg) {}
+    CensusService(Aggregator* agg, Impl* impl) : agg_(agg), impl_(impl) {}
     template <typename Resp>
     static grpc::Status Reply(absl::StatusOr<Resp> result, Resp* response) {
       if (!result.ok()) return ToGrpcStatus(result.status());
@@ -461,17 +639,26 @@ class Aggregator::Impl {
                             v1::ListCommittedCrawlsResponse* response) override {
       return Reply(agg_->ListCrawls(*request), response);
     }
-    grpc::Status Families(grpc::ServerContext*, const v1::FamiliesRequest* request,
-                          v1::FamiliesResponse* response) override {
-      return Reply(agg_->Families(*request), response);
+    grpc::ServerUnaryReactor* Families(grpc::CallbackServerContext* context,
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override {
+      return impl_->Answer(
+          "Families", context, request, response, &Aggregator::Families,
+          +[](const v1::FamiliesRequest& r) { return r.families().family_size() == 0; });
     }
-    grpc::Status Series(grpc::ServerContext*, const v1::SeriesRequest* request,
-                        v1::SeriesResponse* response) override {
-      return Reply(agg_->Series(*request), response);
+    grpc::ServerUnaryReactor* Series(grpc::CallbackServerContext* context,
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override {
+      return impl_->Answer(
+          "Series", context, request, response, &Aggregator::Series,
+          +[](const v1::SeriesRequest&) { return true; });
     }
-    grpc::Status Shares(grpc::ServerContext*, const v1::SharesRequest* request,
-                        v1::SharesResponse* response) override {
-      return Reply(agg_->Shares(*request), response);
+    grpc::ServerUnaryReactor* Shares(grpc::CallbackServerContext* context,
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override {
+      return impl_->Answer(
+          "Shares", context, request, response, &Aggregator::Shares,
+          +[](const v1::SharesRequest& r) { return r.families().family_size() == 0; });
     }
     grpc::Status Crossover(grpc::ServerContext*, const v1::CrossoverRequest* request,
                            v1::CrossoverResponse* response) override {
@@ -492,10 +679,13 @@ class Aggregator::Impl {
 
    private:
     Aggregator* agg_;
+    Impl* impl_;
   };
 
   StoreService store_service_;
   CensusService census_service_;
+  // Last: its threads run calls that use every member above, and are joined first.
+  AnswerBuilders builders_{4};
 };
 
 absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Open(AggregatorOptions options) {
@@ -573,7 +763,12 @@ absl::StatusOr<v1::CommitResponse> Aggregator::Commit(const v1::CommitRequest& r
     }
     return Impl::RollupsOf(figures, fingerprint, top_k);
   };
-  ASSIGN_OR_RETURN(store::CommitOutcome outcome, store_->Commit(request, build));
+  absl::StatusOr<store::CommitOutcome> committed = store_->Commit(request, build);
+  // Whether published or refused (a refusal may follow a partial failure the next view shows),
+  // no answer cached before this point is served again.
+  impl_->commit_generation_.fetch_add(1);
+  if (!committed.ok()) return committed.status();
+  const store::CommitOutcome& outcome = *committed;
   if (!outcome.already_committed) Metrics().commits.Increment();
   v1::CommitResponse response;
   response.set_repos(outcome.crawl.repos());

@@ -10,7 +10,8 @@
 //       Families (latest crawl), Series (ecosystem downloads of every family over every crawl)
 //       and Shares (latest crawl), each with N calls in flight on one channel from one
 //       CompletionQueue: p50, p99, max and calls per second, bounded by --requests and
-//       --seconds per kind and concurrency, whichever ends first
+//       --seconds per kind and concurrency, whichever ends first; --rpcs=Series runs one kind
+//       (e.g. under `perf record -p` of the aggregator)
 //
 // A crawl through fakehub and `hubcensus local` costs a process start, a coordinator and a
 // fetch per page (about 4 s for a 20k-repo Hub here, 25 min for 365); writing through the
@@ -49,6 +50,7 @@ struct Flags {
   int64_t requests = 2000;
   double seconds = 20;
   std::vector<int> concurrency = {1, 8};
+  std::string rpcs = "Families,Series,Shares";  // which kinds to run (one at a time: profiles)
 };
 
 bool ParseFlags(int argc, char** argv, Flags* f) {
@@ -75,6 +77,8 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       f->requests = std::atoll(v.c_str());
     } else if (value("seconds", &v)) {
       f->seconds = std::atof(v.c_str());
+    } else if (value("rpcs", &v)) {
+      f->rpcs = v;
     } else if (value("concurrency", &v)) {
       f->concurrency.clear();
       for (size_t p = 0; p < v.size();) {
@@ -280,6 +284,7 @@ struct Result {
   int64_t failed = 0;
   std::string first_error;
   int64_t answer_size = 0;  // a sanity figure: series points / families / months per answer
+  std::string last_answer;  // the last answer's bytes, for the client's own parse time
 };
 
 Result RunLoad(Census::Stub* stub, Kind kind, int concurrency, const Flags& f) {
@@ -337,6 +342,11 @@ Result RunLoad(Census::Stub* stub, Kind kind, int concurrency, const Flags& f) {
         for (const auto& line : call->series.lines()) points += line.points_size();
         res.answer_size = points;
       }
+      if (finished == started && (started >= f.requests || now >= deadline)) {
+        res.last_answer = kind == Kind::kFamilies ? call->families.SerializeAsString()
+                          : kind == Kind::kSeries ? call->series.SerializeAsString()
+                                                  : call->shares.SerializeAsString();
+      }
     }
     if (started < f.requests && now < deadline) start_one();
   }
@@ -345,6 +355,24 @@ Result RunLoad(Census::Stub* stub, Kind kind, int concurrency, const Flags& f) {
   while (cq.Next(&tag, &ok)) {
   }
   return res;
+}
+
+// What the client alone spends parsing one answer (median of 21 parses): the part of every call's
+// time that no server change removes.
+double ClientParseMs(Kind kind, const std::string& bytes) {
+  std::vector<double> ms;
+  for (int i = 0; i < 21; ++i) {
+    hubcensus::v1::FamiliesResponse families;
+    hubcensus::v1::SeriesResponse series;
+    hubcensus::v1::SharesResponse shares;
+    const auto t = Clock::now();
+    if (kind == Kind::kFamilies) families.ParseFromString(bytes);
+    if (kind == Kind::kSeries) series.ParseFromString(bytes);
+    if (kind == Kind::kShares) shares.ParseFromString(bytes);
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
 }
 
 double Percentile(std::vector<double> v, double p) {
@@ -369,24 +397,29 @@ int Load(const Flags& f, const std::shared_ptr<grpc::Channel>& channel) {
   }
   std::printf("load: %" PRId64 " committed crawls; at most %" PRId64 " calls or %.0f s per row\n",
               crawls, f.requests, f.seconds);
-  std::printf("%-9s %8s %8s %9s %9s %9s %10s %8s %s\n", "rpc", "in_flight", "calls", "p50_ms",
-              "p99_ms", "max_ms", "calls/s", "failed", "answer");
+  // bench/peers/run.mjs reads the columns up to `answer` by position; later ones go after it.
+  std::printf("%-9s %8s %8s %9s %9s %9s %10s %8s %-14s %9s %s\n", "rpc", "in_flight", "calls",
+              "p50_ms", "p99_ms", "max_ms", "calls/s", "failed", "answer", "p99.9_ms",
+              "client_parse_ms");
   int status = 0;
   const std::pair<Kind, const char*> kinds[] = {
       {Kind::kFamilies, "Families"}, {Kind::kSeries, "Series"}, {Kind::kShares, "Shares"}};
   for (const auto& [kind, name] : kinds) {
+    if (("," + f.rpcs + ",").find(std::string(",") + name + ",") == std::string::npos) continue;
     // One call first, untimed: a first query may read the crawl from disk into caches.
     Flags warm = f;
     warm.requests = 1;
     RunLoad(stub.get(), kind, 1, warm);
     for (int c : f.concurrency) {
       Result r = RunLoad(stub.get(), kind, c, f);
-      std::printf("%-9s %8d %8zu %9.2f %9.2f %9.2f %10.1f %8" PRId64 " %" PRId64 "%s\n", name, c,
+      const std::string answer =
+          std::to_string(r.answer_size) + (kind == Kind::kSeries   ? " points"
+                                           : kind == Kind::kShares ? " months"
+                                                                   : " families");
+      std::printf("%-9s %8d %8zu %9.2f %9.2f %9.2f %10.1f %8" PRId64 " %-14s %9.2f %.3f\n", name, c,
                   r.ms.size(), Percentile(r.ms, 0.5), Percentile(r.ms, 0.99), Percentile(r.ms, 1.0),
-                  r.ms.size() / r.seconds, r.failed, r.answer_size,
-                  kind == Kind::kSeries   ? " points"
-                  : kind == Kind::kShares ? " months"
-                                          : " families");
+                  r.ms.size() / r.seconds, r.failed, answer.c_str(), Percentile(r.ms, 0.999),
+                  ClientParseMs(kind, r.last_answer));
       std::fflush(stdout);
       if (r.failed) {
         std::fprintf(stderr, "census_load: %s: %" PRId64 " calls failed, first: %.200s\n", name,
