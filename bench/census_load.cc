@@ -11,13 +11,15 @@
 //       and Shares (latest crawl), each with N calls in flight on one channel from one
 //       CompletionQueue: p50, p99, max and calls per second, bounded by --requests and
 //       --seconds per kind and concurrency, whichever ends first; --rpcs=Series runs one kind
-//       (e.g. under `perf record -p` of the aggregator)
+//       (e.g. under `perf record -p` of the aggregator). SeriesBytes is the Series call received
+//       as bytes and not parsed; client_parse_ms is what parsing one answer costs this client
 //
 // A crawl through fakehub and `hubcensus local` costs a process start, a coordinator and a
 // fetch per page (about 4 s for a 20k-repo Hub here, 25 min for 365); writing through the
 // SnapshotStore gRPC API skips only the Hub and the coordinator's leases, and the aggregator
 // verifies, publishes and computes every metric at each commit as it does for a real crawl.
 // Exit status: 0 when every call succeeded, 1 when one failed (the first error is printed).
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -50,7 +52,8 @@ struct Flags {
   int64_t requests = 2000;
   double seconds = 20;
   std::vector<int> concurrency = {1, 8};
-  std::string rpcs = "Families,Series,Shares";  // which kinds to run (one at a time: profiles)
+  std::string rpcs =
+      "Families,Series,SeriesBytes,Shares";  // which kinds to run (one at a time: profiles)
 };
 
 bool ParseFlags(int argc, char** argv, Flags* f) {
@@ -274,9 +277,13 @@ struct Call {
   std::unique_ptr<grpc::ClientAsyncResponseReader<hubcensus::v1::FamiliesResponse>> rf;
   std::unique_ptr<grpc::ClientAsyncResponseReader<hubcensus::v1::SeriesResponse>> rs;
   std::unique_ptr<grpc::ClientAsyncResponseReader<hubcensus::v1::SharesResponse>> rh;
+  grpc::ByteBuffer bytes;
+  std::unique_ptr<grpc::GenericClientAsyncResponseReader> rb;
 };
 
-enum class Kind { kFamilies, kSeries, kShares };
+// kSeriesBytes: the Series call of kSeries received as bytes and not parsed, which tells the
+// server and the transport apart from the client's parse of 39,420 points.
+enum class Kind { kFamilies, kSeries, kSeriesBytes, kShares };
 
 struct Result {
   std::vector<double> ms;
@@ -287,7 +294,8 @@ struct Result {
   std::string last_answer;  // the last answer's bytes, for the client's own parse time
 };
 
-Result RunLoad(Census::Stub* stub, Kind kind, int concurrency, const Flags& f) {
+Result RunLoad(Census::Stub* stub, grpc::GenericStub* generic, Kind kind, int concurrency,
+               const Flags& f) {
   grpc::CompletionQueue cq;
   Result res;
   int64_t started = 0, finished = 0;
@@ -312,6 +320,17 @@ Result RunLoad(Census::Stub* stub, Kind kind, int concurrency, const Flags& f) {
         call->rs = stub->PrepareAsyncSeries(&call->ctx, req, &cq);
         call->rs->StartCall();
         call->rs->Finish(&call->series, &call->status, call);
+        break;
+      }
+      case Kind::kSeriesBytes: {
+        hubcensus::v1::SeriesRequest req;
+        req.set_metric("ecosystem_downloads_all_time");
+        grpc::Slice slice(req.SerializeAsString());
+        grpc::ByteBuffer request(&slice, 1);
+        call->rb =
+            generic->PrepareUnaryCall(&call->ctx, "/hubcensus.v1.Census/Series", request, &cq);
+        call->rb->StartCall();
+        call->rb->Finish(&call->bytes, &call->status, call);
         break;
       }
       case Kind::kShares: {
@@ -342,10 +361,17 @@ Result RunLoad(Census::Stub* stub, Kind kind, int concurrency, const Flags& f) {
         for (const auto& line : call->series.lines()) points += line.points_size();
         res.answer_size = points;
       }
+      if (kind == Kind::kSeriesBytes) res.answer_size = static_cast<int64_t>(call->bytes.Length());
       if (finished == started && (started >= f.requests || now >= deadline)) {
-        res.last_answer = kind == Kind::kFamilies ? call->families.SerializeAsString()
-                          : kind == Kind::kSeries ? call->series.SerializeAsString()
-                                                  : call->shares.SerializeAsString();
+        if (kind == Kind::kFamilies) res.last_answer = call->families.SerializeAsString();
+        if (kind == Kind::kSeries) res.last_answer = call->series.SerializeAsString();
+        if (kind == Kind::kShares) res.last_answer = call->shares.SerializeAsString();
+        std::vector<grpc::Slice> slices;
+        if (kind == Kind::kSeriesBytes && call->bytes.Dump(&slices).ok()) {
+          for (const auto& piece : slices) {
+            res.last_answer.append(reinterpret_cast<const char*>(piece.begin()), piece.size());
+          }
+        }
       }
     }
     if (started < f.requests && now < deadline) start_one();
@@ -367,7 +393,7 @@ double ClientParseMs(Kind kind, const std::string& bytes) {
     hubcensus::v1::SharesResponse shares;
     const auto t = Clock::now();
     if (kind == Kind::kFamilies) families.ParseFromString(bytes);
-    if (kind == Kind::kSeries) series.ParseFromString(bytes);
+    if (kind == Kind::kSeries || kind == Kind::kSeriesBytes) series.ParseFromString(bytes);
     if (kind == Kind::kShares) shares.ParseFromString(bytes);
     ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
   }
@@ -384,6 +410,7 @@ double Percentile(std::vector<double> v, double p) {
 
 int Load(const Flags& f, const std::shared_ptr<grpc::Channel>& channel) {
   auto stub = Census::NewStub(channel);
+  grpc::GenericStub generic(channel);
   int64_t crawls = 0;
   {
     grpc::ClientContext ctx;
@@ -402,20 +429,23 @@ int Load(const Flags& f, const std::shared_ptr<grpc::Channel>& channel) {
               "p50_ms", "p99_ms", "max_ms", "calls/s", "failed", "answer", "p99.9_ms",
               "client_parse_ms");
   int status = 0;
-  const std::pair<Kind, const char*> kinds[] = {
-      {Kind::kFamilies, "Families"}, {Kind::kSeries, "Series"}, {Kind::kShares, "Shares"}};
+  const std::pair<Kind, const char*> kinds[] = {{Kind::kFamilies, "Families"},
+                                                {Kind::kSeries, "Series"},
+                                                {Kind::kSeriesBytes, "SeriesBytes"},
+                                                {Kind::kShares, "Shares"}};
   for (const auto& [kind, name] : kinds) {
     if (("," + f.rpcs + ",").find(std::string(",") + name + ",") == std::string::npos) continue;
     // One call first, untimed: a first query may read the crawl from disk into caches.
     Flags warm = f;
     warm.requests = 1;
-    RunLoad(stub.get(), kind, 1, warm);
+    RunLoad(stub.get(), &generic, kind, 1, warm);
     for (int c : f.concurrency) {
-      Result r = RunLoad(stub.get(), kind, c, f);
+      Result r = RunLoad(stub.get(), &generic, kind, c, f);
       const std::string answer =
-          std::to_string(r.answer_size) + (kind == Kind::kSeries   ? " points"
-                                           : kind == Kind::kShares ? " months"
-                                                                   : " families");
+          std::to_string(r.answer_size) + (kind == Kind::kSeries        ? " points"
+                                           : kind == Kind::kSeriesBytes ? " bytes"
+                                           : kind == Kind::kShares      ? " months"
+                                                                        : " families");
       std::printf("%-9s %8d %8zu %9.2f %9.2f %9.2f %10.1f %8" PRId64 " %-14s %9.2f %.3f\n", name, c,
                   r.ms.size(), Percentile(r.ms, 0.5), Percentile(r.ms, 0.99), Percentile(r.ms, 1.0),
                   r.ms.size() / r.seconds, r.failed, answer.c_str(), Percentile(r.ms, 0.999),
