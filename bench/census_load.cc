@@ -52,8 +52,8 @@ struct Flags {
   int64_t requests = 2000;
   double seconds = 20;
   std::vector<int> concurrency = {1, 8};
-  std::string rpcs =
-      "Families,Series,SeriesBytes,Shares";  // which kinds to run (one at a time: profiles)
+  // Which kinds to run (one alone: a profile of it).
+  std::string rpcs = "Families,Series,SeriesBytes,SeriesBuilt,Shares";
 };
 
 bool ParseFlags(int argc, char** argv, Flags* f) {
@@ -283,7 +283,9 @@ struct Call {
 
 // kSeriesBytes: the Series call of kSeries received as bytes and not parsed, which tells the
 // server and the transport apart from the client's parse of 39,420 points.
-enum class Kind { kFamilies, kSeries, kSeriesBytes, kShares };
+// kSeriesBuilt: the same answer asked with a to_date after every crawl that no earlier call asked
+// (years 3000 to 3999), so the aggregator builds it instead of sending a cached one.
+enum class Kind { kFamilies, kSeries, kSeriesBytes, kSeriesBuilt, kShares };
 
 struct Result {
   std::vector<double> ms;
@@ -314,9 +316,15 @@ Result RunLoad(Census::Stub* stub, grpc::GenericStub* generic, Kind kind, int co
         call->rf->Finish(&call->families, &call->status, call);
         break;
       }
-      case Kind::kSeries: {
+      case Kind::kSeries:
+      case Kind::kSeriesBuilt: {
         hubcensus::v1::SeriesRequest req;  // every family, every crawl
         req.set_metric("ecosystem_downloads_all_time");
+        if (kind == Kind::kSeriesBuilt) {
+          char to[16];
+          std::snprintf(to, sizeof(to), "%04d-01-01", 3000 + static_cast<int>(started % 1000));
+          req.set_to_date(to);
+        }
         call->rs = stub->PrepareAsyncSeries(&call->ctx, req, &cq);
         call->rs->StartCall();
         call->rs->Finish(&call->series, &call->status, call);
@@ -356,7 +364,7 @@ Result RunLoad(Census::Stub* stub, grpc::GenericStub* generic, Kind kind, int co
       res.ms.push_back(std::chrono::duration<double, std::milli>(now - call->start).count());
       if (kind == Kind::kFamilies) res.answer_size = call->families.families_size();
       if (kind == Kind::kShares) res.answer_size = call->shares.months_size();
-      if (kind == Kind::kSeries) {
+      if (kind == Kind::kSeries || kind == Kind::kSeriesBuilt) {
         int64_t points = 0;
         for (const auto& line : call->series.lines()) points += line.points_size();
         res.answer_size = points;
@@ -364,7 +372,9 @@ Result RunLoad(Census::Stub* stub, grpc::GenericStub* generic, Kind kind, int co
       if (kind == Kind::kSeriesBytes) res.answer_size = static_cast<int64_t>(call->bytes.Length());
       if (finished == started && (started >= f.requests || now >= deadline)) {
         if (kind == Kind::kFamilies) res.last_answer = call->families.SerializeAsString();
-        if (kind == Kind::kSeries) res.last_answer = call->series.SerializeAsString();
+        if (kind == Kind::kSeries || kind == Kind::kSeriesBuilt) {
+          res.last_answer = call->series.SerializeAsString();
+        }
         if (kind == Kind::kShares) res.last_answer = call->shares.SerializeAsString();
         std::vector<grpc::Slice> slices;
         if (kind == Kind::kSeriesBytes && call->bytes.Dump(&slices).ok()) {
@@ -393,7 +403,9 @@ double ClientParseMs(Kind kind, const std::string& bytes) {
     hubcensus::v1::SharesResponse shares;
     const auto t = Clock::now();
     if (kind == Kind::kFamilies) families.ParseFromString(bytes);
-    if (kind == Kind::kSeries || kind == Kind::kSeriesBytes) series.ParseFromString(bytes);
+    if (kind == Kind::kSeries || kind == Kind::kSeriesBytes || kind == Kind::kSeriesBuilt) {
+      series.ParseFromString(bytes);
+    }
     if (kind == Kind::kShares) shares.ParseFromString(bytes);
     ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
   }
@@ -432,6 +444,7 @@ int Load(const Flags& f, const std::shared_ptr<grpc::Channel>& channel) {
   const std::pair<Kind, const char*> kinds[] = {{Kind::kFamilies, "Families"},
                                                 {Kind::kSeries, "Series"},
                                                 {Kind::kSeriesBytes, "SeriesBytes"},
+                                                {Kind::kSeriesBuilt, "SeriesBuilt"},
                                                 {Kind::kShares, "Shares"}};
   for (const auto& [kind, name] : kinds) {
     if (("," + f.rpcs + ",").find(std::string(",") + name + ",") == std::string::npos) continue;
@@ -441,11 +454,11 @@ int Load(const Flags& f, const std::shared_ptr<grpc::Channel>& channel) {
     RunLoad(stub.get(), &generic, kind, 1, warm);
     for (int c : f.concurrency) {
       Result r = RunLoad(stub.get(), &generic, kind, c, f);
-      const std::string answer =
-          std::to_string(r.answer_size) + (kind == Kind::kSeries        ? " points"
-                                           : kind == Kind::kSeriesBytes ? " bytes"
-                                           : kind == Kind::kShares      ? " months"
-                                                                        : " families");
+      const std::string answer = std::to_string(r.answer_size) +
+                                 (kind == Kind::kSeries || kind == Kind::kSeriesBuilt ? " points"
+                                  : kind == Kind::kSeriesBytes                        ? " bytes"
+                                  : kind == Kind::kShares                             ? " months"
+                                                          : " families");
       std::printf("%-9s %8d %8zu %9.2f %9.2f %9.2f %10.1f %8" PRId64 " %-14s %9.2f %.3f\n", name, c,
                   r.ms.size(), Percentile(r.ms, 0.5), Percentile(r.ms, 0.99), Percentile(r.ms, 1.0),
                   r.ms.size() / r.seconds, r.failed, answer.c_str(), Percentile(r.ms, 0.999),
