@@ -213,7 +213,7 @@ void CountQuery(const char* method) { Metrics().queries.Add({{"method", method}}
 // the request as received.
 class AnswerCache {
  public:
-  // What one generation's answers may hold: a Series of every family over 365 crawls is 1.6 MB.
+  // What one generation's answers may hold: a Series of every family over 365 crawls is 1.3 MB.
   static constexpr size_t kMaxBytes = size_t{64} << 20;
   static constexpr size_t kMaxAnswers = 1024;
 
