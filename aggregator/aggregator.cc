@@ -1,7 +1,11 @@
 #include "aggregator/aggregator.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstring>
 #include <deque>
+#include <functional>
+#include <thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -62,24 +66,64 @@ absl::Status CheckMetric(const std::string& metric, absl::string_view field) {
                                                  ")"));
 }
 
-double MetricValue(const v1::Figures& f, const std::string& metric) {
-  const auto& d = f.derivatives();
-  if (metric == "first_party_repos") return static_cast<double>(f.first_party_repos());
+// The value of `metric` in a family's or region's figures, chosen once per Series call rather than
+// by name at each of its up to 39,420 points.
+using MetricReader = double (*)(const v1::Figures&);
+MetricReader MetricReaderOf(const std::string& metric) {
+  if (metric == "first_party_repos") {
+    return [](const v1::Figures& f) { return static_cast<double>(f.first_party_repos()); };
+  }
   if (metric == "first_party_downloads_all_time" || metric == "downloads_in_period") {
-    return static_cast<double>(f.first_party_downloads_all_time());
+    return [](const v1::Figures& f) {
+      return static_cast<double>(f.first_party_downloads_all_time());
+    };
   }
-  if (metric == "first_party_downloads_30d")
-    return static_cast<double>(f.first_party_downloads_30d());
-  if (metric == "ecosystem_downloads_all_time") return f.ecosystem_downloads_all_time();
+  if (metric == "first_party_downloads_30d") {
+    return [](const v1::Figures& f) { return static_cast<double>(f.first_party_downloads_30d()); };
+  }
+  if (metric == "ecosystem_downloads_all_time") {
+    return [](const v1::Figures& f) { return f.ecosystem_downloads_all_time(); };
+  }
   if (metric == "derivatives") {
-    return d.finetune() + d.adapter() + d.quantized() + d.merge() + d.unknown();
+    return [](const v1::Figures& f) {
+      const auto& d = f.derivatives();
+      return d.finetune() + d.adapter() + d.quantized() + d.merge() + d.unknown();
+    };
   }
-  if (metric == "derivatives_finetune") return d.finetune();
-  if (metric == "derivatives_adapter") return d.adapter();
-  if (metric == "derivatives_quantized") return d.quantized();
-  if (metric == "derivatives_merge") return d.merge();
-  if (metric == "derivatives_unknown") return d.unknown();
-  return 0;
+  if (metric == "derivatives_finetune") {
+    return [](const v1::Figures& f) { return f.derivatives().finetune(); };
+  }
+  if (metric == "derivatives_adapter") {
+    return [](const v1::Figures& f) { return f.derivatives().adapter(); };
+  }
+  if (metric == "derivatives_quantized") {
+    return [](const v1::Figures& f) { return f.derivatives().quantized(); };
+  }
+  if (metric == "derivatives_merge") {
+    return [](const v1::Figures& f) { return f.derivatives().merge(); };
+  }
+  if (metric == "derivatives_unknown") {
+    return [](const v1::Figures& f) { return f.derivatives().unknown(); };
+  }
+  return [](const v1::Figures&) { return 0.0; };
+}
+
+// Protocol buffer wire format, for the Series answer written as bytes (Impl::SeriesBytes).
+void PutVarint(uint64_t value, std::string* out) {
+  while (value >= 0x80) {
+    out->push_back(static_cast<char>(value | 0x80));
+    value >>= 7;
+  }
+  out->push_back(static_cast<char>(value));
+}
+// A string, bytes or message field; proto3 leaves an empty string out.
+void PutLengthDelimited(int field, absl::string_view bytes, std::string* out) {
+  PutVarint(static_cast<uint64_t>(field) << 3 | 2, out);
+  PutVarint(bytes.size(), out);
+  out->append(bytes.data(), bytes.size());
+}
+void PutStringField(int field, absl::string_view text, std::string* out) {
+  if (!text.empty()) PutLengthDelimited(field, text, out);
 }
 
 absl::Status CheckOptionalDate(const std::string& text, absl::string_view field) {
@@ -162,6 +206,115 @@ IngestMetrics& Metrics() {
 
 void CountQuery(const char* method) { Metrics().queries.Add({{"method", method}}).Increment(); }
 
+// The serialized answers of Families, Series and Shares under the served families config, for one
+// commit generation of the store (Impl::commit_generation_): every commit makes a new generation,
+// and an answer built in an older one is never returned. A committed crawl's served figures never
+// change, so within a generation an answer depends on the request alone. Keyed by the method and
+// the request as received.
+class AnswerCache {
+ public:
+  // What one generation's answers may hold: a Series of every family over 365 crawls is 1.3 MB.
+  static constexpr size_t kMaxBytes = size_t{64} << 20;
+  static constexpr size_t kMaxAnswers = 1024;
+
+  std::shared_ptr<const std::string> Find(uint64_t generation, const std::string& key) {
+    absl::ReaderMutexLock lock(&mu_);
+    if (generation != generation_) return nullptr;
+    auto it = answers_.find(key);
+    return it == answers_.end() ? nullptr : it->second;
+  }
+
+  // An answer built from a view taken in `generation`; dropped when a newer generation has
+  // answers already.
+  void Insert(uint64_t generation, std::string key, std::shared_ptr<const std::string> answer) {
+    absl::MutexLock lock(&mu_);
+    if (generation < generation_) return;
+    if (generation > generation_ || bytes_ + answer->size() > kMaxBytes ||
+        answers_.size() >= kMaxAnswers) {
+      // A new generation, or a full cache (many distinct requests): start over.
+      answers_.clear();
+      bytes_ = 0;
+      generation_ = generation;
+    }
+    if (answer->size() > kMaxBytes) return;
+    bytes_ += answer->size();
+    answers_.insert_or_assign(std::move(key), std::move(answer));
+  }
+
+ private:
+  absl::Mutex mu_;
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<std::string, std::shared_ptr<const std::string>> answers_
+      ABSL_GUARDED_BY(mu_);
+};
+
+// The threads that build answers the cache does not hold. gRPC runs callback handlers on its own
+// threads, which must not block: an ad hoc census or a re-materialisation takes seconds.
+class AnswerBuilders {
+ public:
+  explicit AnswerBuilders(int threads) {
+    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+  }
+  // Runs what is queued, then stops (gRPC's shutdown waits for every call these finish).
+  ~AnswerBuilders() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    for (auto& t : threads_) t.join();
+  }
+  void Run(std::function<void()> task) {
+    absl::MutexLock lock(&mu_);
+    tasks_.push_back(std::move(task));
+  }
+
+ private:
+  void Loop() {
+    for (;;) {
+      std::function<void()> task;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(
+            +[](AnswerBuilders* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(b->mu_) {
+              return b->stopping_ || !b->tasks_.empty();
+            },
+            this));
+        if (tasks_.empty()) return;  // stopping, nothing left
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();
+    }
+  }
+
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
+// The bytes of a received message, in one string.
+std::string BytesOf(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  std::string out;
+  if (!buffer.Dump(&slices).ok()) return out;
+  out.reserve(buffer.Length());
+  for (const grpc::Slice& s : slices)
+    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return out;
+}
+
+// Sends `answer` without copying it: the slice holds a reference until gRPC has written it.
+void SendAnswer(std::shared_ptr<const std::string> answer, grpc::ByteBuffer* response) {
+  auto* held = new std::shared_ptr<const std::string>(std::move(answer));
+  grpc::Slice slice(
+      const_cast<char*>((*held)->data()), (*held)->size(),
+      [](void* p) { delete static_cast<std::shared_ptr<const std::string>*>(p); }, held);
+  grpc::ByteBuffer buffer(&slice, 1);
+  response->Swap(&buffer);
+}
+
 }  // namespace
 
 // The gRPC faces and the query machinery behind the public methods.
@@ -173,7 +326,7 @@ class Aggregator::Impl {
         served_fingerprint_(FamilyConfigFingerprint(agg->families_)),
         matcher_(agg->families_),
         store_service_(agg),
-        census_service_(agg) {}
+        census_service_(agg, this) {}
 
   // A config for a request: the served one, or a validated ad-hoc one.
   absl::StatusOr<v1::FamilyConfig> ConfigFor(const v1::FamilyConfig& requested,
@@ -335,44 +488,139 @@ class Aggregator::Impl {
     std::string name;
     bool region;
   };
-  absl::StatusOr<v1::SeriesResponse> SeriesOf(const std::string& metric,
-                                              const std::vector<Line>& lines,
-                                              const std::string& from, const std::string& to) {
+  // The lines a Series request asks for, validated: INVALID_ARGUMENT names the field.
+  absl::StatusOr<std::vector<Line>> SeriesLines(const v1::SeriesRequest& request) const {
+    RETURN_IF_ERROR(CheckMetric(request.metric(), "metric"));
+    RETURN_IF_ERROR(CheckOptionalDate(request.from_date(), "from_date"));
+    RETURN_IF_ERROR(CheckOptionalDate(request.to_date(), "to_date"));
+    if (!request.from_date().empty() && !request.to_date().empty() &&
+        request.from_date() > request.to_date()) {
+      return absl::InvalidArgumentError(absl::StrCat("from_date: ", request.from_date(),
+                                                     " is after to_date ", request.to_date()));
+    }
+    std::vector<Line> lines;
+    if (request.regions_size() > 0) {
+      for (int i = 0; i < request.regions_size(); ++i) {
+        const std::string& r = request.regions(i);
+        if (std::find(std::begin(kRegions), std::end(kRegions), r) == std::end(kRegions)) {
+          return absl::InvalidArgumentError(absl::StrCat("regions[", i, "]: unknown region ",
+                                                         QuoteInput(r),
+                                                         " (china, us, eu, other, unknown)"));
+        }
+        lines.push_back({r, true});
+      }
+    } else if (request.families_size() > 0) {
+      for (int i = 0; i < request.families_size(); ++i) {
+        if (matcher_.IndexOf(request.families(i)) < 0) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("families[", i, "]: unknown family ", QuoteInput(request.families(i))));
+        }
+        lines.push_back({request.families(i), false});
+      }
+    } else {
+      for (const auto& f : agg_->families_.family()) lines.push_back({f.name(), false});
+    }
+    return lines;
+  }
+
+  // Calls point(crawl, line, value) for every point of the series, crawl by crawl in date order
+  // and in `lines` order within a crawl: what SeriesOf and SeriesBytes both write.
+  template <typename Point>
+  absl::Status WalkSeries(const std::string& metric, const std::vector<Line>& lines,
+                          const std::string& from, const std::string& to, const Point& point) {
     ASSIGN_OR_RETURN(auto view, agg_->store_->View());
     auto crawls = ByDate(view->CommittedCrawls());
-    v1::SeriesResponse out;
-    out.set_metric(metric);
-    for (const Line& l : lines) out.add_lines()->set_name(l.name);
+    const bool in_period = metric == "downloads_in_period";
+    const MetricReader read = MetricReaderOf(metric);
     bool have_previous = false;
     std::vector<double> previous(lines.size(), 0);
     for (const auto& crawl : crawls) {
       if (!to.empty() && crawl.date() > to) break;
       const bool in_range = from.empty() || crawl.date() >= from;
       // The first crawl of the range still needs its predecessor for downloads_in_period.
-      if (!in_range && metric != "downloads_in_period") continue;
+      if (!in_range && !in_period) continue;
       ASSIGN_OR_RETURN(std::shared_ptr<const ServedFigures> served, Served(*view, crawl));
       for (size_t i = 0; i < lines.size(); ++i) {
         const auto& index = lines[i].region ? served->by_region : served->by_family;
         auto found = index.find(lines[i].name);
-        const v1::Figures* figures = found == index.end() ? nullptr : found->second;
-        double value = figures == nullptr ? 0 : MetricValue(*figures, metric);
-        double point = value;
-        bool emit = in_range;
-        if (metric == "downloads_in_period") {
-          point = value - previous[i];
-          emit = in_range && have_previous;
-          previous[i] = value;
+        const double value = found == index.end() ? 0 : read(*found->second);
+        if (!in_period) {
+          if (in_range) point(crawl, i, value);
+          continue;
         }
-        if (emit) {
-          auto* p = out.mutable_lines(static_cast<int>(i))->add_points();
-          p->set_date(crawl.date());
-          p->set_crawl_id(crawl.crawl_id());
-          p->set_value(point);
-        }
+        if (in_range && have_previous) point(crawl, i, value - previous[i]);
+        previous[i] = value;
       }
       have_previous = true;
     }
+    return absl::OkStatus();
+  }
+
+  // Series values of families or regions over the committed crawls of a range.
+  absl::StatusOr<v1::SeriesResponse> SeriesOf(const std::string& metric,
+                                              const std::vector<Line>& lines,
+                                              const std::string& from, const std::string& to) {
+    v1::SeriesResponse out;
+    out.set_metric(metric);
+    for (const Line& l : lines) out.add_lines()->set_name(l.name);
+    RETURN_IF_ERROR(WalkSeries(metric, lines, from, to,
+                               [&](const v1::StoredCrawl& crawl, size_t line, double value) {
+                                 auto* p = out.mutable_lines(static_cast<int>(line))->add_points();
+                                 p->set_date(crawl.date());
+                                 p->set_crawl_id(crawl.crawl_id());
+                                 p->set_value(value);
+                               }));
     return out;
+  }
+
+  // SeriesOf's answer serialized, written straight as bytes: a point's date and crawl id are the
+  // same bytes on every line, so they are encoded once per crawl, and no message is built for
+  // each of 39,420 points. Parses to exactly SeriesOf's message (tests compare the two).
+  absl::StatusOr<std::string> SeriesBytes(const std::string& metric, const std::vector<Line>& lines,
+                                          const std::string& from, const std::string& to) {
+    std::vector<std::string> line_points(lines.size());
+    const v1::StoredCrawl* prefix_crawl = nullptr;
+    std::string prefix;  // SeriesPoint fields 1 and 2 of the current crawl
+    RETURN_IF_ERROR(WalkSeries(metric, lines, from, to,
+                               [&](const v1::StoredCrawl& crawl, size_t line, double value) {
+                                 if (prefix_crawl != &crawl) {
+                                   prefix.clear();
+                                   PutStringField(1, crawl.date(), &prefix);
+                                   PutStringField(2, crawl.crawl_id(), &prefix);
+                                   prefix_crawl = &crawl;
+                                 }
+                                 uint64_t bits;
+                                 static_assert(sizeof(bits) == sizeof(value));
+                                 std::memcpy(&bits, &value, sizeof(bits));
+                                 std::string& out = line_points[line];
+                                 // SeriesLine.points (2): the prefix, then value (3, fixed64)
+                                 // unless it is +0.0, which proto3 leaves out.
+                                 PutVarint(2 << 3 | 2, &out);
+                                 PutVarint(prefix.size() + (bits != 0 ? 9 : 0), &out);
+                                 out.append(prefix);
+                                 if (bits != 0) {
+                                   out.push_back(static_cast<char>(3 << 3 | 1));
+                                   for (int b = 0; b < 8; ++b)
+                                     out.push_back(static_cast<char>(bits >> (8 * b)));
+                                 }
+                               }));
+    std::string answer;
+    size_t size = metric.size() + 8;
+    for (size_t i = 0; i < lines.size(); ++i)
+      size += line_points[i].size() + lines[i].name.size() + 16;
+    answer.reserve(size);
+    PutStringField(1, metric, &answer);  // SeriesResponse.metric
+    std::string name;
+    for (size_t i = 0; i < lines.size(); ++i) {
+      name.clear();
+      PutStringField(1, lines[i].name, &name);  // SeriesLine.name
+      // SeriesResponse.lines (2): written even when empty, as an empty message is.
+      PutVarint(2 << 3 | 2, &answer);
+      PutVarint(name.size() + line_points[i].size(), &answer);
+      answer.append(name);
+      answer.append(line_points[i]);
+    }
+    return answer;
   }
 
   // The ancestors of one repo (up to max_steps edges away, over the edges the policy follows),
@@ -403,6 +651,78 @@ class Aggregator::Impl {
     return out;
   }
 
+  // The answers as sent, built: the typed method's answer serialized (it validates and counts
+  // the call), or for Series the bytes written straight.
+  absl::StatusOr<std::string> FamiliesAnswer(const v1::FamiliesRequest& request) {
+    ASSIGN_OR_RETURN(v1::FamiliesResponse answer, agg_->Families(request));
+    return answer.SerializeAsString();
+  }
+  absl::StatusOr<std::string> SharesAnswer(const v1::SharesRequest& request) {
+    ASSIGN_OR_RETURN(v1::SharesResponse answer, agg_->Shares(request));
+    return answer.SerializeAsString();
+  }
+  absl::StatusOr<std::string> SeriesAnswer(const v1::SeriesRequest& request) {
+    CountQuery("Series");
+    ASSIGN_OR_RETURN(std::vector<Line> lines, SeriesLines(request));
+    return SeriesBytes(request.metric(), lines, request.from_date(), request.to_date());
+  }
+
+  // A Census call answered with the bytes it sends: from the answer cache on this (gRPC) thread
+  // when it holds them, else built on an AnswerBuilders thread by `build` and cached when
+  // `cacheable` says the answer is the served config's.
+  template <typename Request>
+  grpc::ServerUnaryReactor* Answer(const char* method, grpc::CallbackServerContext* context,
+                                   const grpc::ByteBuffer* request, grpc::ByteBuffer* response,
+                                   absl::StatusOr<std::string> (Impl::*build)(const Request&),
+                                   bool (*cacheable)(const Request&)) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    std::string key = absl::StrCat(method, "/", BytesOf(*request));
+    if (auto hit = CachedAnswer(key)) {
+      CountQuery(method);
+      SendAnswer(std::move(hit), response);
+      reactor->Finish(grpc::Status::OK);
+      return reactor;
+    }
+    builders_.Run([this, method, key = std::move(key), response, reactor, build, cacheable] {
+      // Another call may have built it while this one waited.
+      if (auto hit = CachedAnswer(key)) {
+        CountQuery(method);
+        SendAnswer(std::move(hit), response);
+        reactor->Finish(grpc::Status::OK);
+        return;
+      }
+      Request parsed;
+      const absl::string_view bytes = absl::string_view(key).substr(std::strlen(method) + 1);
+      if (!parsed.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+        reactor->Finish(ToGrpcStatus(absl::InvalidArgumentError(
+            absl::StrCat("request: not a ", Request::descriptor()->full_name(), " message"))));
+        return;
+      }
+      // Read before the view the answer comes from: an answer is never filed under a generation
+      // newer than its view.
+      const uint64_t generation = commit_generation_.load();
+      absl::StatusOr<std::string> answer = (this->*build)(parsed);
+      if (!answer.ok()) {
+        reactor->Finish(ToGrpcStatus(answer.status()));
+        return;
+      }
+      auto bytes_out = std::make_shared<const std::string>(std::move(*answer));
+      if (!agg_->store_->secondary() && cacheable(parsed)) {
+        answers_.Insert(generation, key, bytes_out);
+      }
+      SendAnswer(std::move(bytes_out), response);
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
+  }
+
+  // The cached answer of `key` in the current commit generation. A secondary (read-only)
+  // instance never caches: the commits it would have to see are another process's.
+  std::shared_ptr<const std::string> CachedAnswer(const std::string& key) {
+    if (agg_->store_->secondary()) return nullptr;
+    return answers_.Find(commit_generation_.load(), key);
+  }
+
   Aggregator* agg_;
   AggregatorOptions options_;
   uint64_t served_fingerprint_;
@@ -411,6 +731,10 @@ class Aggregator::Impl {
   // Crawl number -> the served figures of that committed crawl.
   absl::flat_hash_map<uint32_t, std::shared_ptr<const ServedFigures>> served_
       ABSL_GUARDED_BY(served_mu_);
+  // Moved on by every Commit, once the store has published (or refused) the crawl: cached answers
+  // of an earlier generation are dead.
+  std::atomic<uint64_t> commit_generation_{0};
+  AnswerCache answers_;
 
   class StoreService final : public v1::SnapshotStore::Service {
    public:
@@ -448,9 +772,13 @@ class Aggregator::Impl {
     Aggregator* agg_;
   };
 
-  class CensusService final : public v1::Census::Service {
+  // Families, Series and Shares are raw callback methods: a cached answer is sent as the bytes it
+  // was serialized to, without copying or serializing 39,420 Series points again per call.
+  class CensusService final
+      : public v1::Census::WithRawCallbackMethod_Families<v1::Census::WithRawCallbackMethod_Series<
+            v1::Census::WithRawCallbackMethod_Shares<v1::Census::Service>>> {
    public:
-    explicit CensusService(Aggregator* agg) : agg_(agg) {}
+    CensusService(Aggregator* agg, Impl* impl) : agg_(agg), impl_(impl) {}
     template <typename Resp>
     static grpc::Status Reply(absl::StatusOr<Resp> result, Resp* response) {
       if (!result.ok()) return ToGrpcStatus(result.status());
@@ -461,17 +789,26 @@ class Aggregator::Impl {
                             v1::ListCommittedCrawlsResponse* response) override {
       return Reply(agg_->ListCrawls(*request), response);
     }
-    grpc::Status Families(grpc::ServerContext*, const v1::FamiliesRequest* request,
-                          v1::FamiliesResponse* response) override {
-      return Reply(agg_->Families(*request), response);
+    grpc::ServerUnaryReactor* Families(grpc::CallbackServerContext* context,
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override {
+      return impl_->Answer(
+          "Families", context, request, response, &Impl::FamiliesAnswer,
+          +[](const v1::FamiliesRequest& r) { return r.families().family_size() == 0; });
     }
-    grpc::Status Series(grpc::ServerContext*, const v1::SeriesRequest* request,
-                        v1::SeriesResponse* response) override {
-      return Reply(agg_->Series(*request), response);
+    grpc::ServerUnaryReactor* Series(grpc::CallbackServerContext* context,
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override {
+      return impl_->Answer(
+          "Series", context, request, response, &Impl::SeriesAnswer,
+          +[](const v1::SeriesRequest&) { return true; });
     }
-    grpc::Status Shares(grpc::ServerContext*, const v1::SharesRequest* request,
-                        v1::SharesResponse* response) override {
-      return Reply(agg_->Shares(*request), response);
+    grpc::ServerUnaryReactor* Shares(grpc::CallbackServerContext* context,
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override {
+      return impl_->Answer(
+          "Shares", context, request, response, &Impl::SharesAnswer,
+          +[](const v1::SharesRequest& r) { return r.families().family_size() == 0; });
     }
     grpc::Status Crossover(grpc::ServerContext*, const v1::CrossoverRequest* request,
                            v1::CrossoverResponse* response) override {
@@ -492,10 +829,13 @@ class Aggregator::Impl {
 
    private:
     Aggregator* agg_;
+    Impl* impl_;
   };
 
   StoreService store_service_;
   CensusService census_service_;
+  // Last: its threads run calls that use every member above, and are joined first.
+  AnswerBuilders builders_{4};
 };
 
 absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Open(AggregatorOptions options) {
@@ -573,7 +913,12 @@ absl::StatusOr<v1::CommitResponse> Aggregator::Commit(const v1::CommitRequest& r
     }
     return Impl::RollupsOf(figures, fingerprint, top_k);
   };
-  ASSIGN_OR_RETURN(store::CommitOutcome outcome, store_->Commit(request, build));
+  absl::StatusOr<store::CommitOutcome> committed = store_->Commit(request, build);
+  // Whether published or refused (a refusal may follow a partial failure the next view shows),
+  // no answer cached before this point is served again.
+  impl_->commit_generation_.fetch_add(1);
+  if (!committed.ok()) return committed.status();
+  const store::CommitOutcome& outcome = *committed;
   if (!outcome.already_committed) Metrics().commits.Increment();
   v1::CommitResponse response;
   response.set_repos(outcome.crawl.repos());
@@ -621,36 +966,7 @@ absl::StatusOr<v1::FamiliesResponse> Aggregator::Families(const v1::FamiliesRequ
 
 absl::StatusOr<v1::SeriesResponse> Aggregator::Series(const v1::SeriesRequest& request) {
   CountQuery("Series");
-  RETURN_IF_ERROR(CheckMetric(request.metric(), "metric"));
-  RETURN_IF_ERROR(CheckOptionalDate(request.from_date(), "from_date"));
-  RETURN_IF_ERROR(CheckOptionalDate(request.to_date(), "to_date"));
-  if (!request.from_date().empty() && !request.to_date().empty() &&
-      request.from_date() > request.to_date()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("from_date: ", request.from_date(), " is after to_date ", request.to_date()));
-  }
-  std::vector<Impl::Line> lines;
-  if (request.regions_size() > 0) {
-    for (int i = 0; i < request.regions_size(); ++i) {
-      const std::string& r = request.regions(i);
-      if (std::find(std::begin(kRegions), std::end(kRegions), r) == std::end(kRegions)) {
-        return absl::InvalidArgumentError(absl::StrCat("regions[", i, "]: unknown region ",
-                                                       QuoteInput(r),
-                                                       " (china, us, eu, other, unknown)"));
-      }
-      lines.push_back({r, true});
-    }
-  } else if (request.families_size() > 0) {
-    for (int i = 0; i < request.families_size(); ++i) {
-      if (impl_->matcher_.IndexOf(request.families(i)) < 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("families[", i, "]: unknown family ", QuoteInput(request.families(i))));
-      }
-      lines.push_back({request.families(i), false});
-    }
-  } else {
-    for (const auto& f : families_.family()) lines.push_back({f.name(), false});
-  }
+  ASSIGN_OR_RETURN(std::vector<Impl::Line> lines, impl_->SeriesLines(request));
   return impl_->SeriesOf(request.metric(), lines, request.from_date(), request.to_date());
 }
 

@@ -59,7 +59,9 @@ class Aggregator {
   absl::StatusOr<std::vector<std::string>> ChangedSinceLastCrawl(const v1::WriteBatch& batch);
 
   // The Census API. Bad requests: INVALID_ARGUMENT naming the field; unknown crawl or date:
-  // NOT_FOUND. Each call reads one store snapshot.
+  // NOT_FOUND. Each call reads one store snapshot. Over census_service(), Families, Series and
+  // Shares of the served families config are answered from a cache of their serialized answers
+  // that every Commit ends (a read_only instance caches none: the commits are another process's).
   absl::StatusOr<v1::ListCommittedCrawlsResponse> ListCrawls(
       const v1::ListCommittedCrawlsRequest& request);
   absl::StatusOr<v1::FamiliesResponse> Families(const v1::FamiliesRequest& request);

@@ -10,13 +10,17 @@
 //       Families (latest crawl), Series (ecosystem downloads of every family over every crawl)
 //       and Shares (latest crawl), each with N calls in flight on one channel from one
 //       CompletionQueue: p50, p99, max and calls per second, bounded by --requests and
-//       --seconds per kind and concurrency, whichever ends first
+//       --seconds per kind and concurrency, whichever ends first; --rpcs=Series runs one kind
+//       (e.g. under `perf record -p` of the aggregator). SeriesBytes is the Series call received
+//       as bytes and not parsed; client_parse_ms is what parsing one answer costs this client
 //
 // A crawl through fakehub and `hubcensus local` costs a process start, a coordinator and a
 // fetch per page (about 4 s for a 20k-repo Hub here, 25 min for 365); writing through the
 // SnapshotStore gRPC API skips only the Hub and the coordinator's leases, and the aggregator
 // verifies, publishes and computes every metric at each commit as it does for a real crawl.
 // Exit status: 0 when every call succeeded, 1 when one failed (the first error is printed).
+#include <google/protobuf/arena.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -49,6 +53,8 @@ struct Flags {
   int64_t requests = 2000;
   double seconds = 20;
   std::vector<int> concurrency = {1, 8};
+  // Which kinds to run (one alone: a profile of it).
+  std::string rpcs = "Families,Series,SeriesBytes,SeriesBuilt,Shares";
 };
 
 bool ParseFlags(int argc, char** argv, Flags* f) {
@@ -75,6 +81,8 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       f->requests = std::atoll(v.c_str());
     } else if (value("seconds", &v)) {
       f->seconds = std::atof(v.c_str());
+    } else if (value("rpcs", &v)) {
+      f->rpcs = v;
     } else if (value("concurrency", &v)) {
       f->concurrency.clear();
       for (size_t p = 0; p < v.size();) {
@@ -270,9 +278,15 @@ struct Call {
   std::unique_ptr<grpc::ClientAsyncResponseReader<hubcensus::v1::FamiliesResponse>> rf;
   std::unique_ptr<grpc::ClientAsyncResponseReader<hubcensus::v1::SeriesResponse>> rs;
   std::unique_ptr<grpc::ClientAsyncResponseReader<hubcensus::v1::SharesResponse>> rh;
+  grpc::ByteBuffer bytes;
+  std::unique_ptr<grpc::GenericClientAsyncResponseReader> rb;
 };
 
-enum class Kind { kFamilies, kSeries, kShares };
+// kSeriesBytes: the Series call of kSeries received as bytes and not parsed, which tells the
+// server and the transport apart from the client's parse of 39,420 points.
+// kSeriesBuilt: the same answer asked with a to_date after every crawl that no earlier call asked
+// (years 3000 to 3999), so the aggregator builds it instead of sending a cached one.
+enum class Kind { kFamilies, kSeries, kSeriesBytes, kSeriesBuilt, kShares };
 
 struct Result {
   std::vector<double> ms;
@@ -280,9 +294,11 @@ struct Result {
   int64_t failed = 0;
   std::string first_error;
   int64_t answer_size = 0;  // a sanity figure: series points / families / months per answer
+  std::string last_answer;  // the last answer's bytes, for the client's own parse time
 };
 
-Result RunLoad(Census::Stub* stub, Kind kind, int concurrency, const Flags& f) {
+Result RunLoad(Census::Stub* stub, grpc::GenericStub* generic, Kind kind, int concurrency,
+               const Flags& f) {
   grpc::CompletionQueue cq;
   Result res;
   int64_t started = 0, finished = 0;
@@ -301,12 +317,29 @@ Result RunLoad(Census::Stub* stub, Kind kind, int concurrency, const Flags& f) {
         call->rf->Finish(&call->families, &call->status, call);
         break;
       }
-      case Kind::kSeries: {
+      case Kind::kSeries:
+      case Kind::kSeriesBuilt: {
         hubcensus::v1::SeriesRequest req;  // every family, every crawl
         req.set_metric("ecosystem_downloads_all_time");
+        if (kind == Kind::kSeriesBuilt) {
+          char to[16];
+          std::snprintf(to, sizeof(to), "%04d-01-01", 3000 + static_cast<int>(started % 1000));
+          req.set_to_date(to);
+        }
         call->rs = stub->PrepareAsyncSeries(&call->ctx, req, &cq);
         call->rs->StartCall();
         call->rs->Finish(&call->series, &call->status, call);
+        break;
+      }
+      case Kind::kSeriesBytes: {
+        hubcensus::v1::SeriesRequest req;
+        req.set_metric("ecosystem_downloads_all_time");
+        grpc::Slice slice(req.SerializeAsString());
+        grpc::ByteBuffer request(&slice, 1);
+        call->rb =
+            generic->PrepareUnaryCall(&call->ctx, "/hubcensus.v1.Census/Series", request, &cq);
+        call->rb->StartCall();
+        call->rb->Finish(&call->bytes, &call->status, call);
         break;
       }
       case Kind::kShares: {
@@ -332,10 +365,24 @@ Result RunLoad(Census::Stub* stub, Kind kind, int concurrency, const Flags& f) {
       res.ms.push_back(std::chrono::duration<double, std::milli>(now - call->start).count());
       if (kind == Kind::kFamilies) res.answer_size = call->families.families_size();
       if (kind == Kind::kShares) res.answer_size = call->shares.months_size();
-      if (kind == Kind::kSeries) {
+      if (kind == Kind::kSeries || kind == Kind::kSeriesBuilt) {
         int64_t points = 0;
         for (const auto& line : call->series.lines()) points += line.points_size();
         res.answer_size = points;
+      }
+      if (kind == Kind::kSeriesBytes) res.answer_size = static_cast<int64_t>(call->bytes.Length());
+      if (finished == started && (started >= f.requests || now >= deadline)) {
+        if (kind == Kind::kFamilies) res.last_answer = call->families.SerializeAsString();
+        if (kind == Kind::kSeries || kind == Kind::kSeriesBuilt) {
+          res.last_answer = call->series.SerializeAsString();
+        }
+        if (kind == Kind::kShares) res.last_answer = call->shares.SerializeAsString();
+        std::vector<grpc::Slice> slices;
+        if (kind == Kind::kSeriesBytes && call->bytes.Dump(&slices).ok()) {
+          for (const auto& piece : slices) {
+            res.last_answer.append(reinterpret_cast<const char*>(piece.begin()), piece.size());
+          }
+        }
       }
     }
     if (started < f.requests && now < deadline) start_one();
@@ -347,6 +394,35 @@ Result RunLoad(Census::Stub* stub, Kind kind, int concurrency, const Flags& f) {
   return res;
 }
 
+// What the client alone spends parsing one answer (median of 21 parses): the part of every call's
+// time that no server change removes.
+// With `arena`, into a message on a protobuf Arena (one allocation per block, not per point):
+// what a client that chose to could save.
+double ClientParseMs(Kind kind, const std::string& bytes, bool arena) {
+  std::vector<double> ms;
+  for (int i = 0; i < 21; ++i) {
+    google::protobuf::Arena on;
+    google::protobuf::Arena* where = arena ? &on : nullptr;
+    auto* families = google::protobuf::Arena::CreateMessage<hubcensus::v1::FamiliesResponse>(where);
+    auto* series = google::protobuf::Arena::CreateMessage<hubcensus::v1::SeriesResponse>(where);
+    auto* shares = google::protobuf::Arena::CreateMessage<hubcensus::v1::SharesResponse>(where);
+    const auto t = Clock::now();
+    if (kind == Kind::kFamilies) families->ParseFromString(bytes);
+    if (kind == Kind::kSeries || kind == Kind::kSeriesBytes || kind == Kind::kSeriesBuilt) {
+      series->ParseFromString(bytes);
+    }
+    if (kind == Kind::kShares) shares->ParseFromString(bytes);
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
+    if (!arena) {
+      delete families;
+      delete series;
+      delete shares;
+    }
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -356,6 +432,7 @@ double Percentile(std::vector<double> v, double p) {
 
 int Load(const Flags& f, const std::shared_ptr<grpc::Channel>& channel) {
   auto stub = Census::NewStub(channel);
+  grpc::GenericStub generic(channel);
   int64_t crawls = 0;
   {
     grpc::ClientContext ctx;
@@ -369,24 +446,34 @@ int Load(const Flags& f, const std::shared_ptr<grpc::Channel>& channel) {
   }
   std::printf("load: %" PRId64 " committed crawls; at most %" PRId64 " calls or %.0f s per row\n",
               crawls, f.requests, f.seconds);
-  std::printf("%-9s %8s %8s %9s %9s %9s %10s %8s %s\n", "rpc", "in_flight", "calls", "p50_ms",
-              "p99_ms", "max_ms", "calls/s", "failed", "answer");
+  // bench/peers/run.mjs reads the columns up to `answer` by position; later ones go after it.
+  std::printf("%-9s %8s %8s %9s %9s %9s %10s %8s %-14s %9s %15s %s\n", "rpc", "in_flight", "calls",
+              "p50_ms", "p99_ms", "max_ms", "calls/s", "failed", "answer", "p99.9_ms",
+              "client_parse_ms", "arena_parse_ms");
   int status = 0;
-  const std::pair<Kind, const char*> kinds[] = {
-      {Kind::kFamilies, "Families"}, {Kind::kSeries, "Series"}, {Kind::kShares, "Shares"}};
+  const std::pair<Kind, const char*> kinds[] = {{Kind::kFamilies, "Families"},
+                                                {Kind::kSeries, "Series"},
+                                                {Kind::kSeriesBytes, "SeriesBytes"},
+                                                {Kind::kSeriesBuilt, "SeriesBuilt"},
+                                                {Kind::kShares, "Shares"}};
   for (const auto& [kind, name] : kinds) {
+    if (("," + f.rpcs + ",").find(std::string(",") + name + ",") == std::string::npos) continue;
     // One call first, untimed: a first query may read the crawl from disk into caches.
     Flags warm = f;
     warm.requests = 1;
-    RunLoad(stub.get(), kind, 1, warm);
+    RunLoad(stub.get(), &generic, kind, 1, warm);
     for (int c : f.concurrency) {
-      Result r = RunLoad(stub.get(), kind, c, f);
-      std::printf("%-9s %8d %8zu %9.2f %9.2f %9.2f %10.1f %8" PRId64 " %" PRId64 "%s\n", name, c,
-                  r.ms.size(), Percentile(r.ms, 0.5), Percentile(r.ms, 0.99), Percentile(r.ms, 1.0),
-                  r.ms.size() / r.seconds, r.failed, r.answer_size,
-                  kind == Kind::kSeries   ? " points"
-                  : kind == Kind::kShares ? " months"
-                                          : " families");
+      Result r = RunLoad(stub.get(), &generic, kind, c, f);
+      const std::string answer = std::to_string(r.answer_size) +
+                                 (kind == Kind::kSeries || kind == Kind::kSeriesBuilt ? " points"
+                                  : kind == Kind::kSeriesBytes                        ? " bytes"
+                                  : kind == Kind::kShares                             ? " months"
+                                                          : " families");
+      std::printf("%-9s %8d %8zu %9.2f %9.2f %9.2f %10.1f %8" PRId64 " %-14s %9.2f %15.3f %.3f\n",
+                  name, c, r.ms.size(), Percentile(r.ms, 0.5), Percentile(r.ms, 0.99),
+                  Percentile(r.ms, 1.0), r.ms.size() / r.seconds, r.failed, answer.c_str(),
+                  Percentile(r.ms, 0.999), ClientParseMs(kind, r.last_answer, false),
+                  ClientParseMs(kind, r.last_answer, true));
       std::fflush(stdout);
       if (r.failed) {
         std::fprintf(stderr, "census_load: %s: %" PRId64 " calls failed, first: %.200s\n", name,

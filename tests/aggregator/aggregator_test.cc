@@ -9,6 +9,7 @@
 #include "common/checksum.h"
 #include "common/grpc_server.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "hubcensus/v1/census.grpc.pb.h"
 #include "hubcensus/v1/store.grpc.pb.h"
@@ -825,6 +826,244 @@ TEST_F(AggregatorTest, CrawlsWithTheOlderRollupLayoutAnswerTheSame) {
   EXPECT_EQ(shares_after.months_size(), shares_before.months_size());
   EXPECT_EQ(Families(v1::FamiliesRequest()).SerializeAsString(),
             families_before.SerializeAsString());
+}
+
+}  // namespace
+}  // namespace hubcensus::aggregator
+
+namespace hubcensus::aggregator {
+namespace {
+
+// Families, Series and Shares answer from a cache of serialized answers, one per request and
+// commit generation (aggregator.cc AnswerCache). Each request shape, asked twice over gRPC (the
+// second answer from the cache), equals what the Aggregator computes for it; a commit between two
+// calls shows the new crawl in the second.
+TEST_F(AggregatorTest, CachedAnswersEqualComputedOnesForEveryRequestShape) {
+  IngestAndCommit("2025-01-31", CrawlSpecs(100, 500));
+  IngestAndCommit("2025-02-28", CrawlSpecs(300, 400, 3));
+
+  std::vector<v1::SeriesRequest> series;
+  auto add_series = [&](const std::string& metric, std::vector<std::string> families,
+                        std::vector<std::string> regions, std::string from, std::string to) {
+    v1::SeriesRequest r;
+    r.set_metric(metric);
+    for (auto& f : families) r.add_families(f);
+    for (auto& g : regions) r.add_regions(g);
+    r.set_from_date(from);
+    r.set_to_date(to);
+    series.push_back(r);
+  };
+  add_series("ecosystem_downloads_all_time", {}, {}, "", "");
+  add_series("first_party_downloads_all_time", {}, {}, "", "");
+  add_series("downloads_in_period", {}, {}, "2025-02-01", "");
+  add_series("downloads_in_period", {"Qwen"}, {}, "", "");
+  add_series("derivatives", {"Llama", "Qwen"}, {}, "", "2025-01-31");
+  add_series("first_party_repos", {}, {"us", "china", "unknown"}, "", "");
+  add_series("derivatives_finetune", {}, {"china"}, "2025-02-28", "2025-02-28");
+  add_series("first_party_downloads_30d", {"Mistral"}, {}, "2025-03-01", "");  // no crawl: empty
+
+  std::vector<v1::FamiliesRequest> families(4);
+  families[1].mutable_crawl()->set_date("2025-01-31");
+  families[2].mutable_crawl()->set_crawl_id(CrawlId("2025-02-28"));
+  *families[3].mutable_families() = ServedFamilies();
+  families[3].mutable_families()->mutable_family()->SwapElements(0, 1);  // ad hoc: another order
+
+  std::vector<v1::SharesRequest> shares(4);
+  shares[1].set_from_month("2025-01");
+  shares[1].set_to_month("2025-01");
+  shares[2].mutable_crawl()->set_date("2025-01-31");
+  *shares[3].mutable_families() = families[3].families();
+
+  auto check_every_shape = [&](const std::string& when) {
+    for (int repeat = 0; repeat < 2; ++repeat) {
+      const std::string what = when + (repeat == 0 ? ", first call" : ", repeated call");
+      for (const auto& req : series) {
+        grpc::ClientContext ctx;
+        v1::SeriesResponse got;
+        grpc::Status s = census_->Series(&ctx, req, &got);
+        ASSERT_TRUE(s.ok()) << what << ": " << s.error_message();
+        auto want = agg_->Series(req);
+        ASSERT_TRUE(want.ok()) << want.status();
+        EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(got, *want))
+            << what << ": " << req.ShortDebugString() << "\ngot " << got.ShortDebugString()
+            << "\nwant " << want->ShortDebugString();
+      }
+      for (const auto& req : families) {
+        v1::FamiliesResponse got = Families(req);
+        auto want = agg_->Families(req);
+        ASSERT_TRUE(want.ok()) << want.status();
+        EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(got, *want))
+            << what << ": " << req.ShortDebugString();
+      }
+      for (const auto& req : shares) {
+        grpc::ClientContext ctx;
+        v1::SharesResponse got;
+        grpc::Status s = census_->Shares(&ctx, req, &got);
+        ASSERT_TRUE(s.ok()) << what << ": " << s.error_message();
+        auto want = agg_->Shares(req);
+        ASSERT_TRUE(want.ok()) << want.status();
+        EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(got, *want))
+            << what << ": " << req.ShortDebugString();
+      }
+    }
+  };
+  check_every_shape("two crawls");
+  // The ad hoc order really was another one.
+  EXPECT_EQ(Families(families[3]).families(0).family(), "Llama");
+  EXPECT_EQ(Families(families[0]).families(0).family(), "Qwen");
+
+  IngestAndCommit("2025-03-31", CrawlSpecs(900, 600, 5));
+  check_every_shape("after a third commit");
+  {
+    grpc::ClientContext ctx;
+    v1::SeriesResponse got;
+    ASSERT_TRUE(census_->Series(&ctx, series[0], &got).ok());
+    ASSERT_EQ(got.lines_size(), 3);
+    for (const auto& line : got.lines()) EXPECT_EQ(line.points_size(), 3) << line.name();
+    EXPECT_EQ(got.lines(0).points(2).crawl_id(), CrawlId("2025-03-31"));
+  }
+  EXPECT_EQ(Families(families[0]).crawl_id(), CrawlId("2025-03-31"));
+  EXPECT_EQ(Families(families[0]).families(1).figures().first_party_downloads_all_time(), 600);
+  {
+    grpc::ClientContext ctx;
+    v1::SharesResponse got;
+    ASSERT_TRUE(census_->Shares(&ctx, shares[0], &got).ok());
+    EXPECT_EQ(got.crawl_id(), CrawlId("2025-03-31"));
+  }
+  // Errors are never cached: the same bad request fails the same way every time.
+  for (int repeat = 0; repeat < 2; ++repeat) {
+    grpc::ClientContext ctx;
+    v1::SeriesRequest req;
+    req.set_metric("ecosystem_downloads_all_time");
+    req.add_families("Gemma");
+    v1::SeriesResponse got;
+    grpc::Status s = census_->Series(&ctx, req, &got);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), ::testing::HasSubstr("families[0]: unknown family"));
+  }
+}
+
+// The store changed under a cached answer without a commit (what no running aggregator does: a
+// test's direct rollup write) is not seen until the next commit, which drops every cached answer.
+// This is what shows that the cache is in use, and that a commit really ends it.
+TEST_F(AggregatorTest, ACommitEndsEveryCachedAnswer) {
+  IngestAndCommit("2025-01-31", CrawlSpecs(300, 200));
+  v1::SharesRequest january;
+  january.mutable_crawl()->set_date("2025-01-31");
+  auto shares = [&] {
+    grpc::ClientContext ctx;
+    v1::SharesResponse got;
+    grpc::Status s = census_->Shares(&ctx, january, &got);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return got;
+  };
+  const v1::SharesResponse before = shares();
+  {
+    auto view = agg_->store()->View();
+    ASSERT_TRUE(view.ok());
+    auto crawl = (*view)->FindCrawl(CrawlId("2025-01-31"));
+    ASSERT_TRUE(crawl.ok());
+    auto summary = (*view)->GetRollup(crawl->crawl_number(), "summary");
+    ASSERT_TRUE(summary.ok() && summary->has_value());
+    v1::CrawlRollup marked;
+    ASSERT_TRUE(marked.ParseFromString(**summary));
+    *marked.mutable_shares() = before;
+    marked.mutable_shares()->set_placeholder_dated_left_out(before.placeholder_dated_left_out() +
+                                                            1000);
+    ASSERT_TRUE(agg_->store()
+                    ->PutRollups(crawl->crawl_number(), {{"summary", marked.SerializeAsString()}})
+                    .ok());
+  }
+  // Still the cached answer.
+  EXPECT_EQ(shares().placeholder_dated_left_out(), before.placeholder_dated_left_out());
+  IngestAndCommit("2025-02-28", CrawlSpecs(400, 100));
+  // The commit ended it: January's answer is read again, and it is the marked one.
+  EXPECT_EQ(shares().placeholder_dated_left_out(), before.placeholder_dated_left_out() + 1000);
+}
+
+// Readers calling all the time while crawls are committed: the call after each Commit returns
+// sees that crawl, and no answer is ever torn or older than one seen before.
+TEST_F(AggregatorTest, TheCallAfterACommitSeesItWhileOthersHitTheCache) {
+  IngestAndCommit("2025-01-01", CrawlSpecs(100, 100));
+  v1::SeriesRequest every;
+  every.set_metric("first_party_downloads_all_time");
+  std::atomic<bool> done{false};
+  std::atomic<int> torn{0}, went_back{0}, calls{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 3; ++r) {
+    readers.emplace_back([&] {
+      int last = 0;
+      while (!done.load()) {
+        grpc::ClientContext ctx;
+        v1::SeriesResponse got;
+        if (!census_->Series(&ctx, every, &got).ok()) continue;
+        ++calls;
+        const int points = got.lines_size() == 3 ? got.lines(0).points_size() : -1;
+        for (const auto& line : got.lines()) {
+          if (line.points_size() != points) ++torn;
+        }
+        if (points < last) ++went_back;
+        last = points;
+      }
+    });
+  }
+  for (int day = 2; day <= 6; ++day) {
+    const std::string date = "2025-01-0" + std::to_string(day);
+    IngestAndCommit(date, CrawlSpecs(100 * day, 100));
+    grpc::ClientContext ctx;
+    v1::SeriesResponse got;
+    ASSERT_TRUE(census_->Series(&ctx, every, &got).ok());
+    ASSERT_EQ(got.lines_size(), 3);
+    EXPECT_EQ(got.lines(0).points_size(), day) << "after committing " << date;
+    EXPECT_EQ(got.lines(0).points(day - 1).value(), 100 * day);
+    EXPECT_EQ(Families(v1::FamiliesRequest()).crawl_id(), CrawlId(date));
+  }
+  done = true;
+  for (auto& t : readers) t.join();
+  EXPECT_GT(calls.load(), 0);
+  EXPECT_EQ(torn.load(), 0);
+  EXPECT_EQ(went_back.load(), 0);
+}
+
+// A new served families config (a restart, which re-materialises the rollups) answers with its
+// own figures, not with anything the previous process served.
+TEST_F(AggregatorTest, ANewServedConfigAnswersItsOwnSeriesAndShares) {
+  IngestAndCommit("2025-01-31", CrawlSpecs(100, 500));
+  IngestAndCommit("2025-02-28", CrawlSpecs(300, 400));
+  v1::SeriesRequest every;
+  every.set_metric("first_party_downloads_all_time");
+  auto series = [&] {
+    grpc::ClientContext ctx;
+    v1::SeriesResponse got;
+    grpc::Status s = census_->Series(&ctx, every, &got);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return got;
+  };
+  ASSERT_EQ(series().lines_size(), 3);
+  EXPECT_EQ(series().lines(0).name(), "Qwen");
+  auto llama_first =
+      ParseFamilyConfig(R"pb(
+                          family { name: "Llama" region: "us" namespace: "meta-llama" }
+                          family { name: "Qwen" region: "china" namespace: "Qwen" }
+                        )pb",
+                        "t");
+  ASSERT_TRUE(llama_first.ok());
+  Start(*llama_first);
+  const v1::SeriesResponse after = series();
+  ASSERT_EQ(after.lines_size(), 2);
+  EXPECT_EQ(after.lines(0).name(), "Llama");
+  ASSERT_EQ(after.lines(0).points_size(), 2);
+  EXPECT_EQ(after.lines(0).points(1).value(), 400);
+  auto want = agg_->Series(every);
+  ASSERT_TRUE(want.ok());
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(after, *want));
+  grpc::ClientContext ctx;
+  v1::SharesResponse shares;
+  ASSERT_TRUE(census_->Shares(&ctx, v1::SharesRequest(), &shares).ok());
+  auto want_shares = agg_->Shares(v1::SharesRequest());
+  ASSERT_TRUE(want_shares.ok());
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(shares, *want_shares));
+  EXPECT_EQ(Families(v1::FamiliesRequest()).families(0).family(), "Llama");
 }
 
 }  // namespace

@@ -130,5 +130,56 @@ TEST_F(CensusClientTest, ErrorsKeepTheServersCodeAndNameTheAddress) {
   EXPECT_FALSE(missing.ok());
 }
 
+// A --data_dir client beside a running aggregator (a secondary instance) caches no answer: the
+// aggregator's commits are another process's to it, so each call reads the store as it is.
+TEST_F(CensusClientTest, ADataDirClientSeesACommitMadeAfterItsFirstCall) {
+  auto remote = CensusClient::Connect("http://" + server_->dial_address() + "/", TlsOptions());
+  ASSERT_TRUE(remote.ok()) << remote.status();
+  auto in_process = CensusClient::OpenDataDir(dir_, DefaultFamilyConfig());
+  ASSERT_TRUE(in_process.ok()) << in_process.status();
+  v1::SeriesRequest series;
+  series.set_metric("first_party_downloads_all_time");
+  series.add_families("Qwen");
+  for (CensusClient* client : {remote->get(), in_process->get()}) {
+    auto families = client->Families(v1::FamiliesRequest());
+    ASSERT_TRUE(families.ok()) << families.status();
+    EXPECT_EQ(families->crawl_id(), "crawl-2025-10-31");
+    auto points = client->Series(series);
+    ASSERT_TRUE(points.ok()) << points.status();
+    ASSERT_EQ(points->lines_size(), 1);
+    EXPECT_EQ(points->lines(0).points_size(), 1);
+  }
+
+  v1::WriteBatch b;
+  b.set_crawl_id("crawl-2025-11-30");
+  b.set_crawl_date("2025-11-30");
+  b.set_item_id("list/0");
+  b.set_fence(1);
+  *b.add_repos() = testing::MakeRepo({"Qwen/Qwen2.5-7B", {}, 400000000, 1000});
+  auto written = agg_->Write(b);
+  ASSERT_TRUE(written.ok()) << written.status();
+  v1::CommitRequest commit;
+  commit.set_crawl_id("crawl-2025-11-30");
+  commit.set_crawl_date("2025-11-30");
+  auto* e = commit.add_manifest();
+  e->set_item_id("list/0");
+  e->set_fence(1);
+  e->set_repos(written->repos);
+  e->set_id_checksum(written->id_checksum);
+  ASSERT_TRUE(agg_->Commit(commit).ok());
+
+  for (CensusClient* client : {remote->get(), in_process->get()}) {
+    const std::string which = client->target().empty() ? "data_dir" : "remote";
+    auto families = client->Families(v1::FamiliesRequest());
+    ASSERT_TRUE(families.ok()) << families.status();
+    EXPECT_EQ(families->crawl_id(), "crawl-2025-11-30") << which;
+    auto points = client->Series(series);
+    ASSERT_TRUE(points.ok()) << points.status();
+    ASSERT_EQ(points->lines_size(), 1);
+    ASSERT_EQ(points->lines(0).points_size(), 2) << which;
+    EXPECT_EQ(points->lines(0).points(1).value(), 400000000) << which;
+  }
+}
+
 }  // namespace
 }  // namespace hubcensus::aggregator
