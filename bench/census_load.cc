@@ -54,7 +54,7 @@ struct Flags {
   double seconds = 20;
   std::vector<int> concurrency = {1, 8};
   // Which kinds to run (one alone: a profile of it).
-  std::string rpcs = "Families,Series,SeriesBytes,SeriesBuilt,Shares";
+  std::string rpcs = "Families,Series,SeriesColumns,SeriesBytes,SeriesBuilt,Shares";
 };
 
 bool ParseFlags(int argc, char** argv, Flags* f) {
@@ -286,7 +286,9 @@ struct Call {
 // server and the transport apart from the client's parse of 39,420 points.
 // kSeriesBuilt: the same answer asked with a to_date after every crawl that no earlier call asked
 // (years 3000 to 3999), so the aggregator builds it instead of sending a cached one.
-enum class Kind { kFamilies, kSeries, kSeriesBytes, kSeriesBuilt, kShares };
+// kSeriesColumns: the Series call of kSeries asked in columns (SeriesRequest.columns: the crawls
+// once, a packed list of values a line), received and parsed: the same figures, another shape.
+enum class Kind { kFamilies, kSeries, kSeriesColumns, kSeriesBytes, kSeriesBuilt, kShares };
 
 struct Result {
   std::vector<double> ms;
@@ -318,9 +320,11 @@ Result RunLoad(Census::Stub* stub, grpc::GenericStub* generic, Kind kind, int co
         break;
       }
       case Kind::kSeries:
+      case Kind::kSeriesColumns:
       case Kind::kSeriesBuilt: {
         hubcensus::v1::SeriesRequest req;  // every family, every crawl
         req.set_metric("ecosystem_downloads_all_time");
+        req.set_columns(kind == Kind::kSeriesColumns);
         if (kind == Kind::kSeriesBuilt) {
           char to[16];
           std::snprintf(to, sizeof(to), "%04d-01-01", 3000 + static_cast<int>(started % 1000));
@@ -365,15 +369,16 @@ Result RunLoad(Census::Stub* stub, grpc::GenericStub* generic, Kind kind, int co
       res.ms.push_back(std::chrono::duration<double, std::milli>(now - call->start).count());
       if (kind == Kind::kFamilies) res.answer_size = call->families.families_size();
       if (kind == Kind::kShares) res.answer_size = call->shares.months_size();
-      if (kind == Kind::kSeries || kind == Kind::kSeriesBuilt) {
+      if (kind == Kind::kSeries || kind == Kind::kSeriesBuilt || kind == Kind::kSeriesColumns) {
         int64_t points = 0;
         for (const auto& line : call->series.lines()) points += line.points_size();
+        for (const auto& line : call->series.lines()) points += line.values_size();
         res.answer_size = points;
       }
       if (kind == Kind::kSeriesBytes) res.answer_size = static_cast<int64_t>(call->bytes.Length());
       if (finished == started && (started >= f.requests || now >= deadline)) {
         if (kind == Kind::kFamilies) res.last_answer = call->families.SerializeAsString();
-        if (kind == Kind::kSeries || kind == Kind::kSeriesBuilt) {
+        if (kind == Kind::kSeries || kind == Kind::kSeriesBuilt || kind == Kind::kSeriesColumns) {
           res.last_answer = call->series.SerializeAsString();
         }
         if (kind == Kind::kShares) res.last_answer = call->shares.SerializeAsString();
@@ -408,7 +413,8 @@ double ClientParseMs(Kind kind, const std::string& bytes, bool arena) {
     auto* shares = google::protobuf::Arena::CreateMessage<hubcensus::v1::SharesResponse>(where);
     const auto t = Clock::now();
     if (kind == Kind::kFamilies) families->ParseFromString(bytes);
-    if (kind == Kind::kSeries || kind == Kind::kSeriesBytes || kind == Kind::kSeriesBuilt) {
+    if (kind == Kind::kSeries || kind == Kind::kSeriesBytes || kind == Kind::kSeriesBuilt ||
+        kind == Kind::kSeriesColumns) {
       series->ParseFromString(bytes);
     }
     if (kind == Kind::kShares) shares->ParseFromString(bytes);
@@ -451,11 +457,10 @@ int Load(const Flags& f, const std::shared_ptr<grpc::Channel>& channel) {
               "p50_ms", "p99_ms", "max_ms", "calls/s", "failed", "answer", "p99.9_ms",
               "client_parse_ms", "arena_parse_ms");
   int status = 0;
-  const std::pair<Kind, const char*> kinds[] = {{Kind::kFamilies, "Families"},
-                                                {Kind::kSeries, "Series"},
-                                                {Kind::kSeriesBytes, "SeriesBytes"},
-                                                {Kind::kSeriesBuilt, "SeriesBuilt"},
-                                                {Kind::kShares, "Shares"}};
+  const std::pair<Kind, const char*> kinds[] = {
+      {Kind::kFamilies, "Families"},           {Kind::kSeries, "Series"},
+      {Kind::kSeriesColumns, "SeriesColumns"}, {Kind::kSeriesBytes, "SeriesBytes"},
+      {Kind::kSeriesBuilt, "SeriesBuilt"},     {Kind::kShares, "Shares"}};
   for (const auto& [kind, name] : kinds) {
     if (("," + f.rpcs + ",").find(std::string(",") + name + ",") == std::string::npos) continue;
     // One call first, untimed: a first query may read the crawl from disk into caches.
@@ -464,11 +469,13 @@ int Load(const Flags& f, const std::shared_ptr<grpc::Channel>& channel) {
     RunLoad(stub.get(), &generic, kind, 1, warm);
     for (int c : f.concurrency) {
       Result r = RunLoad(stub.get(), &generic, kind, c, f);
-      const std::string answer = std::to_string(r.answer_size) +
-                                 (kind == Kind::kSeries || kind == Kind::kSeriesBuilt ? " points"
-                                  : kind == Kind::kSeriesBytes                        ? " bytes"
-                                  : kind == Kind::kShares                             ? " months"
-                                                          : " families");
+      const std::string answer =
+          std::to_string(r.answer_size) +
+          (kind == Kind::kSeries || kind == Kind::kSeriesBuilt || kind == Kind::kSeriesColumns
+               ? " points"
+           : kind == Kind::kSeriesBytes ? " bytes"
+           : kind == Kind::kShares      ? " months"
+                                        : " families");
       std::printf("%-9s %8d %8zu %9.2f %9.2f %9.2f %10.1f %8" PRId64 " %-14s %9.2f %15.3f %.3f\n",
                   name, c, r.ms.size(), Percentile(r.ms, 0.5), Percentile(r.ms, 0.99),
                   Percentile(r.ms, 1.0), r.ms.size() / r.seconds, r.failed, answer.c_str(),

@@ -206,7 +206,7 @@ async function censusUnderLoad(crawls, repos, requests, seconds) {
       `--seconds=${seconds}`, '--concurrency=1,8'], { allowFail: true });
     const table = {};
     for (const line of lg.stdout.split('\n')) {
-      const m = /^(Families|Series|Shares)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)\s+(\d+)/.exec(line);
+      const m = /^(Families|SeriesColumns|Series|Shares)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)\s+(\d+)/.exec(line);
       if (m) table[`${m[1]}/${m[2]}`] = { calls: +m[3], p50: +m[4], p99: +m[5], max: +m[6], qps: +m[7], failed: +m[8], answer: +m[9] };
     }
     return { fill, lg, table, load: lg.load };
@@ -235,13 +235,16 @@ async function small() {
   }
   const l = await censusUnderLoad(5, 1000, 20, 30);
   const families = l.table['Families/8']?.answer ?? 0;
-  const seriesOk = ['Families', 'Series', 'Shares'].every((k) => [1, 8].every((c) => {
+  const seriesOk = ['Families', 'Series', 'SeriesColumns', 'Shares'].every((k) => [1, 8].every((c) => {
     const t = l.table[`${k}/${c}`]; return t && t.failed === 0 && t.calls === 20; }));
   check('census_load: every call of every kind succeeded', l.lg.status === 0 && seriesOk,
         l.lg.stdout.trim().split('\n').slice(1).join(' | '));
   check('census_load: Series answers every family at every crawl',
         l.table['Series/1']?.answer === 5 * families && families > 0,
         `${l.table['Series/1']?.answer} points for ${families} families x 5 crawls`);
+  check('census_load: Series in columns answers as many figures as in points',
+        l.table['SeriesColumns/1']?.answer === l.table['Series/1']?.answer,
+        `${l.table['SeriesColumns/1']?.answer} values against ${l.table['Series/1']?.answer} points`);
 }
 
 async function full() {
@@ -362,8 +365,10 @@ async function full() {
     const loadCrawls = Number(args.load_crawls ?? 365), loadRepos = Number(args.load_repos ?? 20000);
     const l = await censusUnderLoad(loadCrawls, loadRepos, 2000, 20);
     const cell = (k) => { const t = l.table[k]; return t ? `p50 ${t.p50.toFixed(2)} ms, p99 ${t.p99.toFixed(2)} ms, ${t.qps.toFixed(0)}/s${t.failed ? `, ${t.failed} FAILED` : ''}` : 'no answer'; };
-    for (const k of ['Families', 'Series', 'Shares']) {
-      rows.push([`Census \`${k}\`${k === 'Series' ? ` (every family, ${loadCrawls} crawls)` : ''} on an aggregator holding ${loadCrawls} daily crawls of ${loadRepos / 1000}k repos (census_load)`,
+    for (const k of ['Families', 'Series', 'SeriesColumns', 'Shares']) {
+      const what = k === 'Series' ? `Series\` (every family, ${loadCrawls} crawls, in points)`
+        : k === 'SeriesColumns' ? `Series\` (the same, \`columns: true\`)` : `${k}\``;
+      rows.push([`Census \`${what} on an aggregator holding ${loadCrawls} daily crawls of ${loadRepos / 1000}k repos (census_load)`,
         `1 in flight: ${cell(`${k}/1`)}; 8 in flight: ${cell(`${k}/8`)} (load ${l.load})`, '—', 'target p99 < 2 ms']);
     }
     notes.push(`census_load fill: ${l.fill.stdout.trim()}`);

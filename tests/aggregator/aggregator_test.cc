@@ -111,7 +111,9 @@ class AggregatorTest : public ::testing::Test {
       grpc::Status s = Write({b}, &response);
       EXPECT_TRUE(s.ok()) << s.error_message();
       EXPECT_EQ(response.id_checksums_size(), 1);
-      if (response.id_checksums_size() == 1) EXPECT_EQ(response.id_checksums(0), checksum.value());
+      if (response.id_checksums_size() == 1) {
+        EXPECT_EQ(response.id_checksums(0), checksum.value());
+      }
       auto* e = commit.add_manifest();
       e->set_item_id(b.item_id());
       e->set_fence(1);
@@ -838,6 +840,63 @@ namespace {
 // commit generation (aggregator.cc AnswerCache). Each request shape, asked twice over gRPC (the
 // second answer from the cache), equals what the Aggregator computes for it; a commit between two
 // calls shows the new crawl in the second.
+// Issue 15: a Series in columns (SeriesRequest.columns) holds exactly the points' figures: the
+// crawls once, in the points' order, and per line one value per crawl.
+TEST_F(AggregatorTest, SeriesInColumnsHoldsThePointsFigures) {
+  IngestAndCommit("2025-01-31", CrawlSpecs(100, 500));
+  IngestAndCommit("2025-02-28", CrawlSpecs(300, 400, 3));
+  IngestAndCommit("2025-03-31", CrawlSpecs(900, 600, 5));
+  std::vector<v1::SeriesRequest> requests(5);
+  requests[0].set_metric("ecosystem_downloads_all_time");
+  requests[1].set_metric("downloads_in_period");  // no value for the first crawl
+  requests[2].set_metric("derivatives");
+  requests[2].add_families("Qwen");
+  requests[2].set_from_date("2025-02-01");
+  requests[3].set_metric("first_party_repos");
+  requests[3].add_regions("china");
+  requests[3].add_regions("us");
+  requests[4].set_metric("first_party_downloads_30d");
+  requests[4].set_from_date("2026-01-01");  // no crawl
+  for (v1::SeriesRequest request : requests) {
+    grpc::ClientContext points_ctx;
+    v1::SeriesResponse points;
+    ASSERT_TRUE(census_->Series(&points_ctx, request, &points).ok());
+    request.set_columns(true);
+    grpc::ClientContext columns_ctx;
+    v1::SeriesResponse columns;
+    ASSERT_TRUE(census_->Series(&columns_ctx, request, &columns).ok());
+    const std::string what = request.ShortDebugString();
+    EXPECT_EQ(columns.metric(), points.metric()) << what;
+    ASSERT_EQ(columns.lines_size(), points.lines_size()) << what;
+    ASSERT_GT(points.lines_size(), 0) << what;
+    ASSERT_EQ(columns.crawls_size(), points.lines(0).points_size()) << what;
+    for (int c = 0; c < columns.crawls_size(); ++c) {
+      EXPECT_EQ(columns.crawls(c).date(), points.lines(0).points(c).date()) << what;
+      EXPECT_EQ(columns.crawls(c).crawl_id(), points.lines(0).points(c).crawl_id()) << what;
+    }
+    for (int i = 0; i < points.lines_size(); ++i) {
+      const v1::SeriesLine& want = points.lines(i);
+      const v1::SeriesLine& got = columns.lines(i);
+      EXPECT_EQ(got.name(), want.name()) << what;
+      EXPECT_EQ(got.points_size(), 0) << what;
+      ASSERT_EQ(got.values_size(), want.points_size()) << what << " " << want.name();
+      for (int c = 0; c < want.points_size(); ++c) {
+        EXPECT_EQ(got.values(c), want.points(c).value()) << what << " " << want.name() << " " << c;
+      }
+    }
+  }
+  // The first request's lines really carry figures over three crawls.
+  v1::SeriesRequest all = requests[0];
+  all.set_columns(true);
+  auto typed = agg_->Series(all);
+  ASSERT_TRUE(typed.ok()) << typed.status();
+  EXPECT_EQ(typed->crawls_size(), 3);
+  double total = 0;
+  for (const auto& line : typed->lines())
+    for (double v : line.values()) total += v;
+  EXPECT_GT(total, 0);
+}
+
 TEST_F(AggregatorTest, CachedAnswersEqualComputedOnesForEveryRequestShape) {
   IngestAndCommit("2025-01-31", CrawlSpecs(100, 500));
   IngestAndCommit("2025-02-28", CrawlSpecs(300, 400, 3));
@@ -851,6 +910,8 @@ TEST_F(AggregatorTest, CachedAnswersEqualComputedOnesForEveryRequestShape) {
     for (auto& g : regions) r.add_regions(g);
     r.set_from_date(from);
     r.set_to_date(to);
+    series.push_back(r);
+    r.set_columns(true);  // the same series in columns: cached apart, computed the same way
     series.push_back(r);
   };
   add_series("ecosystem_downloads_all_time", {}, {}, "", "");
