@@ -18,6 +18,7 @@
 #include "common/rpc_deadline.h"
 #include "common/shutdown.h"
 #include "common/status.h"
+#include "crawler/internal/chain_fetcher.h"
 #include "hub/hub_metrics.h"
 #include "hub/request_budget.h"
 
@@ -111,6 +112,12 @@ struct CrawlerMetrics {
   }
 };
 
+// Listing pages a slot fetches ahead of the one its lease waits for. One is enough: while a lease
+// waits for its page, the next page's request goes out on that page's head; while a page is
+// stored, the next one arrives. The fetching is then bounded by the slower of the two stages,
+// and a slot holds two pages at most (the one being stored and the one after it).
+constexpr int kListingPagesAhead = 1;
+
 bool LeaseLostCode(grpc::StatusCode code) {
   return code == grpc::StatusCode::ABORTED || code == grpc::StatusCode::FAILED_PRECONDITION;
 }
@@ -173,6 +180,11 @@ class CrawlerWorker::LeaseSession : public hub::RequestBudget {
         absl::MutexLock lock(&mu_);
         if (lost_) return absl::AbortedError(absl::StrCat("lease ", lease_.lease_id(), " lost"));
         if (cancellation_.cancelled()) return absl::CancelledError("lease handed back");
+        // Its final use is being reported: a request now would be reported by no one.
+        if (finished_) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "lease ", lease_.lease_id(), " finished: no more Hub requests under it"));
+        }
         if (used_ < granted_) {
           ++used_;
           return absl::OkStatus();
@@ -238,7 +250,7 @@ class CrawlerWorker::LeaseSession : public hub::RequestBudget {
     } else if (LeaseLostCode(status.error_code())) {
       lost_ = true;
       lost_reason_ = status.error_message();
-      cancellation_.Cancel();
+      CancelLocked();
     } else {
       // The coordinator is unreachable: try again soon, the lease has time left.
       next_renew_ = now + std::min(interval_, absl::Seconds(1));
@@ -250,6 +262,7 @@ class CrawlerWorker::LeaseSession : public hub::RequestBudget {
     absl::MutexLock rpc_lock(&rpc_mu_);
     absl::MutexLock lock(&mu_);
     finished_ = true;
+    linked_ = nullptr;
   }
 
   // Requests spent and not yet reported; they count as reported from now on.
@@ -276,6 +289,14 @@ class CrawlerWorker::LeaseSession : public hub::RequestBudget {
     lost_reason_ = std::string(reason);
   }
 
+  // The listing chain fetched ahead under this lease is cancelled with it (lost or handed back).
+  // Null unlinks it (before the chain's fetcher goes away); Finish() does too.
+  void LinkCancellation(hub::Cancellation* chain) {
+    absl::MutexLock lock(&mu_);
+    linked_ = finished_ ? nullptr : chain;
+    if (linked_ != nullptr && (lost_ || handed_back_)) linked_->Cancel();
+  }
+
   std::string lost_reason() {
     absl::MutexLock lock(&mu_);
     return lost_reason_;
@@ -285,7 +306,7 @@ class CrawlerWorker::LeaseSession : public hub::RequestBudget {
   void HandBack() {
     absl::MutexLock lock(&mu_);
     handed_back_ = true;
-    cancellation_.Cancel();
+    CancelLocked();
   }
 
   bool handed_back() {
@@ -303,6 +324,11 @@ class CrawlerWorker::LeaseSession : public hub::RequestBudget {
   }
 
  private:
+  void CancelLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    cancellation_.Cancel();
+    if (linked_ != nullptr) linked_->Cancel();
+  }
+
   const v1::Lease lease_;
   v1::Coordinator::Stub* coordinator_;
   const CrawlerWorkerOptions& options_;
@@ -320,17 +346,11 @@ class CrawlerWorker::LeaseSession : public hub::RequestBudget {
   bool lost_ ABSL_GUARDED_BY(mu_) = false;
   bool handed_back_ ABSL_GUARDED_BY(mu_) = false;
   std::string lost_reason_ ABSL_GUARDED_BY(mu_);
-};
-
-struct CrawlerWorker::PageAhead {
-  std::string url;
-  absl::StatusOr<hub::ListingPage> page = absl::UnknownError("not fetched");
-  hub::FetchStats fetch;
+  hub::Cancellation* linked_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
 struct CrawlerWorker::ChainedLease {
   v1::Lease lease;
-  std::unique_ptr<PageAhead> page_ahead;  // null: fetch the page as usual
 };
 
 absl::StatusOr<std::unique_ptr<CrawlerWorker>> CrawlerWorker::Create(CrawlerWorkerOptions options) {
@@ -495,12 +515,14 @@ void CrawlerWorker::RunSlot(int slot) {
   std::shared_ptr<hub::HttpTransport> transport =
       options_.transport_factory ? options_.transport_factory() : shared_transport_;
   std::unique_ptr<hub::HubClient> client;
+  // The listing chain this slot follows, fetched ahead of its leases; null between chains.
+  std::unique_ptr<ChainFetcher> chain;
   absl::Duration backoff = options_.idle_wait;
   std::optional<ChainedLease> chained;
   while (!Stopping()) {
     if (chained) {
       ChainedLease next = std::move(*chained);
-      chained = ProcessLease(next.lease, &client, transport, std::move(next.page_ahead));
+      chained = ProcessLease(next.lease, &client, transport, &chain);
       continue;
     }
     v1::AcquireLeaseRequest request;
@@ -540,7 +562,7 @@ void CrawlerWorker::RunSlot(int slot) {
       SleepUnlessStopped(options_.clock->Now() + wait);
       continue;
     }
-    chained = ProcessLease(response.lease(), &client, transport, nullptr);
+    chained = ProcessLease(response.lease(), &client, transport, &chain);
   }
   // Stopped with the chain's next lease in hand: another worker takes it.
   if (chained) HandBackUnstarted(chained->lease);
@@ -549,7 +571,7 @@ void CrawlerWorker::RunSlot(int slot) {
 
 std::optional<CrawlerWorker::ChainedLease> CrawlerWorker::ProcessLease(
     const v1::Lease& lease, std::unique_ptr<hub::HubClient>* client_holder,
-    const std::shared_ptr<hub::HttpTransport>& transport, std::unique_ptr<PageAhead> page_ahead) {
+    const std::shared_ptr<hub::HttpTransport>& transport, std::unique_ptr<ChainFetcher>* chain) {
   CrawlerMetrics& metrics = CrawlerMetrics::Get();
   const v1::WorkItem& item = lease.item();
   metrics.leases_in_flight->Increment();
@@ -577,18 +599,17 @@ std::optional<CrawlerWorker::ChainedLease> CrawlerWorker::ProcessLease(
 
   std::unique_ptr<hub::HubClient>& client = *client_holder;
   const std::string& hub_url = item.hub_url().empty() ? options_.default_hub_url : item.hub_url();
-  if (client == nullptr || client->hub_url() != hub_url) {
+  auto client_options = [&]() {
     hub::HubClientOptions hub_options;
-    hub_options.hub_url = item.hub_url().empty() ? options_.default_hub_url : item.hub_url();
+    hub_options.hub_url = hub_url;
     hub_options.token = options_.hub_token;
     hub_options.clock = options_.clock;
     hub_options.transport = transport;
     hub_options.retry = options_.retry;
     hub_options.timeouts = options_.timeouts;
     hub_options.random = options_.random;
-    client = std::make_unique<hub::HubClient>(std::move(hub_options));
-  }
-  client->set_cancellation(&session->cancellation());
+    return hub_options;
+  };
 
   hub::FetchStats fetch;
   hub::ParsedEntries entries;
@@ -596,16 +617,37 @@ std::optional<CrawlerWorker::ChainedLease> CrawlerWorker::ProcessLease(
   std::string next_url;
   absl::Status fetched = absl::OkStatus();
   int64_t detail_count = 0;
+  // Ends the chain fetched ahead: every fetch joined, the pages no lease will store dropped.
+  // Their traffic still counts in this worker's totals (the coordinator counted their requests
+  // with the leases in whose time they went out).
+  auto stop_chain = [&]() {
+    if (*chain == nullptr) return;
+    session->LinkCancellation(nullptr);
+    AddFetchStats((*chain)->Stop(), &fetch);
+    chain->reset();
+  };
+  // No request is charged to this lease once its final use is being reported.
+  auto end_session = [&]() {
+    if (*chain != nullptr) (*chain)->budget().Clear();
+    session->Finish();
+  };
   if (item.kind() == v1::LIST_PAGE) {
-    // Fetched ahead under the previous lease of the chain (its requests were reported there);
-    // anything but a page of this very URL is fetched again.
-    const bool use_ahead =
-        page_ahead != nullptr && page_ahead->url == item.url() && page_ahead->page.ok();
+    // The page comes from the slot's chain fetcher, which went on to the next page as soon as
+    // this one's head named it (see ChainFetcher). A lease for another chain (or another place
+    // in it) starts the fetcher over from its URL.
+    if (*chain != nullptr && ((*chain)->hub_url() != hub_url || !(*chain)->Holds(item.url()))) {
+      stop_chain();
+    }
+    if (*chain == nullptr) {
+      *chain = std::make_unique<ChainFetcher>(client_options(), kListingPagesAhead);
+    }
+    (*chain)->budget().Set(session);
+    session->LinkCancellation(&(*chain)->cancellation());
+    (*chain)->Begin(item.url());
+    std::optional<FetchedPage> got = (*chain)->Take(item.url());
     absl::StatusOr<hub::ListingPage> page =
-        use_ahead ? std::move(page_ahead->page)
-                  : client->FetchListingPage(item.url(), session.get(), &fetch);
-    if (use_ahead) fetch = page_ahead->fetch;
-    page_ahead.reset();
+        got ? std::move(got->page) : absl::InternalError("the chain fetcher lost the page");
+    if (got) AddFetchStats(got->fetch, &fetch);
     if (page.ok()) {
       entries = std::move(page->entries);
       next_url = std::move(page->next_url);
@@ -613,6 +655,11 @@ std::optional<CrawlerWorker::ChainedLease> CrawlerWorker::ProcessLease(
       fetched = page.status();
     }
   } else if (item.kind() == v1::REPO_DETAIL) {
+    stop_chain();
+    if (client == nullptr || client->hub_url() != hub_url) {
+      client = std::make_unique<hub::HubClient>(client_options());
+    }
+    client->set_cancellation(&session->cancellation());
     for (const std::string& repo_id : item.repo_ids()) {
       std::string unreadable;
       absl::Status status =
@@ -630,11 +677,12 @@ std::optional<CrawlerWorker::ChainedLease> CrawlerWorker::ProcessLease(
       }
       ++detail_count;
     }
+    client->set_cancellation(nullptr);
   } else {
+    stop_chain();
     fetched = absl::InvalidArgumentError(
         absl::StrCat("work item ", item.item_id(), " has an unknown kind ", item.kind()));
   }
-  client->set_cancellation(nullptr);
 
   auto account_fetch = [&]() {
     absl::MutexLock lock(&mu_);
@@ -643,32 +691,17 @@ std::optional<CrawlerWorker::ChainedLease> CrawlerWorker::ProcessLease(
     stats_.bytes += fetch.bytes;
     metrics.bytes->Increment(static_cast<double>(fetch.bytes));
   };
-  auto finish = [&](const char* outcome) {
+  // Every outcome but a chained lease ends the chain fetched ahead first.
+  auto finish = [&](const char* outcome, bool chain_continues = false) {
+    if (!chain_continues) stop_chain();
+    end_session();
     unregister();
     account_fetch();
     metrics.leases->Add({{"outcome", outcome}}).Increment();
     metrics.leases_in_flight->Decrement();
   };
-  // The page after this one, fetched while this one is stored (see below); its requests are
-  // this lease's, so it is always joined before this lease is completed or failed.
-  std::unique_ptr<PageAhead> ahead;
-  std::thread fetching_ahead;
-  auto join_ahead = [&]() {
-    if (fetching_ahead.joinable()) fetching_ahead.join();
-  };
-  // A page fetched ahead that no lease will store: its traffic still counts in this worker's
-  // totals (the coordinator counted its requests with this lease).
-  auto discard_ahead = [&]() {
-    join_ahead();
-    if (ahead == nullptr) return;
-    fetch.requests += ahead->fetch.requests;
-    fetch.retries += ahead->fetch.retries;
-    fetch.bytes += ahead->fetch.bytes;
-    fetch.limit_shrinks += ahead->fetch.limit_shrinks;
-    ahead.reset();
-  };
   auto drop_lost = [&](absl::string_view why) -> std::optional<ChainedLease> {
-    discard_ahead();
+    stop_chain();
     {
       absl::MutexLock lock(&mu_);
       ++stats_.lost;
@@ -688,31 +721,23 @@ std::optional<CrawlerWorker::ChainedLease> CrawlerWorker::ProcessLease(
     bool retryable = handed_back || hub::IsRetryableHubError(fetched);
     std::string reason = handed_back ? std::string("worker shutting down: lease handed back")
                                      : std::string(fetched.message());
-    session->Finish();
+    stop_chain();
+    end_session();
     FailLease(*session, reason, retryable,
               LeaseFailFlags::Connection(!handed_back && hub::IsConnectionFailure(fetched)));
     finish(retryable ? "handed_back" : "failed");
     return std::nullopt;
   }
 
-  // Overlap: the chain's next page is fetched while this one is stored and completed, instead
-  // of after. One lease follows the chain (CompleteLease with follow_chain hands this worker the
-  // next page's lease in the write that plans it) rather than the next URL being handed to
-  // whichever worker asks: the chain is one cursor, so only one page of it can be ahead anyway,
-  // and nothing new enters the protocol (no half-done page state, no second way to plan a page).
-  // The fetch ahead is a plain GET: it runs on this lease's request budget and cancellation, and
-  // is joined before this lease's CompleteLease or FailLease, so its requests are reported with
-  // this lease. What is stored stays fenced as before: the page is written only under the
-  // next lease's own fence, once the coordinator has granted it, and is dropped otherwise.
-  // HubClient refuses a next link off the Hub's origin, so nothing is sent elsewhere.
-  if (item.kind() == v1::LIST_PAGE && !next_url.empty() && next_url != item.url() && !Stopping()) {
-    ahead = std::make_unique<PageAhead>();
-    ahead->url = next_url;
-    client->set_cancellation(&session->cancellation());
-    fetching_ahead = std::thread([&client, &session, target = ahead.get()] {
-      target->page = client->FetchListingPage(target->url, session.get(), &target->fetch);
-    });
-  }
+  // Overlap: the chain's next page was requested as soon as this page's head named it (the
+  // slot's ChainFetcher), so it arrives while this one is parsed, stored and completed, and
+  // neither the store nor CompleteLease holds it up. One lease follows the chain (CompleteLease
+  // with follow_chain hands this worker the next page's lease in the write that plans it)
+  // rather than the next URL being handed to whichever worker asks: the chain is one cursor, and
+  // nothing new enters the protocol (no half-done page state, no second way to plan a page).
+  // What is stored stays fenced as before: a page fetched ahead is written only under its own
+  // lease's fence, once the coordinator has granted it, and is dropped otherwise. HubClient
+  // refuses a next link off the Hub's origin before any request, so nothing is sent elsewhere.
 
   // The census counts the public Hub: a listing made with a token also lists the private repos
   // it can see, and a detail can answer for a repo made private. Neither reaches the store.
@@ -724,6 +749,13 @@ std::optional<CrawlerWorker::ChainedLease> CrawlerWorker::ProcessLease(
     entries.repos.erase(first_private, entries.repos.end());
   }
 
+  // In id order: the store writes a row per repo keyed by its id, and RocksDB inserts keys that
+  // arrive in order into its memtable at a fraction of the cost of keys in the Hub's order (the
+  // skiplist search resumes from the previous key; the profile of `local` had random-order
+  // inserts as its largest cost). Stable, so the first of repeated entries is the one kept.
+  std::stable_sort(
+      entries.repos.begin(), entries.repos.end(),
+      [](const v1::RepoSnapshot& a, const v1::RepoSnapshot& b) { return a.id() < b.id(); });
   // De-duplicate by id within the batch: a page can repeat an entry when the Hub's order shifts.
   v1::WriteBatch batch;
   batch.set_crawl_id(item.crawl_id());
@@ -746,28 +778,29 @@ std::optional<CrawlerWorker::ChainedLease> CrawlerWorker::ProcessLease(
 
   std::vector<std::string> changed;
   absl::Status written = WriteBatch(batch, checksum.value(), &changed);
-  join_ahead();
-  client->set_cancellation(nullptr);
   if (!written.ok()) {
     if (absl::IsAborted(written) || absl::IsFailedPrecondition(written)) {
       return drop_lost(written.message());
     }
-    session->Finish();
+    stop_chain();
+    end_session();
     // The store's outage is not the item's failure: the item goes back to the queue uncounted.
     FailLease(*session, absl::StrCat("snapshot store: ", written.message()), true,
               LeaseFailFlags::Peer(PeerUnavailable(written)));
-    discard_ahead();
     finish("handed_back");
     return std::nullopt;
   }
 
-  session->Finish();
+  // Only a chain whose next page is on its way is worth a lease; a worker that is stopping takes
+  // none.
+  const bool follow_chain = item.kind() == v1::LIST_PAGE && !next_url.empty() &&
+                            *chain != nullptr && (*chain)->Holds(next_url) && !Stopping();
+  end_session();
   v1::CompleteLeaseRequest complete;
   complete.set_lease_id(lease.lease_id());
   complete.set_fence(lease.fence());
   complete.set_next_url(next_url);
-  // Only a page in hand is worth a lease; a worker that is stopping takes none.
-  complete.set_follow_chain(ahead != nullptr && ahead->page.ok() && !Stopping());
+  complete.set_follow_chain(follow_chain);
   complete.set_repos(batch.repos_size());
   complete.set_id_checksum(checksum.value());
   for (std::string& id : changed) complete.add_changed_repo_ids(std::move(id));
@@ -795,9 +828,9 @@ std::optional<CrawlerWorker::ChainedLease> CrawlerWorker::ProcessLease(
       return drop_lost(status.message());
     }
     bool retryable = !absl::IsInvalidArgument(status);
+    stop_chain();
     FailLease(*session, absl::StrCat("CompleteLease: ", status.message()), retryable,
               LeaseFailFlags::Peer(PeerUnavailable(status)));
-    discard_ahead();
     finish(retryable ? "handed_back" : "failed");
     return std::nullopt;
   }
@@ -809,11 +842,7 @@ std::optional<CrawlerWorker::ChainedLease> CrawlerWorker::ProcessLease(
     }
     chained.emplace();
     chained->lease = completed->next_lease();
-    if (ahead != nullptr && ahead->url == chained->lease.item().url()) {
-      chained->page_ahead = std::move(ahead);
-    }
   }
-  discard_ahead();  // no lease for it (the crawl closed, or the window is spent)
 
   {
     absl::MutexLock lock(&mu_);
@@ -851,7 +880,9 @@ std::optional<CrawlerWorker::ChainedLease> CrawlerWorker::ProcessLease(
       .Field("requests", fetch.requests)
       .Field("last_page", next_url.empty())
       .Field("chained", chained.has_value());
-  finish("completed");
+  // Without a next lease (the crawl closed, or the window is spent) the pages fetched ahead are
+  // dropped.
+  finish("completed", /*chain_continues=*/chained.has_value());
   return chained;
 }
 

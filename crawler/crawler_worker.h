@@ -30,6 +30,8 @@
 
 namespace hubcensus::crawler {
 
+class ChainFetcher;  // crawler/internal/chain_fetcher.h
+
 struct CrawlerWorkerOptions {
   // host:port of the coordinator and of the SnapshotStore (the aggregator). An injected channel
   // wins over its target (in-process use).
@@ -39,7 +41,8 @@ struct CrawlerWorkerOptions {
   std::shared_ptr<grpc::Channel> store_channel;
   // Names this worker in leases and logs; "" picks "<hostname>-<pid>-<n>".
   std::string worker_id;
-  // Leases in flight at once (each holds at most one page in memory).
+  // Leases in flight at once (each slot holds at most two listing pages: the one being stored
+  // and the next, fetched ahead of it).
   int parallelism = 1;
   // Hub token ("" = anonymous); see hub::ResolveHubToken. Never logged.
   std::string hub_token;
@@ -129,18 +132,17 @@ class CrawlerWorker {
 
  private:
   class LeaseSession;
-  // A listing page fetched ahead, while the page before it was being stored.
-  struct PageAhead;
-  // The next page's lease, handed over by CompleteLease (follow_chain), with the page if it was
-  // fetched ahead.
+  // The next page's lease, handed over by CompleteLease (follow_chain).
   struct ChainedLease;
   explicit CrawlerWorker(CrawlerWorkerOptions options);
   void RunSlot(int slot);
   // Works one lease; returns the chain's next lease when the coordinator handed one over.
+  // `chain`: the slot's listing chain fetched ahead (created for a LIST_PAGE, kept while the
+  // chain goes on, stopped and reset otherwise).
   std::optional<ChainedLease> ProcessLease(const v1::Lease& lease,
                                            std::unique_ptr<hub::HubClient>* client_holder,
                                            const std::shared_ptr<hub::HttpTransport>& transport,
-                                           std::unique_ptr<PageAhead> page_ahead);
+                                           std::unique_ptr<ChainFetcher>* chain);
   void RunRenewer();
   void RunShutdownWatcher();
   bool Stopping();

@@ -536,6 +536,7 @@ HttpServer::AfterServe HttpServer::Serve(Connection* conn) {
     absl::string_view connection = request.Header("connection");
     bool keep_alive = http10 ? absl::EqualsIgnoreCase(connection, "keep-alive")
                              : !absl::EqualsIgnoreCase(connection, "close");
+    const absl::Time received = absl::Now();
     ServedResponse response = handler_(request);
     if (response.fault == TransportFault::kStall) {
       // Back to the poller, which closes it when the stall ends or the client gives up.
@@ -543,7 +544,17 @@ HttpServer::AfterServe HttpServer::Serve(Connection* conn) {
       return AfterServe::kRearm;
     }
     if (response.delay > absl::ZeroDuration()) {
-      absl::Time due = absl::Now() + response.delay;
+      // Due `delay` after the request arrived: building and compressing the answer is part of
+      // that time, as on the real Hub, whose pace is the time from a request to its answer.
+      absl::Time due = received + response.delay;
+      if (response.fault == TransportFault::kNone && !response.body.empty() &&
+          request.method != "HEAD" && AcceptsGzip(request.Header("accept-encoding"))) {
+        std::string compressed;
+        if (Gzip(response.body, &compressed)) {
+          response.body = std::move(compressed);
+          response.body_gzipped = true;
+        }
+      }
       conn->deferred = std::make_unique<Connection::Deferred>();
       conn->deferred->request = std::move(request);
       conn->deferred->response = std::move(response);
@@ -563,8 +574,8 @@ bool HttpServer::WriteResponse(Connection* conn, const ServedRequest& request,
                                ServedResponse response, bool keep_alive) {
   bool head_only = request.method == "HEAD";
   std::string body = std::move(response.body);
-  bool gzipped = false;
-  if (!body.empty() && AcceptsGzip(request.Header("accept-encoding"))) {
+  bool gzipped = response.body_gzipped;
+  if (!gzipped && !body.empty() && AcceptsGzip(request.Header("accept-encoding"))) {
     std::string compressed;
     if (Gzip(body, &compressed)) {
       body = std::move(compressed);

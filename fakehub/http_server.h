@@ -54,9 +54,13 @@ struct ServedResponse {
   std::string content_type = "application/json; charset=utf-8";
   TransportFault fault = TransportFault::kNone;
   absl::Duration stall = absl::Seconds(60);
-  // Send the response only after this long. The connection waits in the poller meanwhile, so a
-  // slow answer holds no worker thread.
+  // Send the response this long after its request arrived (the time spent building and
+  // compressing it counts, as a real server's answer time includes its own work). The
+  // connection waits in the poller meanwhile, so a slow answer holds no worker thread.
   absl::Duration delay = absl::ZeroDuration();
+  // Set by the server when `body` is already gzip-compressed (a delayed answer is compressed
+  // before it waits, not after).
+  bool body_gzipped = false;
 };
 
 using ServedRequestHandler = std::function<ServedResponse(const ServedRequest&)>;

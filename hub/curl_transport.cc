@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -13,7 +14,9 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "common/version.h"
@@ -34,6 +37,9 @@ void GlobalInit() {
 struct Transfer {
   HttpResponse* response;
   const std::atomic<bool>* cancelled;
+  const std::function<void(int, const HttpHeaders&)>* on_head;
+  int head_status = 0;          // of the head being read (from its status line)
+  bool head_announced = false;  // a blank line after trailers must not announce it again
 };
 
 size_t OnBody(char* data, size_t size, size_t n, void* user) {
@@ -49,6 +55,21 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   if (absl::StartsWith(line, "HTTP/")) {
     // A new response (after 100 Continue, or a proxy's): forget earlier headers.
     transfer->response->headers = HttpHeaders();
+    transfer->head_status = 0;
+    transfer->head_announced = false;
+    // "HTTP/1.1 200 OK", "HTTP/2 200".
+    std::vector<absl::string_view> parts = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (parts.size() >= 2) (void)absl::SimpleAtoi(parts[1], &transfer->head_status);
+    return size * n;
+  }
+  if (line.empty()) {
+    // The blank line that ends a head: the body (if any) comes next. A 1xx head is followed by
+    // another head, so only a final one is announced.
+    if (transfer->on_head != nullptr && *transfer->on_head && transfer->head_status >= 200 &&
+        !transfer->head_announced) {
+      transfer->head_announced = true;
+      (*transfer->on_head)(transfer->head_status, transfer->response->headers);
+    }
     return size * n;
   }
   size_t colon = line.find(':');
@@ -194,7 +215,7 @@ class CurlTransport : public HttpTransport {
   HttpResponse Send(const HttpRequest& request) override {
     CURL* easy = TakeHandle();
     HttpResponse response;
-    Transfer transfer{&response, request.cancelled};
+    Transfer transfer{&response, request.cancelled, &request.on_head};
     char error[CURL_ERROR_SIZE] = {0};
 
     curl_easy_reset(easy);

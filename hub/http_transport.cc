@@ -91,13 +91,20 @@ HttpResponse FakeHttpTransport::Send(const HttpRequest& request) {
   {
     absl::MutexLock lock(&mu_);
     requests_.push_back(request);
+    requests_.back().on_head = nullptr;  // its captures live only as long as this call
     handler = handler_;
   }
   if (clock_ != nullptr && latency_ > absl::ZeroDuration()) clock_->Advance(latency_);
   if (request.cancelled != nullptr && request.cancelled->load()) {
     return MakeTransportError(absl::CancelledError("request cancelled"));
   }
-  return handler(request);
+  HttpResponse response = handler(request);
+  // The whole answer is in hand at once: its head is announced before it is returned, as a real
+  // transport announces it before reading the body.
+  if (request.on_head && response.transport_error.ok() && response.status >= 200) {
+    request.on_head(response.status, response.headers);
+  }
+  return response;
 }
 
 void FakeHttpTransport::set_handler(Handler handler) {

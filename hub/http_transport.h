@@ -53,6 +53,10 @@ struct HttpRequest {
   HttpTimeouts timeouts;
   // When set and true, the transport abandons the transfer as soon as it can (CANCELLED).
   const std::atomic<bool>* cancelled = nullptr;
+  // When set, called once the final response's head (status line and header fields, not a 1xx)
+  // has arrived and before its body is read, on the thread that sent the request, so a listing
+  // can hand its next page's URL on while the body still streams in. Must not block.
+  std::function<void(int status, const HttpHeaders& headers)> on_head;
 };
 
 // The protocol version an answer came in (ALPN picks h2 over TLS when the server offers it).

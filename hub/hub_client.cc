@@ -248,7 +248,26 @@ absl::Status HubClient::CheckHubOrigin(const std::string& url, absl::string_view
       "); nothing was sent there (the Hub token goes only to the Hub's origin)"));
 }
 
+HubClient::~HubClient() = default;
+
 double HubClient::Random() { return std::clamp(options_.random(), 0.0, 1.0); }
+
+std::unique_ptr<EntryParser> HubClient::TakeParser() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!idle_parsers_.empty()) {
+      std::unique_ptr<EntryParser> parser = std::move(idle_parsers_.back());
+      idle_parsers_.pop_back();
+      return parser;
+    }
+  }
+  return std::make_unique<EntryParser>();
+}
+
+void HubClient::ReturnParser(std::unique_ptr<EntryParser> parser) {
+  absl::MutexLock lock(&mu_);
+  idle_parsers_.push_back(std::move(parser));
+}
 
 void HubClient::ObserveRateLimit(const HttpResponse& response, RequestBudget* budget,
                                  FetchStats* stats) {
@@ -282,7 +301,7 @@ void HubClient::ObserveRateLimit(const HttpResponse& response, RequestBudget* bu
 absl::StatusOr<HttpResponse> HubClient::Get(
     const std::string& first_url, RequestBudget* budget, FetchStats* stats,
     const std::function<absl::Status(const HttpResponse&)>& accept, const BeforeRetry& before_retry,
-    std::string* sent_url, bool return_client_errors) {
+    std::string* sent_url, bool return_client_errors, const OnHead& on_head) {
   HubMetrics& metrics = HubMetrics::Get();
   Clock* clock = options_.clock;
   const absl::Time first_attempt = clock->Now();
@@ -311,6 +330,11 @@ absl::StatusOr<HttpResponse> HubClient::Get(
     absl::Duration left = deadline - clock->Now();
     if (left < request.timeouts.total) request.timeouts.total = std::max(left, absl::Seconds(1));
     if (options_.cancellation != nullptr) request.cancelled = options_.cancellation->flag();
+    if (on_head) {
+      request.on_head = [&on_head, &url](int status, const HttpHeaders& headers) {
+        on_head(url, status, headers);
+      };
+    }
 
     absl::Time started = clock->Now();
     HttpResponse response = options_.transport->Send(request);
@@ -445,12 +469,12 @@ absl::StatusOr<HttpResponse> HubClient::Get(
 absl::StatusOr<HttpResponse> HubClient::GetFollowingRedirects(
     const std::string& url, RequestBudget* budget, FetchStats* stats,
     const std::function<absl::Status(const HttpResponse&)>& accept, const BeforeRetry& before_retry,
-    int max_redirects, std::string* final_url) {
+    int max_redirects, std::string* final_url, const OnHead& on_head) {
   std::string current = url;
   for (int hop = 0;; ++hop) {
     std::string sent;
-    ASSIGN_OR_RETURN(HttpResponse response,
-                     Get(current, budget, stats, accept, before_retry, &sent));
+    ASSIGN_OR_RETURN(HttpResponse response, Get(current, budget, stats, accept, before_retry, &sent,
+                                                /*return_client_errors=*/false, on_head));
     current = std::move(sent);
     if (!IsRedirect(response.status)) {
       *final_url = current;
@@ -479,7 +503,8 @@ absl::StatusOr<HttpResponse> HubClient::GetFollowingRedirects(
 }
 
 absl::StatusOr<ListingPage> HubClient::FetchListingPage(const std::string& url,
-                                                        RequestBudget* budget, FetchStats* stats) {
+                                                        RequestBudget* budget, FetchStats* stats,
+                                                        const NextUrlCallback& on_next_url) {
   // The page's own limit is the most asked (the configured page size); a 504 or a timeout,
   // which the Hub answers to heavy pages, halves it for the same cursor.
   int64_t asked_limit = 0;
@@ -487,7 +512,10 @@ absl::StatusOr<ListingPage> HubClient::FetchListingPage(const std::string& url,
     if (!absl::SimpleAtoi(*text, &asked_limit) || asked_limit <= 0) asked_limit = 0;
   }
   int64_t limit = asked_limit;
-  if (asked_limit > 0 && shrunk_limit_ > 0 && shrunk_limit_ < asked_limit) limit = shrunk_limit_;
+  {
+    absl::MutexLock lock(&mu_);
+    if (asked_limit > 0 && shrunk_limit_ > 0 && shrunk_limit_ < asked_limit) limit = shrunk_limit_;
+  }
   std::string first =
       limit == asked_limit ? url : WithQueryParameter(url, "limit", absl::StrCat(limit));
   BeforeRetry shrink = [&](absl::string_view cause, std::string* next_url) {
@@ -505,15 +533,51 @@ absl::StatusOr<ListingPage> HubClient::FetchListingPage(const std::string& url,
         .Field("limit", limit);
   };
 
+  // The next URL as the chain reports it: the Hub's Link, with the page's own `limit` (see
+  // below).
+  auto chain_url = [&](std::string next) {
+    if (limit != asked_limit && QueryParameter(next, "limit")) {
+      next = WithQueryParameter(next, "limit", absl::StrCat(asked_limit));
+    }
+    return next;
+  };
+  // Hand-off on the head: the next page's URL is known before this page's body is read.
+  bool handed_on = false;
+  OnHead hand_on;
+  if (on_next_url) {
+    hand_on = [&](const std::string& sent, int status, const HttpHeaders& headers) {
+      if (handed_on || status < 200 || status >= 300) return;
+      std::optional<std::string> next = FindNextLink(headers, sent);
+      // Only a link the page itself would return: on the Hub's origin (nothing is sent
+      // elsewhere) and not the page again. Anything else is reported by the page's result.
+      if (!next || !CheckHubOrigin(*next, "").ok() || *next == sent || *next == url) return;
+      handed_on = true;
+      if (asked_limit > 0 && limit < asked_limit) {
+        // The next page is asked for now, so at the size this one was answered at (its success
+        // is counted towards growing back when the page is complete).
+        absl::MutexLock lock(&mu_);
+        if (limit != shrunk_limit_) {
+          shrunk_limit_ = limit;
+          pages_at_shrunk_limit_ = 0;
+        }
+      }
+      on_next_url(chain_url(*std::move(next)));
+    };
+  }
+
   ListingPage page;
+  std::unique_ptr<EntryParser> parser = TakeParser();
   auto accept = [&](const HttpResponse& response) {
     page.entries = ParsedEntries();
-    return parser_.ParseListing(response.body, &page.entries);
+    return parser->ParseListing(response.body, &page.entries);
   };
-  ASSIGN_OR_RETURN(HttpResponse response,
-                   GetFollowingRedirects(first, budget, stats, accept, shrink,
-                                         options_.max_redirects, &page.url));
+  absl::StatusOr<HttpResponse> answered = GetFollowingRedirects(
+      first, budget, stats, accept, shrink, options_.max_redirects, &page.url, hand_on);
+  ReturnParser(std::move(parser));
+  if (!answered.ok()) return answered.status();
+  HttpResponse& response = *answered;
   if (asked_limit > 0) {
+    absl::MutexLock lock(&mu_);
     if (limit < asked_limit) {
       if (limit != shrunk_limit_) {
         shrunk_limit_ = limit;
@@ -530,13 +594,10 @@ absl::StatusOr<ListingPage> HubClient::FetchListingPage(const std::string& url,
   if (std::optional<std::string> next = FindNextLink(response.headers, page.url)) {
     RETURN_IF_ERROR(CheckHubOrigin(
         *next, absl::StrCat("the rel=\"next\" link of listing page ", RedactUrl(page.url))));
-    page.next_url = *std::move(next);
     // The Hub's Link echoes the smaller limit sent; the chain keeps the page's own, so the next
     // URL reported may differ from the Link in `limit` only (the coordinator compares chain URLs
     // with `limit` removed). The next fetch starts from the shrunk size anyway (shrunk_limit_).
-    if (limit != asked_limit && QueryParameter(page.next_url, "limit")) {
-      page.next_url = WithQueryParameter(page.next_url, "limit", absl::StrCat(asked_limit));
-    }
+    page.next_url = chain_url(*std::move(next));
   }
   return page;
 }
@@ -547,10 +608,17 @@ absl::Status HubClient::FetchRepoDetail(absl::string_view repo_id, RequestBudget
   std::string url =
       absl::StrCat(RepoDetailUrl(options_.hub_url, repo_id), ExpandQuery(options_.detail_expand));
   ParsedEntries entry;
+  std::unique_ptr<EntryParser> parser = TakeParser();
   auto accept = [&](const HttpResponse& response) {
     entry = ParsedEntries();
-    return parser_.ParseDetail(response.body, &entry);
+    return parser->ParseDetail(response.body, &entry);
   };
+  // Back to the idle ones however this ends.
+  struct ParserReturn {
+    HubClient* client;
+    std::unique_ptr<EntryParser>* parser;
+    ~ParserReturn() { client->ReturnParser(std::move(*parser)); }
+  } parser_return{this, &parser};
   // A renamed repo answers one redirect to its new id; a redirect from there is not a rename.
   std::string current = url;
   HttpResponse response;

@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "hub/cancellation.h"
@@ -114,14 +115,28 @@ inline constexpr char kUnreadable404[] = "404";
 inline constexpr char kUnreadableRedirectLoop[] = "redirect_loop";
 inline constexpr char kUnreadableSecondRedirect[] = "second_redirect";
 
-// Not thread-safe (it reuses one parser): one HubClient per thread; transports may be shared.
+// Called with a listing page's next URL as soon as the head of its 2xx answer arrives, before
+// the body is read and parsed (see FetchListingPage).
+using NextUrlCallback = std::function<void(const std::string& next_url)>;
+
+// FetchListingPage may run on several threads at once (a chain fetched ahead: the next page's
+// request goes out while this one's body streams in); the other calls, set_cancellation and
+// FetchRepoDetail, are for one thread at a time. Transports may be shared.
 class HubClient {
  public:
   explicit HubClient(HubClientOptions options);
+  ~HubClient();
 
   // GET a listing page (a URL from FirstListingUrl or a previous page's next_url).
+  // `on_next_url` (optional) is called at most once, on the fetching thread, with the page's
+  // rel="next" URL as soon as a 2xx head names one on the Hub's origin (the same URL the page
+  // returns in next_url unless a retry's answer names another): the caller may request it
+  // while this page's body is still arriving. A head whose Link is missing, malformed, foreign
+  // or points back at the page itself is not handed on; the page's own result then says what
+  // was wrong, as before.
   absl::StatusOr<ListingPage> FetchListingPage(const std::string& url, RequestBudget* budget,
-                                               FetchStats* stats);
+                                               FetchStats* stats,
+                                               const NextUrlCallback& on_next_url = nullptr);
 
   // GET /api/models/{repo_id}, following one 301/302/307/308 (a renamed repo: its snapshot
   // carries the new id). Appends the entry, or its rejection, to `out`. With `unreadable`, an
@@ -144,6 +159,9 @@ class HubClient {
  private:
   // Called before a retry with its cause ("504", "timeout", ...); may rewrite the URL to send.
   using BeforeRetry = std::function<void(absl::string_view cause, std::string* url)>;
+  // Called with an attempt's URL and its answer's head, before its body is read.
+  using OnHead =
+      std::function<void(const std::string& url, int status, const HttpHeaders& headers)>;
   // Sends GET `url` with retries; hands each 2xx body to `accept`, whose DATA_LOSS means "retry"
   // (a cut or garbled body). Returns the final response (2xx or a redirect, and 401, 403 or 404
   // with `return_client_errors`); `sent_url` (when set) receives the URL of the last attempt.
@@ -151,26 +169,34 @@ class HubClient {
   absl::StatusOr<HttpResponse> Get(const std::string& url, RequestBudget* budget, FetchStats* stats,
                                    const std::function<absl::Status(const HttpResponse&)>& accept,
                                    const BeforeRetry& before_retry, std::string* sent_url,
-                                   bool return_client_errors = false);
+                                   bool return_client_errors = false,
+                                   const OnHead& on_head = nullptr);
   // Get() plus at most `max_redirects` redirects within the Hub's origin; `final_url` is where
   // the answer came from.
   absl::StatusOr<HttpResponse> GetFollowingRedirects(
       const std::string& url, RequestBudget* budget, FetchStats* stats,
       const std::function<absl::Status(const HttpResponse&)>& accept,
-      const BeforeRetry& before_retry, int max_redirects, std::string* final_url);
+      const BeforeRetry& before_retry, int max_redirects, std::string* final_url,
+      const OnHead& on_head = nullptr);
   // OK when `url` is on the Hub's origin; otherwise FAILED_PRECONDITION naming the host and
   // `what` pointed there.
   absl::Status CheckHubOrigin(const std::string& url, absl::string_view what) const;
   void ObserveRateLimit(const HttpResponse& response, RequestBudget* budget, FetchStats* stats);
   double Random();
 
+  // A parser for one fetch: taken from the idle ones (a parser keeps its buffers, so reusing it
+  // saves an allocation per page), returned when the fetch ends.
+  std::unique_ptr<EntryParser> TakeParser();
+  void ReturnParser(std::unique_ptr<EntryParser> parser);
+
   HubClientOptions options_;
   std::string hub_origin_;  // OriginOf(hub_url); "" when that does not parse
-  EntryParser parser_;
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<EntryParser>> idle_parsers_ ABSL_GUARDED_BY(mu_);
   // The listing `limit` in use after shrinks (0: the page's own), and the pages fetched at it
   // in a row since the last change.
-  int64_t shrunk_limit_ = 0;
-  int pages_at_shrunk_limit_ = 0;
+  int64_t shrunk_limit_ ABSL_GUARDED_BY(mu_) = 0;
+  int pages_at_shrunk_limit_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace hubcensus::hub

@@ -232,6 +232,47 @@ TEST_F(CrawlerWorkerTest, OneLeaseFollowsTheChainFetchingTheNextPageWhileStoring
   EXPECT_EQ(crawl.stats().requests(), hub.requests());
 }
 
+// The next page's fetch is not held behind the page before: the Hub answers page k+1 only once
+// page k is completed at the coordinator, which a worker that waited for page k+1 before
+// completing page k would never see (the answer would come after the 20 s wait, and the test
+// fails). Every page is still stored once, under its own lease.
+TEST_F(CrawlerWorkerTest, APageCompletesWhileTheNextPageIsStillBeingFetched) {
+  FaultyHubOptions hub_options;
+  hub_options.repos = 3000;
+  FaultyHub hub(hub_options, &clock_);
+  std::atomic<int> later_pages{0};
+  std::atomic<int> answered_after_the_page_before{0};
+  auto transport = std::make_shared<hub::FakeHttpTransport>([&](const hub::HttpRequest& r) {
+    if (r.url.find("cursor=") != std::string::npos) {
+      const int pages_before = ++later_pages;
+      absl::Time give_up = absl::Now() + absl::Seconds(20);
+      while (GetCrawl().stats().pages() < pages_before && absl::Now() < give_up) {
+        absl::SleepFor(absl::Milliseconds(10));
+      }
+      if (GetCrawl().stats().pages() >= pages_before) ++answered_after_the_page_before;
+    }
+    return hub.Serve(r);
+  });
+  StartCoordinator(coordinator::HubQuota{true, 0, 0});
+  StartCrawl(1000);
+  auto worker = CrawlerWorker::Create(WorkerOptions(transport, 1));
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  ASSERT_TRUE((*worker)->Start().ok());
+  v1::Crawl crawl = WaitForCrawl({v1::CRAWL_COMMITTED, v1::CRAWL_FAILED, v1::CRAWL_CANCELLED});
+  (*worker)->Stop();
+  (*worker)->Wait();
+  ASSERT_EQ(crawl.state(), v1::CRAWL_COMMITTED) << crawl.failure_reason();
+  EXPECT_EQ(later_pages, 2);
+  EXPECT_EQ(answered_after_the_page_before, 2);
+  std::multiset<std::string> stored = CommittedIds();
+  EXPECT_EQ(stored.size(), 3000u);
+  EXPECT_EQ(std::set<std::string>(stored.begin(), stored.end()), hub.ids());
+  CrawlerWorkerStats stats = (*worker)->stats();
+  EXPECT_EQ(stats.completed, 3);
+  EXPECT_EQ(stats.chained, 2);
+  EXPECT_EQ(crawl.stats().requests(), hub.requests());
+}
+
 TEST_F(CrawlerWorkerTest, NonRetryableHubErrorFailsTheLeaseWithoutTheToken) {
   auto transport = std::make_shared<hub::FakeHttpTransport>(
       [&](const hub::HttpRequest&) { return hub::MakeResponse(403, "{\"error\":\"Forbidden\"}"); });

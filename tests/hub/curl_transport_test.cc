@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <atomic>
+#include <functional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -160,6 +161,62 @@ TEST(CurlTransport, CancellationAbortsATransferInFlight) {
   HttpResponse response = NewCurlTransport()->Send(request);
   canceller.join();
   EXPECT_TRUE(absl::IsCancelled(response.transport_error)) << response.transport_error;
+}
+
+// The head as one write, the body later: how a server that answers a page's head first looks.
+ScriptedAnswer HeadThenBody(const std::string& response, std::function<bool()> body_when,
+                            std::atomic<bool>* body_when_met) {
+  size_t cut = response.find("\r\n\r\n") + 4;
+  ScriptedAnswer answer{response.substr(0, cut)};
+  answer.then_raw = response.substr(cut);
+  answer.then_delay = absl::Seconds(20);  // the body goes anyway after this, and the test fails
+  answer.then_when = std::move(body_when);
+  answer.then_when_met = body_when_met;
+  return answer;
+}
+
+// on_head fires once, with the final status and the header fields, while the body is still on
+// the server: the server sends the body only after the callback has run.
+TEST(CurlTransport, OnHeadFiresBeforeTheBodyIsSent) {
+  std::atomic<int> heads{0};
+  std::atomic<bool> body_after_head{false};
+  HttpTestServer server([&](const ReceivedRequest&) {
+    return HeadThenBody(
+        HttpTestServer::Response(200, R"([{"id":"a/1"}])", {{"Link", "</next>; rel=\"next\""}}),
+        [&] { return heads.load() > 0; }, &body_after_head);
+  });
+  HttpRequest request = Get(server.url("/api/models"));
+  request.timeouts.total = absl::Seconds(60);
+  int head_status = 0;
+  std::string head_link;
+  request.on_head = [&](int status, const HttpHeaders& headers) {
+    ++heads;
+    head_status = status;
+    head_link = headers.Get("link").value_or("");
+  };
+  HttpResponse response = NewCurlTransport()->Send(request);
+  ASSERT_TRUE(response.transport_error.ok()) << response.transport_error;
+  EXPECT_TRUE(body_after_head) << "the head was announced only with the body";
+  EXPECT_EQ(heads, 1);
+  EXPECT_EQ(head_status, 200);
+  EXPECT_EQ(head_link, "</next>; rel=\"next\"");
+  EXPECT_EQ(response.body, R"([{"id":"a/1"}])");
+}
+
+// A 1xx head is not the answer's: only the final head is announced.
+TEST(CurlTransport, OnHeadSkipsInterimHeads) {
+  HttpTestServer server([&](const ReceivedRequest&) {
+    return ScriptedAnswer{
+        absl::StrCat("HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n",
+                     HttpTestServer::Response(404, "{}"))};
+  });
+  HttpRequest request = Get(server.url("/api/models/x"));
+  std::vector<int> statuses;
+  request.on_head = [&](int status, const HttpHeaders&) { statuses.push_back(status); };
+  HttpResponse response = NewCurlTransport()->Send(request);
+  ASSERT_TRUE(response.transport_error.ok()) << response.transport_error;
+  EXPECT_EQ(response.status, 404);
+  EXPECT_THAT(statuses, ::testing::ElementsAre(404));
 }
 
 TEST(CurlTransport, HubClientPaginatesRetriesAndKeepsTheTokenOutOfErrors) {

@@ -125,19 +125,38 @@ void HttpTestServer::Serve(int fd, int connection) {
       requests_.push_back(request);
     }
     ScriptedAnswer answer = handler_(request);
-    if (answer.delay > absl::ZeroDuration()) {
-      // Sleep in slices so a closing client is noticed.
-      absl::Time until = absl::Now() + answer.delay;
+    // Sleeps in slices so a closing client is noticed; false when it closed.
+    auto wait = [&](absl::Duration delay) {
+      absl::Time until = absl::Now() + delay;
       while (absl::Now() < until && !stopping_) {
         pollfd p{fd, POLLRDHUP, 0};
-        if (poll(&p, 1, 10) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) break;
+        if (poll(&p, 1, 10) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) return false;
       }
-    }
-    size_t sent = 0;
-    while (sent < answer.raw.size()) {
-      ssize_t n = send(fd, answer.raw.data() + sent, answer.raw.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) break;
-      sent += static_cast<size_t>(n);
+      return true;
+    };
+    auto write_all = [&](const std::string& bytes) {
+      size_t sent = 0;
+      while (sent < bytes.size()) {
+        ssize_t n = send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+        if (n <= 0) break;
+        sent += static_cast<size_t>(n);
+      }
+    };
+    if (answer.delay > absl::ZeroDuration()) wait(answer.delay);
+    write_all(answer.raw);
+    if (!answer.then_raw.empty()) {
+      bool open = true;
+      if (answer.then_when) {
+        absl::Time until = absl::Now() + answer.then_delay;
+        bool met = false;
+        while (!(met = answer.then_when()) && absl::Now() < until && !stopping_ &&
+               (open = wait(absl::Milliseconds(5)))) {
+        }
+        if (answer.then_when_met != nullptr) *answer.then_when_met = met;
+      } else {
+        open = wait(answer.then_delay);
+      }
+      if (open) write_all(answer.then_raw);
     }
     if (answer.close) {
       Forget(fd);

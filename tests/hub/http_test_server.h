@@ -29,6 +29,13 @@ struct ScriptedAnswer {
   std::string raw;                              // bytes to write (status line, headers, body)
   absl::Duration delay = absl::ZeroDuration();  // before writing
   bool close = false;  // close the connection after writing (or, with empty raw, at once)
+  // Written after `raw` (before any close): a head sent first, its body later. It waits
+  // `then_delay`, or with `then_when`, until that returns true (checked every few ms, for at most
+  // `then_delay`); `then_when_met` (optional) records whether it did.
+  std::string then_raw = "";
+  absl::Duration then_delay = absl::ZeroDuration();
+  std::function<bool()> then_when = nullptr;
+  std::atomic<bool>* then_when_met = nullptr;
 };
 
 class HttpTestServer {

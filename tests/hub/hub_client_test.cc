@@ -14,8 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
-#include "hub/listing_query.h"
 #include "common/log.h"
+#include "hub/listing_query.h"
 #include "hub/url.h"
 
 namespace hubcensus::hub {
@@ -124,6 +124,93 @@ TEST_F(HubClientTest, FollowsLinkAcrossPagesAbsoluteAndRelative) {
       EXPECT_THAT(r.url, Not(HasSubstr(kToken)));
     }
   }
+}
+
+// The next URL is handed on from the head, before the page is parsed, and it is the page's own
+// next_url. Links that the page would refuse or that lead nowhere new are not handed on.
+TEST_F(HubClientTest, HandsTheNextUrlOnFromTheHead) {
+  struct Case {
+    const char* name;
+    const char* link;  // nullptr: no Link header
+    bool handed_on;
+    absl::StatusCode page_code;
+  };
+  const std::string page_url = absl::StrCat(kHub, "/api/models?sort=createdAt&limit=10&cursor=A");
+  for (const Case& c : std::vector<Case>{
+           {"absolute", "<http://hub.test/api/models?cursor=B>; rel=\"next\"", true,
+            absl::StatusCode::kOk},
+           {"relative", "</api/models?cursor=B>; rel=\"next\"", true, absl::StatusCode::kOk},
+           {"foreign", "<http://elsewhere.test/api/models?cursor=B>; rel=\"next\"", false,
+            absl::StatusCode::kFailedPrecondition},
+           {"malformed", "<http://hub.test/api/models?cursor=B; rel=next", false,
+            absl::StatusCode::kOk},
+           {"itself", "<http://hub.test/api/models?sort=createdAt&limit=10&cursor=A>; rel=\"next\"",
+            false, absl::StatusCode::kOk},
+           {"none", nullptr, false, absl::StatusCode::kOk},
+       }) {
+    SCOPED_TRACE(c.name);
+    bool parsed_when_handed_on = false;
+    bool body_parsed = false;
+    auto transport = std::make_shared<FakeHttpTransport>([&](const HttpRequest&) {
+      HttpResponse response = MakeResponse(200, absl::StrCat("[", Entry(1), "]"));
+      if (c.link != nullptr) response.headers.Add("Link", c.link);
+      return response;
+    });
+    HubClient client(Options(transport));
+    FetchStats stats;
+    std::vector<std::string> handed;
+    absl::StatusOr<ListingPage> page =
+        client.FetchListingPage(page_url, &budget_, &stats, [&](const std::string& next) {
+          handed.push_back(next);
+          parsed_when_handed_on = body_parsed;
+        });
+    body_parsed = true;
+    EXPECT_EQ(page.status().code(), c.page_code) << page.status();
+    if (c.handed_on) {
+      ASSERT_EQ(handed.size(), 1u);
+      EXPECT_EQ(handed[0], "http://hub.test/api/models?cursor=B");
+      ASSERT_TRUE(page.ok());
+      EXPECT_EQ(page->next_url, handed[0]);
+      EXPECT_FALSE(parsed_when_handed_on);
+    } else {
+      EXPECT_TRUE(handed.empty()) << handed[0];
+    }
+    EXPECT_EQ(transport->request_count(), 1) << "nothing else is requested by the client itself";
+  }
+}
+
+// A page answered at a shrunk limit hands on a next URL with the page's own limit (as next_url
+// reports it), and the next fetch, started before this page is complete, already asks for the
+// shrunk size.
+TEST_F(HubClientTest, HandedOnUrlKeepsThePagesLimitAndTheNextFetchStartsShrunk) {
+  std::vector<std::string> limits;
+  auto transport = std::make_shared<FakeHttpTransport>([&](const HttpRequest& r) {
+    std::string limit = QueryParameter(r.url, "limit").value_or("");
+    limits.push_back(limit);
+    if (limit == "100") return MakeResponse(504, "timeout");
+    HttpResponse response = MakeResponse(200, absl::StrCat("[", Entry(1), "]"));
+    response.headers.Add("Link",
+                         absl::StrCat("</api/models?limit=", limit, "&cursor=B>; rel=\"next\""));
+    return response;
+  });
+  HubClientOptions options = Options(transport);
+  options.retry.initial_backoff = absl::Milliseconds(1);
+  HubClient client(options);
+  FetchStats stats;
+  std::string handed;
+  absl::StatusOr<ListingPage> next_page;
+  absl::StatusOr<ListingPage> page =
+      client.FetchListingPage(absl::StrCat(kHub, "/api/models?limit=100&cursor=A"), &budget_,
+                              &stats, [&](const std::string& next) {
+                                handed = next;
+                                FetchStats ahead;
+                                next_page = client.FetchListingPage(next, &budget_, &ahead);
+                              });
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(handed, "http://hub.test/api/models?limit=100&cursor=B");
+  EXPECT_EQ(page->next_url, handed);
+  ASSERT_TRUE(next_page.ok()) << next_page.status();
+  EXPECT_THAT(limits, ::testing::ElementsAre("100", "50", "50"));
 }
 
 struct RetryCase {
