@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "aggregator/internal/month_index.h"
 #include "aggregator/lineage.h"
 #include "aggregator/relation_names.h"
 #include "common/checksum.h"
@@ -17,10 +18,7 @@
 namespace hubcensus::aggregator {
 namespace {
 
-int MonthIndex(int64_t unix_seconds) {
-  absl::CivilMonth m = absl::ToCivilMonth(absl::FromUnixSeconds(unix_seconds), absl::UTCTimeZone());
-  return static_cast<int>(m.year() * 12 + (m.month() - 1));
-}
+using internal::MonthIndex;
 
 std::string MonthName(int index) {
   return absl::StrFormat("%04d-%02d", index / 12, index % 12 + 1);
@@ -122,6 +120,11 @@ absl::StatusOr<CensusFigures> ComputeCensus(const store::CrawlSnapshot& snap,
 
   const auto& filter = config.new_model_filter();
   absl::flat_hash_set<std::string> tags(filter.pipeline_tag().begin(), filter.pipeline_tag().end());
+  // Per tag of the snapshot's dictionary: whether the filter lets it through.
+  std::vector<uint8_t> tag_passes(snap.pipeline_tag_count());
+  for (size_t t = 0; t < tag_passes.size(); ++t) {
+    tag_passes[t] = tags.empty() || tags.contains(snap.pipeline_tag_name(static_cast<uint16_t>(t)));
+  }
   const int64_t min_downloads = filter.min_downloads_all_time();
 
   std::vector<FamilyTotals> totals(families);
@@ -155,7 +158,7 @@ absl::StatusOr<CensusFigures> ComputeCensus(const store::CrawlSnapshot& snap,
         snap.parent_count(i) > 0 ? snap.parent_relation(i, 0) : v1::RELATION_UNKNOWN;
     const int r = (relation >= 0 && relation < 5) ? relation : v1::RELATION_UNKNOWN;
     for (const FamilyShare& s : attribution) totals[s.family].derivatives[r] += s.weight;
-    if (!tags.empty() && !tags.contains(snap.pipeline_tag(i))) continue;
+    if (!tag_passes[snap.pipeline_tag_index(i)]) continue;
     if (snap.has_downloads_all_time(i) && dat < min_downloads) continue;
     // A placeholder createdAt says "older than the Hub's creation dates", not when: such a repo
     // is new in no month (it still counts in every sum above).
