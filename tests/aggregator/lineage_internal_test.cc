@@ -14,10 +14,12 @@
 
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "aggregator/census_metrics.h"
 #include "aggregator/internal/id_table.h"
 #include "aggregator/internal/month_index.h"
 #include "aggregator/lineage.h"
 #include "config/family_config.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "tests/aggregator/crawl_builder.h"
 
@@ -251,6 +253,61 @@ void ExpectChainsEqualTheWalk(const std::vector<RepoSpec>& specs, const v1::Fami
       }
     }
   }
+}
+
+// Over 2^19 repos the figures' pass runs in ranges on threads under FIRST_PARENT; SPLIT always
+// runs it in one range. On a crawl where every repo keeps only its first parent the two policies
+// define the same figures, so the threaded census must equal the single-range one exactly.
+TEST(CensusPassTest, ThreadedRangesGiveTheFiguresOfOneRange) {
+  auto config = DefaultFamilyConfig();
+  std::vector<std::string> tracked;
+  for (const auto& f : config.family()) {
+    for (const auto& ns : f.namespace_()) tracked.push_back(ns);
+  }
+  std::mt19937_64 rng(11);
+  const int n = 600000;
+  std::vector<std::string> ids(n);
+  for (int i = 0; i < n; ++i) {
+    ids[i] =
+        (rng() % 50 == 0 ? tracked[rng() % tracked.size()] : "u" + std::to_string(rng() % 90000)) +
+        "/m" + std::to_string(i);
+  }
+  std::sort(ids.begin(), ids.end());
+  const char* tags[] = {"text-generation", "image-text-to-text", "text-to-image", ""};
+  store::CrawlSnapshot snap;
+  snap.Reserve(n);
+  for (int i = 0; i < n; ++i) {
+    v1::RepoSnapshot r;
+    r.set_id(ids[i]);
+    r.set_created_at(1640995200 + static_cast<int64_t>(rng() % 120'000'000));
+    r.set_created_at_placeholder(rng() % 100 == 0);
+    r.set_downloads_30d(static_cast<int64_t>(rng() % 1000));
+    if (rng() % 20) r.set_downloads_all_time(static_cast<int64_t>(rng() % 100000));
+    r.set_pipeline_tag(tags[rng() % 4]);
+    if (rng() % 10 < 3) {
+      auto* p = r.add_parents();
+      p->set_id(rng() % 50 == 0 ? "gone/x" + std::to_string(rng() % 100) : ids[rng() % n]);
+      p->set_relation(static_cast<v1::Relation>(rng() % 5));
+    }
+    snap.Add(r);
+  }
+  auto threaded = ComputeCensus(snap, config, "c", "2025-10-31", 20);
+  v1::FamilyConfig split = config;
+  split.mutable_lineage()->set_parent_policy(v1::SPLIT);
+  auto one_range = ComputeCensus(snap, split, "c", "2025-10-31", 20);
+  ASSERT_TRUE(threaded.ok() && one_range.ok());
+  google::protobuf::util::MessageDifferencer exact;  // doubles compared bit for bit
+  EXPECT_TRUE(exact.Compare(threaded->families, one_range->families));
+  EXPECT_TRUE(exact.Compare(threaded->shares, one_range->shares));
+  ASSERT_EQ(threaded->top.size(), one_range->top.size());
+  for (size_t f = 0; f < threaded->top.size(); ++f) {
+    EXPECT_TRUE(exact.Compare(threaded->top[f], one_range->top[f])) << f;
+  }
+  int64_t ecosystem = 0;
+  for (const auto& f : threaded->families.families()) {
+    ecosystem += f.figures().first_party_repos();
+  }
+  EXPECT_GT(ecosystem, 1000) << "the crawl must hold first-party repos to test anything";
 }
 
 TEST(FirstParentChainsTest, EqualTheMemoisedWalkOnRandomCrawls) {
