@@ -1,10 +1,12 @@
 #include "aggregator/lineage.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <memory>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "aggregator/internal/id_table.h"
 #include "aggregator/relation_names.h"
 #include "common/parallel.h"
 
@@ -32,27 +34,72 @@ LineageGraph BuildLineageGraph(const store::CrawlSnapshot& snapshot, const Famil
                                int threads) {
   LineageGraph g;
   const size_t n = snapshot.size();
+  const size_t edges = snapshot.parent_edges();
   g.repos = static_cast<int32_t>(n);
   g.first_party.resize(n);
-  g.parent_begin.resize(n + 1);
+  g.parent_begin = snapshot.parent_begins();
+  g.parent_node.resize(edges);
+  const size_t repo_ranges = threads > 0 ? static_cast<size_t>(threads) : RangesFor(n, 1 << 18);
+  const size_t edge_ranges = threads > 0 ? static_cast<size_t>(threads) : RangesFor(edges, 1 << 16);
   // Only ids that someone names as a parent need an index (about a tenth of a crawl), so the
-  // map holds parents, and one pass over the crawl finds which of them are in it.
-  absl::flat_hash_map<absl::string_view, int32_t> parent_node;
-  size_t edges = 0;
-  for (size_t i = 0; i < n; ++i) edges += snapshot.parent_count(i);
-  parent_node.reserve(edges);
-  for (size_t i = 0; i < n; ++i) {
-    for (int k = 0; k < snapshot.parent_count(i); ++k)
-      parent_node.emplace(snapshot.parent_id(i, k), -1);
-  }
-  // The pass over every repo, in ranges on threads: the map is only read (each id is unique, so
-  // no two repos write the same entry's value), and first_party is written at distinct indices.
-  const size_t ranges = threads > 0 ? static_cast<size_t>(threads) : RangesFor(n, 1 << 18);
-  ForEachRange(n, ranges, [&](size_t, size_t begin, size_t end) {
+  // table holds parents, each under the first edge to reach its slot, and one pass over the
+  // crawl finds which of them are in it.
+  internal::IdTable table(edges);
+  auto id_of_edge = [&snapshot](uint32_t edge) { return snapshot.parent_id_at(edge); };
+  // 1. Each edge to its id's slot (kept in parent_node until step 3).
+  ForEachRange(edges, edge_ranges, [&](size_t, size_t begin, size_t end) {
+    constexpr size_t kBatch = 16;
+    uint64_t hashes[kBatch];
+    for (size_t batch = begin; batch < end; batch += kBatch) {
+      const size_t batch_end = std::min(end, batch + kBatch);
+      for (size_t e = batch; e < batch_end; ++e) {
+        hashes[e - batch] = internal::IdTable::HashOf(snapshot.parent_id_at(e));
+        table.PrefetchSlot(hashes[e - batch]);
+      }
+      for (size_t e = batch; e < batch_end; ++e) {
+        g.parent_node[e] = static_cast<int32_t>(table.Insert(
+            snapshot.parent_id_at(e), hashes[e - batch], static_cast<uint32_t>(e), id_of_edge));
+      }
+    }
+  });
+  // Per slot: 1 + the repo of its id, 0 while none is (yet) known.
+  std::unique_ptr<std::atomic<int32_t>[]> repo_of(new std::atomic<int32_t>[table.capacity()]());
+  // 2. The pass over every repo, in ranges on threads: first_party is written at distinct
+  // indices; a repo named as a parent records itself in its id's slot (the last repo of an id
+  // wins, as in snapshot order, should an id ever appear twice).
+  ForEachRange(n, repo_ranges, [&](size_t, size_t begin, size_t end) {
     // Ids come sorted, so a namespace's repos are adjacent: most namespaces are no family's, and
     // one look-up answers for all of their repos.
     absl::string_view untracked_ns;
     bool have_untracked = false;
+    // Ids are looked up a batch at a time, so that the cache misses of a batch overlap.
+    constexpr size_t kBatch = 16;
+    uint64_t hashes[kBatch];
+    for (size_t batch = begin; batch < end; batch += kBatch) {
+      const size_t batch_end = std::min(end, batch + kBatch);
+      if (edges == 0) continue;
+      for (size_t i = batch; i < batch_end; ++i) {
+        hashes[i - batch] = internal::IdTable::HashOf(snapshot.id(i));
+        table.Prefetch(hashes[i - batch]);
+      }
+      uint32_t may_hold = 0;  // bit k: batch + k may be someone's parent
+      for (size_t i = batch; i < batch_end; ++i) {
+        if (table.MayHold(hashes[i - batch])) {
+          table.PrefetchSlot(hashes[i - batch]);
+          may_hold |= 1u << (i - batch);
+        }
+      }
+      for (size_t i = batch; i < batch_end; ++i) {
+        if ((may_hold >> (i - batch) & 1) == 0) continue;
+        const int64_t slot = table.Find(snapshot.id(i), hashes[i - batch], id_of_edge);
+        if (slot < 0) continue;
+        std::atomic<int32_t>& repo = repo_of[slot];
+        const int32_t mine = static_cast<int32_t>(i) + 1;
+        int32_t seen = repo.load(std::memory_order_relaxed);
+        while (seen < mine && !repo.compare_exchange_weak(seen, mine, std::memory_order_relaxed)) {
+        }
+      }
+    }
     for (size_t i = begin; i < end; ++i) {
       absl::string_view id = snapshot.id(i);
       size_t slash = id.find('/');
@@ -66,26 +113,38 @@ LineageGraph BuildLineageGraph(const store::CrawlSnapshot& snapshot, const Famil
       } else {
         g.first_party[i] = matcher.FirstPartyFamily(id);
       }
-      if (parent_node.empty()) continue;
-      auto it = parent_node.find(id);
-      if (it != parent_node.end()) it->second = static_cast<int32_t>(i);
     }
   });
-  g.parent_node.reserve(edges);
-  for (size_t i = 0; i < n; ++i) {
-    g.parent_begin[i] = static_cast<uint32_t>(g.parent_node.size());
-    for (int k = 0; k < snapshot.parent_count(i); ++k) {
-      auto it = parent_node.find(snapshot.parent_id(i, k));
-      if (it->second < 0) {
-        // Missing from the crawl: a node of its own, classified by its namespace only.
-        it->second = static_cast<int32_t>(g.first_party.size());
-        g.missing_ids.emplace_back(it->first);
-        g.first_party.push_back(matcher.FirstPartyFamily(it->first));
-      }
-      g.parent_node.push_back(it->second);
+  // 3. Each edge to its repo; a missing parent is marked -2 - (its id's slot).
+  std::vector<size_t> missing_edges(edge_ranges, 0);
+  ForEachRange(edges, edge_ranges, [&](size_t range, size_t begin, size_t end) {
+    size_t missing = 0;
+    for (size_t e = begin; e < end; ++e) {
+      if (e + 16 < end) __builtin_prefetch(&repo_of[g.parent_node[e + 16]]);
+      const int32_t slot = g.parent_node[e];
+      const int32_t repo = repo_of[slot].load(std::memory_order_relaxed) - 1;
+      g.parent_node[e] = repo >= 0 ? repo : -2 - slot;
+      missing += repo < 0;
     }
+    missing_edges[range] = missing;
+  });
+  size_t to_missing = 0;
+  for (size_t m : missing_edges) to_missing += m;
+  if (to_missing == 0) return g;
+  // 4. Missing parents, in edge order: a node of their own each, classified by namespace only.
+  g.first_party.reserve(n + to_missing);
+  for (size_t e = 0; e < edges; ++e) {
+    if (g.parent_node[e] >= 0) continue;
+    std::atomic<int32_t>& node = repo_of[-2 - g.parent_node[e]];
+    int32_t x = node.load(std::memory_order_relaxed) - 1;
+    if (x < 0) {
+      x = static_cast<int32_t>(g.first_party.size());
+      node.store(x + 1, std::memory_order_relaxed);
+      g.missing_ids.emplace_back(snapshot.parent_id_at(e));
+      g.first_party.push_back(matcher.FirstPartyFamily(snapshot.parent_id_at(e)));
+    }
+    g.parent_node[e] = x;
   }
-  g.parent_begin[n] = static_cast<uint32_t>(g.parent_node.size());
   return g;
 }
 
@@ -213,7 +272,98 @@ LineageResolver::Visit LineageResolver::Walk(int32_t x, int depth, Dist* out) {
   return v;
 }
 
+// FIRST_PARENT resolution. A walk from r follows one parent a step, so it is a chain: it ends at
+// the first node where the walk stops on its own (under NEAREST a first-party node or one without
+// a followed parent, under ROOT one without a parent), or it never ends (a cycle). Its result is
+// then, with k the number of edges from r to that end:
+// - NEAREST: the end's family, if k <= max_steps;
+// - ROOT: the farthest first-party family on the chain (the end's side first), if k <= max_steps;
+// - nothing, on a cycle or when k > max_steps (a walk cut there has no family under either).
+// Each node's k and family follow from its parent's, so one pass resolves every node.
+//
+// The word of a node: bits 0-15 family + 1 (0: none), bits 16-28 k capped at max_steps + 1
+// (cycles too), bits 29-30 the pass's state.
+namespace {
+constexpr uint32_t kChainFamilyBits = 0xffff;
+constexpr int kChainStepsShift = 16;
+constexpr uint32_t kChainStepsMask = 0x1fff;  // holds kMaxStepsCap + 1
+constexpr uint32_t kChainOnPath = 1u << 29;
+constexpr uint32_t kChainResolved = 1u << 30;
+static_assert(kMaxStepsCap + 1 <= static_cast<int>(kChainStepsMask));
+
+uint32_t ChainWord(int steps, int32_t family) {
+  return kChainResolved | (static_cast<uint32_t>(steps) << kChainStepsShift) |
+         static_cast<uint32_t>(family + 1);
+}
+int ChainSteps(uint32_t word) { return (word >> kChainStepsShift) & kChainStepsMask; }
+int32_t ChainWordFamily(uint32_t word) { return static_cast<int32_t>(word & kChainFamilyBits) - 1; }
+}  // namespace
+
+int32_t LineageResolver::ChainFamily(uint32_t word) const {
+  return ChainSteps(word) <= max_steps_ ? ChainWordFamily(word) : -1;
+}
+
+bool LineageResolver::ResolveChains() {
+  const int32_t n = graph_.nodes();
+  const int far = max_steps_ + 1;
+  chain_.assign(n, 0);
+  // The ends: resolved where they stand. Threads write distinct words.
+  std::vector<int32_t> max_family(RangesFor(n, 1 << 18), -1);
+  ForEachRange(n, max_family.size(), [&](size_t range, size_t begin, size_t end) {
+    int32_t most = -1;
+    for (size_t x = begin; x < end; ++x) {
+      const int32_t fp = graph_.first_party[x];
+      most = std::max(most, fp);
+      const int32_t node = static_cast<int32_t>(x);
+      if (graph_.parent_count(node) == 0 || (!root_ && fp >= 0)) chain_[x] = ChainWord(0, fp);
+    }
+    max_family[range] = most;
+  });
+  const int32_t families = *std::max_element(max_family.begin(), max_family.end()) + 1;
+  if (families >= static_cast<int32_t>(kChainFamilyBits)) {
+    chain_.clear();
+    return false;
+  }
+  whole_family_.clear();
+  for (int32_t f = 0; f < families; ++f) whole_family_.push_back({f, 1.0});
+  // Every other node: follow first parents to a resolved node (or back onto the path: a cycle),
+  // then resolve the path from its far end back.
+  std::vector<int32_t> path;
+  constexpr int32_t kAhead = 16;  // the parent's word of a repo this far on is prefetched
+  for (int32_t r = 0; r < graph_.repos; ++r) {
+    if (r + kAhead < graph_.repos && graph_.parent_count(r + kAhead) > 0) {
+      __builtin_prefetch(&chain_[graph_.parent(r + kAhead, 0)]);
+    }
+    if (chain_[r] & kChainResolved) continue;
+    path.clear();
+    int32_t x = r;
+    while ((chain_[x] & (kChainResolved | kChainOnPath)) == 0) {
+      chain_[x] = kChainOnPath;
+      path.push_back(x);
+      x = graph_.parent(x, 0);
+    }
+    const bool cycle = (chain_[x] & kChainResolved) == 0;
+    int steps = cycle ? far : ChainSteps(chain_[x]);
+    int32_t family = cycle ? -1 : ChainWordFamily(chain_[x]);
+    for (size_t j = path.size(); j-- > 0;) {
+      const int32_t y = path[j];
+      if (!cycle) {
+        steps = std::min(steps + 1, far);
+        if (root_ && family < 0) family = graph_.first_party[y];
+      }
+      chain_[y] = ChainWord(steps, family);
+    }
+  }
+  return true;
+}
+
 void LineageResolver::ResolveAll() {
+  over_budget_ = 0;
+  chains_ = !split_ && ResolveChains();
+  if (!chains_) WalkAll();
+}
+
+void LineageResolver::WalkAll() {
   const int32_t n = graph_.nodes();
   FindCycles();
   on_path_.assign(n, 0);

@@ -17,13 +17,14 @@ namespace hubcensus::aggregator {
 
 // The (id, parents, namespace) graph of one crawl. Nodes [0, repos) are the crawl's repos, in
 // snapshot order; nodes from `repos` on are parents missing from the crawl (no parents of their
-// own, classified by namespace only).
+// own, classified by namespace only). It borrows the snapshot's parent offsets: use it only while
+// the snapshot it was built from lives unchanged.
 struct LineageGraph {
   int32_t repos = 0;
-  std::vector<int32_t> first_party;    // per node: family index or -1
-  std::vector<uint32_t> parent_begin;  // per repo node, plus one: parents in tag order
-  std::vector<int32_t> parent_node;
-  std::vector<std::string> missing_ids;  // node repos + k is missing_ids[k]
+  std::vector<int32_t> first_party;         // per node: family index or -1
+  absl::Span<const uint32_t> parent_begin;  // per repo node, plus one: parents in tag order
+  std::vector<int32_t> parent_node;         // per parent edge: the node it names
+  std::vector<std::string> missing_ids;     // node repos + k is missing_ids[k]
 
   int32_t nodes() const { return static_cast<int32_t>(first_party.size()); }
   int parent_count(int32_t node) const {
@@ -55,6 +56,10 @@ struct FamilyShare {
 //   even when it passed first-party repos (the definition fakehub's ground truth implements).
 // Repos outside every cycle have a value that does not depend on how the walk reached them, so
 // they are memoised; repos on a cycle are re-walked (exactly) from every entry.
+//
+// FIRST_PARENT walks are chains, so they are resolved without walking: each node's distance to
+// the end of its chain and the family found there, one pass over the graph with a 4-byte word a
+// node (a chain never comes near the work budget, so the result is the walk's).
 class LineageResolver {
  public:
   LineageResolver(const LineageGraph& graph, const v1::LineageOptions& options);
@@ -62,6 +67,11 @@ class LineageResolver {
   // Resolves every repo node. Afterwards Attribution(i) is valid for i < graph.repos.
   void ResolveAll();
   absl::Span<const FamilyShare> Attribution(int32_t repo) const {
+    if (chains_) {
+      const int32_t family = ChainFamily(chain_[repo]);
+      return family < 0 ? absl::Span<const FamilyShare>()
+                        : absl::MakeConstSpan(&whole_family_[family], 1);
+    }
     return absl::MakeConstSpan(result_pool_.data() + result_begin_[repo],
                                result_begin_[repo + 1] - result_begin_[repo]);
   }
@@ -77,6 +87,10 @@ class LineageResolver {
   };
   Visit Walk(int32_t node, int depth, Dist* out);
   void FindCycles();
+  void WalkAll();
+  // FIRST_PARENT: a word per node, see lineage.cc. False when the families do not fit in it.
+  bool ResolveChains();
+  int32_t ChainFamily(uint32_t word) const;
 
   const LineageGraph& graph_;
   bool split_;
@@ -91,7 +105,10 @@ class LineageResolver {
   std::vector<FamilyShare> memo_pool_;
   std::vector<uint32_t> result_begin_;
   std::vector<FamilyShare> result_pool_;
-  std::vector<Dist> scratch_;  // one per walk depth, reused
+  bool chains_ = false;
+  std::vector<uint32_t> chain_;            // FIRST_PARENT: per node, see lineage.cc
+  std::vector<FamilyShare> whole_family_;  // {f, 1.0} for every family f
+  std::vector<Dist> scratch_;              // one per walk depth, reused
   int64_t budget_left_ = 0;
   int64_t over_budget_ = 0;
 };

@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "hubcensus/v1/repo.pb.h"
 
 namespace hubcensus::store {
@@ -60,6 +61,16 @@ class CrawlSnapshot {
   v1::Relation parent_relation(size_t i, int k) const {
     return static_cast<v1::Relation>(parent_relations_[parent_begin_[i] + k]);
   }
+  // The same columns as whole arrays, for passes over every repo or edge (lineage, figures): the
+  // parents of repo i are edges [parent_begins()[i], parent_begins()[i + 1]). Valid until the
+  // snapshot changes.
+  absl::Span<const uint32_t> parent_begins() const { return parent_begin_; }
+  size_t parent_edges() const { return parent_ids_.size(); }
+  absl::string_view parent_id_at(size_t edge) const { return parent_ids_[edge]; }
+  // pipeline_tag(i) is pipeline_tag_name(pipeline_tag_index(i)); index 0 is the empty tag.
+  uint16_t pipeline_tag_index(size_t i) const { return pipeline_tag_[i]; }
+  size_t pipeline_tag_count() const { return pipeline_tags_.size(); }
+  absl::string_view pipeline_tag_name(uint16_t index) const { return pipeline_tags_[index]; }
   // Index of a repo id, or -1. Builds the index on first use.
   int64_t Find(absl::string_view repo_id) const;
 
