@@ -128,6 +128,9 @@ class SnapshotStore {
   absl::Status CompactAll();
   // Live SST bytes of the snapshots and repo_meta column families.
   uint64_t SnapshotBytesOnDisk();
+  // The part of SnapshotBytesOnDisk that the columnar form takes (page chunks of crawls being
+  // received, committed parts): RocksDB's estimate.
+  uint64_t ColumnBytesOnDisk();
   uint64_t RepoMetaBytesOnDisk();
 
  private:
