@@ -1120,9 +1120,19 @@ absl::StatusOr<std::optional<ColumnsCommit>> CommitFromColumns(
       if (!statuses[r].ok()) return;
       std::string what = absl::StrCat("page chunk of crawl number ", n, " item ",
                                       InputExcerpt(page.item_id), " fence ", page.fence);
-      statuses[r] = page.published ? DecodeColumns(ToView(value), what, &published[r], &dedup[r])
-                                   : DecodeColumns(ToView(value), what, &unpublished[r]);
-      if (!statuses[r].ok()) return;
+      if (page.published) {
+        statuses[r] = DecodeColumns(ToView(value), what, &published[r], &dedup[r]);
+        if (!statuses[r].ok()) return;
+        continue;
+      }
+      // An unpublished page is read for its ids only (its rows are deleted): when its chunk is
+      // damaged, the rows tell which they are.
+      absl::Status read = DecodeColumns(ToView(value), what, &unpublished[r]);
+      if (!read.ok()) {
+        HC_LOG(kWarning, "unpublished_page_chunk_unreadable").Field("error", read.message());
+        missing = true;
+        return;
+      }
     }
   });
   if (missing) return std::nullopt;
