@@ -1406,6 +1406,9 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
     return false;
   };
   const size_t threads = ScanThreads(options_.scan_threads);
+  // Where a commit's time goes (logged with crawl_committed): reading the published snapshots,
+  // encoding the committed parts, the rollups, the fsynced write.
+  const absl::Time read_start = absl::Now();
   // The page chunks hold every page of the crawl (unless some page was written before they
   // existed): read exactly the published ones, no row scan, no repo_meta look-up.
   ASSIGN_OR_RETURN(std::vector<CrawlPage> pages,
@@ -1441,7 +1444,9 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
     }
   }
   // The published crawl in sorted parts, for loads; the page chunks go.
+  const absl::Time parts_start = absl::Now();
   std::vector<std::string> parts = CommittedParts(snapshot, threads);
+  const absl::Time rollups_start = absl::Now();
   wb.DeleteRange(d->snapshots, PageChunksBegin(n), PageChunksEnd(n));
   for (size_t p = 0; p < parts.size(); ++p) {
     wb.Put(d->snapshots, CommittedPartKey(n, static_cast<uint32_t>(p)), parts[p]);
@@ -1469,7 +1474,9 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
   // A commit is acknowledged to the coordinator exactly once: it must be on disk first (the
   // fsync also covers every batch before it in the WAL, synced or not).
   wo.sync = true;
+  const absl::Time write_start = absl::Now();
   RETURN_IF_ERROR(WriteToDb(wo, &wb, "writing the commit"));
+  const absl::Time write_end = absl::Now();
   crawls_[crawl.crawl_id()] = crawl;
   if (created) next_crawl_number_ = n + 1;
   outcome.crawl = crawl;
@@ -1478,7 +1485,13 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
       .Field("date", crawl.date())
       .Field("repos", crawl.repos())
       .Field("dropped_rows", outcome.dropped_rows)
-      .Field("renamed_duplicates", outcome.renamed_duplicates);
+      .Field("renamed_duplicates", outcome.renamed_duplicates)
+      .Field("from", from_columns.has_value() ? "page chunks" : "rows")
+      .Field("read_ms", absl::ToInt64Milliseconds(parts_start - read_start))
+      .Field("parts_ms", absl::ToInt64Milliseconds(rollups_start - parts_start))
+      .Field("rollups_ms", absl::ToInt64Milliseconds(write_start - rollups_start))
+      .Field("write_ms", absl::ToInt64Milliseconds(write_end - write_start))
+      .Field("write_bytes", static_cast<int64_t>(wb.GetDataSize()));
   return outcome;
 }
 
