@@ -88,6 +88,66 @@ void CrawlSnapshot::AppendRow(absl::string_view id, int64_t created_at, bool cre
   parent_begin_.push_back(static_cast<uint32_t>(parent_ids_.size()));
 }
 
+void CrawlSnapshot::AddParent(absl::string_view parent_id, uint8_t relation) {
+  parent_ids_.push_back(Intern(parent_id));
+  parent_relations_.push_back(relation);
+}
+
+void CrawlSnapshot::AddRow(absl::string_view id, int64_t created_at, bool created_at_placeholder,
+                           const Counters& counters, uint16_t pipeline_tag_index) {
+  index_.reset();
+  ids_.push_back(Intern(id));
+  created_at_.push_back(created_at);
+  created_at_placeholder_.push_back(created_at_placeholder ? 1 : 0);
+  downloads_30d_.push_back(counters.downloads_30d);
+  has_downloads_all_time_.push_back(counters.has_downloads_all_time ? 1 : 0);
+  downloads_all_time_.push_back(counters.has_downloads_all_time ? counters.downloads_all_time : 0);
+  likes_.push_back(counters.likes);
+  pipeline_tag_.push_back(pipeline_tag_index < pipeline_tags_.size() ? pipeline_tag_index : 0);
+  parent_begin_.push_back(static_cast<uint32_t>(parent_ids_.size()));
+}
+
+CrawlSnapshot CrawlSnapshot::TakeRows(const std::vector<uint32_t>& rows) && {
+  CrawlSnapshot out;
+  out.arena_blocks_ = std::move(arena_blocks_);
+  out.arena_used_ = arena_used_;
+  out.arena_capacity_ = arena_capacity_;
+  out.pipeline_tags_ = std::move(pipeline_tags_);
+  out.pipeline_tag_index_ = std::move(pipeline_tag_index_);
+  const size_t n = rows.size();
+  auto gather = [&rows, n](const auto& from, auto& to) {
+    to.resize(n);
+    for (size_t i = 0; i < n; ++i) to[i] = from[rows[i]];
+  };
+  gather(ids_, out.ids_);
+  gather(created_at_, out.created_at_);
+  gather(created_at_placeholder_, out.created_at_placeholder_);
+  gather(downloads_30d_, out.downloads_30d_);
+  gather(downloads_all_time_, out.downloads_all_time_);
+  gather(has_downloads_all_time_, out.has_downloads_all_time_);
+  gather(likes_, out.likes_);
+  gather(pipeline_tag_, out.pipeline_tag_);
+  out.parent_begin_.resize(n + 1);
+  size_t edges = 0;
+  for (size_t i = 0; i < n; ++i) {
+    out.parent_begin_[i] = static_cast<uint32_t>(edges);
+    edges += parent_begin_[rows[i] + 1] - parent_begin_[rows[i]];
+  }
+  out.parent_begin_[n] = static_cast<uint32_t>(edges);
+  out.parent_ids_.resize(edges);
+  out.parent_relations_.resize(edges);
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t from = parent_begin_[rows[i]], to = out.parent_begin_[i];
+    const uint32_t count = out.parent_begin_[i + 1] - to;
+    for (uint32_t k = 0; k < count; ++k) {
+      out.parent_ids_[to + k] = parent_ids_[from + k];
+      out.parent_relations_[to + k] = parent_relations_[from + k];
+    }
+  }
+  *this = CrawlSnapshot();
+  return out;
+}
+
 absl::Status CrawlSnapshot::AddStored(absl::string_view id, const Counters& counters,
                                       absl::string_view meta, absl::string_view* object_id) {
   if (object_id != nullptr) *object_id = absl::string_view();

@@ -45,6 +45,17 @@ class CrawlSnapshot {
   void Append(CrawlSnapshot&& other);
   void Reserve(size_t repos);
 
+  // The columns decoder's way in (store/internal/crawl_columns.cc): a row's parents first, then
+  // the row; `pipeline_tag_index` is what PipelineTagIndex gave for the row's tag.
+  void AddParent(absl::string_view parent_id, uint8_t relation);
+  void AddRow(absl::string_view id, int64_t created_at, bool created_at_placeholder,
+              const Counters& counters, uint16_t pipeline_tag_index);
+  // The index of `tag` in this snapshot's tag table (added when new); 0 is the empty tag.
+  uint16_t PipelineTagIndex(absl::string_view tag) { return TagIndex(tag); }
+  // The rows `rows` names, in that order (a commit sorting pages by repo id). The strings are
+  // not copied: the result takes this snapshot's arena, so this one is left empty.
+  CrawlSnapshot TakeRows(const std::vector<uint32_t>& rows) &&;
+
   size_t size() const { return ids_.size(); }
   absl::string_view id(size_t i) const { return ids_[i]; }
   int64_t created_at(size_t i) const { return created_at_[i]; }

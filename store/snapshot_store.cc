@@ -27,6 +27,7 @@
 #include "rocksdb/slice.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
+#include "store/internal/crawl_columns.h"
 #include "store/internal/repo_meta.h"
 #include "store/internal/store_encoding.h"
 
@@ -764,6 +765,42 @@ absl::Status CheckDateField(absl::string_view field, absl::string_view text) {
 }
 }  // namespace
 
+namespace {
+// The page chunk of `batch` (the repos `last_index` keeps, in page order). A retry of the same
+// (item, fence) keeps the rows of the earlier attempt that this one lacks, as the rows do (their
+// writer is the same (item, fence)); when the earlier attempt has no chunk (written before page
+// chunks existed), none is written, so that the commit reads the crawl's rows instead.
+absl::StatusOr<std::optional<std::string>> PageChunk(
+    rocksdb::DB* db, rocksdb::ColumnFamilyHandle* snapshots_cf, uint32_t n,
+    const v1::WriteBatch& batch, const absl::flat_hash_map<absl::string_view, int>& last_index,
+    bool same_fence_again, uint64_t seen_sequence) {
+  ColumnWriter columns(/*with_dedup_columns=*/true);
+  for (int i = 0; i < batch.repos_size(); ++i) {
+    const v1::RepoSnapshot& repo = batch.repos(i);
+    if (last_index.at(repo.id()) == i) columns.AddRepo(repo);
+  }
+  if (same_fence_again) {
+    const std::string key = PageChunkKey(n, batch.item_id(), batch.fence());
+    std::string earlier;
+    rocksdb::Status s = db->Get(rocksdb::ReadOptions(), snapshots_cf, key, &earlier);
+    if (s.IsNotFound()) return std::nullopt;
+    RETURN_IF_ERROR(FromRocks(s, "page chunk"));
+    CrawlSnapshot rows;
+    DedupColumns dedup;
+    RETURN_IF_ERROR(
+        DecodeColumns(earlier,
+                      absl::StrCat("page chunk of crawl number ", n, " item ",
+                                   InputExcerpt(batch.item_id()), " fence ", batch.fence()),
+                      &rows, &dedup));
+    for (size_t r = 0; r < rows.size(); ++r) {
+      if (last_index.contains(rows.id(r))) continue;
+      columns.AddSnapshotRow(rows, r, dedup.object_id(r), dedup.last_modified[r]);
+    }
+  }
+  return columns.Finish(seen_sequence);
+}
+}  // namespace
+
 absl::StatusOr<BatchResult> SnapshotStore::Write(const v1::WriteBatch& batch) {
   if (options_.secondary) return absl::FailedPreconditionError("the store is open read-only");
   RETURN_IF_ERROR(CheckId("crawl_id", batch.crawl_id()));
@@ -802,6 +839,7 @@ absl::StatusOr<BatchResult> SnapshotStore::Write(const v1::WriteBatch& batch) {
   std::string item_last = item_prefix + std::string(8, '\xff');
   uint32_t item_number = 0;
   bool known_item = false;
+  bool same_fence_again = false;  // a retry of (item, fence): its page chunk is merged
   {
     std::unique_ptr<rocksdb::Iterator> it(d->db->NewIterator(rocksdb::ReadOptions(), d->markers));
     it->SeekForPrev(item_last);
@@ -820,6 +858,7 @@ absl::StatusOr<BatchResult> SnapshotStore::Write(const v1::WriteBatch& batch) {
       }
       item_number = marker.item_number();
       known_item = true;
+      same_fence_again = max_fence == batch.fence();
     }
     RETURN_IF_ERROR(FromRocks(it->status(), "markers"));
   }
@@ -885,6 +924,13 @@ absl::StatusOr<BatchResult> SnapshotStore::Write(const v1::WriteBatch& batch) {
     }
     c.writers.push_back(me);
     wb.Put(d->snapshots, key, EncodeSnapshotCounters(c, n));
+  }
+  // The page's columns, keyed like its marker: what the commit reads instead of the rows.
+  ASSIGN_OR_RETURN(
+      std::optional<std::string> chunk,
+      PageChunk(d->db.get(), d->snapshots, n, batch, last_index, same_fence_again, seen_sequence));
+  if (chunk.has_value()) {
+    wb.Put(d->snapshots, PageChunkKey(n, batch.item_id(), batch.fence()), *chunk);
   }
   v1::StoredMarker marker;
   marker.set_repos(result.repos);
@@ -996,6 +1042,281 @@ static absl::StatusOr<std::vector<bool>> RenamedDuplicates(
   }
   return drop;
 }
+
+namespace {
+
+// One page a crawl received: a marker, and whether the manifest publishes it.
+struct CrawlPage {
+  std::string item_id;
+  uint64_t fence = 0;
+  bool published = false;
+};
+
+// Every (item, fence) that wrote a page of crawl `n`, from its markers.
+absl::StatusOr<std::vector<CrawlPage>> CrawlPages(
+    rocksdb::DB* db, rocksdb::ColumnFamilyHandle* markers_cf, uint32_t n,
+    const absl::flat_hash_map<uint32_t, uint64_t>& published_fence) {
+  std::vector<CrawlPage> pages;
+  const std::string prefix = CrawlPrefix(n) + "m";
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), markers_cf));
+  for (it->Seek(prefix); it->Valid() && StartsWith(ToView(it->key()), prefix); it->Next()) {
+    absl::string_view key = ToView(it->key());
+    if (key.size() < prefix.size() + 10 || key[key.size() - 9] != '\0') {
+      return absl::DataLossError(
+          absl::StrCat("marker key ", QuoteInput(key), " of crawl number ", n, " is malformed"));
+    }
+    v1::StoredMarker marker;
+    if (!marker.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError(
+          absl::StrCat("marker ", QuoteInput(key), " of crawl number ", n, " is corrupt"));
+    }
+    CrawlPage page;
+    page.item_id = std::string(key.substr(prefix.size(), key.size() - prefix.size() - 9));
+    page.fence = GetBigEndian64(key.substr(key.size() - 8));
+    auto published = published_fence.find(marker.item_number());
+    page.published = published != published_fence.end() && published->second == page.fence;
+    pages.push_back(std::move(page));
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "markers"));
+  return pages;
+}
+
+// What a commit publishes, read from the page chunks.
+struct ColumnsCommit {
+  CrawlSnapshot snapshot;                // sorted by repo id, one row per repo and per object id
+  std::vector<std::string> dropped_ids;  // rows of unpublished pages only: deleted
+  std::vector<std::string> renamed_ids;  // rows superseded by a newer name: deleted
+};
+
+// Sorts `rows` (indices into `snap`) by repo id, then the newest-seen first, on `threads`.
+void SortByIdNewestFirst(const CrawlSnapshot& snap, const DedupColumns& dedup, size_t threads,
+                         std::vector<uint32_t>* rows) {
+  struct Key {
+    uint64_t prefix;  // the id's first 8 bytes, big-endian, zero-padded (ids hold no NUL)
+    uint32_t row;
+  };
+  std::vector<Key> keys(rows->size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    absl::string_view id = snap.id((*rows)[i]);
+    uint64_t prefix = 0;
+    for (size_t b = 0; b < 8; ++b) {
+      prefix = (prefix << 8) | (b < id.size() ? static_cast<unsigned char>(id[b]) : 0u);
+    }
+    keys[i] = {prefix, (*rows)[i]};
+  }
+  auto less = [&snap, &dedup](const Key& a, const Key& b) {
+    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    if (a.row == b.row) return false;
+    int c = snap.id(a.row).compare(snap.id(b.row));
+    if (c != 0) return c < 0;
+    uint64_t sa = dedup.row_seen_sequence[a.row], sb = dedup.row_seen_sequence[b.row];
+    if (sa != sb) return sa > sb;
+    return a.row > b.row;
+  };
+  threads = std::max<size_t>(1, std::min(threads, keys.size() / 65536 + 1));
+  std::vector<size_t> bounds;
+  for (size_t r = 0; r <= threads; ++r) bounds.push_back(keys.size() * r / threads);
+  ForEachRange(threads, threads, [&](size_t r, size_t, size_t) {
+    std::sort(keys.begin() + bounds[r], keys.begin() + bounds[r + 1], less);
+  });
+  for (size_t r = 1; r < threads; ++r) {
+    std::inplace_merge(keys.begin(), keys.begin() + bounds[r], keys.begin() + bounds[r + 1], less);
+  }
+  for (size_t i = 0; i < keys.size(); ++i) (*rows)[i] = keys[i].row;
+}
+
+// Reads the page chunks of `pages` on threads and publishes the published ones' repos: sorted by
+// repo id, one row per id (the page received last wins, as in the rows), then one per object id
+// (see SnapshotStore::Commit). nullopt when a page has no chunk (it was written before page
+// chunks existed): the caller reads the rows instead.
+absl::StatusOr<std::optional<ColumnsCommit>> CommitFromColumns(
+    rocksdb::DB* db, rocksdb::ColumnFamilyHandle* snapshots_cf, uint32_t n,
+    const std::vector<CrawlPage>& pages, size_t threads) {
+  const size_t ranges = std::max<size_t>(1, std::min(threads, pages.size() / 16 + 1));
+  std::vector<CrawlSnapshot> published(ranges), unpublished(ranges);
+  std::vector<DedupColumns> dedup(ranges);
+  std::vector<absl::Status> statuses(ranges);
+  std::atomic<bool> missing{false};
+  ForEachRange(pages.size(), ranges, [&](size_t r, size_t begin, size_t end) {
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    rocksdb::PinnableSlice value;
+    for (size_t p = begin; p < end && !missing.load(); ++p) {
+      const CrawlPage& page = pages[p];
+      value.Reset();
+      rocksdb::Status s =
+          db->Get(ro, snapshots_cf, PageChunkKey(n, page.item_id, page.fence), &value);
+      if (s.IsNotFound()) {
+        missing = true;
+        return;
+      }
+      statuses[r] = FromRocks(s, "page chunk");
+      if (!statuses[r].ok()) return;
+      std::string what = absl::StrCat("page chunk of crawl number ", n, " item ",
+                                      InputExcerpt(page.item_id), " fence ", page.fence);
+      if (page.published) {
+        statuses[r] = DecodeColumns(ToView(value), what, &published[r], &dedup[r]);
+        if (!statuses[r].ok()) return;
+        continue;
+      }
+      // An unpublished page is read for its ids only (its rows are deleted): when its chunk is
+      // damaged, the rows tell which they are.
+      absl::Status read = DecodeColumns(ToView(value), what, &unpublished[r]);
+      if (!read.ok()) {
+        HC_LOG(kWarning, "unpublished_page_chunk_unreadable").Field("error", read.message());
+        missing = true;
+        return;
+      }
+    }
+  });
+  if (missing) return std::nullopt;
+  for (const absl::Status& st : statuses) RETURN_IF_ERROR(st);
+  // Join the ranges in order; the object id offsets of each range move by what came before.
+  CrawlSnapshot all = std::move(published[0]);
+  DedupColumns d = std::move(dedup[0]);
+  for (size_t r = 1; r < ranges; ++r) {
+    all.Append(std::move(published[r]));
+    const uint32_t base = static_cast<uint32_t>(d.object_id_bytes.size());
+    d.object_id_bytes += dedup[r].object_id_bytes;
+    for (uint32_t end : dedup[r].object_id_end) d.object_id_end.push_back(base + end);
+    d.row_seen_sequence.insert(d.row_seen_sequence.end(), dedup[r].row_seen_sequence.begin(),
+                               dedup[r].row_seen_sequence.end());
+    d.last_modified.insert(d.last_modified.end(), dedup[r].last_modified.begin(),
+                           dedup[r].last_modified.end());
+    dedup[r] = DedupColumns();
+  }
+
+  // One row per repo id: the newest-seen page's, as the row (overwritten page after page) holds.
+  std::vector<uint32_t> rows(all.size());
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<uint32_t>(i);
+  SortByIdNewestFirst(all, d, threads, &rows);
+  std::vector<uint32_t> kept;
+  kept.reserve(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (i == 0 || all.id(rows[i]) != all.id(rows[i - 1])) kept.push_back(rows[i]);
+  }
+  rows = std::vector<uint32_t>();
+
+  ColumnsCommit out;
+  // Rows only unpublished pages wrote are dropped, once each.
+  {
+    absl::flat_hash_set<absl::string_view> seen;
+    for (const CrawlSnapshot& part : unpublished) {
+      for (size_t i = 0; i < part.size(); ++i) {
+        absl::string_view id = part.id(i);
+        if (!seen.insert(id).second) continue;
+        auto pos = std::lower_bound(kept.begin(), kept.end(), id,
+                                    [&all](uint32_t row, auto v) { return all.id(row) < v; });
+        if (pos == kept.end() || all.id(*pos) != id) out.dropped_ids.emplace_back(id);
+      }
+    }
+  }
+
+  // One row per object id: hashes first, exact ids only where a hash repeats.
+  std::vector<std::pair<uint64_t, uint32_t>> by_hash;  // (hash, index into kept)
+  by_hash.reserve(kept.size());
+  for (size_t k = 0; k < kept.size(); ++k) {
+    uint64_t h = ObjectIdHash(d.object_id(kept[k]));
+    if (h != 0) by_hash.emplace_back(h, static_cast<uint32_t>(k));
+  }
+  std::sort(by_hash.begin(), by_hash.end());
+  std::vector<bool> drop(kept.size(), false);
+  for (size_t i = 0; i < by_hash.size();) {
+    size_t j = i + 1;
+    while (j < by_hash.size() && by_hash[j].first == by_hash[i].first) ++j;
+    if (j - i > 1) {
+      std::map<std::string, std::vector<RenameCandidate>> groups;
+      for (size_t g = i; g < j; ++g) {
+        const uint32_t row = kept[by_hash[g].second];
+        groups[std::string(d.object_id(row))].push_back(
+            {by_hash[g].second, std::string(all.id(row)), d.row_seen_sequence[row],
+             d.last_modified[row]});
+      }
+      for (auto& [object_id, candidates] : groups) {
+        if (candidates.size() < 2) continue;
+        std::sort(candidates.begin(), candidates.end(), NewerSeen);
+        for (size_t k = 1; k < candidates.size(); ++k) {
+          drop[candidates[k].row] = true;
+          out.renamed_ids.push_back(candidates[k].repo_id);
+          HC_LOG(kInfo, "renamed_repo_counted_once")
+              .Field("object_id", InputExcerpt(object_id))
+              .Field("kept", candidates[0].repo_id)
+              .Field("dropped", candidates[k].repo_id);
+        }
+      }
+    }
+    i = j;
+  }
+  std::vector<uint32_t> final_rows;
+  final_rows.reserve(kept.size());
+  for (size_t k = 0; k < kept.size(); ++k) {
+    if (!drop[k]) final_rows.push_back(kept[k]);
+  }
+  out.snapshot = std::move(all).TakeRows(final_rows);
+  return std::optional<ColumnsCommit>(std::move(out));
+}
+
+// The committed parts of `snapshot` (sorted): kRowsPerPart repos each, encoded on threads.
+std::vector<std::string> CommittedParts(const CrawlSnapshot& snapshot, size_t threads) {
+  const size_t parts = (snapshot.size() + kRowsPerPart - 1) / kRowsPerPart;
+  std::vector<std::string> out(parts);
+  ForEachRange(parts, std::min(threads, std::max<size_t>(parts, 1)),
+               [&](size_t, size_t begin, size_t end) {
+                 for (size_t p = begin; p < end; ++p) {
+                   ColumnWriter columns(/*with_dedup_columns=*/false);
+                   const size_t last = std::min(snapshot.size(), (p + 1) * kRowsPerPart);
+                   for (size_t i = p * kRowsPerPart; i < last; ++i) {
+                     columns.AddSnapshotRow(snapshot, i);
+                   }
+                   out[p] = columns.Finish();
+                 }
+               });
+  return out;
+}
+
+// A committed crawl's parts, read and decoded on threads, appended in order.
+absl::StatusOr<CrawlSnapshot> LoadCommittedParts(rocksdb::DB* db,
+                                                 rocksdb::ColumnFamilyHandle* snapshots_cf,
+                                                 const rocksdb::Snapshot* snapshot,
+                                                 const v1::StoredCrawl& crawl, size_t threads) {
+  const uint32_t n = crawl.crawl_number();
+  const size_t parts = crawl.column_parts();
+  const size_t ranges = std::max<size_t>(1, std::min(threads, parts));
+  std::vector<CrawlSnapshot> loaded(ranges);
+  std::vector<absl::Status> statuses(ranges);
+  ForEachRange(parts, ranges, [&](size_t r, size_t begin, size_t end) {
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snapshot;
+    ro.fill_cache = false;
+    rocksdb::PinnableSlice value;
+    if (end > begin) loaded[r].Reserve((end - begin) * kRowsPerPart);
+    for (size_t p = begin; p < end; ++p) {
+      const std::string what = absl::StrCat("column part ", p, " of ", parts, " of crawl ",
+                                            InputExcerpt(crawl.crawl_id()), " (number ", n, ")");
+      value.Reset();
+      rocksdb::Status s =
+          db->Get(ro, snapshots_cf, CommittedPartKey(n, static_cast<uint32_t>(p)), &value);
+      if (s.IsNotFound()) {
+        statuses[r] = absl::DataLossError(absl::StrCat(what, " is missing"));
+        return;
+      }
+      statuses[r] = FromRocks(s, what);
+      if (statuses[r].ok()) statuses[r] = DecodeColumns(ToView(value), what, &loaded[r]);
+      if (!statuses[r].ok()) return;
+    }
+  });
+  for (const absl::Status& st : statuses) RETURN_IF_ERROR(st);
+  CrawlSnapshot out = std::move(loaded[0]);
+  for (size_t r = 1; r < ranges; ++r) out.Append(std::move(loaded[r]));
+  if (static_cast<int64_t>(out.size()) != crawl.repos()) {
+    return absl::DataLossError(absl::StrCat("the column parts of crawl ",
+                                            InputExcerpt(crawl.crawl_id()), " hold ", out.size(),
+                                            " repos, its record says ", crawl.repos()));
+  }
+  return out;
+}
+
+}  // namespace
 
 absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& request,
                                                     const RollupBuilder& build) {
@@ -1118,24 +1439,53 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
     }
     return false;
   };
-  std::vector<std::string> dropped;
-  std::vector<uint64_t> object_id_hashes;
-  ASSIGN_OR_RETURN(CrawlSnapshot snapshot,
-                   LoadColumns(d->db.get(), d->snapshots, d->repo_meta, nullptr, n,
-                               ScanThreads(options_.scan_threads), options_.scan_split_min_bytes,
-                               keep, &dropped, &object_id_hashes));
-  for (const std::string& key : dropped) wb.Delete(d->snapshots, ToSlice(key));
-  outcome.dropped_rows = static_cast<int64_t>(dropped.size());
-  // A repo renamed mid-crawl (listed under both names by different streams) is one repo.
-  ASSIGN_OR_RETURN(std::vector<bool> renamed,
-                   RenamedDuplicates(d->db.get(), d->snapshots, d->repo_meta, n, snapshot,
-                                     object_id_hashes, &outcome.renamed_duplicates));
-  if (outcome.renamed_duplicates > 0) {
-    for (size_t i = 0; i < renamed.size(); ++i) {
-      if (renamed[i]) wb.Delete(d->snapshots, SnapshotKey(n, snapshot.id(i)));
+  const size_t threads = ScanThreads(options_.scan_threads);
+  // Where a commit's time goes (logged with crawl_committed): reading the published snapshots,
+  // encoding the committed parts, the rollups, the fsynced write.
+  const absl::Time read_start = absl::Now();
+  // The page chunks hold every page of the crawl (unless some page was written before they
+  // existed): read exactly the published ones, no row scan, no repo_meta look-up.
+  ASSIGN_OR_RETURN(std::vector<CrawlPage> pages,
+                   CrawlPages(d->db.get(), d->markers, n, published_fence));
+  ASSIGN_OR_RETURN(std::optional<ColumnsCommit> from_columns,
+                   CommitFromColumns(d->db.get(), d->snapshots, n, pages, threads));
+  CrawlSnapshot snapshot;
+  if (from_columns.has_value()) {
+    snapshot = std::move(from_columns->snapshot);
+    for (const std::string& id : from_columns->dropped_ids)
+      wb.Delete(d->snapshots, SnapshotKey(n, id));
+    for (const std::string& id : from_columns->renamed_ids)
+      wb.Delete(d->snapshots, SnapshotKey(n, id));
+    outcome.dropped_rows = static_cast<int64_t>(from_columns->dropped_ids.size());
+    outcome.renamed_duplicates = static_cast<int64_t>(from_columns->renamed_ids.size());
+  } else {
+    std::vector<std::string> dropped;
+    std::vector<uint64_t> object_id_hashes;
+    ASSIGN_OR_RETURN(snapshot,
+                     LoadColumns(d->db.get(), d->snapshots, d->repo_meta, nullptr, n, threads,
+                                 options_.scan_split_min_bytes, keep, &dropped, &object_id_hashes));
+    for (const std::string& key : dropped) wb.Delete(d->snapshots, ToSlice(key));
+    outcome.dropped_rows = static_cast<int64_t>(dropped.size());
+    // A repo renamed mid-crawl (listed under both names by different streams) is one repo.
+    ASSIGN_OR_RETURN(std::vector<bool> renamed,
+                     RenamedDuplicates(d->db.get(), d->snapshots, d->repo_meta, n, snapshot,
+                                       object_id_hashes, &outcome.renamed_duplicates));
+    if (outcome.renamed_duplicates > 0) {
+      for (size_t i = 0; i < renamed.size(); ++i) {
+        if (renamed[i]) wb.Delete(d->snapshots, SnapshotKey(n, snapshot.id(i)));
+      }
+      snapshot = snapshot.Without(renamed);
     }
-    snapshot = snapshot.Without(renamed);
   }
+  // The published crawl in sorted parts, for loads; the page chunks go.
+  const absl::Time parts_start = absl::Now();
+  std::vector<std::string> parts = CommittedParts(snapshot, threads);
+  const absl::Time rollups_start = absl::Now();
+  wb.DeleteRange(d->snapshots, PageChunksBegin(n), PageChunksEnd(n));
+  for (size_t p = 0; p < parts.size(); ++p) {
+    wb.Put(d->snapshots, CommittedPartKey(n, static_cast<uint32_t>(p)), parts[p]);
+  }
+  crawl.set_column_parts(static_cast<uint32_t>(parts.size()));
 
   crawl.set_state(v1::STORED_CRAWL_COMMITTED);
   crawl.set_repos(static_cast<int64_t>(snapshot.size()));
@@ -1158,9 +1508,12 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
   // A commit is acknowledged to the coordinator exactly once: it must be on disk first (the
   // fsync also covers every batch before it in the WAL, synced or not).
   wo.sync = true;
+  const absl::Time write_start = absl::Now();
   RETURN_IF_ERROR(WriteToDb(wo, &wb, "writing the commit"));
+  const absl::Time write_end = absl::Now();
   // The commit is durable in the WAL already; the flush is for the next reader's open.
   if (options_.flush_after_commit) d->FlushAfterCommit();
+  const absl::Time flush_end = absl::Now();
   crawls_[crawl.crawl_id()] = crawl;
   if (created) next_crawl_number_ = n + 1;
   outcome.crawl = crawl;
@@ -1169,7 +1522,14 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
       .Field("date", crawl.date())
       .Field("repos", crawl.repos())
       .Field("dropped_rows", outcome.dropped_rows)
-      .Field("renamed_duplicates", outcome.renamed_duplicates);
+      .Field("renamed_duplicates", outcome.renamed_duplicates)
+      .Field("from", from_columns.has_value() ? "page chunks" : "rows")
+      .Field("read_ms", absl::ToInt64Milliseconds(parts_start - read_start))
+      .Field("parts_ms", absl::ToInt64Milliseconds(rollups_start - parts_start))
+      .Field("rollups_ms", absl::ToInt64Milliseconds(write_start - rollups_start))
+      .Field("write_ms", absl::ToInt64Milliseconds(write_end - write_start))
+      .Field("flush_ms", absl::ToInt64Milliseconds(flush_end - write_end))
+      .Field("write_bytes", static_cast<int64_t>(wb.GetDataSize()));
   return outcome;
 }
 
@@ -1201,6 +1561,7 @@ absl::Status SnapshotStore::Abort(absl::string_view crawl_id, absl::string_view 
   crawl.set_state(v1::STORED_CRAWL_ABORTED);
   crawl.set_abort_reason(InputExcerpt(reason));
   wb.DeleteRange(d->snapshots, CrawlPrefix(n), CrawlPrefix(n + 1));
+  wb.DeleteRange(d->snapshots, ColumnsCrawlPrefix(n), ColumnsCrawlPrefix(n + 1));
   wb.Put(d->crawls, CrawlRecordKey(crawl.crawl_id()), crawl.SerializeAsString());
   if (created) {
     std::string next;
@@ -1273,6 +1634,18 @@ uint64_t SnapshotStore::SnapshotBytesOnDisk() {
   return v;
 }
 
+uint64_t SnapshotStore::ColumnBytesOnDisk() {
+  std::shared_ptr<Db> d = CurrentDb();
+  const std::string begin = ColumnsBegin(), end = ColumnsEnd();
+  rocksdb::Range range(begin, end);
+  uint64_t v = 0;
+  rocksdb::SizeApproximationOptions options;
+  options.include_files = true;
+  options.include_memtables = false;
+  d->db->GetApproximateSizes(options, d->snapshots, &range, 1, &v);
+  return v;
+}
+
 uint64_t SnapshotStore::RepoMetaBytesOnDisk() {
   uint64_t v = 0;
   std::shared_ptr<Db> d = CurrentDb();
@@ -1332,6 +1705,11 @@ absl::StatusOr<CrawlSnapshot> StoreView::LoadCrawl(const v1::StoredCrawl& crawl)
     return absl::FailedPreconditionError(
         absl::StrCat("crawl ", crawl.crawl_id(), " is not committed"));
   }
+  if (crawl.column_parts() > 0) {
+    return LoadCommittedParts(db_->db.get(), db_->snapshots, snapshot_, crawl,
+                              ScanThreads(store_->options_.scan_threads));
+  }
+  // A crawl committed before the columnar form: its rows.
   return LoadColumns(db_->db.get(), db_->snapshots, db_->repo_meta, snapshot_, crawl.crawl_number(),
                      ScanThreads(store_->options_.scan_threads),
                      store_->options_.scan_split_min_bytes, nullptr, nullptr);

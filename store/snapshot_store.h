@@ -94,7 +94,8 @@ class SnapshotStore {
   SnapshotStore(const SnapshotStore&) = delete;
   SnapshotStore& operator=(const SnapshotStore&) = delete;
 
-  // One whole page for (crawl, item, fence), in one RocksDB WriteBatch. A repeat with the same
+  // One whole page for (crawl, item, fence), in one RocksDB WriteBatch: its rows, its marker and
+  // its column chunk (store/internal/crawl_columns.h). A repeat with the same
   // (item, fence) replaces its marker; a lower fence than one already recorded for the item is
   // ABORTED; a committed or aborted crawl is FAILED_PRECONDITION. The first batch of a crawl
   // creates its record and number. A batch holding a private repo is INVALID_ARGUMENT (the census
@@ -107,7 +108,9 @@ class SnapshotStore {
 
   // Verifies every manifest entry against the markers, publishes exactly the snapshots written
   // under the manifest's (item, fence) pairs, writes `build`'s rollups and flips the crawl to
-  // COMMITTED, all in one WriteBatch, fsynced. A repeat with the same manifest is OK. The
+  // COMMITTED, all in one WriteBatch, fsynced. The snapshots are read from the pages' column
+  // chunks (the rows when a page has none: written before chunks existed); the published crawl
+  // is written back in sorted column parts for LoadCrawl, and the page chunks are deleted. A repeat with the same manifest is OK. The
   // request's counts are kept with the crawl (StoredCrawl.counts), `repos` set to what was
   // published.
   //
@@ -118,7 +121,8 @@ class SnapshotStore {
   absl::StatusOr<CommitOutcome> Commit(const v1::CommitRequest& request,
                                        const RollupBuilder& build);
 
-  // RECEIVING -> ABORTED (its rows are deleted); ABORTED again is OK; COMMITTED refuses.
+  // RECEIVING -> ABORTED (its rows and column chunks are deleted); ABORTED again is OK;
+  // COMMITTED refuses.
   absl::Status Abort(absl::string_view crawl_id, absl::string_view reason);
 
   // Replaces the rollups of a committed crawl (re-materialised for another families config).
@@ -137,6 +141,9 @@ class SnapshotStore {
   absl::Status CompactAll();
   // Live SST bytes of the snapshots and repo_meta column families.
   uint64_t SnapshotBytesOnDisk();
+  // The part of SnapshotBytesOnDisk that the columnar form takes (page chunks of crawls being
+  // received, committed parts): RocksDB's estimate.
+  uint64_t ColumnBytesOnDisk();
   uint64_t RepoMetaBytesOnDisk();
 
  private:
@@ -198,7 +205,9 @@ class StoreView {
   // NOT_FOUND when the crawl id is unknown.
   absl::StatusOr<v1::StoredCrawl> FindCrawl(absl::string_view crawl_id) const;
 
-  // A committed crawl's snapshots, sorted by repo id.
+  // A committed crawl's snapshots, sorted by repo id: its committed column parts (read on
+  // threads), or its rows when the record has no column_parts (a crawl committed before the
+  // columnar form). DataLoss naming the crawl and part when a part is damaged or missing.
   absl::StatusOr<CrawlSnapshot> LoadCrawl(const v1::StoredCrawl& crawl) const;
   // Every snapshot of a committed crawl as a full RepoSnapshot, sorted by repo id.
   absl::Status ForEachRepo(const v1::StoredCrawl& crawl,

@@ -1,0 +1,256 @@
+#include "store/internal/crawl_columns.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "store/internal/store_encoding.h"
+
+namespace hubcensus::store {
+namespace {
+
+// The layout of a column value: a header, then one section per column (varint byte length +
+// bytes), so that each column is read with its own cursor.
+//   byte kFormatVersion, byte flags (kDedupFlag), varint seen_sequence, varint rows,
+//   varint tags, tags x (varint length, bytes)
+//   ids:        per row varint bytes shared with the previous id, varint suffix length, suffix
+//   created_at: per row zigzag varint
+//   flags:      per row one byte (kPlaceholderBit, kHasDownloadsAllTimeBit)
+//   tags:       per row varint index into the header's tags (0: none)
+//   counters:   per row zigzag varints downloads_30d, [downloads_all_time,] likes
+//   parent counts: per row varint
+//   parents:    per parent varint length, id bytes, one relation byte
+//   dedup (page chunks only): per row varint length, object id bytes, zigzag last_modified
+constexpr char kFormatVersion = 1;
+constexpr uint8_t kDedupFlag = 1;
+constexpr uint8_t kPlaceholderBit = 1;
+constexpr uint8_t kHasDownloadsAllTimeBit = 2;
+constexpr int kSections = 8;
+
+constexpr char kColumnsMark = '\xff';
+
+void PutBytes(std::string* out, absl::string_view bytes) {
+  PutVarint(out, bytes.size());
+  out->append(bytes.data(), bytes.size());
+}
+
+bool GetBytes(absl::string_view* in, absl::string_view* bytes) {
+  uint64_t n = 0;
+  if (!GetVarint(in, &n) || n > in->size()) return false;
+  *bytes = in->substr(0, n);
+  in->remove_prefix(n);
+  return true;
+}
+
+bool GetSigned(absl::string_view* in, int64_t* v) {
+  uint64_t u = 0;
+  if (!GetVarint(in, &u)) return false;
+  *v = UnZigZag(u);
+  return true;
+}
+
+}  // namespace
+
+std::string ColumnsCrawlPrefix(uint32_t crawl_number) {
+  std::string k(1, kColumnsMark);
+  PutBigEndian32(&k, crawl_number);
+  return k;
+}
+
+std::string PageChunkKey(uint32_t crawl_number, absl::string_view item_id, uint64_t fence) {
+  std::string k = PageChunksBegin(crawl_number);
+  k.append(item_id.data(), item_id.size());
+  k.push_back('\0');
+  PutBigEndian64(&k, fence);
+  return k;
+}
+
+std::string PageChunksBegin(uint32_t crawl_number) {
+  return ColumnsCrawlPrefix(crawl_number) + "p";
+}
+std::string PageChunksEnd(uint32_t crawl_number) { return ColumnsCrawlPrefix(crawl_number) + "q"; }
+
+std::string CommittedPartKey(uint32_t crawl_number, uint32_t part) {
+  std::string k = ColumnsCrawlPrefix(crawl_number) + "c";
+  PutBigEndian32(&k, part);
+  return k;
+}
+
+std::string ColumnsBegin() { return std::string(1, kColumnsMark); }
+std::string ColumnsEnd() { return std::string(6, kColumnsMark); }
+
+void ColumnWriter::AddParent(absl::string_view parent_id, uint8_t relation) {
+  PutBytes(&parents_, parent_id);
+  parents_.push_back(static_cast<char>(relation));
+  ++parents_of_next_row_;
+}
+
+void ColumnWriter::AddRow(absl::string_view id, int64_t created_at, bool created_at_placeholder,
+                          absl::string_view pipeline_tag, const CrawlSnapshot::Counters& counters,
+                          absl::string_view object_id, int64_t last_modified) {
+  size_t shared = 0;
+  const size_t max_shared = std::min(id.size(), last_id_.size());
+  while (shared < max_shared && id[shared] == last_id_[shared]) ++shared;
+  PutVarint(&ids_, shared);
+  PutBytes(&ids_, id.substr(shared));
+  last_id_.assign(id.data(), id.size());
+  PutVarint(&created_at_, ZigZag(created_at));
+  flags_.push_back(
+      static_cast<char>((created_at_placeholder ? kPlaceholderBit : 0) |
+                        (counters.has_downloads_all_time ? kHasDownloadsAllTimeBit : 0)));
+  uint32_t tag = 0;
+  if (!pipeline_tag.empty()) {
+    auto it = std::find_if(tag_index_.begin(), tag_index_.end(),
+                           [&](const auto& e) { return e.first == pipeline_tag; });
+    if (it != tag_index_.end()) {
+      tag = it->second;
+    } else {
+      tags_.emplace_back(pipeline_tag);
+      tag = static_cast<uint32_t>(tags_.size());
+      tag_index_.emplace_back(std::string(pipeline_tag), tag);
+    }
+  }
+  PutVarint(&tag_column_, tag);
+  PutVarint(&counters_, ZigZag(counters.downloads_30d));
+  if (counters.has_downloads_all_time) PutVarint(&counters_, ZigZag(counters.downloads_all_time));
+  PutVarint(&counters_, ZigZag(counters.likes));
+  PutVarint(&parent_counts_, parents_of_next_row_);
+  parents_of_next_row_ = 0;
+  if (dedup_) {
+    PutBytes(&dedup_column_, object_id);
+    PutVarint(&dedup_column_, ZigZag(last_modified));
+  }
+  ++rows_;
+}
+
+void ColumnWriter::AddRepo(const v1::RepoSnapshot& repo) {
+  for (const v1::Parent& p : repo.parents()) AddParent(p.id(), static_cast<uint8_t>(p.relation()));
+  CrawlSnapshot::Counters counters;
+  counters.downloads_30d = repo.downloads_30d();
+  counters.has_downloads_all_time = repo.has_downloads_all_time();
+  counters.downloads_all_time = repo.downloads_all_time();
+  counters.likes = repo.likes();
+  AddRow(repo.id(), repo.created_at(), repo.created_at_placeholder(), repo.pipeline_tag(), counters,
+         repo.object_id(), repo.last_modified());
+}
+
+void ColumnWriter::AddSnapshotRow(const CrawlSnapshot& s, size_t i, absl::string_view object_id,
+                                  int64_t last_modified) {
+  for (int k = 0; k < s.parent_count(i); ++k) {
+    AddParent(s.parent_id(i, k), static_cast<uint8_t>(s.parent_relation(i, k)));
+  }
+  CrawlSnapshot::Counters counters;
+  counters.downloads_30d = s.downloads_30d(i);
+  counters.has_downloads_all_time = s.has_downloads_all_time(i);
+  counters.downloads_all_time = s.downloads_all_time(i);
+  counters.likes = s.likes(i);
+  AddRow(s.id(i), s.created_at(i), s.created_at_placeholder(i), s.pipeline_tag(i), counters,
+         object_id, last_modified);
+}
+
+std::string ColumnWriter::Finish(uint64_t seen_sequence) {
+  std::string out;
+  out.push_back(kFormatVersion);
+  out.push_back(static_cast<char>(dedup_ ? kDedupFlag : 0));
+  PutVarint(&out, seen_sequence);
+  PutVarint(&out, rows_);
+  PutVarint(&out, tags_.size());
+  for (const std::string& tag : tags_) PutBytes(&out, tag);
+  for (const std::string* section : {&ids_, &created_at_, &flags_, &tag_column_, &counters_,
+                                     &parent_counts_, &parents_, &dedup_column_}) {
+    PutBytes(&out, *section);
+  }
+  return out;
+}
+
+absl::Status DecodeColumns(absl::string_view value, absl::string_view what, CrawlSnapshot* out,
+                           DedupColumns* dedup) {
+  auto corrupt = [&](absl::string_view why) {
+    return absl::DataLossError(absl::StrCat(what, " is corrupt: ", why));
+  };
+  absl::string_view in = value;
+  if (in.size() < 2) return corrupt("truncated header");
+  if (in[0] != kFormatVersion) {
+    return corrupt(absl::StrCat("unknown format version ", static_cast<int>(in[0])));
+  }
+  const bool has_dedup = (static_cast<uint8_t>(in[1]) & kDedupFlag) != 0;
+  in.remove_prefix(2);
+  uint64_t seen_sequence = 0, rows = 0, tag_count = 0;
+  if (!GetVarint(&in, &seen_sequence) || !GetVarint(&in, &rows) || !GetVarint(&in, &tag_count)) {
+    return corrupt("truncated header");
+  }
+  // Every row takes at least one byte in the flags column: a count beyond the value is a lie.
+  if (rows > value.size() || tag_count > value.size()) return corrupt("impossible counts");
+  std::vector<uint16_t> tag_of(tag_count + 1, 0);
+  for (uint64_t t = 1; t <= tag_count; ++t) {
+    absl::string_view tag;
+    if (!GetBytes(&in, &tag)) return corrupt("truncated pipeline tags");
+    tag_of[t] = out->PipelineTagIndex(tag);
+  }
+  absl::string_view sections[kSections];
+  for (auto& section : sections) {
+    if (!GetBytes(&in, &section)) return corrupt("truncated column");
+  }
+  if (!in.empty()) return corrupt("trailing bytes");
+  auto& [ids, created, flags, tags, counters, parent_counts, parents, dedup_column] = sections;
+  if (flags.size() != rows) return corrupt("the flags column does not match the row count");
+  if (has_dedup != !dedup_column.empty() && rows > 0) {
+    return corrupt("the de-duplication column does not match the flags");
+  }
+  if (dedup != nullptr && !has_dedup && rows > 0) {
+    return corrupt("a committed part where a page chunk was expected");
+  }
+  if (dedup != nullptr) dedup->seen_sequence = seen_sequence;
+  std::string id;
+  for (uint64_t row = 0; row < rows; ++row) {
+    uint64_t shared = 0;
+    absl::string_view suffix;
+    if (!GetVarint(&ids, &shared) || shared > id.size() || !GetBytes(&ids, &suffix)) {
+      return corrupt(absl::StrCat("ids column at row ", row));
+    }
+    id.resize(shared);
+    id.append(suffix.data(), suffix.size());
+    if (id.empty()) return corrupt(absl::StrCat("empty id at row ", row));
+    int64_t created_at = 0;
+    if (!GetSigned(&created, &created_at)) return corrupt("created_at column");
+    const uint8_t f = static_cast<uint8_t>(flags[row]);
+    uint64_t tag = 0;
+    if (!GetVarint(&tags, &tag) || tag > tag_count) return corrupt("pipeline tag column");
+    CrawlSnapshot::Counters c;
+    c.has_downloads_all_time = (f & kHasDownloadsAllTimeBit) != 0;
+    if (!GetSigned(&counters, &c.downloads_30d) ||
+        (c.has_downloads_all_time && !GetSigned(&counters, &c.downloads_all_time)) ||
+        !GetSigned(&counters, &c.likes)) {
+      return corrupt("counters column");
+    }
+    uint64_t parent_count = 0;
+    if (!GetVarint(&parent_counts, &parent_count) || parent_count > parents.size()) {
+      return corrupt("parent counts column");
+    }
+    for (uint64_t k = 0; k < parent_count; ++k) {
+      absl::string_view parent_id;
+      if (!GetBytes(&parents, &parent_id) || parents.empty()) return corrupt("parents column");
+      out->AddParent(parent_id, static_cast<uint8_t>(parents[0]));
+      parents.remove_prefix(1);
+    }
+    out->AddRow(id, created_at, (f & kPlaceholderBit) != 0, c, tag_of[tag]);
+    if (has_dedup) {
+      absl::string_view object_id;
+      int64_t last_modified = 0;
+      if (!GetBytes(&dedup_column, &object_id) || !GetSigned(&dedup_column, &last_modified)) {
+        return corrupt("object id column");
+      }
+      if (dedup != nullptr) {
+        dedup->row_seen_sequence.push_back(seen_sequence);
+        dedup->last_modified.push_back(last_modified);
+        dedup->object_id_bytes.append(object_id.data(), object_id.size());
+        dedup->object_id_end.push_back(static_cast<uint32_t>(dedup->object_id_bytes.size()));
+      }
+    }
+  }
+  for (const auto& left : {ids, created, tags, counters, parent_counts, parents, dedup_column}) {
+    if (!left.empty()) return corrupt("a column longer than its rows");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace hubcensus::store

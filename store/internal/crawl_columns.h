@@ -1,0 +1,92 @@
+// The columnar form of a crawl in the store: what a commit and a load read instead of joining
+// 2.2M snapshot rows with their repo_meta versions one by one.
+//
+// Two kinds of values, both in the snapshots column family (zstd) under a key space of their
+// own, after every crawl's rows ("\xff" sorts after any BE32 crawl number below 0xff000000):
+// - a page chunk, written with each page (SnapshotStore::Write, same WriteBatch), keyed like the
+//   page's marker by (crawl, item, fence): the page's repos column by column, with their object
+//   ids, last_modified and the page's seen sequence (what the commit's de-duplication reads);
+// - a committed part, written by the commit: a range of the published crawl sorted by repo id
+//   (kRowsPerPart repos), without the de-duplication columns. A load reads the parts on threads
+//   and appends them: no sort, no join, no de-duplication.
+// The page chunks of a crawl are deleted at commit and abort.
+#ifndef HUBCENSUS_STORE_INTERNAL_CRAWL_COLUMNS_H_
+#define HUBCENSUS_STORE_INTERNAL_CRAWL_COLUMNS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "hubcensus/v1/repo.pb.h"
+#include "store/crawl_snapshot.h"
+
+namespace hubcensus::store {
+
+// Repos per committed part: a part is decoded by one thread; 2.2M repos make ~135 parts.
+inline constexpr size_t kRowsPerPart = 16384;
+
+// "\xff" + BE32(crawl): every column value of the crawl.
+std::string ColumnsCrawlPrefix(uint32_t crawl_number);
+// "\xff" + BE32(crawl) + 'p' + item id + '\0' + BE64(fence).
+std::string PageChunkKey(uint32_t crawl_number, absl::string_view item_id, uint64_t fence);
+// [first, last) of every page chunk of a crawl.
+std::string PageChunksBegin(uint32_t crawl_number);
+std::string PageChunksEnd(uint32_t crawl_number);
+// "\xff" + BE32(crawl) + 'c' + BE32(part).
+std::string CommittedPartKey(uint32_t crawl_number, uint32_t part);
+// [first, last) of every column value of every crawl (storage accounting).
+std::string ColumnsBegin();
+std::string ColumnsEnd();
+
+// Builds one column value row by row: a row's parents first (AddParent), then the row.
+class ColumnWriter {
+ public:
+  // `with_dedup_columns`: a page chunk (object ids, last_modified, the page's seen sequence).
+  explicit ColumnWriter(bool with_dedup_columns) : dedup_(with_dedup_columns) {}
+  void AddParent(absl::string_view parent_id, uint8_t relation);
+  void AddRow(absl::string_view id, int64_t created_at, bool created_at_placeholder,
+              absl::string_view pipeline_tag, const CrawlSnapshot::Counters& counters,
+              absl::string_view object_id = {}, int64_t last_modified = 0);
+  // A repo as a crawler sent it.
+  void AddRepo(const v1::RepoSnapshot& repo);
+  // Row `i` of `snapshot` (with its de-duplication columns in a page chunk).
+  void AddSnapshotRow(const CrawlSnapshot& snapshot, size_t i, absl::string_view object_id = {},
+                      int64_t last_modified = 0);
+  size_t rows() const { return rows_; }
+  std::string Finish(uint64_t seen_sequence = 0);
+
+ private:
+  bool dedup_;
+  size_t rows_ = 0;
+  uint32_t parents_of_next_row_ = 0;
+  std::string last_id_;
+  std::vector<std::string> tags_;
+  std::vector<std::pair<std::string, uint32_t>> tag_index_;  // small: linear
+  std::string ids_, created_at_, flags_, tag_column_, counters_, parents_, parent_counts_,
+      dedup_column_;
+};
+
+// The de-duplication columns of a page chunk, per row, appended by DecodeColumns.
+struct DedupColumns {
+  uint64_t seen_sequence = 0;               // the page's, one for all its rows
+  std::vector<uint64_t> row_seen_sequence;  // per row: the page's
+  std::vector<int64_t> last_modified;       // per row
+  std::string object_id_bytes;              // every row's object id, back to back
+  std::vector<uint32_t> object_id_end;      // per row: end offset in object_id_bytes
+  absl::string_view object_id(size_t row) const {
+    uint32_t begin = row == 0 ? 0 : object_id_end[row - 1];
+    return absl::string_view(object_id_bytes).substr(begin, object_id_end[row] - begin);
+  }
+};
+
+// Appends the rows of column value `value` to `out` (and, for a page chunk, their
+// de-duplication columns to `dedup` when given). DataLoss naming `what` when `value` is not a
+// well-formed column value; `out` may then hold part of it.
+absl::Status DecodeColumns(absl::string_view value, absl::string_view what, CrawlSnapshot* out,
+                           DedupColumns* dedup = nullptr);
+
+}  // namespace hubcensus::store
+
+#endif  // HUBCENSUS_STORE_INTERNAL_CRAWL_COLUMNS_H_
