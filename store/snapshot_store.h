@@ -49,9 +49,9 @@ struct SnapshotStoreOptions {
   // store next (a query, a restart after a crash) does not replay the crawl from the WAL. Off
   // only in tests that fork a child: the child has none of RocksDB's background threads.
   bool flush_after_commit = true;
-  // RocksDB's block cache (uncompressed blocks, shared by this store's column families). The
-  // repo metadata blocks are small and LZ4, so a miss costs microseconds: the cache is for the
-  // crawl records, markers and index blocks, not for holding the Hub.
+  // RocksDB's block cache (uncompressed data blocks, shared by this store's column families; a
+  // reader's index and filter blocks too). The repo metadata blocks are small and LZ4, so a miss
+  // costs microseconds: the cache is for the hot blocks, not for holding the Hub.
   int64_t block_cache_bytes = 64 << 20;
   // Threads that read one crawl's rows at commit and load (each a key range of about equal size
   // on disk). 0: one per core, up to 8; a small crawl is read by one thread.
