@@ -110,9 +110,9 @@ class SnapshotStore {
   // under the manifest's (item, fence) pairs, writes `build`'s rollups and flips the crawl to
   // COMMITTED, all in one WriteBatch, fsynced. The snapshots are read from the pages' column
   // chunks (the rows when a page has none: written before chunks existed); the published crawl
-  // is written back in sorted column parts for LoadCrawl, and the page chunks are deleted. A repeat with the same manifest is OK. The
-  // request's counts are kept with the crawl (StoredCrawl.counts), `repos` set to what was
-  // published.
+  // is written back in sorted column parts for LoadCrawl, and the page chunks are deleted. A repeat
+  // with the same manifest is OK. The request's counts are kept with the crawl
+  // (StoredCrawl.counts), `repos` set to what was published.
   //
   // De-duplication by object id: a repo renamed mid-crawl is listed under two ids with one
   // `_id`. One row per object id is published: the one the store received last (the newest-seen
