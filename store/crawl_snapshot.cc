@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/parallel.h"
 #include "store/internal/repo_meta.h"
 #include "store/internal/store_encoding.h"
 
@@ -76,16 +77,7 @@ void CrawlSnapshot::Add(const v1::RepoSnapshot& repo) {
 
 void CrawlSnapshot::AppendRow(absl::string_view id, int64_t created_at, bool created_at_placeholder,
                               const Counters& counters, absl::string_view pipeline_tag) {
-  index_.reset();
-  ids_.push_back(Intern(id));
-  created_at_.push_back(created_at);
-  created_at_placeholder_.push_back(created_at_placeholder ? 1 : 0);
-  downloads_30d_.push_back(counters.downloads_30d);
-  has_downloads_all_time_.push_back(counters.has_downloads_all_time ? 1 : 0);
-  downloads_all_time_.push_back(counters.has_downloads_all_time ? counters.downloads_all_time : 0);
-  likes_.push_back(counters.likes);
-  pipeline_tag_.push_back(TagIndex(pipeline_tag));
-  parent_begin_.push_back(static_cast<uint32_t>(parent_ids_.size()));
+  AddRow(id, created_at, created_at_placeholder, counters, TagIndex(pipeline_tag));
 }
 
 void CrawlSnapshot::AddParent(absl::string_view parent_id, uint8_t relation) {
@@ -108,43 +100,78 @@ void CrawlSnapshot::AddRow(absl::string_view id, int64_t created_at, bool create
 }
 
 CrawlSnapshot CrawlSnapshot::TakeRows(const std::vector<uint32_t>& rows) && {
+  std::vector<CrawlSnapshot> parts;
+  parts.push_back(std::move(*this));
+  *this = CrawlSnapshot();
+  return TakeRows(std::move(parts), rows);
+}
+
+CrawlSnapshot CrawlSnapshot::TakeRows(std::vector<CrawlSnapshot>&& parts,
+                                      const std::vector<uint32_t>& rows, size_t threads) {
   CrawlSnapshot out;
-  out.arena_blocks_ = std::move(arena_blocks_);
-  out.arena_used_ = arena_used_;
-  out.arena_capacity_ = arena_capacity_;
-  out.pipeline_tags_ = std::move(pipeline_tags_);
-  out.pipeline_tag_index_ = std::move(pipeline_tag_index_);
-  const size_t n = rows.size();
-  auto gather = [&rows, n](const auto& from, auto& to) {
-    to.resize(n);
-    for (size_t i = 0; i < n; ++i) to[i] = from[rows[i]];
-  };
-  gather(ids_, out.ids_);
-  gather(created_at_, out.created_at_);
-  gather(created_at_placeholder_, out.created_at_placeholder_);
-  gather(downloads_30d_, out.downloads_30d_);
-  gather(downloads_all_time_, out.downloads_all_time_);
-  gather(has_downloads_all_time_, out.has_downloads_all_time_);
-  gather(likes_, out.likes_);
-  gather(pipeline_tag_, out.pipeline_tag_);
-  out.parent_begin_.resize(n + 1);
-  size_t edges = 0;
-  for (size_t i = 0; i < n; ++i) {
-    out.parent_begin_[i] = static_cast<uint32_t>(edges);
-    edges += parent_begin_[rows[i] + 1] - parent_begin_[rows[i]];
+  // Where each row comes from: its part and its index there.
+  std::vector<uint32_t> base = {0};
+  for (const CrawlSnapshot& part : parts) {
+    base.push_back(base.back() + static_cast<uint32_t>(part.size()));
   }
-  out.parent_begin_[n] = static_cast<uint32_t>(edges);
+  std::vector<std::vector<uint16_t>> tag_of(parts.size());
+  for (size_t p = 0; p < parts.size(); ++p) {
+    for (const std::string& tag : parts[p].pipeline_tags_) tag_of[p].push_back(out.TagIndex(tag));
+  }
+  const size_t n = rows.size();
+  auto locate = [&base](uint32_t row) {
+    size_t p = 0;
+    while (row >= base[p + 1]) ++p;
+    return std::make_pair(p, row - base[p]);
+  };
+  out.ids_.resize(n);
+  out.created_at_.resize(n);
+  out.created_at_placeholder_.resize(n);
+  out.downloads_30d_.resize(n);
+  out.downloads_all_time_.resize(n);
+  out.has_downloads_all_time_.resize(n);
+  out.likes_.resize(n);
+  out.pipeline_tag_.resize(n);
+  out.parent_begin_.assign(n + 1, 0);
+  const size_t ranges = std::max<size_t>(1, std::min(threads, n / 65536 + 1));
+  // The row columns, and each row's parent count (made offsets below).
+  ForEachRange(n, ranges, [&](size_t, size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      const auto [p, r] = locate(rows[i]);
+      const CrawlSnapshot& from = parts[p];
+      out.ids_[i] = from.ids_[r];
+      out.created_at_[i] = from.created_at_[r];
+      out.created_at_placeholder_[i] = from.created_at_placeholder_[r];
+      out.downloads_30d_[i] = from.downloads_30d_[r];
+      out.downloads_all_time_[i] = from.downloads_all_time_[r];
+      out.has_downloads_all_time_[i] = from.has_downloads_all_time_[r];
+      out.likes_[i] = from.likes_[r];
+      out.pipeline_tag_[i] = tag_of[p][from.pipeline_tag_[r]];
+      out.parent_begin_[i + 1] = from.parent_begin_[r + 1] - from.parent_begin_[r];
+    }
+  });
+  for (size_t i = 0; i < n; ++i) out.parent_begin_[i + 1] += out.parent_begin_[i];
+  const size_t edges = out.parent_begin_[n];
   out.parent_ids_.resize(edges);
   out.parent_relations_.resize(edges);
-  for (size_t i = 0; i < n; ++i) {
-    const uint32_t from = parent_begin_[rows[i]], to = out.parent_begin_[i];
-    const uint32_t count = out.parent_begin_[i + 1] - to;
-    for (uint32_t k = 0; k < count; ++k) {
-      out.parent_ids_[to + k] = parent_ids_[from + k];
-      out.parent_relations_[to + k] = parent_relations_[from + k];
+  ForEachRange(n, ranges, [&](size_t, size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      const auto [p, r] = locate(rows[i]);
+      const CrawlSnapshot& from = parts[p];
+      const uint32_t src = from.parent_begin_[r], dst = out.parent_begin_[i];
+      const uint32_t count = out.parent_begin_[i + 1] - dst;
+      for (uint32_t k = 0; k < count; ++k) {
+        out.parent_ids_[dst + k] = from.parent_ids_[src + k];
+        out.parent_relations_[dst + k] = from.parent_relations_[src + k];
+      }
     }
+  });
+  // The strings stay where they are: the result owns every part's arena blocks (and starts a
+  // block of its own for anything added later).
+  for (CrawlSnapshot& part : parts) {
+    for (auto& block : part.arena_blocks_) out.arena_blocks_.push_back(std::move(block));
+    part = CrawlSnapshot();
   }
-  *this = CrawlSnapshot();
   return out;
 }
 
@@ -195,34 +222,65 @@ absl::Status CrawlSnapshot::AddStored(absl::string_view id, const Counters& coun
   return absl::OkStatus();
 }
 
-void CrawlSnapshot::Append(CrawlSnapshot&& other) {
-  if (other.size() == 0) return;
-  index_.reset();
-  // The other snapshot's strings live in its arena blocks: adopt them (their addresses do not
-  // change), and go on filling its last block.
-  for (auto& block : other.arena_blocks_) arena_blocks_.push_back(std::move(block));
-  arena_used_ = other.arena_used_;
-  arena_capacity_ = other.arena_capacity_;
-  auto append = [](auto& to, auto& from) { to.insert(to.end(), from.begin(), from.end()); };
-  append(ids_, other.ids_);
-  append(created_at_, other.created_at_);
-  append(created_at_placeholder_, other.created_at_placeholder_);
-  append(downloads_30d_, other.downloads_30d_);
-  append(downloads_all_time_, other.downloads_all_time_);
-  append(has_downloads_all_time_, other.has_downloads_all_time_);
-  append(likes_, other.likes_);
-  pipeline_tag_.reserve(pipeline_tag_.size() + other.pipeline_tag_.size());
-  std::vector<uint16_t> remap(other.pipeline_tags_.size());
-  for (size_t t = 0; t < remap.size(); ++t) remap[t] = TagIndex(other.pipeline_tags_[t]);
-  for (uint16_t t : other.pipeline_tag_) pipeline_tag_.push_back(remap[t]);
-  const uint32_t offset = static_cast<uint32_t>(parent_ids_.size());
-  append(parent_ids_, other.parent_ids_);
-  append(parent_relations_, other.parent_relations_);
-  parent_begin_.reserve(parent_begin_.size() + other.size());
-  for (size_t i = 1; i < other.parent_begin_.size(); ++i) {
-    parent_begin_.push_back(offset + other.parent_begin_[i]);
+CrawlSnapshot CrawlSnapshot::Concat(std::vector<CrawlSnapshot>&& parts, size_t threads) {
+  CrawlSnapshot out;
+  if (parts.empty()) return out;
+  if (parts.size() == 1) {
+    out = std::move(parts[0]);
+    parts[0] = CrawlSnapshot();
+    return out;
   }
-  other = CrawlSnapshot();
+  // Where each part's rows and parent edges start in the result.
+  std::vector<size_t> row_base = {0}, edge_base = {0};
+  std::vector<std::vector<uint16_t>> tag_of(parts.size());
+  for (size_t p = 0; p < parts.size(); ++p) {
+    row_base.push_back(row_base.back() + parts[p].size());
+    edge_base.push_back(edge_base.back() + parts[p].parent_ids_.size());
+    for (const std::string& tag : parts[p].pipeline_tags_) tag_of[p].push_back(out.TagIndex(tag));
+  }
+  const size_t n = row_base.back(), edges = edge_base.back();
+  out.ids_.resize(n);
+  out.created_at_.resize(n);
+  out.created_at_placeholder_.resize(n);
+  out.downloads_30d_.resize(n);
+  out.downloads_all_time_.resize(n);
+  out.has_downloads_all_time_.resize(n);
+  out.likes_.resize(n);
+  out.pipeline_tag_.resize(n);
+  out.parent_begin_.resize(n + 1);
+  out.parent_begin_[n] = static_cast<uint32_t>(edges);
+  out.parent_ids_.resize(edges);
+  out.parent_relations_.resize(edges);
+  ForEachRange(
+      parts.size(), std::min(threads, parts.size()), [&](size_t, size_t begin, size_t end) {
+        for (size_t p = begin; p < end; ++p) {
+          const CrawlSnapshot& from = parts[p];
+          const size_t at = row_base[p];
+          auto copy = [at](const auto& src, auto& dst) {
+            std::copy(src.begin(), src.end(), dst.begin() + at);
+          };
+          copy(from.ids_, out.ids_);
+          copy(from.created_at_, out.created_at_);
+          copy(from.created_at_placeholder_, out.created_at_placeholder_);
+          copy(from.downloads_30d_, out.downloads_30d_);
+          copy(from.downloads_all_time_, out.downloads_all_time_);
+          copy(from.has_downloads_all_time_, out.has_downloads_all_time_);
+          copy(from.likes_, out.likes_);
+          for (size_t i = 0; i < from.size(); ++i) {
+            out.pipeline_tag_[at + i] = tag_of[p][from.pipeline_tag_[i]];
+            out.parent_begin_[at + i] = static_cast<uint32_t>(edge_base[p] + from.parent_begin_[i]);
+          }
+          std::copy(from.parent_ids_.begin(), from.parent_ids_.end(),
+                    out.parent_ids_.begin() + edge_base[p]);
+          std::copy(from.parent_relations_.begin(), from.parent_relations_.end(),
+                    out.parent_relations_.begin() + edge_base[p]);
+        }
+      });
+  for (CrawlSnapshot& part : parts) {
+    for (auto& block : part.arena_blocks_) out.arena_blocks_.push_back(std::move(block));
+    part = CrawlSnapshot();
+  }
+  return out;
 }
 
 CrawlSnapshot CrawlSnapshot::Without(const std::vector<bool>& drop) const {

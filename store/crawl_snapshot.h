@@ -41,8 +41,9 @@ class CrawlSnapshot {
                          absl::string_view* object_id = nullptr);
   // A copy without the rows whose `drop` is true (a commit dropping duplicates).
   CrawlSnapshot Without(const std::vector<bool>& drop) const;
-  // Moves the repos of `other` to the end of this snapshot (a scan split in ranges).
-  void Append(CrawlSnapshot&& other);
+  // `parts` one after the other, each column sized once and filled on up to `threads` threads
+  // (a load decoded on threads). The strings are not copied; the parts are left empty.
+  static CrawlSnapshot Concat(std::vector<CrawlSnapshot>&& parts, size_t threads = 1);
   void Reserve(size_t repos);
 
   // The columns decoder's way in (store/internal/crawl_columns.cc): a row's parents first, then
@@ -55,6 +56,11 @@ class CrawlSnapshot {
   // The rows `rows` names, in that order (a commit sorting pages by repo id). The strings are
   // not copied: the result takes this snapshot's arena, so this one is left empty.
   CrawlSnapshot TakeRows(const std::vector<uint32_t>& rows) &&;
+  // The same over `parts` taken as one snapshot (part 0's rows first, then part 1's, ...), on up
+  // to `threads` threads: a commit's per-thread reads, sorted, without joining them first. The
+  // parts are left empty.
+  static CrawlSnapshot TakeRows(std::vector<CrawlSnapshot>&& parts,
+                                const std::vector<uint32_t>& rows, size_t threads = 1);
 
   size_t size() const { return ids_.size(); }
   absl::string_view id(size_t i) const { return ids_[i]; }

@@ -368,8 +368,7 @@ absl::StatusOr<CrawlSnapshot> LoadColumns(rocksdb::DB* db,
                                 drop, row);
   });
   for (const absl::Status& st : statuses) RETURN_IF_ERROR(st);
-  CrawlSnapshot out = std::move(parts[0]);
-  for (size_t r = 1; r < parts.size(); ++r) out.Append(std::move(parts[r]));
+  CrawlSnapshot out = CrawlSnapshot::Concat(std::move(parts), ranges.size());
   if (dropped_keys != nullptr) {
     for (auto& keys : dropped) {
       for (auto& key : keys) dropped_keys->push_back(std::move(key));
@@ -1053,6 +1052,7 @@ struct CrawlPage {
   std::string item_id;
   uint64_t fence = 0;
   bool published = false;
+  int64_t repos = 0;  // as its marker says
 };
 
 // Every (item, fence) that wrote a page of crawl `n`, from its markers.
@@ -1078,6 +1078,7 @@ absl::StatusOr<std::vector<CrawlPage>> CrawlPages(
     page.fence = GetBigEndian64(key.substr(key.size() - 8));
     auto published = published_fence.find(marker.item_number());
     page.published = published != published_fence.end() && published->second == page.fence;
+    page.repos = marker.repos();
     pages.push_back(std::move(page));
   }
   RETURN_IF_ERROR(FromRocks(it->status(), "markers"));
@@ -1089,30 +1090,77 @@ struct ColumnsCommit {
   CrawlSnapshot snapshot;                // sorted by repo id, one row per repo and per object id
   std::vector<std::string> dropped_ids;  // rows of unpublished pages only: deleted
   std::vector<std::string> renamed_ids;  // rows superseded by a newer name: deleted
+  // Where the read's time went (logged with crawl_committed): reading and decoding the chunks,
+  // sorting by id, de-duplicating by id and object id, gathering the sorted columns.
+  absl::Duration decode, sort, dedup, gather;
 };
 
-// Sorts `rows` (indices into `snap`) by repo id, then the newest-seen first, on `threads`.
-void SortByIdNewestFirst(const CrawlSnapshot& snap, const DedupColumns& dedup, size_t threads,
-                         std::vector<uint32_t>* rows) {
+// The rows a commit read from its page chunks, one range a thread, addressed as one list (range
+// 0's rows first): sorted and gathered without joining the ranges first.
+struct DecodedRanges {
+  std::vector<CrawlSnapshot> snapshots;
+  std::vector<DedupColumns> dedup;
+  std::vector<uint32_t> base;  // base[r]: the first row of range r; base.back(): every row
+
+  size_t size() const { return base.back(); }
+  std::pair<size_t, uint32_t> Locate(uint32_t row) const {
+    size_t r = 0;
+    while (row >= base[r + 1]) ++r;
+    return {r, row - base[r]};
+  }
+  absl::string_view id(uint32_t row) const {
+    const auto [r, i] = Locate(row);
+    return snapshots[r].id(i);
+  }
+  uint64_t seen_sequence(uint32_t row) const {
+    const auto [r, i] = Locate(row);
+    return dedup[r].row_seen_sequence[i];
+  }
+  int64_t last_modified(uint32_t row) const {
+    const auto [r, i] = Locate(row);
+    return dedup[r].last_modified[i];
+  }
+  absl::string_view object_id(uint32_t row) const {
+    const auto [r, i] = Locate(row);
+    return dedup[r].object_id(i);
+  }
+};
+
+// The rows of `all` sorted by repo id, then the newest-seen first, on `threads`.
+std::vector<uint32_t> SortByIdNewestFirst(const DecodedRanges& all, size_t threads) {
   struct Key {
-    uint64_t prefix;  // the id's first 8 bytes, big-endian, zero-padded (ids hold no NUL)
+    // The id's first 16 bytes, big-endian, zero-padded (ids hold no NUL): most comparisons end
+    // here. Where they tie (ids of one namespace often share 16 bytes), the rest of the ids is
+    // compared through `id`, without looking the row up.
+    uint64_t high, low;
+    absl::string_view id;
     uint32_t row;
   };
-  std::vector<Key> keys(rows->size());
-  for (size_t i = 0; i < keys.size(); ++i) {
-    absl::string_view id = snap.id((*rows)[i]);
-    uint64_t prefix = 0;
-    for (size_t b = 0; b < 8; ++b) {
-      prefix = (prefix << 8) | (b < id.size() ? static_cast<unsigned char>(id[b]) : 0u);
+  auto load = [](absl::string_view id, size_t from) {
+    uint64_t v = 0;
+    for (size_t b = from; b < from + 8; ++b) {
+      v = (v << 8) | (b < id.size() ? static_cast<unsigned char>(id[b]) : 0u);
     }
-    keys[i] = {prefix, (*rows)[i]};
-  }
-  auto less = [&snap, &dedup](const Key& a, const Key& b) {
-    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    return v;
+  };
+  std::vector<Key> keys(all.size());
+  ForEachRange(all.snapshots.size(), all.snapshots.size(), [&](size_t r, size_t, size_t) {
+    const CrawlSnapshot& snap = all.snapshots[r];
+    for (size_t i = 0; i < snap.size(); ++i) {
+      absl::string_view id = snap.id(i);
+      keys[all.base[r] + i] = {load(id, 0), load(id, 8), id,
+                               static_cast<uint32_t>(all.base[r] + i)};
+    }
+  });
+  auto less = [&all](const Key& a, const Key& b) {
+    if (a.high != b.high) return a.high < b.high;
+    if (a.low != b.low) return a.low < b.low;
     if (a.row == b.row) return false;
-    int c = snap.id(a.row).compare(snap.id(b.row));
+    // Equal first 16 bytes: both ids are longer than 16, or equal.
+    const size_t skip = std::min<size_t>({16, a.id.size(), b.id.size()});
+    int c = a.id.substr(skip).compare(b.id.substr(skip));
     if (c != 0) return c < 0;
-    uint64_t sa = dedup.row_seen_sequence[a.row], sb = dedup.row_seen_sequence[b.row];
+    uint64_t sa = all.seen_sequence(a.row), sb = all.seen_sequence(b.row);
     if (sa != sb) return sa > sb;
     return a.row > b.row;
   };
@@ -1125,7 +1173,9 @@ void SortByIdNewestFirst(const CrawlSnapshot& snap, const DedupColumns& dedup, s
   for (size_t r = 1; r < threads; ++r) {
     std::inplace_merge(keys.begin(), keys.begin() + bounds[r], keys.begin() + bounds[r + 1], less);
   }
-  for (size_t i = 0; i < keys.size(); ++i) (*rows)[i] = keys[i].row;
+  std::vector<uint32_t> rows(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) rows[i] = keys[i].row;
+  return rows;
 }
 
 // Reads the page chunks of `pages` on threads and publishes the published ones' repos: sorted by
@@ -1135,64 +1185,79 @@ void SortByIdNewestFirst(const CrawlSnapshot& snap, const DedupColumns& dedup, s
 absl::StatusOr<std::optional<ColumnsCommit>> CommitFromColumns(
     rocksdb::DB* db, rocksdb::ColumnFamilyHandle* snapshots_cf, uint32_t n,
     const std::vector<CrawlPage>& pages, size_t threads) {
+  const absl::Time decode_start = absl::Now();
   const size_t ranges = std::max<size_t>(1, std::min(threads, pages.size() / 16 + 1));
-  std::vector<CrawlSnapshot> published(ranges), unpublished(ranges);
-  std::vector<DedupColumns> dedup(ranges);
+  DecodedRanges all;
+  all.snapshots.resize(ranges);
+  all.dedup.resize(ranges);
+  std::vector<CrawlSnapshot>& published = all.snapshots;
+  std::vector<DedupColumns>& dedup = all.dedup;
+  std::vector<CrawlSnapshot> unpublished(ranges);
   std::vector<absl::Status> statuses(ranges);
   std::atomic<bool> missing{false};
   ForEachRange(pages.size(), ranges, [&](size_t r, size_t begin, size_t end) {
+    // The markers give each page's repo count: the columns are sized once, not grown.
+    int64_t rows = 0;
+    for (size_t p = begin; p < end; ++p) rows += pages[p].published ? pages[p].repos : 0;
+    published[r].Reserve(static_cast<size_t>(rows));
+    dedup[r].Reserve(static_cast<size_t>(rows));
+    // The chunks of a range are consecutive keys, in the markers' order: one iterator walks them
+    // (a point read per chunk searched every level for each).
     rocksdb::ReadOptions ro;
     ro.fill_cache = false;
-    rocksdb::PinnableSlice value;
+    ro.adaptive_readahead = true;
+    const std::string upper = PageChunksEnd(n);
+    rocksdb::Slice upper_bound(upper);
+    ro.iterate_upper_bound = &upper_bound;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, snapshots_cf));
     for (size_t p = begin; p < end && !missing.load(); ++p) {
       const CrawlPage& page = pages[p];
-      value.Reset();
-      rocksdb::Status s =
-          db->Get(ro, snapshots_cf, PageChunkKey(n, page.item_id, page.fence), &value);
-      if (s.IsNotFound()) {
-        missing = true;
+      const std::string key = PageChunkKey(n, page.item_id, page.fence);
+      if (p == begin || !it->Valid() || it->key().compare(key) < 0) it->Seek(key);
+      if (!it->Valid() || it->key() != key) {
+        statuses[r] = FromRocks(it->status(), "page chunk");
+        if (statuses[r].ok()) missing = true;
         return;
       }
-      statuses[r] = FromRocks(s, "page chunk");
-      if (!statuses[r].ok()) return;
+      const absl::string_view value = ToView(it->value());
       std::string what = absl::StrCat("page chunk of crawl number ", n, " item ",
                                       InputExcerpt(page.item_id), " fence ", page.fence);
       if (page.published) {
-        statuses[r] = DecodeColumns(ToView(value), what, &published[r], &dedup[r]);
+        statuses[r] = DecodeColumns(value, what, &published[r], &dedup[r]);
         if (!statuses[r].ok()) return;
+        it->Next();
         continue;
       }
       // An unpublished page is read for its ids only (its rows are deleted): when its chunk is
       // damaged, the rows tell which they are.
-      absl::Status read = DecodeColumns(ToView(value), what, &unpublished[r]);
+      absl::Status read = DecodeColumns(value, what, &unpublished[r]);
       if (!read.ok()) {
         HC_LOG(kWarning, "unpublished_page_chunk_unreadable").Field("error", read.message());
         missing = true;
         return;
       }
+      it->Next();
     }
   });
   if (missing) return std::nullopt;
   for (const absl::Status& st : statuses) RETURN_IF_ERROR(st);
-  // Join the ranges in order; the object id offsets of each range move by what came before.
-  CrawlSnapshot all = std::move(published[0]);
-  DedupColumns d = std::move(dedup[0]);
-  for (size_t r = 1; r < ranges; ++r) {
-    all.Append(std::move(published[r]));
-    const uint32_t base = static_cast<uint32_t>(d.object_id_bytes.size());
-    d.object_id_bytes += dedup[r].object_id_bytes;
-    for (uint32_t end : dedup[r].object_id_end) d.object_id_end.push_back(base + end);
-    d.row_seen_sequence.insert(d.row_seen_sequence.end(), dedup[r].row_seen_sequence.begin(),
-                               dedup[r].row_seen_sequence.end());
-    d.last_modified.insert(d.last_modified.end(), dedup[r].last_modified.begin(),
-                           dedup[r].last_modified.end());
-    dedup[r] = DedupColumns();
+  all.base = {0};
+  for (const CrawlSnapshot& snap : all.snapshots) {
+    all.base.push_back(all.base.back() + static_cast<uint32_t>(snap.size()));
   }
+  // Each row's object id hash, read in the order the rows were decoded (one pass a thread).
+  std::vector<uint64_t> hash(all.size());
+  ForEachRange(ranges, ranges, [&](size_t r, size_t, size_t) {
+    const DedupColumns& d = all.dedup[r];
+    for (size_t i = 0; i < all.snapshots[r].size(); ++i) {
+      hash[all.base[r] + i] = ObjectIdHash(d.object_id(i));
+    }
+  });
 
   // One row per repo id: the newest-seen page's, as the row (overwritten page after page) holds.
-  std::vector<uint32_t> rows(all.size());
-  for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<uint32_t>(i);
-  SortByIdNewestFirst(all, d, threads, &rows);
+  const absl::Time sort_start = absl::Now();
+  std::vector<uint32_t> rows = SortByIdNewestFirst(all, threads);
+  const absl::Time dedup_start = absl::Now();
   std::vector<uint32_t> kept;
   kept.reserve(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -1219,7 +1284,7 @@ absl::StatusOr<std::optional<ColumnsCommit>> CommitFromColumns(
   std::vector<std::pair<uint64_t, uint32_t>> by_hash;  // (hash, index into kept)
   by_hash.reserve(kept.size());
   for (size_t k = 0; k < kept.size(); ++k) {
-    uint64_t h = ObjectIdHash(d.object_id(kept[k]));
+    const uint64_t h = hash[kept[k]];
     if (h != 0) by_hash.emplace_back(h, static_cast<uint32_t>(k));
   }
   std::sort(by_hash.begin(), by_hash.end());
@@ -1231,9 +1296,9 @@ absl::StatusOr<std::optional<ColumnsCommit>> CommitFromColumns(
       std::map<std::string, std::vector<RenameCandidate>> groups;
       for (size_t g = i; g < j; ++g) {
         const uint32_t row = kept[by_hash[g].second];
-        groups[std::string(d.object_id(row))].push_back(
-            {by_hash[g].second, std::string(all.id(row)), d.row_seen_sequence[row],
-             d.last_modified[row]});
+        groups[std::string(all.object_id(row))].push_back(
+            {by_hash[g].second, std::string(all.id(row)), all.seen_sequence(row),
+             all.last_modified(row)});
       }
       for (auto& [object_id, candidates] : groups) {
         if (candidates.size() < 2) continue;
@@ -1250,27 +1315,32 @@ absl::StatusOr<std::optional<ColumnsCommit>> CommitFromColumns(
     }
     i = j;
   }
+  const absl::Time gather_start = absl::Now();
   std::vector<uint32_t> final_rows;
   final_rows.reserve(kept.size());
   for (size_t k = 0; k < kept.size(); ++k) {
     if (!drop[k]) final_rows.push_back(kept[k]);
   }
-  out.snapshot = std::move(all).TakeRows(final_rows);
+  out.snapshot = CrawlSnapshot::TakeRows(std::move(all.snapshots), final_rows, threads);
+  out.decode = sort_start - decode_start;
+  out.sort = dedup_start - sort_start;
+  out.dedup = gather_start - dedup_start;
+  out.gather = absl::Now() - gather_start;
   return std::optional<ColumnsCommit>(std::move(out));
 }
 
-// The committed parts of `snapshot` (sorted): kRowsPerPart repos each, encoded on threads.
-std::vector<std::string> CommittedParts(const CrawlSnapshot& snapshot, size_t threads) {
-  const size_t parts = (snapshot.size() + kRowsPerPart - 1) / kRowsPerPart;
-  std::vector<std::string> out(parts);
-  ForEachRange(parts, std::min(threads, std::max<size_t>(parts, 1)),
+// Committed parts [first, last) of `snapshot` (sorted): `part_rows` repos each, encoded on
+// threads.
+std::vector<std::string> CommittedParts(const CrawlSnapshot& snapshot, size_t part_rows,
+                                        size_t first, size_t last, size_t threads) {
+  std::vector<std::string> out(last - first);
+  ForEachRange(out.size(), std::min(threads, std::max<size_t>(out.size(), 1)),
                [&](size_t, size_t begin, size_t end) {
                  for (size_t p = begin; p < end; ++p) {
                    ColumnWriter columns(/*with_dedup_columns=*/false);
-                   const size_t last = std::min(snapshot.size(), (p + 1) * kRowsPerPart);
-                   for (size_t i = p * kRowsPerPart; i < last; ++i) {
-                     columns.AddSnapshotRow(snapshot, i);
-                   }
+                   const size_t from = (first + p) * part_rows;
+                   const size_t to = std::min(snapshot.size(), from + part_rows);
+                   for (size_t i = from; i < to; ++i) columns.AddSnapshotRow(snapshot, i);
                    out[p] = columns.Finish();
                  }
                });
@@ -1292,7 +1362,7 @@ absl::StatusOr<CrawlSnapshot> LoadCommittedParts(rocksdb::DB* db,
     ro.snapshot = snapshot;
     ro.fill_cache = false;
     rocksdb::PinnableSlice value;
-    if (end > begin) loaded[r].Reserve((end - begin) * kRowsPerPart);
+    if (end > begin) loaded[r].Reserve(static_cast<size_t>(crawl.repos()) * (end - begin) / parts);
     for (size_t p = begin; p < end; ++p) {
       const std::string what = absl::StrCat("column part ", p, " of ", parts, " of crawl ",
                                             InputExcerpt(crawl.crawl_id()), " (number ", n, ")");
@@ -1309,8 +1379,7 @@ absl::StatusOr<CrawlSnapshot> LoadCommittedParts(rocksdb::DB* db,
     }
   });
   for (const absl::Status& st : statuses) RETURN_IF_ERROR(st);
-  CrawlSnapshot out = std::move(loaded[0]);
-  for (size_t r = 1; r < ranges; ++r) out.Append(std::move(loaded[r]));
+  CrawlSnapshot out = CrawlSnapshot::Concat(std::move(loaded), threads);
   if (static_cast<int64_t>(out.size()) != crawl.repos()) {
     return absl::DataLossError(absl::StrCat("the column parts of crawl ",
                                             InputExcerpt(crawl.crawl_id()), " hold ", out.size(),
@@ -1480,15 +1549,30 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
       snapshot = snapshot.Without(renamed);
     }
   }
-  // The published crawl in sorted parts, for loads; the page chunks go.
+  // The published crawl in sorted parts, for loads, written ahead of the commit's own batch a few
+  // at a time (a bounded batch, not the whole crawl's bytes held twice): no reader looks at them
+  // before the crawl's record says how many there are, and a commit or an abort after a crash
+  // writes or deletes them again. The page chunks go with the commit.
   const absl::Time parts_start = absl::Now();
-  std::vector<std::string> parts = CommittedParts(snapshot, threads);
+  const size_t part_rows =
+      options_.column_part_rows > 0 ? static_cast<size_t>(options_.column_part_rows) : kRowsPerPart;
+  const size_t parts = (snapshot.size() + part_rows - 1) / part_rows;
+  for (size_t first = 0; first == 0 || first < parts; first += kPartsPerBatch) {
+    const size_t last = std::min(parts, first + kPartsPerBatch);
+    std::vector<std::string> encoded = CommittedParts(snapshot, part_rows, first, last, threads);
+    rocksdb::WriteBatch parts_batch;
+    if (first == 0) {
+      parts_batch.DeleteRange(d->snapshots, CommittedPartKey(n, 0), PageChunksBegin(n));
+    }
+    for (size_t p = first; p < last; ++p) {
+      parts_batch.Put(d->snapshots, CommittedPartKey(n, static_cast<uint32_t>(p)),
+                      encoded[p - first]);
+    }
+    RETURN_IF_ERROR(WriteToDb(rocksdb::WriteOptions(), &parts_batch, "writing the column parts"));
+  }
   const absl::Time rollups_start = absl::Now();
   wb.DeleteRange(d->snapshots, PageChunksBegin(n), PageChunksEnd(n));
-  for (size_t p = 0; p < parts.size(); ++p) {
-    wb.Put(d->snapshots, CommittedPartKey(n, static_cast<uint32_t>(p)), parts[p]);
-  }
-  crawl.set_column_parts(static_cast<uint32_t>(parts.size()));
+  crawl.set_column_parts(static_cast<uint32_t>(parts));
 
   crawl.set_state(v1::STORED_CRAWL_COMMITTED);
   crawl.set_repos(static_cast<int64_t>(snapshot.size()));
@@ -1528,6 +1612,10 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
       .Field("renamed_duplicates", outcome.renamed_duplicates)
       .Field("from", from_columns.has_value() ? "page chunks" : "rows")
       .Field("read_ms", absl::ToInt64Milliseconds(parts_start - read_start))
+      .Field("read_decode_ms", from_columns ? absl::ToInt64Milliseconds(from_columns->decode) : 0)
+      .Field("read_sort_ms", from_columns ? absl::ToInt64Milliseconds(from_columns->sort) : 0)
+      .Field("read_dedup_ms", from_columns ? absl::ToInt64Milliseconds(from_columns->dedup) : 0)
+      .Field("read_gather_ms", from_columns ? absl::ToInt64Milliseconds(from_columns->gather) : 0)
       .Field("parts_ms", absl::ToInt64Milliseconds(rollups_start - parts_start))
       .Field("rollups_ms", absl::ToInt64Milliseconds(write_start - rollups_start))
       .Field("write_ms", absl::ToInt64Milliseconds(write_end - write_start))

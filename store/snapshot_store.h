@@ -58,6 +58,9 @@ struct SnapshotStoreOptions {
   int scan_threads = 0;
   // A crawl smaller than this on disk is read by one thread (tests lower it to split small ones).
   int64_t scan_split_min_bytes = 8 << 20;  // about 250k repos' counters
+  // Repos per committed column part (store/internal/crawl_columns.h); 0: its kRowsPerPart.
+  // Tests lower it to make many parts of a small crawl.
+  int64_t column_part_rows = 0;
   // The RocksDB Env (tests pass one whose file system fails writes with "no space"); null: the
   // default. Not owned; must outlive the store.
   rocksdb::Env* env = nullptr;

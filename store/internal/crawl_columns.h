@@ -26,6 +26,8 @@ namespace hubcensus::store {
 
 // Repos per committed part: a part is decoded by one thread; 2.2M repos make ~135 parts.
 inline constexpr size_t kRowsPerPart = 16384;
+// Committed parts a commit writes in one batch ahead of its own (~8 MB at 2.2M repos).
+inline constexpr size_t kPartsPerBatch = 16;
 
 // "\xff" + BE32(crawl): every column value of the crawl.
 std::string ColumnsCrawlPrefix(uint32_t crawl_number);
@@ -34,7 +36,7 @@ std::string PageChunkKey(uint32_t crawl_number, absl::string_view item_id, uint6
 // [first, last) of every page chunk of a crawl.
 std::string PageChunksBegin(uint32_t crawl_number);
 std::string PageChunksEnd(uint32_t crawl_number);
-// "\xff" + BE32(crawl) + 'c' + BE32(part).
+// "\xff" + BE32(crawl) + 'c' + BE32(part): every part sorts before the page chunks.
 std::string CommittedPartKey(uint32_t crawl_number, uint32_t part);
 // [first, last) of every column value of every crawl (storage accounting).
 std::string ColumnsBegin();
@@ -75,6 +77,12 @@ struct DedupColumns {
   std::vector<int64_t> last_modified;       // per row
   std::string object_id_bytes;              // every row's object id, back to back
   std::vector<uint32_t> object_id_end;      // per row: end offset in object_id_bytes
+  void Reserve(size_t rows) {
+    row_seen_sequence.reserve(rows);
+    last_modified.reserve(rows);
+    object_id_end.reserve(rows);
+    object_id_bytes.reserve(rows * 24);  // the Hub's object ids are 24 hex digits
+  }
   absl::string_view object_id(size_t row) const {
     uint32_t begin = row == 0 ? 0 : object_id_end[row - 1];
     return absl::string_view(object_id_bytes).substr(begin, object_id_end[row] - begin);

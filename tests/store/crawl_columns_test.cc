@@ -86,6 +86,7 @@ class CrawlColumnsTest : public ::testing::Test {
     o.sync_writes = false;
     o.scan_threads = 3;  // threads even on a one-core runner
     o.scan_split_min_bytes = 0;
+    o.column_part_rows = part_rows_;
     auto s = SnapshotStore::Open(o);
     ASSERT_TRUE(s.ok()) << s.status();
     store_ = std::move(*s);
@@ -203,6 +204,7 @@ class CrawlColumnsTest : public ::testing::Test {
     return published;
   }
   std::string dir_;
+  int64_t part_rows_ = 0;
   std::unique_ptr<SnapshotStore> store_;
 };
 
@@ -366,6 +368,34 @@ TEST_F(CrawlColumnsTest, ChunksOfUnpublishedPagesAreDeletedAtCommitAndAbort) {
   ASSERT_TRUE(store_->Abort("crawl-2", "test").ok());
   EXPECT_TRUE(ColumnKeys(ColumnsCrawlPrefix(2)).empty());
   EXPECT_EQ(ColumnKeys(ColumnsCrawlPrefix(1)).size(), 1u);  // the committed crawl keeps its part
+}
+
+// A commit writes its parts in batches ahead of the crawl's record. Parts an interrupted commit
+// left (here: more of them than the crawl has now, and damaged) are replaced, never loaded.
+TEST_F(CrawlColumnsTest, PartsAreWrittenInBatchesAndReplaceAnInterruptedCommitsParts) {
+  part_rows_ = 3;  // about a thousand repos: over 300 parts, many batches
+  Reopen();
+  const std::vector<v1::WriteBatch> published = WriteRichCrawl("crawl-1");
+  const uint32_t n = 1;
+  WithRawDb([&](rocksdb::DB* db, auto& cfs) {
+    for (uint32_t part : {0u, 5u, 900u}) {
+      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), cfs["snapshots"], CommittedPartKey(n, part),
+                          "damaged by an interrupted commit")
+                      .ok());
+    }
+  });
+  auto committed = store_->Commit(Manifest("crawl-1", published), nullptr);
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  const size_t parts = committed->crawl.column_parts();
+  EXPECT_EQ(parts, (static_cast<size_t>(committed->crawl.repos()) + 2) / 3);
+  EXPECT_GT(parts, 2 * kPartsPerBatch);
+  std::vector<std::string> expected;
+  for (uint32_t p = 0; p < parts; ++p) expected.push_back(CommittedPartKey(n, p));
+  EXPECT_EQ(ColumnKeys(ColumnsCrawlPrefix(n)), expected);  // part 900 is gone, no chunk is left
+  auto loaded = Load("crawl-1");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(static_cast<int64_t>(loaded->size()), committed->crawl.repos());
+  for (size_t i = 1; i < loaded->size(); ++i) EXPECT_LT(loaded->id(i - 1), loaded->id(i));
 }
 
 // A superseded fence's chunk is never published, even when it is damaged: the commit reads the

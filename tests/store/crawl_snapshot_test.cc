@@ -107,7 +107,10 @@ TEST(CrawlSnapshotTest, ThePlaceholderFlagSurvivesTheStoredPath) {
   CrawlSnapshot tail;
   tail.Add(fresh);
   tail.Add(r);
-  s.Append(std::move(tail));
+  std::vector<CrawlSnapshot> parts;
+  parts.push_back(std::move(s));
+  parts.push_back(std::move(tail));
+  s = CrawlSnapshot::Concat(std::move(parts));
   EXPECT_FALSE(s.created_at_placeholder(3));
   EXPECT_TRUE(s.created_at_placeholder(4));
 }
@@ -165,31 +168,52 @@ TEST(CrawlSnapshotTest, DamagedMetaIsDataLossAndAppendsNothing) {
   }
 }
 
-TEST(CrawlSnapshotTest, AppendEqualsAddingEverythingToOne) {
+TEST(CrawlSnapshotTest, ConcatEqualsAddingEverythingToOne) {
   std::mt19937_64 rng(3);
   std::vector<v1::RepoSnapshot> repos;
   for (int i = 0; i < 3000; ++i) repos.push_back(RandomRepo(rng, i));
-  // The second part meets a tag first that the first part never has, so the two parts number
-  // their tags differently and Append must map them.
+  // The second part meets a tag first that the first part never has, so the parts number their
+  // tags differently and Concat must map them.
   repos[1000].set_pipeline_tag("zero-shot-classification");
-  CrawlSnapshot whole;
-  for (const auto& r : repos) whole.Add(r);
-  CrawlSnapshot first, second, third;
-  for (int i = 0; i < 1000; ++i) first.Add(repos[i]);
-  for (int i = 1000; i < 2000; ++i) second.Add(repos[i]);
-  for (int i = 2000; i < 3000; ++i) third.Add(repos[i]);
-  CrawlSnapshot joined;
-  joined.Append(std::move(first));
-  joined.Append(std::move(second));
-  joined.Append(CrawlSnapshot());
-  joined.Append(std::move(third));
-  EXPECT_EQ(second.size(), 0u);
-  // Adding after an append goes on in the adopted arena.
-  v1::RepoSnapshot extra = RandomRepo(rng, 9999);
-  joined.Add(extra);
-  whole.Add(extra);
-  ExpectSameColumns(whole, joined);
-  EXPECT_EQ(joined.Find(extra.id()), 3000);
+  for (size_t threads : {1, 2, 3}) {
+    SCOPED_TRACE(threads);
+    CrawlSnapshot whole;
+    for (const auto& r : repos) whole.Add(r);
+    std::vector<CrawlSnapshot> parts(4);
+    for (int i = 0; i < 1000; ++i) parts[0].Add(repos[i]);
+    for (int i = 1000; i < 2000; ++i) parts[1].Add(repos[i]);
+    // parts[2] stays empty
+    for (int i = 2000; i < 3000; ++i) parts[3].Add(repos[i]);
+    CrawlSnapshot joined = CrawlSnapshot::Concat(std::move(parts), threads);
+    EXPECT_EQ(parts[1].size(), 0u);
+    // Adding after a concatenation goes on in an arena of its own.
+    v1::RepoSnapshot extra = RandomRepo(rng, 9999);
+    joined.Add(extra);
+    whole.Add(extra);
+    ExpectSameColumns(whole, joined);
+    EXPECT_EQ(joined.Find(extra.id()), 3000);
+  }
+}
+
+TEST(CrawlSnapshotTest, TakeRowsOfPartsEqualsTakingThemFromOne) {
+  std::mt19937_64 rng(4);
+  std::vector<v1::RepoSnapshot> repos;
+  for (int i = 0; i < 2500; ++i) repos.push_back(RandomRepo(rng, i));
+  repos[1700].set_pipeline_tag("zero-shot-classification");  // only the second part has it
+  // Every other row, backwards: each part's rows interleaved with the other's.
+  std::vector<uint32_t> rows;
+  for (int i = 2499; i >= 0; i -= 2) rows.push_back(static_cast<uint32_t>(i));
+  CrawlSnapshot expected;
+  for (uint32_t i : rows) expected.Add(repos[i]);
+  for (size_t threads : {1, 2}) {
+    SCOPED_TRACE(threads);
+    std::vector<CrawlSnapshot> parts(2);
+    for (int i = 0; i < 1200; ++i) parts[0].Add(repos[i]);
+    for (int i = 1200; i < 2500; ++i) parts[1].Add(repos[i]);
+    CrawlSnapshot taken = CrawlSnapshot::TakeRows(std::move(parts), rows, threads);
+    EXPECT_EQ(parts[0].size(), 0u);
+    ExpectSameColumns(expected, taken);
+  }
 }
 
 // Stored meta values of older stores are RepoSnapshots with the id and counters cleared: they
@@ -251,7 +275,11 @@ TEST(RepoMetaTest, TheShaIsReadWithoutParsingAndDamageIsDataLoss) {
   sha = ShaOfMeta(meta);
   ASSERT_TRUE(sha.ok());
   EXPECT_EQ(*sha, "");
-  EXPECT_EQ(ShaOfMeta("\x82\x01\x05" "ab").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(ShaOfMeta("\x82\x01\x05"
+                      "ab")
+                .status()
+                .code(),
+            absl::StatusCode::kDataLoss);
 }
 
 }  // namespace
