@@ -24,15 +24,19 @@ constexpr uint32_t kParentRelationField = v1::Parent::kRelationFieldNumber;
 
 }  // namespace
 
-absl::string_view CrawlSnapshot::Intern(absl::string_view s) {
-  if (s.empty()) return absl::string_view();
-  if (arena_used_ + s.size() > arena_capacity_) {
-    size_t size = std::max(kArenaBlock, s.size());
+char* CrawlSnapshot::ArenaRoom(size_t bytes) {
+  if (arena_used_ + bytes > arena_capacity_) {
+    size_t size = std::max(kArenaBlock, bytes);
     arena_blocks_.push_back(std::make_unique<char[]>(size));
     arena_used_ = 0;
     arena_capacity_ = size;
   }
-  char* p = arena_blocks_.back().get() + arena_used_;
+  return arena_blocks_.back().get() + arena_used_;
+}
+
+absl::string_view CrawlSnapshot::Intern(absl::string_view s) {
+  if (s.empty()) return absl::string_view();
+  char* p = ArenaRoom(s.size());
   std::memcpy(p, s.data(), s.size());
   arena_used_ += s.size();
   return absl::string_view(p, s.size());

@@ -16,6 +16,8 @@
 
 namespace hubcensus::store {
 
+struct DedupColumns;  // store/internal/crawl_columns.h
+
 class CrawlSnapshot {
  public:
   CrawlSnapshot() = default;
@@ -46,8 +48,9 @@ class CrawlSnapshot {
   static CrawlSnapshot Concat(std::vector<CrawlSnapshot>&& parts, size_t threads = 1);
   void Reserve(size_t repos);
 
-  // The columns decoder's way in (store/internal/crawl_columns.cc): a row's parents first, then
-  // the row; `pipeline_tag_index` is what PipelineTagIndex gave for the row's tag.
+  // The columns decoder's ways in (store/internal/crawl_columns.cc). One row at a time: a row's
+  // parents first, then the row; `pipeline_tag_index` is what PipelineTagIndex gave for the row's
+  // tag. Or column by column: DecodeColumns is a friend and fills the columns directly.
   void AddParent(absl::string_view parent_id, uint8_t relation);
   void AddRow(absl::string_view id, int64_t created_at, bool created_at_placeholder,
               const Counters& counters, uint16_t pipeline_tag_index);
@@ -92,7 +95,13 @@ class CrawlSnapshot {
   int64_t Find(absl::string_view repo_id) const;
 
  private:
+  friend absl::Status DecodeColumns(absl::string_view value, absl::string_view what,
+                                    CrawlSnapshot* out, DedupColumns* dedup);
+
   absl::string_view Intern(absl::string_view s);
+  // Room for `bytes` more in the arena's current block (a new block when it has not); where
+  // they go. Intern(s) is Reserve + copy.
+  char* ArenaRoom(size_t bytes);
   uint16_t TagIndex(absl::string_view tag);
   // Appends a row's columns; its parents were pushed just before.
   void AppendRow(absl::string_view id, int64_t created_at, bool created_at_placeholder,

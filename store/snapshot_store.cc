@@ -1321,6 +1321,13 @@ absl::StatusOr<std::optional<ColumnsCommit>> CommitFromColumns(
   for (size_t k = 0; k < kept.size(); ++k) {
     if (!drop[k]) final_rows.push_back(kept[k]);
   }
+  // What only the de-duplication needed goes before the gather allocates the sorted columns:
+  // the commit's peak memory is here.
+  all.dedup = std::vector<DedupColumns>();
+  hash = std::vector<uint64_t>();
+  by_hash = std::vector<std::pair<uint64_t, uint32_t>>();
+  kept = std::vector<uint32_t>();
+  drop = std::vector<bool>();
   out.snapshot = CrawlSnapshot::TakeRows(std::move(all.snapshots), final_rows, threads);
   out.decode = sort_start - decode_start;
   out.sort = dedup_start - sort_start;

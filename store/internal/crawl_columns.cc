@@ -1,6 +1,7 @@
 #include "store/internal/crawl_columns.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "store/internal/store_encoding.h"
@@ -200,47 +201,91 @@ absl::Status DecodeColumns(absl::string_view value, absl::string_view what, Craw
     return corrupt("a committed part where a page chunk was expected");
   }
   if (dedup != nullptr) dedup->seen_sequence = seen_sequence;
-  std::string id;
-  for (uint64_t row = 0; row < rows; ++row) {
+  // Column by column, each into its own array: one tight loop a column.
+  const size_t base = out->size();
+  const size_t n = static_cast<size_t>(rows);
+  out->index_.reset();
+  out->ids_.resize(base + n);
+  out->created_at_.resize(base + n);
+  out->created_at_placeholder_.resize(base + n);
+  out->downloads_30d_.resize(base + n);
+  out->downloads_all_time_.resize(base + n);
+  out->has_downloads_all_time_.resize(base + n);
+  out->likes_.resize(base + n);
+  out->pipeline_tag_.resize(base + n);
+  out->parent_begin_.resize(base + n + 1);
+  // Ids: each is the shared prefix of the one before plus its own suffix, built in the arena.
+  absl::string_view previous;
+  for (size_t row = 0; row < n; ++row) {
     uint64_t shared = 0;
     absl::string_view suffix;
-    if (!GetVarint(&ids, &shared) || shared > id.size() || !GetBytes(&ids, &suffix)) {
+    if (!GetVarint(&ids, &shared) || shared > previous.size() || !GetBytes(&ids, &suffix)) {
       return corrupt(absl::StrCat("ids column at row ", row));
     }
-    id.resize(shared);
-    id.append(suffix.data(), suffix.size());
-    if (id.empty()) return corrupt(absl::StrCat("empty id at row ", row));
+    const size_t size = shared + suffix.size();
+    if (size == 0) return corrupt(absl::StrCat("empty id at row ", row));
+    char* p = out->ArenaRoom(size);
+    std::memmove(p, previous.data(), shared);
+    std::memcpy(p + shared, suffix.data(), suffix.size());
+    out->arena_used_ += size;
+    previous = absl::string_view(p, size);
+    out->ids_[base + row] = previous;
+  }
+  for (size_t row = 0; row < n; ++row) {
     int64_t created_at = 0;
     if (!GetSigned(&created, &created_at)) return corrupt("created_at column");
+    out->created_at_[base + row] = created_at;
     const uint8_t f = static_cast<uint8_t>(flags[row]);
+    out->created_at_placeholder_[base + row] = (f & kPlaceholderBit) != 0 ? 1 : 0;
+    out->has_downloads_all_time_[base + row] = (f & kHasDownloadsAllTimeBit) != 0 ? 1 : 0;
+  }
+  for (size_t row = 0; row < n; ++row) {
     uint64_t tag = 0;
     if (!GetVarint(&tags, &tag) || tag > tag_count) return corrupt("pipeline tag column");
-    CrawlSnapshot::Counters c;
-    c.has_downloads_all_time = (f & kHasDownloadsAllTimeBit) != 0;
-    if (!GetSigned(&counters, &c.downloads_30d) ||
-        (c.has_downloads_all_time && !GetSigned(&counters, &c.downloads_all_time)) ||
-        !GetSigned(&counters, &c.likes)) {
+    out->pipeline_tag_[base + row] = tag_of[tag];
+  }
+  for (size_t row = 0; row < n; ++row) {
+    int64_t d30 = 0, all_time = 0, likes = 0;
+    if (!GetSigned(&counters, &d30) ||
+        (out->has_downloads_all_time_[base + row] && !GetSigned(&counters, &all_time)) ||
+        !GetSigned(&counters, &likes)) {
       return corrupt("counters column");
     }
-    uint64_t parent_count = 0;
-    if (!GetVarint(&parent_counts, &parent_count) || parent_count > parents.size()) {
+    out->downloads_30d_[base + row] = d30;
+    out->downloads_all_time_[base + row] = all_time;
+    out->likes_[base + row] = likes;
+  }
+  uint32_t edge = out->parent_begin_[base];
+  uint64_t edges = 0;
+  for (size_t row = 0; row < n; ++row) {
+    uint64_t count = 0;
+    if (!GetVarint(&parent_counts, &count) || count > parents.size()) {
       return corrupt("parent counts column");
     }
-    for (uint64_t k = 0; k < parent_count; ++k) {
-      absl::string_view parent_id;
-      if (!GetBytes(&parents, &parent_id) || parents.empty()) return corrupt("parents column");
-      out->AddParent(parent_id, static_cast<uint8_t>(parents[0]));
-      parents.remove_prefix(1);
+    edges += count;
+    // Every parent takes at least two bytes (a length and a relation).
+    if (edges > parents.size()) return corrupt("parent counts column");
+    edge += static_cast<uint32_t>(count);
+    out->parent_begin_[base + row + 1] = edge;
+  }
+  for (uint64_t k = 0; k < edges; ++k) {
+    absl::string_view parent_id;
+    if (!GetBytes(&parents, &parent_id) || parents.empty()) return corrupt("parents column");
+    out->parent_ids_.push_back(out->Intern(parent_id));
+    out->parent_relations_.push_back(static_cast<uint8_t>(parents[0]));
+    parents.remove_prefix(1);
+  }
+  if (has_dedup) {
+    if (dedup != nullptr) {
+      dedup->row_seen_sequence.insert(dedup->row_seen_sequence.end(), n, seen_sequence);
     }
-    out->AddRow(id, created_at, (f & kPlaceholderBit) != 0, c, tag_of[tag]);
-    if (has_dedup) {
+    for (size_t row = 0; row < n; ++row) {
       absl::string_view object_id;
       int64_t last_modified = 0;
       if (!GetBytes(&dedup_column, &object_id) || !GetSigned(&dedup_column, &last_modified)) {
         return corrupt("object id column");
       }
       if (dedup != nullptr) {
-        dedup->row_seen_sequence.push_back(seen_sequence);
         dedup->last_modified.push_back(last_modified);
         dedup->object_id_bytes.append(object_id.data(), object_id.size());
         dedup->object_id_end.push_back(static_cast<uint32_t>(dedup->object_id_bytes.size()));

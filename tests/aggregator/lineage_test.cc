@@ -336,8 +336,12 @@ TEST(LineageTest, RealMistralSmallTreeWithTheDefaultFamilies) {
   auto rooted = ComputeCensus(snap, root, "c", "2025-03-31", 10);
   ASSERT_TRUE(rooted.ok());
   for (const auto& f : rooted->families.families()) {
-    if (f.family() == "Mistral") EXPECT_EQ(f.figures().derivatives().finetune(), 62);
-    if (f.family() == "NousResearch") EXPECT_EQ(f.figures().derivatives().finetune(), 0);
+    if (f.family() == "Mistral") {
+      EXPECT_EQ(f.figures().derivatives().finetune(), 62);
+    }
+    if (f.family() == "NousResearch") {
+      EXPECT_EQ(f.figures().derivatives().finetune(), 0);
+    }
   }
 }
 

@@ -64,7 +64,9 @@ std::string ExpectFamiliesEqualTruth(LocalCensus& census, fakehub::FakeHub& hub,
   std::string ours = absl::StrCat("{\"families\":", aggregator::FamiliesToJson(*families), "}");
   auto diffs = JsonDifferences(ours, *truth, {"crawl_id", "shares"});
   EXPECT_TRUE(diffs.ok()) << diffs.status();
-  if (diffs.ok()) EXPECT_TRUE(diffs->empty()) << (*diffs)[0];
+  if (diffs.ok()) {
+    EXPECT_TRUE(diffs->empty()) << (*diffs)[0];
+  }
   return families->crawl_id();
 }
 

@@ -259,7 +259,9 @@ TEST(ColumnCodecTest, RoundTripsEveryColumnAndRefusesDamage) {
     damaged[rng() % damaged.size()] ^= static_cast<char>(1 + rng() % 255);
     CrawlSnapshot out;
     absl::Status s = DecodeColumns(damaged, "page chunk X", &out);
-    if (!s.ok()) ASSERT_EQ(s.code(), absl::StatusCode::kDataLoss);
+    if (!s.ok()) {
+      ASSERT_EQ(s.code(), absl::StatusCode::kDataLoss);
+    }
   }
   // A committed part has no de-duplication columns: it is not a page chunk.
   ColumnWriter part_writer(/*with_dedup_columns=*/false);
