@@ -103,6 +103,36 @@ void CrawlSnapshot::AddRow(absl::string_view id, int64_t created_at, bool create
   parent_begin_.push_back(static_cast<uint32_t>(parent_ids_.size()));
 }
 
+void CrawlSnapshot::ResizeRows(size_t n) {
+  ids_.resize(n);
+  created_at_.resize(n);
+  created_at_placeholder_.resize(n);
+  downloads_30d_.resize(n);
+  downloads_all_time_.resize(n);
+  has_downloads_all_time_.resize(n);
+  likes_.resize(n);
+  pipeline_tag_.resize(n);
+  parent_begin_.resize(n + 1);
+}
+
+std::vector<std::vector<uint16_t>> CrawlSnapshot::AdoptTags(
+    const std::vector<CrawlSnapshot>& parts) {
+  std::vector<std::vector<uint16_t>> tag_of(parts.size());
+  for (size_t p = 0; p < parts.size(); ++p) {
+    for (const std::string& tag : parts[p].pipeline_tags_) tag_of[p].push_back(TagIndex(tag));
+  }
+  return tag_of;
+}
+
+void CrawlSnapshot::AdoptArenas(std::vector<CrawlSnapshot>* parts) {
+  for (CrawlSnapshot& part : *parts) {
+    for (auto& block : part.arena_blocks_) arena_blocks_.push_back(std::move(block));
+    part = CrawlSnapshot();
+  }
+  // Anything added later goes to a block of its own.
+  arena_used_ = arena_capacity_ = 0;
+}
+
 CrawlSnapshot CrawlSnapshot::TakeRows(const std::vector<uint32_t>& rows) && {
   std::vector<CrawlSnapshot> parts;
   parts.push_back(std::move(*this));
@@ -118,25 +148,14 @@ CrawlSnapshot CrawlSnapshot::TakeRows(std::vector<CrawlSnapshot>&& parts,
   for (const CrawlSnapshot& part : parts) {
     base.push_back(base.back() + static_cast<uint32_t>(part.size()));
   }
-  std::vector<std::vector<uint16_t>> tag_of(parts.size());
-  for (size_t p = 0; p < parts.size(); ++p) {
-    for (const std::string& tag : parts[p].pipeline_tags_) tag_of[p].push_back(out.TagIndex(tag));
-  }
+  const std::vector<std::vector<uint16_t>> tag_of = out.AdoptTags(parts);
   const size_t n = rows.size();
   auto locate = [&base](uint32_t row) {
     size_t p = 0;
     while (row >= base[p + 1]) ++p;
     return std::make_pair(p, row - base[p]);
   };
-  out.ids_.resize(n);
-  out.created_at_.resize(n);
-  out.created_at_placeholder_.resize(n);
-  out.downloads_30d_.resize(n);
-  out.downloads_all_time_.resize(n);
-  out.has_downloads_all_time_.resize(n);
-  out.likes_.resize(n);
-  out.pipeline_tag_.resize(n);
-  out.parent_begin_.assign(n + 1, 0);
+  out.ResizeRows(n);
   const size_t ranges = std::max<size_t>(1, std::min(threads, n / 65536 + 1));
   // The row columns, and each row's parent count (made offsets below).
   ForEachRange(n, ranges, [&](size_t, size_t begin, size_t end) {
@@ -170,12 +189,7 @@ CrawlSnapshot CrawlSnapshot::TakeRows(std::vector<CrawlSnapshot>&& parts,
       }
     }
   });
-  // The strings stay where they are: the result owns every part's arena blocks (and starts a
-  // block of its own for anything added later).
-  for (CrawlSnapshot& part : parts) {
-    for (auto& block : part.arena_blocks_) out.arena_blocks_.push_back(std::move(block));
-    part = CrawlSnapshot();
-  }
+  out.AdoptArenas(&parts);
   return out;
 }
 
@@ -236,22 +250,13 @@ CrawlSnapshot CrawlSnapshot::Concat(std::vector<CrawlSnapshot>&& parts, size_t t
   }
   // Where each part's rows and parent edges start in the result.
   std::vector<size_t> row_base = {0}, edge_base = {0};
-  std::vector<std::vector<uint16_t>> tag_of(parts.size());
-  for (size_t p = 0; p < parts.size(); ++p) {
-    row_base.push_back(row_base.back() + parts[p].size());
-    edge_base.push_back(edge_base.back() + parts[p].parent_ids_.size());
-    for (const std::string& tag : parts[p].pipeline_tags_) tag_of[p].push_back(out.TagIndex(tag));
+  const std::vector<std::vector<uint16_t>> tag_of = out.AdoptTags(parts);
+  for (const CrawlSnapshot& part : parts) {
+    row_base.push_back(row_base.back() + part.size());
+    edge_base.push_back(edge_base.back() + part.parent_ids_.size());
   }
   const size_t n = row_base.back(), edges = edge_base.back();
-  out.ids_.resize(n);
-  out.created_at_.resize(n);
-  out.created_at_placeholder_.resize(n);
-  out.downloads_30d_.resize(n);
-  out.downloads_all_time_.resize(n);
-  out.has_downloads_all_time_.resize(n);
-  out.likes_.resize(n);
-  out.pipeline_tag_.resize(n);
-  out.parent_begin_.resize(n + 1);
+  out.ResizeRows(n);
   out.parent_begin_[n] = static_cast<uint32_t>(edges);
   out.parent_ids_.resize(edges);
   out.parent_relations_.resize(edges);
@@ -280,10 +285,7 @@ CrawlSnapshot CrawlSnapshot::Concat(std::vector<CrawlSnapshot>&& parts, size_t t
                     out.parent_relations_.begin() + edge_base[p]);
         }
       });
-  for (CrawlSnapshot& part : parts) {
-    for (auto& block : part.arena_blocks_) out.arena_blocks_.push_back(std::move(block));
-    part = CrawlSnapshot();
-  }
+  out.AdoptArenas(&parts);
   return out;
 }
 

@@ -99,6 +99,13 @@ class CrawlSnapshot {
                                     CrawlSnapshot* out, DedupColumns* dedup);
 
   absl::string_view Intern(absl::string_view s);
+  // Every row column sized for `n` rows (parent_begin_ for n + 1).
+  void ResizeRows(size_t n);
+  // The tags of `parts` added to this snapshot's table: [part][its tag index] -> index here.
+  std::vector<std::vector<uint16_t>> AdoptTags(const std::vector<CrawlSnapshot>& parts);
+  // Takes every arena block of `parts` (the strings stay where they are); the parts are left
+  // empty.
+  void AdoptArenas(std::vector<CrawlSnapshot>* parts);
   // Room for `bytes` more in the arena's current block (a new block when it has not); where
   // they go. Intern(s) is Reserve + copy.
   char* ArenaRoom(size_t bytes);

@@ -112,6 +112,9 @@ rocksdb::ColumnFamilyOptions CfOptions(CfKind kind, const std::shared_ptr<rocksd
     // Small memtables, flushed as the crawl goes: they bound the memory a crawl holds, and what
     // the flush at commit (and an open after a crash) has left to write or replay.
     cf.write_buffer_size = 16 << 20;
+    // A commit writes its column parts in 8 MB batches: with room for three memtables being
+    // flushed, it does not wait on each flush (db_write_buffer_size still bounds them all).
+    cf.max_write_buffer_number = 4;
     // Ingest looks up every repo of a page (earlier writers, the meta version in effect).
     cf.memtable_prefix_bloom_size_ratio = 0.05;
     cf.memtable_whole_key_filtering = true;

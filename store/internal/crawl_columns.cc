@@ -85,9 +85,28 @@ void ColumnWriter::AddParent(absl::string_view parent_id, uint8_t relation) {
   ++parents_of_next_row_;
 }
 
+uint32_t ColumnWriter::TagNumber(absl::string_view pipeline_tag) {
+  if (pipeline_tag.empty()) return 0;
+  auto it = std::find_if(tag_index_.begin(), tag_index_.end(),
+                         [&](const auto& e) { return e.first == pipeline_tag; });
+  if (it != tag_index_.end()) return it->second;
+  tags_.emplace_back(pipeline_tag);
+  const uint32_t tag = static_cast<uint32_t>(tags_.size());
+  tag_index_.emplace_back(std::string(pipeline_tag), tag);
+  return tag;
+}
+
 void ColumnWriter::AddRow(absl::string_view id, int64_t created_at, bool created_at_placeholder,
                           absl::string_view pipeline_tag, const CrawlSnapshot::Counters& counters,
                           absl::string_view object_id, int64_t last_modified) {
+  AddNumberedRow(id, created_at, created_at_placeholder, TagNumber(pipeline_tag), counters,
+                 object_id, last_modified);
+}
+
+void ColumnWriter::AddNumberedRow(absl::string_view id, int64_t created_at,
+                                  bool created_at_placeholder, uint32_t tag,
+                                  const CrawlSnapshot::Counters& counters,
+                                  absl::string_view object_id, int64_t last_modified) {
   size_t shared = 0;
   const size_t max_shared = std::min(id.size(), last_id_.size());
   while (shared < max_shared && id[shared] == last_id_[shared]) ++shared;
@@ -98,18 +117,6 @@ void ColumnWriter::AddRow(absl::string_view id, int64_t created_at, bool created
   flags_.push_back(
       static_cast<char>((created_at_placeholder ? kPlaceholderBit : 0) |
                         (counters.has_downloads_all_time ? kHasDownloadsAllTimeBit : 0)));
-  uint32_t tag = 0;
-  if (!pipeline_tag.empty()) {
-    auto it = std::find_if(tag_index_.begin(), tag_index_.end(),
-                           [&](const auto& e) { return e.first == pipeline_tag; });
-    if (it != tag_index_.end()) {
-      tag = it->second;
-    } else {
-      tags_.emplace_back(pipeline_tag);
-      tag = static_cast<uint32_t>(tags_.size());
-      tag_index_.emplace_back(std::string(pipeline_tag), tag);
-    }
-  }
   PutVarint(&tag_column_, tag);
   PutVarint(&counters_, ZigZag(counters.downloads_30d));
   if (counters.has_downloads_all_time) PutVarint(&counters_, ZigZag(counters.downloads_all_time));
@@ -144,8 +151,15 @@ void ColumnWriter::AddSnapshotRow(const CrawlSnapshot& s, size_t i, absl::string
   counters.has_downloads_all_time = s.has_downloads_all_time(i);
   counters.downloads_all_time = s.downloads_all_time(i);
   counters.likes = s.likes(i);
-  AddRow(s.id(i), s.created_at(i), s.created_at_placeholder(i), s.pipeline_tag(i), counters,
-         object_id, last_modified);
+  // The snapshot numbers its tags already: each is looked up here once, not once a row.
+  const uint16_t snapshot_tag = s.pipeline_tag_index(i);
+  if (snapshot_tag >= tag_of_snapshot_tag_.size()) {
+    tag_of_snapshot_tag_.resize(s.pipeline_tag_count(), kUnnumbered);
+  }
+  uint32_t& tag = tag_of_snapshot_tag_[snapshot_tag];
+  if (tag == kUnnumbered) tag = TagNumber(s.pipeline_tag_name(snapshot_tag));
+  AddNumberedRow(s.id(i), s.created_at(i), s.created_at_placeholder(i), tag, counters, object_id,
+                 last_modified);
 }
 
 std::string ColumnWriter::Finish(uint64_t seen_sequence) {
@@ -205,15 +219,7 @@ absl::Status DecodeColumns(absl::string_view value, absl::string_view what, Craw
   const size_t base = out->size();
   const size_t n = static_cast<size_t>(rows);
   out->index_.reset();
-  out->ids_.resize(base + n);
-  out->created_at_.resize(base + n);
-  out->created_at_placeholder_.resize(base + n);
-  out->downloads_30d_.resize(base + n);
-  out->downloads_all_time_.resize(base + n);
-  out->has_downloads_all_time_.resize(base + n);
-  out->likes_.resize(base + n);
-  out->pipeline_tag_.resize(base + n);
-  out->parent_begin_.resize(base + n + 1);
+  out->ResizeRows(base + n);
   // Ids: each is the shared prefix of the one before plus its own suffix, built in the arena.
   absl::string_view previous;
   for (size_t row = 0; row < n; ++row) {

@@ -53,15 +53,24 @@ class ColumnWriter {
               absl::string_view object_id = {}, int64_t last_modified = 0);
   // A repo as a crawler sent it.
   void AddRepo(const v1::RepoSnapshot& repo);
-  // Row `i` of `snapshot` (with its de-duplication columns in a page chunk).
+  // Row `i` of `snapshot` (with its de-duplication columns in a page chunk). One writer takes
+  // rows of one snapshot only.
   void AddSnapshotRow(const CrawlSnapshot& snapshot, size_t i, absl::string_view object_id = {},
                       int64_t last_modified = 0);
   size_t rows() const { return rows_; }
   std::string Finish(uint64_t seen_sequence = 0);
 
  private:
+  static constexpr uint32_t kUnnumbered = ~0u;
+  // The number of `pipeline_tag` in this value's tag list (added when new); 0 for none.
+  uint32_t TagNumber(absl::string_view pipeline_tag);
+  void AddNumberedRow(absl::string_view id, int64_t created_at, bool created_at_placeholder,
+                      uint32_t tag, const CrawlSnapshot::Counters& counters,
+                      absl::string_view object_id, int64_t last_modified);
+
   bool dedup_;
   size_t rows_ = 0;
+  std::vector<uint32_t> tag_of_snapshot_tag_;  // AddSnapshotRow: snapshot tag index -> number
   uint32_t parents_of_next_row_ = 0;
   std::string last_id_;
   std::vector<std::string> tags_;
