@@ -250,23 +250,28 @@ class AnswerCache {
 };
 
 // The threads that build answers the cache does not hold. gRPC runs callback handlers on its own
-// threads, which must not block: an ad hoc census or a re-materialisation takes seconds.
+// threads, which must not block: an ad hoc census or a re-materialisation takes seconds. They
+// start as calls need them, up to `max_threads`: a `query --data_dir` process asks one question
+// and would otherwise start four threads for it.
 class AnswerBuilders {
  public:
-  explicit AnswerBuilders(int threads) {
-    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
-  }
+  explicit AnswerBuilders(int max_threads) : max_threads_(max_threads) {}
   // Runs what is queued, then stops (gRPC's shutdown waits for every call these finish).
   ~AnswerBuilders() {
+    std::vector<std::thread> threads;
     {
       absl::MutexLock lock(&mu_);
       stopping_ = true;
+      threads.swap(threads_);
     }
-    for (auto& t : threads_) t.join();
+    for (auto& t : threads) t.join();
   }
   void Run(std::function<void()> task) {
     absl::MutexLock lock(&mu_);
     tasks_.push_back(std::move(task));
+    if (tasks_.size() > idle_ && threads_.size() < static_cast<size_t>(max_threads_)) {
+      threads_.emplace_back([this] { Loop(); });
+    }
   }
 
  private:
@@ -275,11 +280,13 @@ class AnswerBuilders {
       std::function<void()> task;
       {
         absl::MutexLock lock(&mu_);
+        ++idle_;
         mu_.Await(absl::Condition(
             +[](AnswerBuilders* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(b->mu_) {
               return b->stopping_ || !b->tasks_.empty();
             },
             this));
+        --idle_;
         if (tasks_.empty()) return;  // stopping, nothing left
         task = std::move(tasks_.front());
         tasks_.pop_front();
@@ -288,10 +295,12 @@ class AnswerBuilders {
     }
   }
 
+  const int max_threads_;
   absl::Mutex mu_;
   std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
+  size_t idle_ ABSL_GUARDED_BY(mu_) = 0;  // threads waiting for a task
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::thread> threads_;
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
 };
 
 // The bytes of a received message, in one string.
