@@ -6,6 +6,12 @@ macro(hubcensus_find_dependencies)
   find_package(gRPC CONFIG REQUIRED)
   find_package(RocksDB CONFIG REQUIRED)
   find_package(absl CONFIG REQUIRED)
+  if(HUBCENSUS_STATIC_DEPS)
+    # Defined first, FindCURL keeps it: everything that links CURL::libcurl gets libcurl on demand
+    # (cmake/libcurl_on_demand.cc; the library is added below, with the compile options).
+    add_library(CURL::libcurl INTERFACE IMPORTED)
+    set_target_properties(CURL::libcurl PROPERTIES INTERFACE_LINK_LIBRARIES hubcensus_libcurl_on_demand)
+  endif()
   find_package(CURL REQUIRED)
   find_package(simdjson CONFIG REQUIRED)
   find_package(prometheus-cpp CONFIG REQUIRED)
@@ -15,9 +21,6 @@ macro(hubcensus_find_dependencies)
   if(HUBCENSUS_BUILD_TESTS)
     find_package(GTest CONFIG REQUIRED)
     include(GoogleTest)
-  endif()
-  if(HUBCENSUS_STATIC_DEPS)
-    hubcensus_link_dependencies_statically()
   endif()
 
   add_compile_options(-Wall -Wextra -Wno-unused-parameter)
@@ -32,14 +35,21 @@ macro(hubcensus_find_dependencies)
     add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
     add_link_options(-fsanitize=thread)
   endif()
+  if(HUBCENSUS_STATIC_DEPS)
+    hubcensus_link_dependencies_statically()
+    add_library(hubcensus_libcurl_on_demand STATIC ${PROJECT_SOURCE_DIR}/cmake/libcurl_on_demand.cc)
+    target_link_libraries(hubcensus_libcurl_on_demand PRIVATE ${CMAKE_DL_LIBS})
+    target_include_directories(hubcensus_libcurl_on_demand PRIVATE ${CURL_INCLUDE_DIRS})
+  endif()
 endmacro()
 
 # The C++ libraries whose Debian packages also ship an archive (.a): with HUBCENSUS_STATIC_DEPS
 # every executable links these statically. A `hubcensus query --data_dir` is a fresh process, and
 # the dynamic linker spent most of its start looking up and relocating the symbols of 60 shared
 # Abseil, gRPC and protobuf libraries (`hubcensus --version`: 93 libraries, ~60 ms of CPU here).
-# libcurl, OpenSSL, prometheus-cpp and simdjson stay shared: Debian ships no archive of the last
-# two, and libcurl.a would need archives of libraries it does not ship (libldap, librtmp, ...).
+# OpenSSL, prometheus-cpp and simdjson stay shared (Debian ships no archive of the last two).
+# libcurl.a would need archives of libraries Debian does not ship (libldap, librtmp, ...): instead
+# libcurl.so is loaded when first called (cmake/libcurl_on_demand.cc).
 set(HUBCENSUS_STATIC_LIBRARY_NAMES
     "^lib(absl_.+|grpc|grpc\\+\\+|grpc\\+\\+_reflection|gpr|upb|address_sorting|re2|cares|protobuf|gflags|snappy|lz4|bz2)$")
 
