@@ -8,7 +8,7 @@ macro(hubcensus_find_dependencies)
   find_package(absl CONFIG REQUIRED)
   if(HUBCENSUS_STATIC_DEPS)
     # Defined first, FindCURL keeps it: everything that links CURL::libcurl gets libcurl on demand
-    # (cmake/libcurl_on_demand.cc; the library is added below, with the compile options).
+    # (cmake/libcurl_on_demand.c; the library is added below, with the compile options).
     add_library(CURL::libcurl INTERFACE IMPORTED)
     set_target_properties(CURL::libcurl PROPERTIES INTERFACE_LINK_LIBRARIES hubcensus_libcurl_on_demand)
   endif()
@@ -37,7 +37,7 @@ macro(hubcensus_find_dependencies)
   endif()
   if(HUBCENSUS_STATIC_DEPS)
     hubcensus_link_dependencies_statically()
-    add_library(hubcensus_libcurl_on_demand STATIC ${PROJECT_SOURCE_DIR}/cmake/libcurl_on_demand.cc)
+    add_library(hubcensus_libcurl_on_demand STATIC ${PROJECT_SOURCE_DIR}/cmake/libcurl_on_demand.c)
     target_link_libraries(hubcensus_libcurl_on_demand PRIVATE ${CMAKE_DL_LIBS})
     target_include_directories(hubcensus_libcurl_on_demand PRIVATE ${CURL_INCLUDE_DIRS})
   endif()
@@ -49,7 +49,7 @@ endmacro()
 # Abseil, gRPC and protobuf libraries (`hubcensus --version`: 93 libraries, ~60 ms of CPU here).
 # OpenSSL, prometheus-cpp and simdjson stay shared (Debian ships no archive of the last two).
 # libcurl.a would need archives of libraries Debian does not ship (libldap, librtmp, ...): instead
-# libcurl.so is loaded when first called (cmake/libcurl_on_demand.cc).
+# libcurl.so is loaded when first called (cmake/libcurl_on_demand.c).
 set(HUBCENSUS_STATIC_LIBRARY_NAMES
     "^lib(absl_.+|grpc|grpc\\+\\+|grpc\\+\\+_reflection|gpr|upb|address_sorting|re2|cares|protobuf|gflags|snappy|lz4|bz2)$")
 

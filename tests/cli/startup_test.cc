@@ -1,7 +1,7 @@
 // What the binary loads when it starts. A `query --data_dir` is a fresh process, so the shared
 // libraries the dynamic linker maps and relocates are part of every answer's time (issue 15):
 // release builds (HUBCENSUS_STATIC_DEPS) link gRPC, protobuf, Abseil and RE2 in, and load libcurl
-// only when a role first speaks HTTP (cmake/libcurl_on_demand.cc).
+// only when a role first speaks HTTP (cmake/libcurl_on_demand.c).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
