@@ -15,6 +15,7 @@
 #include "aggregator/census_format.h"
 #include "aggregator/census_metrics.h"
 #include "aggregator/census_server.h"
+#include "aggregator/internal/answer_builders.h"
 #include "aggregator/lineage.h"
 #include "common/dates.h"
 #include "common/log.h"
@@ -247,51 +248,6 @@ class AnswerCache {
   size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, std::shared_ptr<const std::string>> answers_
       ABSL_GUARDED_BY(mu_);
-};
-
-// The threads that build answers the cache does not hold. gRPC runs callback handlers on its own
-// threads, which must not block: an ad hoc census or a re-materialisation takes seconds.
-class AnswerBuilders {
- public:
-  explicit AnswerBuilders(int threads) {
-    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
-  }
-  // Runs what is queued, then stops (gRPC's shutdown waits for every call these finish).
-  ~AnswerBuilders() {
-    {
-      absl::MutexLock lock(&mu_);
-      stopping_ = true;
-    }
-    for (auto& t : threads_) t.join();
-  }
-  void Run(std::function<void()> task) {
-    absl::MutexLock lock(&mu_);
-    tasks_.push_back(std::move(task));
-  }
-
- private:
-  void Loop() {
-    for (;;) {
-      std::function<void()> task;
-      {
-        absl::MutexLock lock(&mu_);
-        mu_.Await(absl::Condition(
-            +[](AnswerBuilders* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(b->mu_) {
-              return b->stopping_ || !b->tasks_.empty();
-            },
-            this));
-        if (tasks_.empty()) return;  // stopping, nothing left
-        task = std::move(tasks_.front());
-        tasks_.pop_front();
-      }
-      task();
-    }
-  }
-
-  absl::Mutex mu_;
-  std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::thread> threads_;
 };
 
 // The bytes of a received message, in one string.
@@ -870,7 +826,7 @@ class Aggregator::Impl {
   StoreService store_service_;
   CensusService census_service_;
   // Last: its threads run calls that use every member above, and are joined first.
-  AnswerBuilders builders_{4};
+  internal::AnswerBuilders builders_{4};
 };
 
 absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Open(AggregatorOptions options) {

@@ -6,6 +6,12 @@ macro(hubcensus_find_dependencies)
   find_package(gRPC CONFIG REQUIRED)
   find_package(RocksDB CONFIG REQUIRED)
   find_package(absl CONFIG REQUIRED)
+  if(HUBCENSUS_STATIC_DEPS)
+    # Defined first, FindCURL keeps it: everything that links CURL::libcurl gets libcurl on demand
+    # (cmake/libcurl_on_demand.c; the library is added below, with the compile options).
+    add_library(CURL::libcurl INTERFACE IMPORTED)
+    set_target_properties(CURL::libcurl PROPERTIES INTERFACE_LINK_LIBRARIES hubcensus_libcurl_on_demand)
+  endif()
   find_package(CURL REQUIRED)
   find_package(simdjson CONFIG REQUIRED)
   find_package(prometheus-cpp CONFIG REQUIRED)
@@ -29,7 +35,91 @@ macro(hubcensus_find_dependencies)
     add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
     add_link_options(-fsanitize=thread)
   endif()
+  if(HUBCENSUS_STATIC_DEPS)
+    hubcensus_link_dependencies_statically()
+    add_library(hubcensus_libcurl_on_demand STATIC ${PROJECT_SOURCE_DIR}/cmake/libcurl_on_demand.c)
+    target_link_libraries(hubcensus_libcurl_on_demand PRIVATE ${CMAKE_DL_LIBS})
+    target_include_directories(hubcensus_libcurl_on_demand PRIVATE ${CURL_INCLUDE_DIRS})
+  endif()
 endmacro()
+
+# The C++ libraries whose Debian packages also ship an archive (.a): with HUBCENSUS_STATIC_DEPS
+# every executable links these statically. A `hubcensus query --data_dir` is a fresh process, and
+# the dynamic linker spent most of its start looking up and relocating the symbols of 60 shared
+# Abseil, gRPC and protobuf libraries (`hubcensus --version`: 93 libraries, ~60 ms of CPU here).
+# OpenSSL, prometheus-cpp and simdjson stay shared (Debian ships no archive of the last two).
+# libcurl.a would need archives of libraries Debian does not ship (libldap, librtmp, ...): instead
+# libcurl.so is loaded when first called (cmake/libcurl_on_demand.c).
+set(HUBCENSUS_STATIC_LIBRARY_NAMES
+    "^lib(absl_.+|grpc|grpc\\+\\+|grpc\\+\\+_reflection|gpr|upb|address_sorting|re2|cares|protobuf|gflags|snappy|lz4|bz2)$")
+
+# The archive beside a shared library named in HUBCENSUS_STATIC_LIBRARY_NAMES (a path to
+# libX.so[.N] or -lX), else the item unchanged.
+function(_hubcensus_static_twin item out)
+  set(result "${item}")
+  if(item MATCHES "^(/.*)/(lib[^/]+)\\.so(\\.[0-9.]+)?$")
+    set(archive "${CMAKE_MATCH_1}/${CMAKE_MATCH_2}.a")
+    if(CMAKE_MATCH_2 MATCHES "${HUBCENSUS_STATIC_LIBRARY_NAMES}" AND EXISTS "${archive}")
+      set(result "${archive}")
+    endif()
+  elseif(item MATCHES "^-l(.+)$")
+    set(name "lib${CMAKE_MATCH_1}")
+    if(name MATCHES "${HUBCENSUS_STATIC_LIBRARY_NAMES}")
+      # NO_CACHE keeps a variable of the caller's scope: make sure none is named so.
+      unset(_hubcensus_archive)
+      find_library(_hubcensus_archive NAMES "${name}.a" NO_CACHE)
+      if(_hubcensus_archive)
+        set(result "${_hubcensus_archive}")
+      endif()
+    endif()
+  endif()
+  set(${out} "${result}" PARENT_SCOPE)
+endfunction()
+
+# Points every imported target found so far (in this directory: the whole tree sees them) at the
+# archives of HUBCENSUS_STATIC_LIBRARY_NAMES: their locations, and the paths and -l flags that
+# pkg-config style targets (re2::re2, PkgConfig::RE2) list as link libraries. Each target's
+# INTERFACE_LINK_LIBRARIES already names what its library needs, so the archives link in order.
+function(hubcensus_link_dependencies_statically)
+  get_directory_property(imported IMPORTED_TARGETS)
+  set(swapped 0)
+  foreach(target IN LISTS imported)
+    get_target_property(type ${target} TYPE)
+    if(type STREQUAL "SHARED_LIBRARY" OR type STREQUAL "UNKNOWN_LIBRARY")
+      get_target_property(configs ${target} IMPORTED_CONFIGURATIONS)
+      set(properties IMPORTED_LOCATION)
+      if(configs)
+        foreach(config IN LISTS configs)
+          string(TOUPPER "${config}" config)
+          list(APPEND properties IMPORTED_LOCATION_${config})
+        endforeach()
+      endif()
+      foreach(property IN LISTS properties)
+        get_target_property(location ${target} ${property})
+        if(location)
+          _hubcensus_static_twin("${location}" archive)
+          if(NOT archive STREQUAL location)
+            set_target_properties(${target} PROPERTIES ${property} "${archive}")
+            math(EXPR swapped "${swapped} + 1")
+          endif()
+        endif()
+      endforeach()
+    endif()
+    get_target_property(links ${target} INTERFACE_LINK_LIBRARIES)
+    if(links)
+      set(new_links "")
+      foreach(item IN LISTS links)
+        _hubcensus_static_twin("${item}" archive)
+        list(APPEND new_links "${archive}")
+      endforeach()
+      if(NOT new_links STREQUAL links)
+        set_target_properties(${target} PROPERTIES INTERFACE_LINK_LIBRARIES "${new_links}")
+        math(EXPR swapped "${swapped} + 1")
+      endif()
+    endif()
+  endforeach()
+  message(STATUS "HUBCENSUS_STATIC_DEPS: ${swapped} imported library locations point at archives")
+endfunction()
 
 # hubcensus_library(NAME [HDRS a.h] SRCS a.cc internal/b.h internal/b.cc DEPS x y)
 # As Abseil's absl_cc_library: HDRS are the library's public headers, what other libraries may

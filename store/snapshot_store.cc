@@ -531,6 +531,19 @@ absl::StatusOr<std::shared_ptr<SnapshotStore::Db>> SnapshotStore::OpenDb(bool re
     block_cache_ = rocksdb::NewLRUCache(static_cast<size_t>(options_.block_cache_bytes));
   }
   auto descriptors = Descriptors(block_cache_, /*reader=*/read_only || options_.secondary);
+  if (read_only || options_.secondary) {
+    // A reader's memtables hold only what it replays of the writer's log, and it looks up few
+    // keys there: each memtable bloom filter (0.8 MB, zeroed when the memtable is made: six at
+    // open, more at each catch-up) would cost more than it saves. Nor does it use the tables'
+    // bloom filters: its queries scan ranges and look up a few keys, while RocksDB reads the
+    // filter of every level-0 table at open (those of the daily rows cover every repo).
+    for (rocksdb::ColumnFamilyDescriptor& cf : descriptors) {
+      cf.options.memtable_prefix_bloom_size_ratio = 0;
+      cf.options.memtable_whole_key_filtering = false;
+      auto* table = cf.options.table_factory->GetOptions<rocksdb::BlockBasedTableOptions>();
+      if (table != nullptr) table->filter_policy.reset();
+    }
+  }
   auto db = std::make_shared<Db>();
   db_options.listeners.push_back(std::make_shared<ManualRecoveryOnly>(db->failed));
   db->read_only = read_only;
@@ -545,8 +558,22 @@ absl::StatusOr<std::shared_ptr<SnapshotStore::Db>> SnapshotStore::OpenDb(bool re
     if (secondary_path.empty()) {
       owned_secondary_path_ = TempSecondaryPath();
       secondary_path = owned_secondary_path_;
+      // Its info log would go to that temp folder, removed at close: write none (RocksDB
+      // formats every option of every column family into it at open).
+      class NoInfoLog final : public rocksdb::Logger {
+       public:
+        void LogHeader(const char*, va_list) override {}
+        void Logv(const char*, va_list) override {}
+        void Logv(const rocksdb::InfoLogLevel, const char*, va_list) override {}
+      };
+      db_options.info_log = std::make_shared<NoInfoLog>();
     }
     db_options.max_open_files = -1;  // required of secondary instances
+    // RocksDB 7.8 starts max_file_opening_threads (16) threads for every column family each time
+    // it applies a MANIFEST edit, at open and at every catch-up, whether or not a file is new:
+    // 250 threads for one `query --data_dir`, a third of its CPU. Opening the few new table
+    // files on this thread costs less than any one of those threads.
+    db_options.max_file_opening_threads = 1;
     s = rocksdb::DB::OpenAsSecondary(db_options, options_.path, secondary_path, descriptors,
                                      &db->handles, &raw);
   } else if (read_only) {
