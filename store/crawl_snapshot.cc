@@ -11,7 +11,8 @@
 namespace hubcensus::store {
 
 namespace {
-constexpr size_t kArenaBlock = 1 << 20;
+// The arena's blocks double from 64 KB (a snapshot of a few repos stays small) up to a huge page.
+constexpr size_t kFirstArenaBlock = 64 << 10;
 
 // The fields of hubcensus.v1.RepoMeta and Parent that the columns hold.
 constexpr uint32_t kObjectIdField = v1::RepoMeta::kObjectIdFieldNumber;
@@ -26,8 +27,10 @@ constexpr uint32_t kParentRelationField = v1::Parent::kRelationFieldNumber;
 
 char* CrawlSnapshot::ArenaRoom(size_t bytes) {
   if (arena_used_ + bytes > arena_capacity_) {
-    size_t size = std::max(kArenaBlock, bytes);
-    arena_blocks_.push_back(std::make_unique<char[]>(size));
+    const size_t next =
+        arena_capacity_ == 0 ? kFirstArenaBlock : std::min(kHugePage, 2 * arena_capacity_);
+    const size_t size = std::max(next, bytes);
+    arena_blocks_.emplace_back(static_cast<char*>(AllocateHugePages(size)));
     arena_used_ = 0;
     arena_capacity_ = size;
   }

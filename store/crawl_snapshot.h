@@ -4,6 +4,7 @@
 #define HUBCENSUS_STORE_CRAWL_SNAPSHOT_H_
 
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "common/huge_pages.h"
 #include "hubcensus/v1/repo.pb.h"
 
 namespace hubcensus::store {
@@ -114,23 +116,31 @@ class CrawlSnapshot {
   void AppendRow(absl::string_view id, int64_t created_at, bool created_at_placeholder,
                  const Counters& counters, absl::string_view pipeline_tag);
 
-  std::vector<std::unique_ptr<char[]>> arena_blocks_;
+  // The columns are millions of elements each: their memory is asked for as huge pages
+  // (common/huge_pages.h), as are the arena's 2 MB blocks.
+  template <typename T>
+  using Column = std::vector<T, HugePageAllocator<T>>;
+  struct FreeBlock {
+    void operator()(char* p) const { std::free(p); }
+  };
+
+  std::vector<std::unique_ptr<char[], FreeBlock>> arena_blocks_;
   size_t arena_used_ = 0;
   size_t arena_capacity_ = 0;
 
-  std::vector<absl::string_view> ids_;
-  std::vector<int64_t> created_at_;
-  std::vector<uint8_t> created_at_placeholder_;
-  std::vector<int64_t> downloads_30d_;
-  std::vector<int64_t> downloads_all_time_;
-  std::vector<uint8_t> has_downloads_all_time_;
-  std::vector<int64_t> likes_;
-  std::vector<uint16_t> pipeline_tag_;
+  Column<absl::string_view> ids_;
+  Column<int64_t> created_at_;
+  Column<uint8_t> created_at_placeholder_;
+  Column<int64_t> downloads_30d_;
+  Column<int64_t> downloads_all_time_;
+  Column<uint8_t> has_downloads_all_time_;
+  Column<int64_t> likes_;
+  Column<uint16_t> pipeline_tag_;
   std::vector<std::string> pipeline_tags_ = {""};
   absl::flat_hash_map<std::string, uint16_t> pipeline_tag_index_;
-  std::vector<uint32_t> parent_begin_ = {0};
-  std::vector<absl::string_view> parent_ids_;
-  std::vector<uint8_t> parent_relations_;
+  Column<uint32_t> parent_begin_ = Column<uint32_t>(1, 0);
+  Column<absl::string_view> parent_ids_;
+  Column<uint8_t> parent_relations_;
   mutable std::unique_ptr<absl::flat_hash_map<absl::string_view, int64_t>> index_;
 };
 

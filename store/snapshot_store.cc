@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "common/checksum.h"
 #include "common/dates.h"
+#include "common/huge_pages.h"
 #include "common/log.h"
 #include "common/parallel.h"
 #include "common/status.h"
@@ -1173,7 +1174,7 @@ std::vector<uint32_t> SortByIdNewestFirst(const DecodedRanges& all, size_t threa
     }
     return v;
   };
-  std::vector<Key> keys(all.size());
+  std::vector<Key, HugePageAllocator<Key>> keys(all.size());
   ForEachRange(all.snapshots.size(), all.snapshots.size(), [&](size_t r, size_t, size_t) {
     const CrawlSnapshot& snap = all.snapshots[r];
     for (size_t i = 0; i < snap.size(); ++i) {
@@ -1276,7 +1277,7 @@ absl::StatusOr<std::optional<ColumnsCommit>> CommitFromColumns(
     all.base.push_back(all.base.back() + static_cast<uint32_t>(snap.size()));
   }
   // Each row's object id hash, read in the order the rows were decoded (one pass a thread).
-  std::vector<uint64_t> hash(all.size());
+  std::vector<uint64_t, HugePageAllocator<uint64_t>> hash(all.size());
   ForEachRange(ranges, ranges, [&](size_t r, size_t, size_t) {
     const DedupColumns& d = all.dedup[r];
     for (size_t i = 0; i < all.snapshots[r].size(); ++i) {
@@ -1354,7 +1355,7 @@ absl::StatusOr<std::optional<ColumnsCommit>> CommitFromColumns(
   // What only the de-duplication needed goes before the gather allocates the sorted columns:
   // the commit's peak memory is here.
   all.dedup = std::vector<DedupColumns>();
-  hash = std::vector<uint64_t>();
+  hash = std::vector<uint64_t, HugePageAllocator<uint64_t>>();
   by_hash = std::vector<std::pair<uint64_t, uint32_t>>();
   kept = std::vector<uint32_t>();
   drop = std::vector<bool>();

@@ -19,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "common/huge_pages.h"
 #include "hubcensus/v1/repo.pb.h"
 #include "store/crawl_snapshot.h"
 
@@ -81,11 +82,13 @@ class ColumnWriter {
 
 // The de-duplication columns of a page chunk, per row, appended by DecodeColumns.
 struct DedupColumns {
-  uint64_t seen_sequence = 0;               // the page's, one for all its rows
-  std::vector<uint64_t> row_seen_sequence;  // per row: the page's
-  std::vector<int64_t> last_modified;       // per row
-  std::string object_id_bytes;              // every row's object id, back to back
-  std::vector<uint32_t> object_id_end;      // per row: end offset in object_id_bytes
+  template <typename T>
+  using Column = std::vector<T, HugePageAllocator<T>>;  // millions of rows at commit
+  uint64_t seen_sequence = 0;                           // the page's, one for all its rows
+  Column<uint64_t> row_seen_sequence;                   // per row: the page's
+  Column<int64_t> last_modified;                        // per row
+  std::string object_id_bytes;                          // every row's object id, back to back
+  Column<uint32_t> object_id_end;                       // per row: end offset in object_id_bytes
   void Reserve(size_t rows) {
     row_seen_sequence.reserve(rows);
     last_modified.reserve(rows);
