@@ -6,9 +6,10 @@
 // - a page chunk, written with each page (SnapshotStore::Write, same WriteBatch), keyed like the
 //   page's marker by (crawl, item, fence): the page's repos column by column, with their object
 //   ids, last_modified and the page's seen sequence (what the commit's de-duplication reads);
-// - a committed part, written by the commit: a range of the published crawl sorted by repo id
+// - a committed part, written by the commit in batches ahead of the crawl's record (which says
+//   how many parts there are): a range of the published crawl sorted by repo id
 //   (kRowsPerPart repos), without the de-duplication columns. A load reads the parts on threads
-//   and appends them: no sort, no join, no de-duplication.
+//   and concatenates them: no sort, no join, no de-duplication.
 // The page chunks of a crawl are deleted at commit and abort.
 #ifndef HUBCENSUS_STORE_INTERNAL_CRAWL_COLUMNS_H_
 #define HUBCENSUS_STORE_INTERNAL_CRAWL_COLUMNS_H_
