@@ -72,19 +72,23 @@ enum class CfKind {
   kRepoMeta,   // repo metadata versions: looked up for every repo a crawl ingests
 };
 
-// `reader`: a query's read-only or secondary open. It keeps index and filter blocks in the block
-// cache and reads them when first needed, so an open reads none of the bloom filters of millions
-// of keys (a fifth of a query's time otherwise). The writer holds them in its table readers, as
-// RocksDB does by default: ingest looks up every repo of a page, and filters in a small cache
-// are evicted and read back, checksum and all, on most look-ups (a 2.2M-repo crawl ran 4x
-// slower a page than a 0.5M one that way, with XXH3 of filter blocks 11% of its profile).
+// `reader`: a query's read-only or secondary open. It keeps index blocks in the block cache and
+// reads them when first needed, and has no bloom filters (below), so an open reads none of the
+// filters of millions of keys (a fifth of a query's time otherwise). The writer holds its index
+// and filter blocks in its table readers, as RocksDB does by default: ingest looks up every repo
+// of a page, and filters in a small cache are evicted and read back, checksum and all, on most
+// look-ups (a 2.2M-repo crawl ran 4x slower a page than a 0.5M one that way, with XXH3 of filter
+// blocks 11% of its profile).
 rocksdb::ColumnFamilyOptions CfOptions(CfKind kind, const std::shared_ptr<rocksdb::Cache>& cache,
                                        bool reader) {
   rocksdb::ColumnFamilyOptions cf;
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = cache;
   table.cache_index_and_filter_blocks = reader;
-  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  // A reader uses no table bloom filter: its queries scan ranges and look up a few keys, while
+  // RocksDB reads the filter of every level-0 table at open (those of the daily rows cover
+  // every repo).
+  if (!reader) table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.whole_key_filtering = true;
   switch (kind) {
     case CfKind::kSmall:
@@ -116,9 +120,14 @@ rocksdb::ColumnFamilyOptions CfOptions(CfKind kind, const std::shared_ptr<rocksd
     // A commit writes its column parts in 8 MB batches: with room for three memtables being
     // flushed, it does not wait on each flush (db_write_buffer_size still bounds them all).
     cf.max_write_buffer_number = 4;
-    // Ingest looks up every repo of a page (earlier writers, the meta version in effect).
-    cf.memtable_prefix_bloom_size_ratio = 0.05;
-    cf.memtable_whole_key_filtering = true;
+    // Ingest looks up every repo of a page (earlier writers, the meta version in effect). A
+    // reader's memtables hold only what it replays of the writer's log, and it looks up few keys
+    // there: each memtable bloom filter (0.8 MB, zeroed when the memtable is made: six at open,
+    // more at each catch-up) would cost it more than it saves.
+    if (!reader) {
+      cf.memtable_prefix_bloom_size_ratio = 0.05;
+      cf.memtable_whole_key_filtering = true;
+    }
   }
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return cf;
@@ -532,19 +541,6 @@ absl::StatusOr<std::shared_ptr<SnapshotStore::Db>> SnapshotStore::OpenDb(bool re
     block_cache_ = rocksdb::NewLRUCache(static_cast<size_t>(options_.block_cache_bytes));
   }
   auto descriptors = Descriptors(block_cache_, /*reader=*/read_only || options_.secondary);
-  if (read_only || options_.secondary) {
-    // A reader's memtables hold only what it replays of the writer's log, and it looks up few
-    // keys there: each memtable bloom filter (0.8 MB, zeroed when the memtable is made: six at
-    // open, more at each catch-up) would cost more than it saves. Nor does it use the tables'
-    // bloom filters: its queries scan ranges and look up a few keys, while RocksDB reads the
-    // filter of every level-0 table at open (those of the daily rows cover every repo).
-    for (rocksdb::ColumnFamilyDescriptor& cf : descriptors) {
-      cf.options.memtable_prefix_bloom_size_ratio = 0;
-      cf.options.memtable_whole_key_filtering = false;
-      auto* table = cf.options.table_factory->GetOptions<rocksdb::BlockBasedTableOptions>();
-      if (table != nullptr) table->filter_policy.reset();
-    }
-  }
   auto db = std::make_shared<Db>();
   db_options.listeners.push_back(std::make_shared<ManualRecoveryOnly>(db->failed));
   db->read_only = read_only;
@@ -1256,16 +1252,15 @@ absl::StatusOr<std::optional<ColumnsCommit>> CommitFromColumns(
       if (page.published) {
         statuses[r] = DecodeColumns(value, what, &published[r], &dedup[r]);
         if (!statuses[r].ok()) return;
-        it->Next();
-        continue;
-      }
-      // An unpublished page is read for its ids only (its rows are deleted): when its chunk is
-      // damaged, the rows tell which they are.
-      absl::Status read = DecodeColumns(value, what, &unpublished[r]);
-      if (!read.ok()) {
-        HC_LOG(kWarning, "unpublished_page_chunk_unreadable").Field("error", read.message());
-        missing = true;
-        return;
+      } else {
+        // An unpublished page is read for its ids only (its rows are deleted): when its chunk is
+        // damaged, the rows tell which they are.
+        absl::Status read = DecodeColumns(value, what, &unpublished[r]);
+        if (!read.ok()) {
+          HC_LOG(kWarning, "unpublished_page_chunk_unreadable").Field("error", read.message());
+          missing = true;
+          return;
+        }
       }
       it->Next();
     }
