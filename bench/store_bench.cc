@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -37,6 +38,28 @@ double CpuSeconds() {
   getrusage(RUSAGE_SELF, &usage);
   auto seconds = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// A line of /proc/self/status in MB ("VmRSS", "VmHWM"); -1 when unreadable.
+double StatusMb(const char* field) {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return -1;
+  char line[256];
+  double kb = -1;
+  const size_t len = std::strlen(field);
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::strncmp(line, field, len) == 0 && line[len] == ':') kb = std::atof(line + len + 1);
+  }
+  std::fclose(f);
+  return kb < 0 ? -1 : kb / 1024;
+}
+
+// Starts the peak RSS (VmHWM) over from the current RSS (Linux: clear_refs 5).
+void ResetPeakRss() {
+  if (std::FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
+    std::fputs("5", f);
+    std::fclose(f);
+  }
 }
 
 // A Hub shaped like the real one: ~2% first-party repos of tracked families, 28% with declared
@@ -240,6 +263,8 @@ int Main(int argc, char** argv) {
     double ingest = Seconds(t);
     t = Clock::now();
     const double commit_cpu_start = CpuSeconds();
+    const double rss_before_commit_mb = StatusMb("VmRSS");
+    ResetPeakRss();
     double metrics_in_commit_s = 0;
     auto outcome =
         store->Commit(commit,
@@ -254,6 +279,7 @@ int Main(int argc, char** argv) {
                       });
     double commit_s = Seconds(t);
     const double commit_cpu_s = CpuSeconds() - commit_cpu_start;
+    const double commit_peak_mb = StatusMb("VmHWM");
     if (!outcome.ok()) {
       std::fprintf(stderr, "%s\n", outcome.status().ToString().c_str());
       return 1;
@@ -267,10 +293,12 @@ int Main(int argc, char** argv) {
     std::printf(
         "crawl %lld: ingest %.2f s (%.0f repos/s), commit (verify + publish + every metric) "
         "%.2f s (every metric %.2f s, the rest %.2f s; CPU %.2f s), compaction %.2f s\n"
+        "  peak RSS during the commit %.0f MB (%.0f MB before it)\n"
         "  on disk after %lld crawl(s): snapshots CF %.1f bytes/repo/crawl (rows %.1f, committed "
         "columns %.1f), repo_meta %.1f bytes/repo/crawl\n",
         static_cast<long long>(c + 1), ingest, flags.repos / ingest, commit_s, metrics_in_commit_s,
-        commit_s - metrics_in_commit_s, commit_cpu_s, compact_s, static_cast<long long>(c + 1),
+        commit_s - metrics_in_commit_s, commit_cpu_s, compact_s, commit_peak_mb,
+        rss_before_commit_mb, static_cast<long long>(c + 1),
         snapshots_bytes / n, (snapshots_bytes - column_bytes) / n, column_bytes / n,
         store->RepoMetaBytesOnDisk() / n);
     if (!compacted.ok()) std::printf("  compaction: %s\n", compacted.ToString().c_str());

@@ -18,7 +18,8 @@
 
 namespace hubcensus::store {
 
-struct DedupColumns;  // store/internal/crawl_columns.h
+struct DedupColumns;    // store/internal/crawl_columns.h
+struct RowMetaColumns;  // store/internal/crawl_columns.h
 
 class CrawlSnapshot {
  public:
@@ -98,7 +99,8 @@ class CrawlSnapshot {
 
  private:
   friend absl::Status DecodeColumns(absl::string_view value, absl::string_view what,
-                                    CrawlSnapshot* out, DedupColumns* dedup);
+                                    CrawlSnapshot* out, DedupColumns* dedup,
+                                    RowMetaColumns* row_meta);
 
   absl::string_view Intern(absl::string_view s);
   // Every row column sized for `n` rows (parent_begin_ for n + 1).

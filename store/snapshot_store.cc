@@ -1,5 +1,6 @@
 #include "store/snapshot_store.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -192,6 +193,19 @@ void ApplyCounters(const SnapshotCounters& c, v1::RepoSnapshot* repo) {
   repo->set_trending_score(c.trending_score);
 }
 
+// The stored counters of row `i` of a committed part (its writers and seen sequence are not
+// kept after a commit).
+SnapshotCounters StoredCounters(const CrawlSnapshot& rows, size_t i, const RowMeta& row_meta) {
+  SnapshotCounters c;
+  c.downloads_30d = rows.downloads_30d(i);
+  c.has_downloads_all_time = rows.has_downloads_all_time(i);
+  c.downloads_all_time = rows.downloads_all_time(i);
+  c.likes = rows.likes(i);
+  c.trending_score = row_meta.trending_score;
+  c.meta_crawl_number = row_meta.meta_version;
+  return c;
+}
+
 CrawlSnapshot::Counters ColumnCounters(const SnapshotCounters& c) {
   CrawlSnapshot::Counters out;
   out.downloads_30d = c.downloads_30d;
@@ -220,6 +234,48 @@ RowRange WholeCrawl(uint32_t crawl_number) {
   return {CrawlPrefix(crawl_number), CrawlPrefix(crawl_number + 1)};
 }
 
+// Finds the repo_meta versions of repos visited in repo-id order (a crawl's rows or parts): one
+// iterator steps forward, and seeks only when far behind.
+class MetaJoin {
+ public:
+  MetaJoin(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* meta_cf,
+           const rocksdb::Snapshot* snapshot) {
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snapshot;
+    ro.fill_cache = false;
+    it_.reset(db->NewIterator(ro, meta_cf));
+  }
+  // The serialised RepoMeta of `repo_id`'s version `version`; DataLoss when it is missing.
+  absl::StatusOr<absl::string_view> Find(absl::string_view repo_id, uint32_t version,
+                                         uint32_t crawl_number) {
+    target_.assign(repo_id.data(), repo_id.size());
+    target_.push_back('\0');
+    PutBigEndian32(&target_, version);
+    rocksdb::Slice target_slice(target_);
+    int steps = 0;
+    while (positioned_ && it_->Valid() && it_->key().compare(target_slice) < 0 && steps < 4) {
+      it_->Next();
+      ++steps;
+    }
+    if (!positioned_ || !it_->Valid() || it_->key().compare(target_slice) != 0) {
+      it_->Seek(target_slice);
+      positioned_ = true;
+    }
+    if (!it_->Valid() || it_->key().compare(target_slice) != 0) {
+      RETURN_IF_ERROR(FromRocks(it_->status(), "repo_meta"));
+      return absl::DataLossError(absl::StrCat("snapshot of ", repo_id, " in crawl number ",
+                                              crawl_number, " names meta version ", version,
+                                              ", which is missing"));
+    }
+    return ToView(it_->value());
+  }
+
+ private:
+  std::unique_ptr<rocksdb::Iterator> it_;
+  bool positioned_ = false;
+  std::string target_;
+};
+
 absl::Status ScanCrawlRows(
     rocksdb::DB* db, rocksdb::ColumnFamilyHandle* snapshots_cf,
     rocksdb::ColumnFamilyHandle* meta_cf, const rocksdb::Snapshot* snapshot, uint32_t crawl_number,
@@ -233,13 +289,8 @@ absl::Status ScanCrawlRows(
   ro.snapshot = snapshot;
   ro.iterate_upper_bound = &upper_slice;
   ro.fill_cache = false;
-  rocksdb::ReadOptions meta_ro;
-  meta_ro.snapshot = snapshot;
-  meta_ro.fill_cache = false;
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, snapshots_cf));
-  std::unique_ptr<rocksdb::Iterator> meta_it(db->NewIterator(meta_ro, meta_cf));
-  bool meta_positioned = false;
-  std::string target;
+  MetaJoin meta_join(db, meta_cf, snapshot);
   for (it->Seek(lower); it->Valid(); it->Next()) {
     absl::string_view key = ToView(it->key());
     absl::string_view repo_id = key.substr(4);
@@ -249,28 +300,9 @@ absl::Status ScanCrawlRows(
       if (dropped) dropped(key);
       continue;
     }
-    target.assign(repo_id.data(), repo_id.size());
-    target.push_back('\0');
-    PutBigEndian32(&target, counters->meta_crawl_number);
-    rocksdb::Slice target_slice(target);
-    // Rows and meta versions share the repo-id order: step forward, seek only when far behind.
-    int steps = 0;
-    while (meta_positioned && meta_it->Valid() && meta_it->key().compare(target_slice) < 0 &&
-           steps < 4) {
-      meta_it->Next();
-      ++steps;
-    }
-    if (!meta_positioned || !meta_it->Valid() || meta_it->key().compare(target_slice) != 0) {
-      meta_it->Seek(target_slice);
-      meta_positioned = true;
-    }
-    if (!meta_it->Valid() || meta_it->key().compare(target_slice) != 0) {
-      RETURN_IF_ERROR(FromRocks(meta_it->status(), "repo_meta"));
-      return absl::DataLossError(absl::StrCat("snapshot of ", repo_id, " in crawl number ",
-                                              crawl_number, " names meta version ",
-                                              counters->meta_crawl_number, ", which is missing"));
-    }
-    RETURN_IF_ERROR(row(repo_id, *counters, ToView(meta_it->value())));
+    ASSIGN_OR_RETURN(absl::string_view meta,
+                     meta_join.Find(repo_id, counters->meta_crawl_number, crawl_number));
+    RETURN_IF_ERROR(row(repo_id, *counters, meta));
   }
   return FromRocks(it->status(), "snapshots scan");
 }
@@ -338,13 +370,6 @@ std::vector<RowRange> SplitCrawl(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* s
   }
   out.push_back({from, whole.upper});
   return out;
-}
-
-// 0 for "no object id" (such rows are never merged); else a hash that is never 0.
-uint64_t ObjectIdHash(absl::string_view object_id) {
-  if (object_id.empty()) return 0;
-  uint64_t h = Fnv1a64(object_id);
-  return h == 0 ? 1 : h;
 }
 
 size_t ScanThreads(int option) {
@@ -795,18 +820,19 @@ absl::Status CheckDateField(absl::string_view field, absl::string_view text) {
 }  // namespace
 
 namespace {
-// The page chunk of `batch` (the repos `last_index` keeps, in page order). A retry of the same
-// (item, fence) keeps the rows of the earlier attempt that this one lacks, as the rows do (their
-// writer is the same (item, fence)); when the earlier attempt has no chunk (written before page
-// chunks existed), none is written, so that the commit reads the crawl's rows instead.
+// The page chunk of `batch` (the repos `last_index` keeps, in page order, their metadata stored
+// under `meta_version[i]`). A retry of the same (item, fence) keeps the rows of the earlier
+// attempt that this one lacks, as the rows do (their writer is the same (item, fence)); when the
+// earlier attempt has no chunk, or one without meta versions (written before they existed), none
+// is written, so that the commit reads the crawl's rows instead.
 absl::StatusOr<std::optional<std::string>> PageChunk(
     rocksdb::DB* db, rocksdb::ColumnFamilyHandle* snapshots_cf, uint32_t n,
     const v1::WriteBatch& batch, const absl::flat_hash_map<absl::string_view, int>& last_index,
-    bool same_fence_again, uint64_t seen_sequence) {
-  ColumnWriter columns(/*with_dedup_columns=*/true);
+    const std::vector<uint32_t>& meta_version, bool same_fence_again, uint64_t seen_sequence) {
+  ColumnWriter columns(/*with_dedup_columns=*/true, /*with_row_meta=*/true);
   for (int i = 0; i < batch.repos_size(); ++i) {
     const v1::RepoSnapshot& repo = batch.repos(i);
-    if (last_index.at(repo.id()) == i) columns.AddRepo(repo);
+    if (last_index.at(repo.id()) == i) columns.AddRepo(repo, meta_version[i]);
   }
   if (same_fence_again) {
     const std::string key = PageChunkKey(n, batch.item_id(), batch.fence());
@@ -814,16 +840,19 @@ absl::StatusOr<std::optional<std::string>> PageChunk(
     rocksdb::Status s = db->Get(rocksdb::ReadOptions(), snapshots_cf, key, &earlier);
     if (s.IsNotFound()) return std::nullopt;
     RETURN_IF_ERROR(FromRocks(s, "page chunk"));
+    if (!HasRowMeta(earlier)) return std::nullopt;
     CrawlSnapshot rows;
     DedupColumns dedup;
+    RowMetaColumns row_meta;
     RETURN_IF_ERROR(
         DecodeColumns(earlier,
                       absl::StrCat("page chunk of crawl number ", n, " item ",
                                    InputExcerpt(batch.item_id()), " fence ", batch.fence()),
-                      &rows, &dedup));
+                      &rows, &dedup, &row_meta));
     for (size_t r = 0; r < rows.size(); ++r) {
       if (last_index.contains(rows.id(r))) continue;
-      columns.AddSnapshotRow(rows, r, dedup.object_id(r), dedup.last_modified[r]);
+      columns.AddSnapshotRow(rows, r, dedup.object_id(r), dedup.last_modified[r],
+                             row_meta.at(r));
     }
   }
   return columns.Finish(seen_sequence);
@@ -904,6 +933,7 @@ absl::StatusOr<BatchResult> SnapshotStore::Write(const v1::WriteBatch& batch) {
   std::unique_ptr<rocksdb::Iterator> meta_it(
       d->db->NewIterator(rocksdb::ReadOptions(), d->repo_meta));
   std::string existing;
+  std::vector<uint32_t> meta_version(batch.repos_size(), 0);
   for (int i = 0; i < batch.repos_size(); ++i) {
     const v1::RepoSnapshot& repo = batch.repos(i);
     if (last_index[repo.id()] != i) continue;
@@ -952,12 +982,14 @@ absl::StatusOr<BatchResult> SnapshotStore::Write(const v1::WriteBatch& batch) {
       return FromRocks(s, "snapshots");
     }
     c.writers.push_back(me);
+    meta_version[i] = c.meta_crawl_number;
     wb.Put(d->snapshots, key, EncodeSnapshotCounters(c, n));
   }
   // The page's columns, keyed like its marker: what the commit reads instead of the rows.
   ASSIGN_OR_RETURN(
       std::optional<std::string> chunk,
-      PageChunk(d->db.get(), d->snapshots, n, batch, last_index, same_fence_again, seen_sequence));
+      PageChunk(d->db.get(), d->snapshots, n, batch, last_index, meta_version, same_fence_again,
+                seen_sequence));
   if (chunk.has_value()) {
     wb.Put(d->snapshots, PageChunkKey(n, batch.item_id(), batch.fence()), *chunk);
   }
@@ -1006,6 +1038,7 @@ struct RenameCandidate {
   std::string repo_id;
   uint64_t seen_sequence;
   int64_t last_modified;
+  std::string object_id;
 };
 
 bool NewerSeen(const RenameCandidate& a, const RenameCandidate& b) {
@@ -1054,7 +1087,8 @@ static absl::StatusOr<std::vector<bool>> RenamedDuplicates(
       return absl::DataLossError(
           absl::StrCat("repo_meta of ", InputExcerpt(repo_id), " is corrupt"));
     }
-    groups[repo.object_id()].push_back({i, repo_id, c.seen_sequence, repo.last_modified()});
+    groups[repo.object_id()].push_back(
+        {i, repo_id, c.seen_sequence, repo.last_modified(), repo.object_id()});
   }
   drop.assign(snapshot.size(), false);
   for (auto& [object_id, rows] : groups) {
@@ -1115,18 +1149,26 @@ absl::StatusOr<std::vector<CrawlPage>> CrawlPages(
 // What a commit publishes, read from the page chunks.
 struct ColumnsCommit {
   CrawlSnapshot snapshot;                // sorted by repo id, one row per repo and per object id
+  RowMetaColumns row_meta;               // of each row of `snapshot`
   std::vector<std::string> dropped_ids;  // rows of unpublished pages only: deleted
   std::vector<std::string> renamed_ids;  // rows superseded by a newer name: deleted
+  // Published repos an unpublished page wrote too: their rows may hold that page's counters
+  // (the last write), so the commit writes them again with the published ones.
+  std::vector<std::string> rewritten_ids;
   // Where the read's time went (logged with crawl_committed): reading and decoding the chunks,
   // sorting by id, de-duplicating by id and object id, gathering the sorted columns.
   absl::Duration decode, sort, dedup, gather;
 };
 
 // The rows a commit read from its page chunks, one range a thread, addressed as one list (range
-// 0's rows first): sorted and gathered without joining the ranges first.
+// 0's rows first): sorted and gathered without joining the ranges first. Their de-duplication
+// columns are object id hashes only; `pages[r]` names the page (index into the commit's pages)
+// of each value range r decoded, so that a row's object id can be read again from its chunk.
 struct DecodedRanges {
   std::vector<CrawlSnapshot> snapshots;
   std::vector<DedupColumns> dedup;
+  std::vector<RowMetaColumns> row_meta;
+  std::vector<std::vector<size_t>> pages;
   std::vector<uint32_t> base;  // base[r]: the first row of range r; base.back(): every row
 
   size_t size() const { return base.back(); }
@@ -1139,30 +1181,35 @@ struct DecodedRanges {
     const auto [r, i] = Locate(row);
     return snapshots[r].id(i);
   }
+  uint64_t object_id_hash(uint32_t row) const {
+    const auto [r, i] = Locate(row);
+    return dedup[r].object_id_hash[i];
+  }
   uint64_t seen_sequence(uint32_t row) const {
     const auto [r, i] = Locate(row);
-    return dedup[r].row_seen_sequence[i];
+    return dedup[r].row_seen_sequence(i);
   }
-  int64_t last_modified(uint32_t row) const {
+  // The page (index into the commit's pages) row `row` came from, and its index there.
+  std::pair<size_t, uint32_t> Page(uint32_t row) const {
     const auto [r, i] = Locate(row);
-    return dedup[r].last_modified[i];
-  }
-  absl::string_view object_id(uint32_t row) const {
-    const auto [r, i] = Locate(row);
-    return dedup[r].object_id(i);
+    const auto [value, index] = dedup[r].PageOf(i);
+    return {pages[r][value], index};
   }
 };
 
 // The rows of `all` sorted by repo id, then the newest-seen first, on `threads`.
 std::vector<uint32_t> SortByIdNewestFirst(const DecodedRanges& all, size_t threads) {
+  // 32 bytes a row: with the decoded crawl, what the commit's peak memory holds.
   struct Key {
     // The id's first 16 bytes, big-endian, zero-padded (ids hold no NUL): most comparisons end
     // here. Where they tie (ids of one namespace often share 16 bytes), the rest of the ids is
     // compared through `id`, without looking the row up.
     uint64_t high, low;
-    absl::string_view id;
+    const char* id;
+    uint32_t id_size;
     uint32_t row;
   };
+  static_assert(sizeof(Key) == 32);
   auto load = [](absl::string_view id, size_t from) {
     uint64_t v = 0;
     for (size_t b = from; b < from + 8; ++b) {
@@ -1175,7 +1222,8 @@ std::vector<uint32_t> SortByIdNewestFirst(const DecodedRanges& all, size_t threa
     const CrawlSnapshot& snap = all.snapshots[r];
     for (size_t i = 0; i < snap.size(); ++i) {
       absl::string_view id = snap.id(i);
-      keys[all.base[r] + i] = {load(id, 0), load(id, 8), id,
+      keys[all.base[r] + i] = {load(id, 0), load(id, 8), id.data(),
+                               static_cast<uint32_t>(id.size()),
                                static_cast<uint32_t>(all.base[r] + i)};
     }
   });
@@ -1184,8 +1232,9 @@ std::vector<uint32_t> SortByIdNewestFirst(const DecodedRanges& all, size_t threa
     if (a.low != b.low) return a.low < b.low;
     if (a.row == b.row) return false;
     // Equal first 16 bytes: both ids are longer than 16, or equal.
-    const size_t skip = std::min<size_t>({16, a.id.size(), b.id.size()});
-    int c = a.id.substr(skip).compare(b.id.substr(skip));
+    const size_t skip = std::min<size_t>({16, a.id_size, b.id_size});
+    int c = absl::string_view(a.id + skip, a.id_size - skip)
+                .compare(absl::string_view(b.id + skip, b.id_size - skip));
     if (c != 0) return c < 0;
     uint64_t sa = all.seen_sequence(a.row), sb = all.seen_sequence(b.row);
     if (sa != sb) return sa > sb;
@@ -1197,11 +1246,19 @@ std::vector<uint32_t> SortByIdNewestFirst(const DecodedRanges& all, size_t threa
   ForEachRange(threads, threads, [&](size_t r, size_t, size_t) {
     std::sort(keys.begin() + bounds[r], keys.begin() + bounds[r + 1], less);
   });
-  for (size_t r = 1; r < threads; ++r) {
-    std::inplace_merge(keys.begin(), keys.begin() + bounds[r], keys.begin() + bounds[r + 1], less);
+  // The sorted runs merged straight into the row list: no merge buffer (as inplace_merge needs,
+  // half the keys) and no second pass.
+  std::vector<uint32_t> rows;
+  rows.reserve(keys.size());
+  std::vector<size_t> at(bounds.begin(), bounds.end() - 1);
+  while (rows.size() < keys.size()) {
+    size_t best = threads;
+    for (size_t r = 0; r < threads; ++r) {
+      if (at[r] == bounds[r + 1]) continue;
+      if (best == threads || less(keys[at[r]], keys[at[best]])) best = r;
+    }
+    rows.push_back(keys[at[best]++].row);
   }
-  std::vector<uint32_t> rows(keys.size());
-  for (size_t i = 0; i < keys.size(); ++i) rows[i] = keys[i].row;
   return rows;
 }
 
@@ -1217,6 +1274,8 @@ absl::StatusOr<std::optional<ColumnsCommit>> CommitFromColumns(
   DecodedRanges all;
   all.snapshots.resize(ranges);
   all.dedup.resize(ranges);
+  all.pages.resize(ranges);
+  all.row_meta.resize(ranges);
   std::vector<CrawlSnapshot>& published = all.snapshots;
   std::vector<DedupColumns>& dedup = all.dedup;
   std::vector<CrawlSnapshot> unpublished(ranges);
@@ -1227,6 +1286,7 @@ absl::StatusOr<std::optional<ColumnsCommit>> CommitFromColumns(
     int64_t rows = 0;
     for (size_t p = begin; p < end; ++p) rows += pages[p].published ? pages[p].repos : 0;
     published[r].Reserve(static_cast<size_t>(rows));
+    dedup[r].hashes_only = true;
     dedup[r].Reserve(static_cast<size_t>(rows));
     // The chunks of a range are consecutive keys, in the markers' order: one iterator walks them
     // (a point read per chunk searched every level for each).
@@ -1250,8 +1310,14 @@ absl::StatusOr<std::optional<ColumnsCommit>> CommitFromColumns(
       std::string what = absl::StrCat("page chunk of crawl number ", n, " item ",
                                       InputExcerpt(page.item_id), " fence ", page.fence);
       if (page.published) {
-        statuses[r] = DecodeColumns(value, what, &published[r], &dedup[r]);
+        // A chunk without meta versions (written before they existed): the rows have them.
+        if (!HasRowMeta(value)) {
+          missing = true;
+          return;
+        }
+        statuses[r] = DecodeColumns(value, what, &published[r], &dedup[r], &all.row_meta[r]);
         if (!statuses[r].ok()) return;
+        all.pages[r].push_back(p);
       } else {
         // An unpublished page is read for its ids only (its rows are deleted): when its chunk is
         // damaged, the rows tell which they are.
@@ -1271,15 +1337,6 @@ absl::StatusOr<std::optional<ColumnsCommit>> CommitFromColumns(
   for (const CrawlSnapshot& snap : all.snapshots) {
     all.base.push_back(all.base.back() + static_cast<uint32_t>(snap.size()));
   }
-  // Each row's object id hash, read in the order the rows were decoded (one pass a thread).
-  std::vector<uint64_t, HugePageAllocator<uint64_t>> hash(all.size());
-  ForEachRange(ranges, ranges, [&](size_t r, size_t, size_t) {
-    const DedupColumns& d = all.dedup[r];
-    for (size_t i = 0; i < all.snapshots[r].size(); ++i) {
-      hash[all.base[r] + i] = ObjectIdHash(d.object_id(i));
-    }
-  });
-
   // One row per repo id: the newest-seen page's, as the row (overwritten page after page) holds.
   const absl::Time sort_start = absl::Now();
   std::vector<uint32_t> rows = SortByIdNewestFirst(all, threads);
@@ -1301,7 +1358,11 @@ absl::StatusOr<std::optional<ColumnsCommit>> CommitFromColumns(
         if (!seen.insert(id).second) continue;
         auto pos = std::lower_bound(kept.begin(), kept.end(), id,
                                     [&all](uint32_t row, auto v) { return all.id(row) < v; });
-        if (pos == kept.end() || all.id(*pos) != id) out.dropped_ids.emplace_back(id);
+        if (pos == kept.end() || all.id(*pos) != id) {
+          out.dropped_ids.emplace_back(id);
+        } else {
+          out.rewritten_ids.emplace_back(id);
+        }
       }
     }
   }
@@ -1310,21 +1371,49 @@ absl::StatusOr<std::optional<ColumnsCommit>> CommitFromColumns(
   std::vector<std::pair<uint64_t, uint32_t>> by_hash;  // (hash, index into kept)
   by_hash.reserve(kept.size());
   for (size_t k = 0; k < kept.size(); ++k) {
-    const uint64_t h = hash[kept[k]];
+    const uint64_t h = all.object_id_hash(kept[k]);
     if (h != 0) by_hash.emplace_back(h, static_cast<uint32_t>(k));
   }
   std::sort(by_hash.begin(), by_hash.end());
   std::vector<bool> drop(kept.size(), false);
+  // A row whose hash repeats: its object id and last_modified, read again from its page chunk
+  // (the commit holds only hashes). Few pages: renames, or a hash collision.
+  absl::flat_hash_map<size_t, std::pair<CrawlSnapshot, DedupColumns>> reread;
+  auto candidate = [&](uint32_t k) -> absl::StatusOr<RenameCandidate> {
+    const uint32_t row = kept[k];
+    const auto [p, index] = all.Page(row);
+    auto found = reread.find(p);
+    if (found == reread.end()) {
+      const CrawlPage& page = pages[p];
+      std::string value;
+      RETURN_IF_ERROR(FromRocks(db->Get(rocksdb::ReadOptions(), snapshots_cf,
+                                        PageChunkKey(n, page.item_id, page.fence), &value),
+                                "page chunk"));
+      found = reread.try_emplace(p).first;
+      RETURN_IF_ERROR(DecodeColumns(value,
+                                    absl::StrCat("page chunk of crawl number ", n, " item ",
+                                                 InputExcerpt(page.item_id), " fence ", page.fence),
+                                    &found->second.first, &found->second.second));
+    }
+    const auto& [rows_of_page, dedup_of_page] = found->second;
+    if (index >= rows_of_page.size() || rows_of_page.id(index) != all.id(row)) {
+      return absl::DataLossError(absl::StrCat("page chunk of crawl number ", n, " item ",
+                                              InputExcerpt(pages[p].item_id),
+                                              " changed while it was committed"));
+    }
+    return RenameCandidate{k, std::string(all.id(row)), all.seen_sequence(row),
+                           dedup_of_page.last_modified[index],
+                           std::string(dedup_of_page.object_id(index))};
+  };
   for (size_t i = 0; i < by_hash.size();) {
     size_t j = i + 1;
     while (j < by_hash.size() && by_hash[j].first == by_hash[i].first) ++j;
     if (j - i > 1) {
       std::map<std::string, std::vector<RenameCandidate>> groups;
       for (size_t g = i; g < j; ++g) {
-        const uint32_t row = kept[by_hash[g].second];
-        groups[std::string(all.object_id(row))].push_back(
-            {by_hash[g].second, std::string(all.id(row)), all.seen_sequence(row),
-             all.last_modified(row)});
+        ASSIGN_OR_RETURN(RenameCandidate c, candidate(by_hash[g].second));
+        std::string object_id = c.object_id;
+        groups[std::move(object_id)].push_back(std::move(c));
       }
       for (auto& [object_id, candidates] : groups) {
         if (candidates.size() < 2) continue;
@@ -1350,7 +1439,16 @@ absl::StatusOr<std::optional<ColumnsCommit>> CommitFromColumns(
   // What only the de-duplication needed goes before the gather allocates the sorted columns:
   // the commit's peak memory is here.
   all.dedup = std::vector<DedupColumns>();
-  hash = std::vector<uint64_t, HugePageAllocator<uint64_t>>();
+  reread.clear();
+  // Each published row's meta version and trending score, in the published order.
+  out.row_meta.meta_version.resize(final_rows.size());
+  out.row_meta.trending_score.resize(final_rows.size());
+  for (size_t i = 0; i < final_rows.size(); ++i) {
+    const auto [r, index] = all.Locate(final_rows[i]);
+    out.row_meta.meta_version[i] = all.row_meta[r].meta_version[index];
+    out.row_meta.trending_score[i] = all.row_meta[r].trending_score[index];
+  }
+  all.row_meta = std::vector<RowMetaColumns>();
   by_hash = std::vector<std::pair<uint64_t, uint32_t>>();
   kept = std::vector<uint32_t>();
   drop = std::vector<bool>();
@@ -1363,17 +1461,22 @@ absl::StatusOr<std::optional<ColumnsCommit>> CommitFromColumns(
 }
 
 // Committed parts [first, last) of `snapshot` (sorted): `part_rows` repos each, encoded on
-// threads.
-std::vector<std::string> CommittedParts(const CrawlSnapshot& snapshot, size_t part_rows,
+// threads; with each row's RowMeta when `row_meta` is given.
+std::vector<std::string> CommittedParts(const CrawlSnapshot& snapshot,
+                                        const RowMetaColumns* row_meta, size_t part_rows,
                                         size_t first, size_t last, size_t threads) {
   std::vector<std::string> out(last - first);
   ForEachRange(out.size(), std::min(threads, std::max<size_t>(out.size(), 1)),
                [&](size_t, size_t begin, size_t end) {
                  for (size_t p = begin; p < end; ++p) {
-                   ColumnWriter columns(/*with_dedup_columns=*/false);
+                   ColumnWriter columns(/*with_dedup_columns=*/false,
+                                        /*with_row_meta=*/row_meta != nullptr);
                    const size_t from = (first + p) * part_rows;
                    const size_t to = std::min(snapshot.size(), from + part_rows);
-                   for (size_t i = from; i < to; ++i) columns.AddSnapshotRow(snapshot, i);
+                   for (size_t i = from; i < to; ++i) {
+                     columns.AddSnapshotRow(snapshot, i, {}, 0,
+                                            row_meta ? row_meta->at(i) : RowMeta{});
+                   }
                    out[p] = columns.Finish();
                  }
                });
@@ -1545,6 +1648,11 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
     return false;
   };
   const size_t threads = ScanThreads(options_.scan_threads);
+  // The commit reads without filling the block cache, and what the cache holds (the repo_meta
+  // blocks the crawl's ingest looked up, up to block_cache_bytes) is of no use to it: that memory
+  // goes back to the system before the read, where a commit's memory peaks.
+  block_cache_->EraseUnRefEntries();
+  malloc_trim(0);
   // Where a commit's time goes (logged with crawl_committed): reading the published snapshots,
   // encoding the committed parts, the rollups, the fsynced write.
   const absl::Time read_start = absl::Now();
@@ -1555,12 +1663,28 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
   ASSIGN_OR_RETURN(std::optional<ColumnsCommit> from_columns,
                    CommitFromColumns(d->db.get(), d->snapshots, n, pages, threads));
   CrawlSnapshot snapshot;
+  RowMetaColumns row_meta;  // read from the page chunks only
   if (from_columns.has_value()) {
     snapshot = std::move(from_columns->snapshot);
+    row_meta = std::move(from_columns->row_meta);
     for (const std::string& id : from_columns->dropped_ids)
       wb.Delete(d->snapshots, SnapshotKey(n, id));
     for (const std::string& id : from_columns->renamed_ids)
       wb.Delete(d->snapshots, SnapshotKey(n, id));
+    for (const std::string& id : from_columns->rewritten_ids) {
+      size_t lo = 0, hi = snapshot.size();  // sorted by repo id
+      while (lo < hi) {
+        const size_t mid = lo + (hi - lo) / 2;
+        if (snapshot.id(mid) < id) {
+          lo = mid + 1;
+        } else {
+          hi = mid;
+        }
+      }
+      if (lo == snapshot.size() || snapshot.id(lo) != id) continue;  // a renamed duplicate
+      wb.Put(d->snapshots, SnapshotKey(n, id),
+             EncodeSnapshotCounters(StoredCounters(snapshot, lo, row_meta.at(lo)), n));
+    }
     outcome.dropped_rows = static_cast<int64_t>(from_columns->dropped_ids.size());
     outcome.renamed_duplicates = static_cast<int64_t>(from_columns->renamed_ids.size());
   } else {
@@ -1592,7 +1716,9 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
   const size_t parts = (snapshot.size() + part_rows - 1) / part_rows;
   for (size_t first = 0; first == 0 || first < parts; first += kPartsPerBatch) {
     const size_t last = std::min(parts, first + kPartsPerBatch);
-    std::vector<std::string> encoded = CommittedParts(snapshot, part_rows, first, last, threads);
+    std::vector<std::string> encoded =
+        CommittedParts(snapshot, from_columns ? &row_meta : nullptr, part_rows, first, last,
+                       threads);
     rocksdb::WriteBatch parts_batch;
     if (first == 0) {
       parts_batch.DeleteRange(d->snapshots, CommittedPartKey(n, 0), PageChunksBegin(n));
@@ -1606,6 +1732,14 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
   const absl::Time rollups_start = absl::Now();
   wb.DeleteRange(d->snapshots, PageChunksBegin(n), PageChunksEnd(n));
   crawl.set_column_parts(static_cast<uint32_t>(parts));
+  crawl.set_parts_have_row_meta(from_columns.has_value());
+  if (crawl.parts_have_row_meta()) {
+    // Where a point read finds a repo's part: the first id of each.
+    std::vector<std::string> first_ids;
+    for (size_t p = 0; p < parts; ++p) first_ids.emplace_back(snapshot.id(p * part_rows));
+    wb.Put(d->snapshots, CommittedPartIndexKey(n), EncodePartIndex(first_ids));
+  }
+  row_meta = RowMetaColumns();
 
   crawl.set_state(v1::STORED_CRAWL_COMMITTED);
   crawl.set_repos(static_cast<int64_t>(snapshot.size()));
@@ -1617,6 +1751,35 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
     ASSIGN_OR_RETURN(Rollups rollups, build(crawl, snapshot));
     wb.DeleteRange(d->rollups, CrawlPrefix(n), CrawlPrefix(n + 1));
     for (const auto& [name, value] : rollups) wb.Put(d->rollups, RollupKey(n, name), value);
+  }
+  // The store keeps rows for the newest committed crawl only (by date, then number): the next
+  // crawl's ChangedSinceLastCrawl looks up every repo it writes there. Every other committed crawl
+  // whose parts carry the meta versions is read from its parts alone: its rows go with this
+  // commit (half of what a crawl keeps on disk).
+  std::vector<v1::StoredCrawl> rows_dropped;
+  {
+    auto newer = [](const v1::StoredCrawl& a, const v1::StoredCrawl& b) {
+      return a.date() != b.date() ? a.date() > b.date() : a.crawl_number() > b.crawl_number();
+    };
+    const v1::StoredCrawl* newest = &crawl;
+    for (const auto& [id, c] : crawls_) {
+      if (c.state() == v1::STORED_CRAWL_COMMITTED && newer(c, *newest)) newest = &c;
+    }
+    for (const auto& [id, c] : crawls_) {
+      if (c.state() != v1::STORED_CRAWL_COMMITTED || c.crawl_id() == crawl.crawl_id() ||
+          &c == newest || !c.parts_have_row_meta() || c.column_parts() == 0 || c.rows_dropped()) {
+        continue;
+      }
+      rows_dropped.push_back(c);
+      rows_dropped.back().set_rows_dropped(true);
+      const uint32_t m = c.crawl_number();
+      wb.DeleteRange(d->snapshots, CrawlPrefix(m), CrawlPrefix(m + 1));
+      wb.Put(d->crawls, CrawlRecordKey(c.crawl_id()), rows_dropped.back().SerializeAsString());
+    }
+    if (newest != &crawl && crawl.parts_have_row_meta()) {
+      crawl.set_rows_dropped(true);
+      wb.DeleteRange(d->snapshots, CrawlPrefix(n), CrawlPrefix(n + 1));
+    }
   }
   wb.Put(d->crawls, CrawlRecordKey(crawl.crawl_id()), crawl.SerializeAsString());
   if (created) {
@@ -1635,6 +1798,7 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
   if (options_.flush_after_commit) d->FlushAfterCommit();
   const absl::Time flush_end = absl::Now();
   crawls_[crawl.crawl_id()] = crawl;
+  for (const v1::StoredCrawl& c : rows_dropped) crawls_[c.crawl_id()] = c;
   if (created) next_crawl_number_ = n + 1;
   outcome.crawl = crawl;
   HC_LOG(kInfo, "crawl_committed")
@@ -1653,7 +1817,8 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
       .Field("rollups_ms", absl::ToInt64Milliseconds(write_start - rollups_start))
       .Field("write_ms", absl::ToInt64Milliseconds(write_end - write_start))
       .Field("flush_ms", absl::ToInt64Milliseconds(flush_end - write_end))
-      .Field("write_bytes", static_cast<int64_t>(wb.GetDataSize()));
+      .Field("write_bytes", static_cast<int64_t>(wb.GetDataSize()))
+      .Field("crawls_rows_dropped", static_cast<int64_t>(rows_dropped.size() + crawl.rows_dropped()));
   return outcome;
 }
 
@@ -1858,20 +2023,110 @@ absl::Status StoreView::ForEachRepo(
     ApplyCounters(c, &repo);
     return fn(repo);
   };
+  ASSIGN_OR_RETURN(bool rows_dropped, RowsDropped(crawl));
+  if (rows_dropped) {
+    // Part after part (one decoded at a time), joined with the meta versions they name.
+    MetaJoin meta_join(db_->db.get(), db_->repo_meta, snapshot_);
+    for (size_t p = 0; p < crawl.column_parts(); ++p) {
+      CrawlSnapshot rows;
+      RowMetaColumns row_meta;
+      RETURN_IF_ERROR(ReadPart(crawl, p, &rows, &row_meta));
+      for (size_t i = 0; i < rows.size(); ++i) {
+        const SnapshotCounters c = StoredCounters(rows, i, row_meta.at(i));
+        ASSIGN_OR_RETURN(absl::string_view meta,
+                         meta_join.Find(rows.id(i), c.meta_crawl_number, crawl.crawl_number()));
+        RETURN_IF_ERROR(row(rows.id(i), c, meta));
+      }
+    }
+    return absl::OkStatus();
+  }
   return ScanCrawlRows(db_->db.get(), db_->snapshots, db_->repo_meta, snapshot_,
                        crawl.crawl_number(), WholeCrawl(crawl.crawl_number()), nullptr, nullptr,
                        row);
 }
 
+absl::StatusOr<bool> StoreView::RowsDropped(const v1::StoredCrawl& crawl) const {
+  if (crawl.rows_dropped()) return true;
+  if (!crawl.parts_have_row_meta() || crawl.state() != v1::STORED_CRAWL_COMMITTED) return false;
+  // A record read before a later commit deleted the rows may still say they are there.
+  ASSIGN_OR_RETURN(v1::StoredCrawl now, FindCrawl(crawl.crawl_id()));
+  return now.rows_dropped();
+}
+
+absl::Status StoreView::ReadPart(const v1::StoredCrawl& crawl, size_t part, CrawlSnapshot* rows,
+                                 RowMetaColumns* row_meta) const {
+  const std::string what = absl::StrCat("column part ", part, " of ", crawl.column_parts(),
+                                        " of crawl ", crawl.crawl_id());
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot_;
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s = db_->db->Get(ro, db_->snapshots,
+                                   CommittedPartKey(crawl.crawl_number(),
+                                                    static_cast<uint32_t>(part)),
+                                   &value);
+  if (s.IsNotFound()) return absl::DataLossError(absl::StrCat(what, " is missing"));
+  RETURN_IF_ERROR(FromRocks(s, what));
+  return DecodeColumns(ToView(value), what, rows, nullptr, row_meta);
+}
+
+absl::StatusOr<bool> StoreView::GetStoredFromParts(const v1::StoredCrawl& crawl,
+                                                   absl::string_view repo_id,
+                                                   SnapshotCounters* counters,
+                                                   std::string* meta) const {
+  const uint32_t n = crawl.crawl_number();
+  const std::string what = absl::StrCat("part index of crawl ", crawl.crawl_id());
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot_;
+  std::string value;
+  rocksdb::Status s = db_->db->Get(ro, db_->snapshots, CommittedPartIndexKey(n), &value);
+  if (s.IsNotFound()) return absl::DataLossError(absl::StrCat(what, " is missing"));
+  RETURN_IF_ERROR(FromRocks(s, what));
+  std::vector<std::string> first_ids;
+  RETURN_IF_ERROR(DecodePartIndex(value, what, &first_ids));
+  if (first_ids.size() != crawl.column_parts()) {
+    return absl::DataLossError(absl::StrCat(what, " names ", first_ids.size(), " parts, not ",
+                                            crawl.column_parts()));
+  }
+  // The last part whose first id is at or before `repo_id`.
+  auto after = std::upper_bound(first_ids.begin(), first_ids.end(), repo_id,
+                                [](absl::string_view id, const std::string& first) {
+                                  return id < first;
+                                });
+  if (after == first_ids.begin()) return false;
+  CrawlSnapshot rows;
+  RowMetaColumns row_meta;
+  RETURN_IF_ERROR(
+      ReadPart(crawl, static_cast<size_t>(after - first_ids.begin()) - 1, &rows, &row_meta));
+  size_t lo = 0, hi = rows.size();  // the part is sorted by repo id
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo) / 2;
+    if (rows.id(mid) < repo_id) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  if (lo == rows.size() || rows.id(lo) != repo_id) return false;
+  *counters = StoredCounters(rows, lo, row_meta.at(lo));
+  s = db_->db->Get(ro, db_->repo_meta, RepoMetaKey(repo_id, counters->meta_crawl_number), meta);
+  RETURN_IF_ERROR(FromRocks(s, absl::StrCat("repo_meta of ", repo_id)));
+  return true;
+}
+
 absl::StatusOr<bool> StoreView::GetStored(const v1::StoredCrawl& crawl, absl::string_view repo_id,
                                           SnapshotCounters* counters, std::string* meta) const {
   if (repo_id.empty() || repo_id.find('\0') != absl::string_view::npos) return false;
+  if (crawl.rows_dropped()) return GetStoredFromParts(crawl, repo_id, counters, meta);
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot_;
   std::string value;
   const uint32_t n = crawl.crawl_number();
   rocksdb::Status s = db_->db->Get(ro, db_->snapshots, SnapshotKey(n, repo_id), &value);
-  if (s.IsNotFound()) return false;
+  if (s.IsNotFound()) {
+    ASSIGN_OR_RETURN(bool rows_dropped, RowsDropped(crawl));
+    if (rows_dropped) return GetStoredFromParts(crawl, repo_id, counters, meta);
+    return false;
+  }
   RETURN_IF_ERROR(FromRocks(s, "snapshots"));
   ASSIGN_OR_RETURN(*counters, DecodeSnapshotCounters(value, n));
   s = db_->db->Get(ro, db_->repo_meta, RepoMetaKey(repo_id, counters->meta_crawl_number), meta);

@@ -89,6 +89,7 @@ struct CommitOutcome {
 
 class StoreView;
 struct SnapshotCounters;  // store/internal/store_encoding.h
+struct RowMetaColumns;    // store/internal/crawl_columns.h
 
 class SnapshotStore {
  public:
@@ -116,6 +117,11 @@ class SnapshotStore {
   // is written back in sorted column parts for LoadCrawl, and the page chunks are deleted. A repeat
   // with the same manifest is OK. The request's counts are kept with the crawl
   // (StoredCrawl.counts), `repos` set to what was published.
+  //
+  // Rows are kept for the newest committed crawl only (by date, then crawl number): the next
+  // crawl looks up its repos' shas there (ChangedSinceLastCrawl). The commit deletes the rows of
+  // every other committed crawl whose parts carry the meta versions (StoredCrawl.rows_dropped);
+  // StoreView reads those crawls from their parts, a point read through the part index.
   //
   // De-duplication by object id: a repo renamed mid-crawl is listed under two ids with one
   // `_id`. One row per object id is published: the one the store received last (the newest-seen
@@ -229,6 +235,14 @@ class StoreView {
   // The stored parts of one repo of a crawl: false when the crawl does not hold it.
   absl::StatusOr<bool> GetStored(const v1::StoredCrawl& crawl, absl::string_view repo_id,
                                  SnapshotCounters* counters, std::string* meta) const;
+  // The same from a crawl's committed parts (its rows are gone): the part index names the part.
+  absl::StatusOr<bool> GetStoredFromParts(const v1::StoredCrawl& crawl, absl::string_view repo_id,
+                                          SnapshotCounters* counters, std::string* meta) const;
+  // Whether `crawl`'s rows were deleted, as this view's snapshot says.
+  absl::StatusOr<bool> RowsDropped(const v1::StoredCrawl& crawl) const;
+  // Committed part `part` of `crawl`, with its RowMeta. DataLoss when missing or damaged.
+  absl::Status ReadPart(const v1::StoredCrawl& crawl, size_t part, CrawlSnapshot* rows,
+                        RowMetaColumns* row_meta) const;
   StoreView(SnapshotStore* store, std::shared_ptr<SnapshotStore::Db> db,
             const rocksdb::Snapshot* snapshot)
       : store_(store), db_(std::move(db)), snapshot_(snapshot) {}

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/checksum.h"
 #include "store/internal/store_encoding.h"
 
 namespace hubcensus::store {
@@ -21,8 +22,11 @@ namespace {
 //   parent counts: per row varint
 //   parents:    per parent varint length, id bytes, one relation byte
 //   dedup (page chunks only): per row varint length, object id bytes, zigzag last_modified
+//   row meta (kRowMetaFlag only): per row varint meta version, varint of the trending score's
+//     IEEE bits byte-swapped (0.0 is one byte)
 constexpr char kFormatVersion = 1;
 constexpr uint8_t kDedupFlag = 1;
+constexpr uint8_t kRowMetaFlag = 2;
 constexpr uint8_t kPlaceholderBit = 1;
 constexpr uint8_t kHasDownloadsAllTimeBit = 2;
 constexpr int kSections = 8;
@@ -51,6 +55,12 @@ bool GetSigned(absl::string_view* in, int64_t* v) {
 
 }  // namespace
 
+uint64_t ObjectIdHash(absl::string_view object_id) {
+  if (object_id.empty()) return 0;
+  uint64_t h = Fnv1a64(object_id);
+  return h == 0 ? 1 : h;
+}
+
 std::string ColumnsCrawlPrefix(uint32_t crawl_number) {
   std::string k(1, kColumnsMark);
   PutBigEndian32(&k, crawl_number);
@@ -76,6 +86,35 @@ std::string CommittedPartKey(uint32_t crawl_number, uint32_t part) {
   return k;
 }
 
+std::string CommittedPartIndexKey(uint32_t crawl_number) {
+  return ColumnsCrawlPrefix(crawl_number) + "i";
+}
+
+std::string EncodePartIndex(const std::vector<std::string>& first_ids) {
+  std::string out;
+  PutVarint(&out, first_ids.size());
+  for (const std::string& id : first_ids) PutBytes(&out, id);
+  return out;
+}
+
+absl::Status DecodePartIndex(absl::string_view value, absl::string_view what,
+                             std::vector<std::string>* first_ids) {
+  first_ids->clear();
+  uint64_t count = 0;
+  if (!GetVarint(&value, &count) || count > value.size()) {
+    return absl::DataLossError(absl::StrCat(what, " is corrupt: its count"));
+  }
+  for (uint64_t i = 0; i < count; ++i) {
+    absl::string_view id;
+    if (!GetBytes(&value, &id) || (i > 0 && id <= first_ids->back())) {
+      return absl::DataLossError(absl::StrCat(what, " is corrupt at id ", i));
+    }
+    first_ids->emplace_back(id);
+  }
+  if (!value.empty()) return absl::DataLossError(absl::StrCat(what, " is corrupt: trailing bytes"));
+  return absl::OkStatus();
+}
+
 std::string ColumnsBegin() { return std::string(1, kColumnsMark); }
 std::string ColumnsEnd() { return std::string(6, kColumnsMark); }
 
@@ -98,15 +137,17 @@ uint32_t ColumnWriter::TagNumber(absl::string_view pipeline_tag) {
 
 void ColumnWriter::AddRow(absl::string_view id, int64_t created_at, bool created_at_placeholder,
                           absl::string_view pipeline_tag, const CrawlSnapshot::Counters& counters,
-                          absl::string_view object_id, int64_t last_modified) {
+                          absl::string_view object_id, int64_t last_modified,
+                          const RowMeta& row_meta) {
   AddNumberedRow(id, created_at, created_at_placeholder, TagNumber(pipeline_tag), counters,
-                 object_id, last_modified);
+                 object_id, last_modified, row_meta);
 }
 
 void ColumnWriter::AddNumberedRow(absl::string_view id, int64_t created_at,
                                   bool created_at_placeholder, uint32_t tag,
                                   const CrawlSnapshot::Counters& counters,
-                                  absl::string_view object_id, int64_t last_modified) {
+                                  absl::string_view object_id, int64_t last_modified,
+                                  const RowMeta& row_meta) {
   size_t shared = 0;
   const size_t max_shared = std::min(id.size(), last_id_.size());
   while (shared < max_shared && id[shared] == last_id_[shared]) ++shared;
@@ -127,10 +168,18 @@ void ColumnWriter::AddNumberedRow(absl::string_view id, int64_t created_at,
     PutBytes(&dedup_column_, object_id);
     PutVarint(&dedup_column_, ZigZag(last_modified));
   }
+  if (row_meta_) {
+    PutVarint(&row_meta_column_, row_meta.meta_version);
+    uint64_t bits = 0;
+    static_assert(sizeof bits == sizeof row_meta.trending_score);
+    std::memcpy(&bits, &row_meta.trending_score, sizeof bits);
+    // The sign and exponent are the high bytes: swapped low, a round score takes a few bytes.
+    PutVarint(&row_meta_column_, __builtin_bswap64(bits));
+  }
   ++rows_;
 }
 
-void ColumnWriter::AddRepo(const v1::RepoSnapshot& repo) {
+void ColumnWriter::AddRepo(const v1::RepoSnapshot& repo, uint32_t meta_version) {
   for (const v1::Parent& p : repo.parents()) AddParent(p.id(), static_cast<uint8_t>(p.relation()));
   CrawlSnapshot::Counters counters;
   counters.downloads_30d = repo.downloads_30d();
@@ -138,11 +187,11 @@ void ColumnWriter::AddRepo(const v1::RepoSnapshot& repo) {
   counters.downloads_all_time = repo.downloads_all_time();
   counters.likes = repo.likes();
   AddRow(repo.id(), repo.created_at(), repo.created_at_placeholder(), repo.pipeline_tag(), counters,
-         repo.object_id(), repo.last_modified());
+         repo.object_id(), repo.last_modified(), RowMeta{meta_version, repo.trending_score()});
 }
 
 void ColumnWriter::AddSnapshotRow(const CrawlSnapshot& s, size_t i, absl::string_view object_id,
-                                  int64_t last_modified) {
+                                  int64_t last_modified, const RowMeta& row_meta) {
   for (int k = 0; k < s.parent_count(i); ++k) {
     AddParent(s.parent_id(i, k), static_cast<uint8_t>(s.parent_relation(i, k)));
   }
@@ -159,13 +208,13 @@ void ColumnWriter::AddSnapshotRow(const CrawlSnapshot& s, size_t i, absl::string
   uint32_t& tag = tag_of_snapshot_tag_[snapshot_tag];
   if (tag == kUnnumbered) tag = TagNumber(s.pipeline_tag_name(snapshot_tag));
   AddNumberedRow(s.id(i), s.created_at(i), s.created_at_placeholder(i), tag, counters, object_id,
-                 last_modified);
+                 last_modified, row_meta);
 }
 
 std::string ColumnWriter::Finish(uint64_t seen_sequence) {
   std::string out;
   out.push_back(kFormatVersion);
-  out.push_back(static_cast<char>(dedup_ ? kDedupFlag : 0));
+  out.push_back(static_cast<char>((dedup_ ? kDedupFlag : 0) | (row_meta_ ? kRowMetaFlag : 0)));
   PutVarint(&out, seen_sequence);
   PutVarint(&out, rows_);
   PutVarint(&out, tags_.size());
@@ -174,11 +223,17 @@ std::string ColumnWriter::Finish(uint64_t seen_sequence) {
                                      &parent_counts_, &parents_, &dedup_column_}) {
     PutBytes(&out, *section);
   }
+  if (row_meta_) PutBytes(&out, row_meta_column_);
   return out;
 }
 
+bool HasRowMeta(absl::string_view value) {
+  return value.size() >= 2 && value[0] == kFormatVersion &&
+         (static_cast<uint8_t>(value[1]) & kRowMetaFlag) != 0;
+}
+
 absl::Status DecodeColumns(absl::string_view value, absl::string_view what, CrawlSnapshot* out,
-                           DedupColumns* dedup) {
+                           DedupColumns* dedup, RowMetaColumns* row_meta) {
   auto corrupt = [&](absl::string_view why) {
     return absl::DataLossError(absl::StrCat(what, " is corrupt: ", why));
   };
@@ -187,7 +242,12 @@ absl::Status DecodeColumns(absl::string_view value, absl::string_view what, Craw
   if (in[0] != kFormatVersion) {
     return corrupt(absl::StrCat("unknown format version ", static_cast<int>(in[0])));
   }
-  const bool has_dedup = (static_cast<uint8_t>(in[1]) & kDedupFlag) != 0;
+  const uint8_t value_flags = static_cast<uint8_t>(in[1]);
+  if ((value_flags & ~(kDedupFlag | kRowMetaFlag)) != 0) {
+    return corrupt(absl::StrCat("unknown flags ", static_cast<int>(value_flags)));
+  }
+  const bool has_dedup = (value_flags & kDedupFlag) != 0;
+  const bool has_row_meta = (value_flags & kRowMetaFlag) != 0;
   in.remove_prefix(2);
   uint64_t seen_sequence = 0, rows = 0, tag_count = 0;
   if (!GetVarint(&in, &seen_sequence) || !GetVarint(&in, &rows) || !GetVarint(&in, &tag_count)) {
@@ -205,6 +265,8 @@ absl::Status DecodeColumns(absl::string_view value, absl::string_view what, Craw
   for (auto& section : sections) {
     if (!GetBytes(&in, &section)) return corrupt("truncated column");
   }
+  absl::string_view row_meta_column;
+  if (has_row_meta && !GetBytes(&in, &row_meta_column)) return corrupt("truncated column");
   if (!in.empty()) return corrupt("trailing bytes");
   auto& [ids, created, flags, tags, counters, parent_counts, parents, dedup_column] = sections;
   if (flags.size() != rows) return corrupt("the flags column does not match the row count");
@@ -214,7 +276,12 @@ absl::Status DecodeColumns(absl::string_view value, absl::string_view what, Craw
   if (dedup != nullptr && !has_dedup && rows > 0) {
     return corrupt("a committed part where a page chunk was expected");
   }
-  if (dedup != nullptr) dedup->seen_sequence = seen_sequence;
+  if (has_row_meta != !row_meta_column.empty() && rows > 0) {
+    return corrupt("the row meta column does not match the flags");
+  }
+  if (row_meta != nullptr && !has_row_meta && rows > 0) {
+    return corrupt("no meta versions (written before they were kept)");
+  }
   // Column by column, each into its own array: one tight loop a column.
   const size_t base = out->size();
   const size_t n = static_cast<size_t>(rows);
@@ -282,23 +349,45 @@ absl::Status DecodeColumns(absl::string_view value, absl::string_view what, Craw
     parents.remove_prefix(1);
   }
   if (has_dedup) {
-    if (dedup != nullptr) {
-      dedup->row_seen_sequence.insert(dedup->row_seen_sequence.end(), n, seen_sequence);
-    }
     for (size_t row = 0; row < n; ++row) {
       absl::string_view object_id;
       int64_t last_modified = 0;
       if (!GetBytes(&dedup_column, &object_id) || !GetSigned(&dedup_column, &last_modified)) {
         return corrupt("object id column");
       }
-      if (dedup != nullptr) {
-        dedup->last_modified.push_back(last_modified);
-        dedup->object_id_bytes.append(object_id.data(), object_id.size());
-        dedup->object_id_end.push_back(static_cast<uint32_t>(dedup->object_id_bytes.size()));
+      if (dedup == nullptr) continue;
+      if (dedup->hashes_only) {
+        dedup->object_id_hash.push_back(ObjectIdHash(object_id));
+        continue;
       }
+      dedup->last_modified.push_back(last_modified);
+      dedup->object_id_bytes.append(object_id.data(), object_id.size());
+      dedup->object_id_end.push_back(static_cast<uint32_t>(dedup->object_id_bytes.size()));
     }
   }
-  for (const auto& left : {ids, created, tags, counters, parent_counts, parents, dedup_column}) {
+  if (row_meta != nullptr) {
+    for (size_t row = 0; row < n; ++row) {
+      uint64_t version = 0, bits = 0;
+      if (!GetVarint(&row_meta_column, &version) || version > UINT32_MAX ||
+          !GetVarint(&row_meta_column, &bits)) {
+        return corrupt("row meta column");
+      }
+      bits = __builtin_bswap64(bits);
+      double trending = 0;
+      std::memcpy(&trending, &bits, sizeof trending);
+      row_meta->meta_version.push_back(static_cast<uint32_t>(version));
+      row_meta->trending_score.push_back(trending);
+    }
+  } else {
+    row_meta_column = {};  // not asked for: not read
+  }
+  if (dedup != nullptr) {
+    const size_t before = dedup->rows();
+    dedup->page_seen_sequence.push_back(seen_sequence);
+    dedup->page_end.push_back(static_cast<uint32_t>(before + n));
+  }
+  for (const auto& left :
+       {ids, created, tags, counters, parent_counts, parents, dedup_column, row_meta_column}) {
     if (!left.empty()) return corrupt("a column longer than its rows");
   }
   return absl::OkStatus();

@@ -139,6 +139,7 @@ class CrawlColumnsTest : public ::testing::Test {
     ASSERT_GT(crawl->column_parts(), 0u);
     v1::StoredCrawl old = *crawl;
     old.clear_column_parts();
+    old.clear_parts_have_row_meta();
     view->reset();
     WithRawDb([&](rocksdb::DB* db, auto& cfs) {
       const uint32_t n = old.crawl_number();
@@ -150,8 +151,9 @@ class CrawlColumnsTest : public ::testing::Test {
                       .ok());
     });
   }
-  // Writes the same crawl under `crawl_id`: every shape a crawl takes.
-  std::vector<v1::WriteBatch> WriteRichCrawl(const std::string& crawl_id) {
+  // Writes the same crawl under `crawl_id` (dated `date`): every shape a crawl takes.
+  std::vector<v1::WriteBatch> WriteRichCrawl(const std::string& crawl_id,
+                                             const std::string& date = "2025-10-31") {
     const std::string oid = "6612a0b1c2d3e4f506172839";
     RepoSpec old_name{"alice/llama-ft", {{"meta-llama/Llama-3.1-8B", v1::RELATION_FINETUNE}}};
     RepoSpec new_name{"bob-org/llama-ft", {{"meta-llama/Llama-3.1-8B", v1::RELATION_FINETUNE}}};
@@ -169,6 +171,12 @@ class CrawlColumnsTest : public ::testing::Test {
     quant.downloads_30d = -3;  // whatever the Hub says is kept as it is
     std::vector<v1::WriteBatch> published;
     auto write = [&](v1::WriteBatch b, bool publish) {
+      b.set_crawl_date(date);
+      for (int k = 0; k < b.repos_size(); ++k) {
+        // Trending scores of every shape (none, round, fractional) and a sha per repo.
+        if (k % 3 != 0) b.mutable_repos(k)->set_trending_score(k % 3 == 1 ? 12 : 0.1 * k);
+        b.mutable_repos(k)->set_sha(absl::StrCat(Fnv1a64(b.repos(k).id())));
+      }
       auto w = store_->Write(b);
       EXPECT_TRUE(w.ok()) << w.status();
       if (publish) published.push_back(b);
@@ -244,8 +252,26 @@ TEST(ColumnCodecTest, RoundTripsEveryColumnAndRefusesDamage) {
   for (size_t i = 0; i < repos.size(); ++i) {
     EXPECT_EQ(dedup.object_id(i), repos[i].object_id());
     EXPECT_EQ(dedup.last_modified[i], repos[i].last_modified());
-    EXPECT_EQ(dedup.row_seen_sequence[i], 42u);
+    EXPECT_EQ(dedup.row_seen_sequence(i), 42u);
   }
+  // The hashes-only form a commit reads: one hash a row, and each row's page found again.
+  DedupColumns hashes;
+  hashes.hashes_only = true;
+  CrawlSnapshot twice;
+  ASSERT_TRUE(DecodeColumns(value, "first page", &twice, &hashes).ok());
+  ASSERT_TRUE(DecodeColumns(writer.Finish(/*seen_sequence=*/43), "second page", &twice, &hashes)
+                  .ok());
+  ASSERT_EQ(hashes.object_id_hash.size(), 2 * repos.size());
+  EXPECT_TRUE(hashes.last_modified.empty());
+  EXPECT_TRUE(hashes.object_id_bytes.empty());
+  for (size_t i = 0; i < 2 * repos.size(); ++i) {
+    const size_t k = i % repos.size();
+    EXPECT_EQ(hashes.object_id_hash[i], ObjectIdHash(repos[k].object_id())) << i;
+    EXPECT_NE(hashes.object_id_hash[i], 0u) << i;
+    EXPECT_EQ(hashes.PageOf(i), std::make_pair(i / repos.size(), static_cast<uint32_t>(k))) << i;
+    EXPECT_EQ(hashes.row_seen_sequence(i), i < repos.size() ? 42u : 43u) << i;
+  }
+  EXPECT_EQ(ObjectIdHash(""), 0u);
   // Every truncation and many byte flips: DATA_LOSS naming the value, or (a flip inside a
   // number or a string) a value that still decodes; never a crash or an over-read.
   for (size_t cut = 0; cut < value.size(); ++cut) {
@@ -279,7 +305,9 @@ TEST(ColumnCodecTest, RoundTripsEveryColumnAndRefusesDamage) {
 // in a crawl begun before the columnar form) from the rows. Both publish the same crawl, with
 // the same outcome, and the committed parts load what the row scan loads.
 TEST_F(CrawlColumnsTest, ChunksPublishWhatTheRowsPublish) {
-  auto from_chunks = WriteRichCrawl("crawl-chunks");
+  // The crawl from chunks is the newer one: it keeps its rows (see
+  // OlderCrawlsAreReadFromTheirPartsOnceTheirRowsAreDeleted), which the end of this test reads.
+  auto from_chunks = WriteRichCrawl("crawl-chunks", "2025-11-01");
   auto from_rows = WriteRichCrawl("crawl-rows");
   // Crawl 2's page "list/bulk/3" loses its chunk: its commit reads the rows.
   WithRawDb([&](rocksdb::DB* db, auto& cfs) {
@@ -287,7 +315,9 @@ TEST_F(CrawlColumnsTest, ChunksPublishWhatTheRowsPublish) {
         db->Delete(rocksdb::WriteOptions(), cfs["snapshots"], PageChunkKey(2, "list/bulk/3", 1))
             .ok());
   });
-  auto a = store_->Commit(Manifest("crawl-chunks", from_chunks), nullptr);
+  v1::CommitRequest chunks_manifest = Manifest("crawl-chunks", from_chunks);
+  chunks_manifest.set_crawl_date("2025-11-01");
+  auto a = store_->Commit(chunks_manifest, nullptr);
   ASSERT_TRUE(a.ok()) << a.status();
   auto b = store_->Commit(Manifest("crawl-rows", from_rows), nullptr);
   ASSERT_TRUE(b.ok()) << b.status();
@@ -299,6 +329,8 @@ TEST_F(CrawlColumnsTest, ChunksPublishWhatTheRowsPublish) {
   EXPECT_EQ(a->crawl.repos(), 3 + 4 + 2 + 3 + 1 + 40 * 25 - 1);  // one renamed repo counted once
   EXPECT_GT(a->crawl.column_parts(), 0u);
   EXPECT_GT(b->crawl.column_parts(), 0u);  // a commit from the rows writes the parts too
+  EXPECT_TRUE(a->crawl.parts_have_row_meta());
+  EXPECT_FALSE(b->crawl.parts_have_row_meta());  // so it keeps its rows
 
   auto chunks_loaded = Load("crawl-chunks");
   auto rows_loaded = Load("crawl-rows");
@@ -358,7 +390,8 @@ TEST_F(CrawlColumnsTest, ChunksOfUnpublishedPagesAreDeletedAtCommitAndAbort) {
   ASSERT_TRUE(committed.ok()) << committed.status();
   EXPECT_EQ(committed->dropped_rows, 1);
   EXPECT_TRUE(ColumnKeys(PageChunksBegin(1)).empty());  // neither page's chunk is left
-  EXPECT_EQ(ColumnKeys(ColumnsCrawlPrefix(1)), (std::vector<std::string>{CommittedPartKey(1, 0)}));
+  EXPECT_EQ(ColumnKeys(ColumnsCrawlPrefix(1)),
+            (std::vector<std::string>{CommittedPartKey(1, 0), CommittedPartIndexKey(1)}));
   auto loaded = Load("crawl-1");
   ASSERT_TRUE(loaded.ok());
   ASSERT_EQ(loaded->size(), 2u);
@@ -369,7 +402,7 @@ TEST_F(CrawlColumnsTest, ChunksOfUnpublishedPagesAreDeletedAtCommitAndAbort) {
   EXPECT_EQ(ColumnKeys(ColumnsCrawlPrefix(2)).size(), 1u);
   ASSERT_TRUE(store_->Abort("crawl-2", "test").ok());
   EXPECT_TRUE(ColumnKeys(ColumnsCrawlPrefix(2)).empty());
-  EXPECT_EQ(ColumnKeys(ColumnsCrawlPrefix(1)).size(), 1u);  // the committed crawl keeps its part
+  EXPECT_EQ(ColumnKeys(ColumnsCrawlPrefix(1)).size(), 2u);  // the committed crawl keeps its part
 }
 
 // A commit writes its parts in batches ahead of the crawl's record. Parts an interrupted commit
@@ -393,6 +426,7 @@ TEST_F(CrawlColumnsTest, PartsAreWrittenInBatchesAndReplaceAnInterruptedCommitsP
   EXPECT_GT(parts, 2 * kPartsPerBatch);
   std::vector<std::string> expected;
   for (uint32_t p = 0; p < parts; ++p) expected.push_back(CommittedPartKey(n, p));
+  expected.push_back(CommittedPartIndexKey(n));
   EXPECT_EQ(ColumnKeys(ColumnsCrawlPrefix(n)), expected);  // part 900 is gone, no chunk is left
   auto loaded = Load("crawl-1");
   ASSERT_TRUE(loaded.ok()) << loaded.status();
@@ -497,6 +531,179 @@ TEST_F(CrawlColumnsTest, OldLayoutCrawlsKeepWorking) {
   ASSERT_TRUE(loaded.ok());
   ASSERT_EQ(loaded->size(), 2u);
   EXPECT_EQ(loaded->id(0), "c/x");
+}
+
+// Everything a view answers of one committed crawl, repo by repo: ForEachRepo, and GetRepo and
+// GetSha of each repo and of ids it does not hold (before the first, between two, after the last).
+std::vector<std::string> EveryAnswer(const StoreView& view, const v1::StoredCrawl& crawl) {
+  std::vector<std::string> out;
+  std::vector<std::string> ids;
+  absl::Status each = view.ForEachRepo(crawl, [&](const v1::RepoSnapshot& repo) {
+    out.push_back(absl::StrCat("each ", repo.ShortDebugString()));
+    ids.push_back(repo.id());
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(each.ok()) << each;
+  for (const std::string& id : {std::string("!before-all"), std::string("a/one-not"),
+                                std::string("zzzz/after-all")}) {
+    ids.push_back(id);
+  }
+  for (const std::string& id : ids) {
+    auto repo = view.GetRepo(crawl, id);
+    EXPECT_TRUE(repo.ok()) << repo.status();
+    out.push_back(absl::StrCat("get ", id, ": ",
+                               repo.ok() && repo->has_value() ? (*repo)->ShortDebugString()
+                                                              : "none"));
+    auto sha = view.GetSha(crawl, id);
+    EXPECT_TRUE(sha.ok()) << sha.status();
+    out.push_back(absl::StrCat("sha ", id, ": ", sha.ok() && sha->has_value() ? **sha : "none"));
+  }
+  return out;
+}
+
+// `a` equals `b`, or the first line where they differ.
+::testing::AssertionResult SameAnswers(const std::vector<std::string>& a,
+                                       const std::vector<std::string>& b) {
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    if (a[i] != b[i]) {
+      return ::testing::AssertionFailure() << "line " << i << ":\n  " << a[i] << "\n  " << b[i];
+    }
+  }
+  if (a.size() != b.size()) {
+    return ::testing::AssertionFailure() << a.size() << " lines against " << b.size();
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// The store keeps rows for the newest committed crawl only: the next commit deletes an older
+// crawl's rows, and every read of it answers from its parts what it answered from its rows.
+TEST_F(CrawlColumnsTest, OlderCrawlsAreReadFromTheirPartsOnceTheirRowsAreDeleted) {
+  part_rows_ = 7;  // many parts: point reads find the right one
+  Reopen();
+  auto commit = [&](const std::string& crawl_id, const std::string& date) {
+    v1::CommitRequest req = Manifest(crawl_id, WriteRichCrawl(crawl_id, date));
+    req.set_crawl_date(date);
+    auto c = store_->Commit(req, nullptr);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? c->crawl : v1::StoredCrawl();
+  };
+  auto rows_of = [&](const v1::StoredCrawl& crawl) {
+    return ColumnKeys(CrawlPrefix(crawl.crawl_number())).size();
+  };
+  auto answers = [&](const std::string& crawl_id) {
+    auto view = store_->View();
+    EXPECT_TRUE(view.ok());
+    auto crawl = (*view)->FindCrawl(crawl_id);
+    EXPECT_TRUE(crawl.ok());
+    return EveryAnswer(**view, *crawl);
+  };
+  const v1::StoredCrawl c1 = commit("c1", "2025-10-30");
+  EXPECT_TRUE(c1.parts_have_row_meta());
+  EXPECT_FALSE(c1.rows_dropped());
+  EXPECT_GT(rows_of(c1), 0u);
+  const std::vector<std::string> from_rows = answers("c1");
+  ASSERT_GT(from_rows.size(), 100u);
+  // A view made before the next commit, and the record as it was then.
+  auto before = store_->View();
+  ASSERT_TRUE(before.ok());
+
+  const v1::StoredCrawl c2 = commit("c2", "2025-10-31");
+  EXPECT_FALSE(c2.rows_dropped());
+  auto now = store_->View();
+  ASSERT_TRUE(now.ok());
+  auto c1_now = (*now)->FindCrawl("c1");
+  ASSERT_TRUE(c1_now.ok());
+  EXPECT_TRUE(c1_now->rows_dropped());
+  EXPECT_TRUE(SameAnswers(EveryAnswer(**now, *c1_now), from_rows));
+  // The record read before the commit, asked of the new view; the old view, its own snapshot.
+  EXPECT_TRUE(SameAnswers(EveryAnswer(**now, c1), from_rows));
+  EXPECT_TRUE(SameAnswers(EveryAnswer(**before, c1), from_rows));
+  auto loaded = (*now)->LoadCrawl(*c1_now);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->size(), c1.repos());
+  before->reset();
+  now->reset();
+  EXPECT_EQ(rows_of(c1), 0u);
+  EXPECT_GT(rows_of(c2), 0u);
+  // The newest crawl keeps its rows; the same crawl under another name answers the same.
+  std::vector<std::string> c2_answers = answers("c2");
+  EXPECT_TRUE(SameAnswers(c2_answers, from_rows));
+
+  // A backfill (an earlier date) is not the newest: it keeps no rows from its commit on.
+  const v1::StoredCrawl c0 = commit("c0", "2025-10-01");
+  EXPECT_TRUE(c0.rows_dropped());
+  EXPECT_EQ(rows_of(c0), 0u);
+  EXPECT_TRUE(SameAnswers(answers("c0"), from_rows));
+  EXPECT_GT(rows_of(c2), 0u);
+  EXPECT_TRUE(SameAnswers(answers("c2"), from_rows));
+  // Reopened: the records say the same.
+  Reopen();
+  EXPECT_TRUE(SameAnswers(answers("c1"), from_rows));
+
+  // A damaged or missing part index is DATA_LOSS naming it, not "no such repo".
+  WithRawDb([&](rocksdb::DB* db, auto& cfs) {
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), cfs["snapshots"],
+                        CommittedPartIndexKey(c1.crawl_number()), "\x05x")
+                    .ok());
+    ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), cfs["snapshots"],
+                           CommittedPartIndexKey(c0.crawl_number()))
+                    .ok());
+  });
+  auto view = store_->View();
+  ASSERT_TRUE(view.ok());
+  for (const char* crawl_id : {"c1", "c0"}) {
+    auto crawl = (*view)->FindCrawl(crawl_id);
+    ASSERT_TRUE(crawl.ok());
+    auto repo = (*view)->GetRepo(*crawl, "a/one");
+    ASSERT_EQ(repo.status().code(), absl::StatusCode::kDataLoss) << crawl_id;
+    EXPECT_NE(repo.status().message().find(absl::StrCat("part index of crawl ", crawl_id)),
+              std::string::npos)
+        << repo.status();
+  }
+}
+
+// A page chunk written before chunks carried meta versions: the commit reads the crawl's rows
+// (as for a page without a chunk), its parts carry no meta versions, and it keeps its rows when
+// a newer crawl is committed.
+TEST_F(CrawlColumnsTest, AChunkWithoutMetaVersionsIsCommittedFromTheRows) {
+  const std::vector<v1::WriteBatch> published = WriteRichCrawl("crawl-1");
+  WithRawDb([&](rocksdb::DB* db, auto& cfs) {
+    const std::string key = PageChunkKey(1, "list/bulk/3", 1);
+    std::string value;
+    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), cfs["snapshots"], key, &value).ok());
+    ASSERT_TRUE(HasRowMeta(value));
+    CrawlSnapshot rows;
+    DedupColumns dedup;
+    ASSERT_TRUE(DecodeColumns(value, "chunk", &rows, &dedup).ok());
+    ColumnWriter old_format(/*with_dedup_columns=*/true, /*with_row_meta=*/false);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      old_format.AddSnapshotRow(rows, r, dedup.object_id(r), dedup.last_modified[r]);
+    }
+    const std::string old_value = old_format.Finish(dedup.page_seen_sequence.at(0));
+    ASSERT_FALSE(HasRowMeta(old_value));
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), cfs["snapshots"], key, old_value).ok());
+  });
+  auto first = store_->Commit(Manifest("crawl-1", published), nullptr);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(first->crawl.parts_have_row_meta());
+  EXPECT_EQ(first->crawl.repos(), 3 + 4 + 2 + 3 + 1 + 40 * 25 - 1);
+
+  std::vector<v1::WriteBatch> newer = WriteRichCrawl("crawl-2", "2025-11-01");
+  v1::CommitRequest manifest = Manifest("crawl-2", newer);
+  manifest.set_crawl_date("2025-11-01");
+  auto second = store_->Commit(manifest, nullptr);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_TRUE(second->crawl.parts_have_row_meta());
+  EXPECT_FALSE(ColumnKeys(CrawlPrefix(1)).empty());  // crawl 1's rows are kept
+  auto view = store_->View();
+  ASSERT_TRUE(view.ok());
+  auto crawl = (*view)->FindCrawl("crawl-1");
+  ASSERT_TRUE(crawl.ok());
+  EXPECT_FALSE(crawl->rows_dropped());
+  auto repo = (*view)->GetRepo(*crawl, "m/merge");
+  ASSERT_TRUE(repo.ok()) << repo.status();
+  ASSERT_TRUE(repo->has_value());
+  EXPECT_EQ((*repo)->parents_size(), 2);
 }
 
 }  // namespace
