@@ -27,6 +27,7 @@
 #include "rocksdb/listener.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice.h"
+#include "rocksdb/sst_file_writer.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
 #include "store/internal/crawl_columns.h"
@@ -745,7 +746,11 @@ absl::Status SnapshotStore::SwapToReadOnly() {
 absl::Status SnapshotStore::WriteToDb(const rocksdb::WriteOptions& options,
                                       rocksdb::WriteBatch* batch, absl::string_view what) {
   std::shared_ptr<Db> d = CurrentDb();
-  absl::Status status = FromRocks(d->db->Write(options, batch), what);
+  return WriteFailed(d.get(), d->db->Write(options, batch), what);
+}
+
+absl::Status SnapshotStore::WriteFailed(Db* d, const rocksdb::Status& s, absl::string_view what) {
+  absl::Status status = FromRocks(s, what);
   if (!status.ok()) d->failed->store(true);
   if (absl::IsResourceExhausted(status)) {
     if (!disk_full_) HC_LOG(kWarning, "store_disk_full").Field("error", status.message());
@@ -1460,29 +1465,6 @@ absl::StatusOr<std::optional<ColumnsCommit>> CommitFromColumns(
   return std::optional<ColumnsCommit>(std::move(out));
 }
 
-// Committed parts [first, last) of `snapshot` (sorted): `part_rows` repos each, encoded on
-// threads; with each row's RowMeta when `row_meta` is given.
-std::vector<std::string> CommittedParts(const CrawlSnapshot& snapshot,
-                                        const RowMetaColumns* row_meta, size_t part_rows,
-                                        size_t first, size_t last, size_t threads) {
-  std::vector<std::string> out(last - first);
-  ForEachRange(out.size(), std::min(threads, std::max<size_t>(out.size(), 1)),
-               [&](size_t, size_t begin, size_t end) {
-                 for (size_t p = begin; p < end; ++p) {
-                   ColumnWriter columns(/*with_dedup_columns=*/false,
-                                        /*with_row_meta=*/row_meta != nullptr);
-                   const size_t from = (first + p) * part_rows;
-                   const size_t to = std::min(snapshot.size(), from + part_rows);
-                   for (size_t i = from; i < to; ++i) {
-                     columns.AddSnapshotRow(snapshot, i, {}, 0,
-                                            row_meta ? row_meta->at(i) : RowMeta{});
-                   }
-                   out[p] = columns.Finish();
-                 }
-               });
-  return out;
-}
-
 // A committed crawl's parts, read and decoded on threads, appended in order.
 absl::StatusOr<CrawlSnapshot> LoadCommittedParts(rocksdb::DB* db,
                                                  rocksdb::ColumnFamilyHandle* snapshots_cf,
@@ -1525,6 +1507,67 @@ absl::StatusOr<CrawlSnapshot> LoadCommittedParts(rocksdb::DB* db,
 }
 
 }  // namespace
+
+absl::Status SnapshotStore::IngestParts(uint32_t n, const CrawlSnapshot& snapshot,
+                                        const RowMetaColumns* row_meta, size_t part_rows,
+                                        size_t parts, size_t threads) {
+  std::shared_ptr<Db> d = CurrentDb();
+  if (parts == 0) {
+    // Nothing to ingest: only what an interrupted commit may have left goes.
+    rocksdb::WriteBatch none;
+    none.DeleteRange(d->snapshots, CommittedPartKey(n, 0), PageChunksBegin(n));
+    return WriteToDb(rocksdb::WriteOptions(), &none, "deleting the column parts");
+  }
+  // The table files are made in a folder of their own, emptied first: a commit interrupted
+  // between writing and ingesting them leaves them there, never in RocksDB.
+  const std::filesystem::path dir = std::filesystem::path(options_.path) / "ingest";
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("creating ", dir.string(), " for the column parts: ", ec.message()));
+  }
+  // The snapshots column family's own table options and compression, and the store's Env.
+  const rocksdb::Options sst_options = d->db->GetOptions(d->snapshots);
+  const size_t files = std::min(std::max<size_t>(threads, 1), parts);
+  std::vector<std::string> paths(files);
+  std::vector<rocksdb::Status> written(files);
+  ForEachRange(parts, files, [&](size_t r, size_t begin, size_t end) {
+    paths[r] = (dir / absl::StrCat("parts-", n, "-", r, ".sst")).string();
+    rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), sst_options, d->snapshots);
+    rocksdb::Status s = writer.Open(paths[r]);
+    ColumnWriter columns(/*with_dedup_columns=*/false, /*with_row_meta=*/row_meta != nullptr);
+    for (size_t p = begin; s.ok() && p < end; ++p) {
+      const size_t to = std::min(snapshot.size(), (p + 1) * part_rows);
+      for (size_t i = p * part_rows; i < to; ++i) {
+        columns.AddSnapshotRow(snapshot, i, {}, 0, row_meta ? row_meta->at(i) : RowMeta{});
+      }
+      s = writer.Put(CommittedPartKey(n, static_cast<uint32_t>(p)), columns.Finish());
+      columns = ColumnWriter(/*with_dedup_columns=*/false, /*with_row_meta=*/row_meta != nullptr);
+    }
+    // The last file also deletes every part an interrupted commit left beyond these.
+    if (s.ok() && end == parts) {
+      s = writer.DeleteRange(CommittedPartKey(n, static_cast<uint32_t>(parts)),
+                             PageChunksBegin(n));
+    }
+    if (s.ok()) s = writer.Finish();
+    written[r] = s;
+  });
+  auto failed = [&](const rocksdb::Status& s, absl::string_view what) {
+    std::filesystem::remove_all(dir, ec);
+    return WriteFailed(d.get(), s, what);
+  };
+  for (const rocksdb::Status& s : written) {
+    if (!s.ok()) return failed(s, "writing the column parts' table files");
+  }
+  rocksdb::IngestExternalFileOptions ingest;
+  ingest.move_files = true;
+  const rocksdb::Status s = d->db->IngestExternalFile(d->snapshots, paths, ingest);
+  if (!s.ok()) return failed(s, "ingesting the column parts");
+  std::filesystem::remove_all(dir, ec);
+  return absl::OkStatus();
+}
 
 absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& request,
                                                     const RollupBuilder& build) {
@@ -1706,29 +1749,16 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
       snapshot = snapshot.Without(renamed);
     }
   }
-  // The published crawl in sorted parts, for loads, written ahead of the commit's own batch a few
-  // at a time (a bounded batch, not the whole crawl's bytes held twice): no reader looks at them
-  // before the crawl's record says how many there are, and a commit or an abort after a crash
-  // writes or deletes them again. The page chunks go with the commit.
+  // The published crawl in sorted parts, for loads, ingested as table files ahead of the commit's
+  // own batch: no reader looks at them before the crawl's record says how many there are, and a
+  // commit or an abort after a crash writes or deletes them again. The page chunks go with the
+  // commit.
   const absl::Time parts_start = absl::Now();
   const size_t part_rows =
       options_.column_part_rows > 0 ? static_cast<size_t>(options_.column_part_rows) : kRowsPerPart;
   const size_t parts = (snapshot.size() + part_rows - 1) / part_rows;
-  for (size_t first = 0; first == 0 || first < parts; first += kPartsPerBatch) {
-    const size_t last = std::min(parts, first + kPartsPerBatch);
-    std::vector<std::string> encoded =
-        CommittedParts(snapshot, from_columns ? &row_meta : nullptr, part_rows, first, last,
-                       threads);
-    rocksdb::WriteBatch parts_batch;
-    if (first == 0) {
-      parts_batch.DeleteRange(d->snapshots, CommittedPartKey(n, 0), PageChunksBegin(n));
-    }
-    for (size_t p = first; p < last; ++p) {
-      parts_batch.Put(d->snapshots, CommittedPartKey(n, static_cast<uint32_t>(p)),
-                      encoded[p - first]);
-    }
-    RETURN_IF_ERROR(WriteToDb(rocksdb::WriteOptions(), &parts_batch, "writing the column parts"));
-  }
+  RETURN_IF_ERROR(IngestParts(n, snapshot, from_columns ? &row_meta : nullptr, part_rows, parts,
+                              threads));
   const absl::Time rollups_start = absl::Now();
   wb.DeleteRange(d->snapshots, PageChunksBegin(n), PageChunksEnd(n));
   crawl.set_column_parts(static_cast<uint32_t>(parts));

@@ -28,6 +28,7 @@ class DB;
 class ColumnFamilyHandle;
 class Env;
 class Snapshot;
+class Status;
 class WriteBatch;
 struct WriteOptions;
 }  // namespace rocksdb
@@ -175,6 +176,16 @@ class SnapshotStore {
   // Writes `batch`; a no-space failure marks the store full (RESOURCE_EXHAUSTED).
   absl::Status WriteToDb(const rocksdb::WriteOptions& options, rocksdb::WriteBatch* batch,
                          absl::string_view what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What a write of `d` answered (`s`), as WriteToDb reports it.
+  absl::Status WriteFailed(Db* d, const rocksdb::Status& s, absl::string_view what)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Committed parts [0, parts) of crawl `n`'s sorted `snapshot` (`part_rows` repos each, with
+  // their RowMeta when given), made into table files on up to `threads` threads and ingested
+  // into the snapshots column family at once: they never pass through the WAL or a memtable.
+  // Deletes any part an interrupted commit left beyond them.
+  absl::Status IngestParts(uint32_t n, const CrawlSnapshot& snapshot,
+                           const RowMetaColumns* row_meta, size_t part_rows, size_t parts,
+                           size_t threads) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // When the store receives a page of `crawl`: see SnapshotCounters::seen_sequence.
   absl::Status PutRollupsLocked(uint32_t crawl_number, const Rollups& rollups)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

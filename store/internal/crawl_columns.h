@@ -6,8 +6,8 @@
 // - a page chunk, written with each page (SnapshotStore::Write, same WriteBatch), keyed like the
 //   page's marker by (crawl, item, fence): the page's repos column by column, with their object
 //   ids, last_modified and the page's seen sequence (what the commit's de-duplication reads);
-// - a committed part, written by the commit in batches ahead of the crawl's record (which says
-//   how many parts there are): a range of the published crawl sorted by repo id
+// - a committed part, made by the commit into table files ingested ahead of the crawl's record
+//   (which says how many parts there are): a range of the published crawl sorted by repo id
 //   (kRowsPerPart repos), without the de-duplication columns. A load reads the parts on threads
 //   and concatenates them: no sort, no join, no de-duplication.
 // The page chunks of a crawl are deleted at commit and abort.
@@ -36,8 +36,6 @@ namespace hubcensus::store {
 
 // Repos per committed part: a part is decoded by one thread; 2.2M repos make ~135 parts.
 inline constexpr size_t kRowsPerPart = 16384;
-// Committed parts a commit writes in one batch ahead of its own (~8 MB at 2.2M repos).
-inline constexpr size_t kPartsPerBatch = 16;
 
 // "\xff" + BE32(crawl): every column value of the crawl.
 std::string ColumnsCrawlPrefix(uint32_t crawl_number);
