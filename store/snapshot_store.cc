@@ -194,6 +194,21 @@ void ApplyCounters(const SnapshotCounters& c, v1::RepoSnapshot* repo) {
   repo->set_trending_score(c.trending_score);
 }
 
+// The row of `id` in `sorted` (sorted by repo id), by binary search: no index built.
+std::optional<size_t> FindSorted(const CrawlSnapshot& sorted, absl::string_view id) {
+  size_t lo = 0, hi = sorted.size();
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo) / 2;
+    if (sorted.id(mid) < id) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  if (lo == sorted.size() || sorted.id(lo) != id) return std::nullopt;
+  return lo;
+}
+
 // The stored counters of row `i` of a committed part (its writers and seen sequence are not
 // kept after a commit).
 SnapshotCounters StoredCounters(const CrawlSnapshot& rows, size_t i, const RowMeta& row_meta) {
@@ -1715,18 +1730,10 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
     for (const std::string& id : from_columns->renamed_ids)
       wb.Delete(d->snapshots, SnapshotKey(n, id));
     for (const std::string& id : from_columns->rewritten_ids) {
-      size_t lo = 0, hi = snapshot.size();  // sorted by repo id
-      while (lo < hi) {
-        const size_t mid = lo + (hi - lo) / 2;
-        if (snapshot.id(mid) < id) {
-          lo = mid + 1;
-        } else {
-          hi = mid;
-        }
-      }
-      if (lo == snapshot.size() || snapshot.id(lo) != id) continue;  // a renamed duplicate
+      const std::optional<size_t> i = FindSorted(snapshot, id);
+      if (!i.has_value()) continue;  // a renamed duplicate
       wb.Put(d->snapshots, SnapshotKey(n, id),
-             EncodeSnapshotCounters(StoredCounters(snapshot, lo, row_meta.at(lo)), n));
+             EncodeSnapshotCounters(StoredCounters(snapshot, *i, row_meta.at(*i)), n));
     }
     outcome.dropped_rows = static_cast<int64_t>(from_columns->dropped_ids.size());
     outcome.renamed_duplicates = static_cast<int64_t>(from_columns->renamed_ids.size());
@@ -2060,7 +2067,7 @@ absl::Status StoreView::ForEachRepo(
     for (size_t p = 0; p < crawl.column_parts(); ++p) {
       CrawlSnapshot rows;
       RowMetaColumns row_meta;
-      RETURN_IF_ERROR(ReadPart(crawl, p, &rows, &row_meta));
+      RETURN_IF_ERROR(ReadPart(crawl, p, &rows, &row_meta, /*fill_cache=*/false));
       for (size_t i = 0; i < rows.size(); ++i) {
         const SnapshotCounters c = StoredCounters(rows, i, row_meta.at(i));
         ASSIGN_OR_RETURN(absl::string_view meta,
@@ -2084,11 +2091,12 @@ absl::StatusOr<bool> StoreView::RowsDropped(const v1::StoredCrawl& crawl) const 
 }
 
 absl::Status StoreView::ReadPart(const v1::StoredCrawl& crawl, size_t part, CrawlSnapshot* rows,
-                                 RowMetaColumns* row_meta) const {
+                                 RowMetaColumns* row_meta, bool fill_cache) const {
   const std::string what = absl::StrCat("column part ", part, " of ", crawl.column_parts(),
                                         " of crawl ", crawl.crawl_id());
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot_;
+  ro.fill_cache = fill_cache;
   rocksdb::PinnableSlice value;
   rocksdb::Status s = db_->db->Get(ro, db_->snapshots,
                                    CommittedPartKey(crawl.crawl_number(),
@@ -2126,18 +2134,11 @@ absl::StatusOr<bool> StoreView::GetStoredFromParts(const v1::StoredCrawl& crawl,
   CrawlSnapshot rows;
   RowMetaColumns row_meta;
   RETURN_IF_ERROR(
-      ReadPart(crawl, static_cast<size_t>(after - first_ids.begin()) - 1, &rows, &row_meta));
-  size_t lo = 0, hi = rows.size();  // the part is sorted by repo id
-  while (lo < hi) {
-    const size_t mid = lo + (hi - lo) / 2;
-    if (rows.id(mid) < repo_id) {
-      lo = mid + 1;
-    } else {
-      hi = mid;
-    }
-  }
-  if (lo == rows.size() || rows.id(lo) != repo_id) return false;
-  *counters = StoredCounters(rows, lo, row_meta.at(lo));
+      ReadPart(crawl, static_cast<size_t>(after - first_ids.begin()) - 1, &rows, &row_meta,
+               /*fill_cache=*/true));
+  const std::optional<size_t> i = FindSorted(rows, repo_id);  // a part is sorted by repo id
+  if (!i.has_value()) return false;
+  *counters = StoredCounters(rows, *i, row_meta.at(*i));
   s = db_->db->Get(ro, db_->repo_meta, RepoMetaKey(repo_id, counters->meta_crawl_number), meta);
   RETURN_IF_ERROR(FromRocks(s, absl::StrCat("repo_meta of ", repo_id)));
   return true;

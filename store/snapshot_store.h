@@ -115,8 +115,8 @@ class SnapshotStore {
   // under the manifest's (item, fence) pairs, writes `build`'s rollups and flips the crawl to
   // COMMITTED, all in one WriteBatch, fsynced. The snapshots are read from the pages' column
   // chunks (the rows when a page has none: written before chunks existed); the published crawl
-  // is written back in sorted column parts for LoadCrawl, and the page chunks are deleted. A repeat
-  // with the same manifest is OK. The request's counts are kept with the crawl
+  // is written back in sorted column parts for LoadCrawl (table files, ingested before the
+  // commit's batch), and the page chunks are deleted. A repeat with the same manifest is OK. The request's counts are kept with the crawl
   // (StoredCrawl.counts), `repos` set to what was published.
   //
   // Rows are kept for the newest committed crawl only (by date, then crawl number): the next
@@ -252,8 +252,10 @@ class StoreView {
   // Whether `crawl`'s rows were deleted, as this view's snapshot says.
   absl::StatusOr<bool> RowsDropped(const v1::StoredCrawl& crawl) const;
   // Committed part `part` of `crawl`, with its RowMeta. DataLoss when missing or damaged.
+  // `fill_cache`: keep its block in the block cache (point reads, which often meet the same
+  // part again; not a scan of every part).
   absl::Status ReadPart(const v1::StoredCrawl& crawl, size_t part, CrawlSnapshot* rows,
-                        RowMetaColumns* row_meta) const;
+                        RowMetaColumns* row_meta, bool fill_cache) const;
   StoreView(SnapshotStore* store, std::shared_ptr<SnapshotStore::Db> db,
             const rocksdb::Snapshot* snapshot)
       : store_(store), db_(std::move(db)), snapshot_(snapshot) {}
