@@ -298,9 +298,8 @@ int Main(int argc, char** argv) {
         "columns %.1f), repo_meta %.1f bytes/repo/crawl\n",
         static_cast<long long>(c + 1), ingest, flags.repos / ingest, commit_s, metrics_in_commit_s,
         commit_s - metrics_in_commit_s, commit_cpu_s, compact_s, commit_peak_mb,
-        rss_before_commit_mb, static_cast<long long>(c + 1),
-        snapshots_bytes / n, (snapshots_bytes - column_bytes) / n, column_bytes / n,
-        store->RepoMetaBytesOnDisk() / n);
+        rss_before_commit_mb, static_cast<long long>(c + 1), snapshots_bytes / n,
+        (snapshots_bytes - column_bytes) / n, column_bytes / n, store->RepoMetaBytesOnDisk() / n);
     if (!compacted.ok()) std::printf("  compaction: %s\n", compacted.ToString().c_str());
   }
   // Loading the last committed crawl into columns, three peers in this run: the message path

@@ -181,7 +181,8 @@ CrawlSnapshot CrawlSnapshot::TakeRows(std::vector<CrawlSnapshot>&& parts,
   gather(&CrawlSnapshot::downloads_all_time_, same);
   gather(&CrawlSnapshot::has_downloads_all_time_, same);
   gather(&CrawlSnapshot::likes_, same);
-  gather(&CrawlSnapshot::pipeline_tag_, [&tag_of](size_t p, uint16_t tag) { return tag_of[p][tag]; });
+  gather(&CrawlSnapshot::pipeline_tag_,
+         [&tag_of](size_t p, uint16_t tag) { return tag_of[p][tag]; });
   // Each row's parent count, made offsets below.
   ForEachRange(n, ranges, [&](size_t, size_t begin, size_t end) {
     for (size_t i = begin; i < end; ++i) {

@@ -871,8 +871,7 @@ absl::StatusOr<std::optional<std::string>> PageChunk(
                       &rows, &dedup, &row_meta));
     for (size_t r = 0; r < rows.size(); ++r) {
       if (last_index.contains(rows.id(r))) continue;
-      columns.AddSnapshotRow(rows, r, dedup.object_id(r), dedup.last_modified[r],
-                             row_meta.at(r));
+      columns.AddSnapshotRow(rows, r, dedup.object_id(r), dedup.last_modified[r], row_meta.at(r));
     }
   }
   return columns.Finish(seen_sequence);
@@ -1006,10 +1005,9 @@ absl::StatusOr<BatchResult> SnapshotStore::Write(const v1::WriteBatch& batch) {
     wb.Put(d->snapshots, key, EncodeSnapshotCounters(c, n));
   }
   // The page's columns, keyed like its marker: what the commit reads instead of the rows.
-  ASSIGN_OR_RETURN(
-      std::optional<std::string> chunk,
-      PageChunk(d->db.get(), d->snapshots, n, batch, last_index, meta_version, same_fence_again,
-                seen_sequence));
+  ASSIGN_OR_RETURN(std::optional<std::string> chunk,
+                   PageChunk(d->db.get(), d->snapshots, n, batch, last_index, meta_version,
+                             same_fence_again, seen_sequence));
   if (chunk.has_value()) {
     wb.Put(d->snapshots, PageChunkKey(n, batch.item_id(), batch.fence()), *chunk);
   }
@@ -1563,8 +1561,7 @@ absl::Status SnapshotStore::IngestParts(uint32_t n, const CrawlSnapshot& snapsho
     }
     // The last file also deletes every part an interrupted commit left beyond these.
     if (s.ok() && end == parts) {
-      s = writer.DeleteRange(CommittedPartKey(n, static_cast<uint32_t>(parts)),
-                             PageChunksBegin(n));
+      s = writer.DeleteRange(CommittedPartKey(n, static_cast<uint32_t>(parts)), PageChunksBegin(n));
     }
     if (s.ok()) s = writer.Finish();
     written[r] = s;
@@ -1764,8 +1761,8 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
   const size_t part_rows =
       options_.column_part_rows > 0 ? static_cast<size_t>(options_.column_part_rows) : kRowsPerPart;
   const size_t parts = (snapshot.size() + part_rows - 1) / part_rows;
-  RETURN_IF_ERROR(IngestParts(n, snapshot, from_columns ? &row_meta : nullptr, part_rows, parts,
-                              threads));
+  RETURN_IF_ERROR(
+      IngestParts(n, snapshot, from_columns ? &row_meta : nullptr, part_rows, parts, threads));
   const absl::Time rollups_start = absl::Now();
   wb.DeleteRange(d->snapshots, PageChunksBegin(n), PageChunksEnd(n));
   crawl.set_column_parts(static_cast<uint32_t>(parts));
@@ -1855,7 +1852,8 @@ absl::StatusOr<CommitOutcome> SnapshotStore::Commit(const v1::CommitRequest& req
       .Field("write_ms", absl::ToInt64Milliseconds(write_end - write_start))
       .Field("flush_ms", absl::ToInt64Milliseconds(flush_end - write_end))
       .Field("write_bytes", static_cast<int64_t>(wb.GetDataSize()))
-      .Field("crawls_rows_dropped", static_cast<int64_t>(rows_dropped.size() + crawl.rows_dropped()));
+      .Field("crawls_rows_dropped",
+             static_cast<int64_t>(rows_dropped.size() + crawl.rows_dropped()));
   return outcome;
 }
 
@@ -2098,10 +2096,9 @@ absl::Status StoreView::ReadPart(const v1::StoredCrawl& crawl, size_t part, Craw
   ro.snapshot = snapshot_;
   ro.fill_cache = fill_cache;
   rocksdb::PinnableSlice value;
-  rocksdb::Status s = db_->db->Get(ro, db_->snapshots,
-                                   CommittedPartKey(crawl.crawl_number(),
-                                                    static_cast<uint32_t>(part)),
-                                   &value);
+  rocksdb::Status s =
+      db_->db->Get(ro, db_->snapshots,
+                   CommittedPartKey(crawl.crawl_number(), static_cast<uint32_t>(part)), &value);
   if (s.IsNotFound()) return absl::DataLossError(absl::StrCat(what, " is missing"));
   RETURN_IF_ERROR(FromRocks(s, what));
   return DecodeColumns(ToView(value), what, rows, nullptr, row_meta);
@@ -2122,20 +2119,19 @@ absl::StatusOr<bool> StoreView::GetStoredFromParts(const v1::StoredCrawl& crawl,
   std::vector<std::string> first_ids;
   RETURN_IF_ERROR(DecodePartIndex(value, what, &first_ids));
   if (first_ids.size() != crawl.column_parts()) {
-    return absl::DataLossError(absl::StrCat(what, " names ", first_ids.size(), " parts, not ",
-                                            crawl.column_parts()));
+    return absl::DataLossError(
+        absl::StrCat(what, " names ", first_ids.size(), " parts, not ", crawl.column_parts()));
   }
   // The last part whose first id is at or before `repo_id`.
-  auto after = std::upper_bound(first_ids.begin(), first_ids.end(), repo_id,
-                                [](absl::string_view id, const std::string& first) {
-                                  return id < first;
-                                });
+  auto after =
+      std::upper_bound(first_ids.begin(), first_ids.end(), repo_id,
+                       [](absl::string_view id, const std::string& first) { return id < first; });
   if (after == first_ids.begin()) return false;
   CrawlSnapshot rows;
   RowMetaColumns row_meta;
-  RETURN_IF_ERROR(
-      ReadPart(crawl, static_cast<size_t>(after - first_ids.begin()) - 1, &rows, &row_meta,
-               /*fill_cache=*/true));
+  RETURN_IF_ERROR(ReadPart(crawl, static_cast<size_t>(after - first_ids.begin()) - 1, &rows,
+                           &row_meta,
+                           /*fill_cache=*/true));
   const std::optional<size_t> i = FindSorted(rows, repo_id);  // a part is sorted by repo id
   if (!i.has_value()) return false;
   *counters = StoredCounters(rows, *i, row_meta.at(*i));

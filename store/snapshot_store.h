@@ -116,8 +116,9 @@ class SnapshotStore {
   // COMMITTED, all in one WriteBatch, fsynced. The snapshots are read from the pages' column
   // chunks (the rows when a page has none: written before chunks existed); the published crawl
   // is written back in sorted column parts for LoadCrawl (table files, ingested before the
-  // commit's batch), and the page chunks are deleted. A repeat with the same manifest is OK. The request's counts are kept with the crawl
-  // (StoredCrawl.counts), `repos` set to what was published.
+  // commit's batch), and the page chunks are deleted. A repeat with the same manifest is OK. The
+  // request's counts are kept with the crawl (StoredCrawl.counts), `repos` set to what was
+  // published.
   //
   // Rows are kept for the newest committed crawl only (by date, then crawl number): the next
   // crawl looks up its repos' shas there (ChangedSinceLastCrawl). The commit deletes the rows of

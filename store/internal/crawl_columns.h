@@ -125,10 +125,10 @@ struct DedupColumns {
   // Per decoded value (page): its seen sequence, and the rows decoded up to its end.
   std::vector<uint64_t> page_seen_sequence;
   std::vector<uint32_t> page_end;
-  Column<uint64_t> object_id_hash;                      // per row, hashes_only
-  Column<int64_t> last_modified;                        // per row, whole
-  std::string object_id_bytes;                          // whole: the object ids back to back
-  Column<uint32_t> object_id_end;                       // whole: end offset in object_id_bytes
+  Column<uint64_t> object_id_hash;  // per row, hashes_only
+  Column<int64_t> last_modified;    // per row, whole
+  std::string object_id_bytes;      // whole: the object ids back to back
+  Column<uint32_t> object_id_end;   // whole: end offset in object_id_bytes
   void Reserve(size_t rows) {
     if (hashes_only) {
       object_id_hash.reserve(rows);

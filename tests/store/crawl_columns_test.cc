@@ -259,8 +259,8 @@ TEST(ColumnCodecTest, RoundTripsEveryColumnAndRefusesDamage) {
   hashes.hashes_only = true;
   CrawlSnapshot twice;
   ASSERT_TRUE(DecodeColumns(value, "first page", &twice, &hashes).ok());
-  ASSERT_TRUE(DecodeColumns(writer.Finish(/*seen_sequence=*/43), "second page", &twice, &hashes)
-                  .ok());
+  ASSERT_TRUE(
+      DecodeColumns(writer.Finish(/*seen_sequence=*/43), "second page", &twice, &hashes).ok());
   ASSERT_EQ(hashes.object_id_hash.size(), 2 * repos.size());
   EXPECT_TRUE(hashes.last_modified.empty());
   EXPECT_TRUE(hashes.object_id_bytes.empty());
@@ -545,16 +545,15 @@ std::vector<std::string> EveryAnswer(const StoreView& view, const v1::StoredCraw
     return absl::OkStatus();
   });
   EXPECT_TRUE(each.ok()) << each;
-  for (const std::string& id : {std::string("!before-all"), std::string("a/one-not"),
-                                std::string("zzzz/after-all")}) {
+  for (const std::string& id :
+       {std::string("!before-all"), std::string("a/one-not"), std::string("zzzz/after-all")}) {
     ids.push_back(id);
   }
   for (const std::string& id : ids) {
     auto repo = view.GetRepo(crawl, id);
     EXPECT_TRUE(repo.ok()) << repo.status();
-    out.push_back(absl::StrCat("get ", id, ": ",
-                               repo.ok() && repo->has_value() ? (*repo)->ShortDebugString()
-                                                              : "none"));
+    out.push_back(absl::StrCat(
+        "get ", id, ": ", repo.ok() && repo->has_value() ? (*repo)->ShortDebugString() : "none"));
     auto sha = view.GetSha(crawl, id);
     EXPECT_TRUE(sha.ok()) << sha.status();
     out.push_back(absl::StrCat("sha ", id, ": ", sha.ok() && sha->has_value() ? **sha : "none"));
